@@ -1,0 +1,16 @@
+"""Reproducible companion of Leung & Bovy (2019), *Deep learning of multi-element
+abundances from high-resolution spectroscopic data* (MNRAS 483, 3255; arXiv:1808.04428).
+
+The package holds the logic; the top-level notebooks tell the science.
+
+* :mod:`astronn_paper.config`   profiles (ci / default / paper), paths, seeds
+* :mod:`astronn_paper.apogee`   DR14 constants (targets, elements, grid, bits)
+* :mod:`astronn_paper.sources`  survey sources: a SAS mirror on disk or the synthetic survey
+* :mod:`astronn_paper.synth`    the synthetic DR14 survey
+* :mod:`astronn_paper.dataset`  compile the HDF5 training/test sets and load them
+* :mod:`astronn_paper.train`    the paper's two networks, trained with astroNN
+* :mod:`astronn_paper.infer`    fast MC-dropout inference
+* :mod:`astronn_paper.pipeline` runs the notebooks in order, caching stages
+"""
+
+__version__ = "0.1.0"

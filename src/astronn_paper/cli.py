@@ -1,0 +1,50 @@
+"""``python -m astronn_paper``: the command line.
+
+Each command lives in its own module, which exposes ``register(subparsers)``; modules are
+imported when the parser is built, so none of them may import TensorFlow at top level.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: (module, description) of every command, in the order --help lists them.
+COMMAND_MODULES = (
+    "astronn_paper.pipeline",      # run
+    "astronn_paper.synth.cli",     # synth
+    "astronn_paper.dataset",       # compile
+    "astronn_paper.train",         # train
+    "astronn_paper.predict",       # predict
+    "astronn_paper.bench",         # bench
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m astronn_paper",
+        description="Reproduce Leung & Bovy (2019): build datasets, train, infer, make figures.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (exc.name == name or name.startswith(exc.name + ".")):
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,165 @@
+"""Survey sources: where the chain reads allStar and apStar/aspcapStar spectra from.
+
+Two backends behind one small interface (:class:`SurveySource`):
+
+* :class:`MirrorSource` - a SAS mirror on disk with the real DR14 layout (a real mirror,
+  or the synthetic survey exported with ``python -m astronn_paper synth``), found through
+  ``SDSS_LOCAL_SAS_MIRROR`` exactly as astroNN finds it;
+* :class:`SyntheticSource` - the synthetic DR14 survey, generated deterministically in
+  memory (spectra on demand, per star and seed).
+
+A star exported to FITS and read back through :class:`MirrorSource` gives the same
+arrays as :class:`SyntheticSource`.
+
+Bad input raises a :class:`SpectrumError` whose ``reason`` is one of
+:data:`SKIP_REASONS`; the compile step counts skipped stars by reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import apogee
+
+#: Why a star can be skipped (``SpectrumError.reason``).
+SKIP_REASONS = (
+    "missing_file", "bad_checksum", "corrupt_fits", "bad_layout", "all_masked", "nonfinite",
+    "bad_error",
+)
+
+
+class SpectrumError(Exception):
+    """A spectrum that cannot be used; ``reason`` in :data:`SKIP_REASONS`, ``path`` the file."""
+
+    def __init__(self, reason: str, message: str, path: str | None = None):
+        if reason not in SKIP_REASONS:
+            raise ValueError(f"unknown skip reason {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+        self.path = path
+
+
+class MirrorFileMissing(SpectrumError, FileNotFoundError):
+    """A file absent from the mirror: the message names the path and SDSS_LOCAL_SAS_MIRROR."""
+
+    def __init__(self, path: str):
+        super().__init__(
+            "missing_file",
+            f"{path} does not exist. The SAS mirror is taken from the environment variable "
+            "SDSS_LOCAL_SAS_MIRROR; point it at a DR14 mirror (or export the synthetic survey "
+            "with 'python -m astronn_paper synth --mirror DIR'). Nothing is downloaded.",
+            path,
+        )
+
+
+@dataclass
+class ApStar:
+    """The arrays of one apStar file, in the file's own row layout.
+
+    ``flux``, ``err`` (float32) and ``bitmask`` (int) have shape (nrows, 8575): one row when
+    NVISITS == 1, else 2 + NVISITS rows (pixel-weighted combined, global-weighted combined,
+    then the visits).
+    """
+
+    apogee_id: str
+    flux: np.ndarray
+    err: np.ndarray
+    bitmask: np.ndarray
+    header: dict = field(default_factory=dict)
+    path: str | None = None
+
+    @property
+    def nvisits(self) -> int:
+        return int(self.header.get("NVISITS", 1 if self.flux.shape[0] == 1 else self.flux.shape[0] - 2))
+
+    def combined(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flux, err, bitmask) of the combined spectrum the paper uses (1-d, 8575)."""
+        r = apogee.combined_row(self.nvisits)
+        return self.flux[r], self.err[r], self.bitmask[r]
+
+    def visits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flux, err, bitmask) of the individual visits, shape (NVISITS, 8575)."""
+        rows = apogee.visit_rows(self.nvisits)
+        return self.flux[rows], self.err[rows], self.bitmask[rows]
+
+    def visit_snr(self) -> np.ndarray:
+        """SNR of each visit from the SNRVIS<n> header keys (NaN where absent)."""
+        n = self.nvisits
+        return np.array([float(self.header.get(f"SNRVIS{i + 1}", np.nan)) for i in range(n)])
+
+
+@dataclass
+class AspcapStar:
+    """ASPCAP-normalised spectrum of one star (aspcapStar HDU 1 and 2, 8575 pixels)."""
+
+    apogee_id: str
+    flux: np.ndarray
+    err: np.ndarray
+    header: dict = field(default_factory=dict)
+    path: str | None = None
+
+
+class SurveySource:
+    """Interface of a survey source. Rows are addressed by their allStar index."""
+
+    #: short name recorded in provenance ("synthetic" or "mirror")
+    kind: str = "abstract"
+    #: whether true labels are known (:meth:`truth` returns them)
+    is_synthetic: bool = False
+
+    def allstar(self) -> np.ndarray:
+        """The allStar table as a numpy structured array (DR14 column names and dtypes)."""
+        raise NotImplementedError
+
+    def apstar(self, index: int) -> ApStar:
+        """apStar arrays of allStar row ``index``; raises :class:`SpectrumError`."""
+        raise NotImplementedError
+
+    def aspcapstar(self, index: int) -> AspcapStar:
+        """aspcapStar arrays of allStar row ``index``; raises :class:`SpectrumError`."""
+        raise NotImplementedError
+
+    def truth(self) -> np.ndarray | None:
+        """True labels, one row per allStar row (synthetic only), else None."""
+        return None
+
+    def cluster_members(self):
+        """Cluster membership table (Meszaros et al. 2013 layout) as an astropy Table, or None."""
+        return None
+
+    def fingerprint(self) -> str:
+        """A short hash identifying the source's content (recorded in provenance)."""
+        raise NotImplementedError
+
+    def spec(self) -> dict:
+        """A small picklable description from which :func:`open_source` rebuilds the source
+        (used to hand the source to worker processes)."""
+        raise NotImplementedError
+
+
+def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
+    """Open a survey source.
+
+    ``spec`` is ``"synthetic"`` (the default), ``"mirror"`` (``SDSS_LOCAL_SAS_MIRROR``), or a
+    dict from :meth:`SurveySource.spec`. ``None`` reads ``ASTRONN_PAPER_SOURCE``.
+    """
+    import os
+
+    from . import config
+
+    if spec is None:
+        spec = os.environ.get("ASTRONN_PAPER_SOURCE", "synthetic")
+    if isinstance(spec, str):
+        spec = {"kind": spec}
+    kind = spec.get("kind")
+    if kind == "synthetic":
+        from .synth.survey import SyntheticSource
+
+        p = config.get_profile(profile)
+        return SyntheticSource(seed=spec.get("seed", p.survey_seed))
+    if kind == "mirror":
+        from .synth.mirror import MirrorSource  # noqa: F401  (implemented with the export)
+
+        return MirrorSource(spec.get("root"))
+    raise ValueError(f"unknown survey source {spec!r}: use 'synthetic' or 'mirror'")

@@ -159,7 +159,7 @@ def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
         p = config.get_profile(profile)
         return SyntheticSource(seed=spec.get("seed", p.survey_seed))
     if kind == "mirror":
-        from .synth.mirror import MirrorSource  # noqa: F401  (implemented with the export)
+        from .mirror import MirrorSource
 
         return MirrorSource(spec.get("root"))
     raise ValueError(f"unknown survey source {spec!r}: use 'synthetic' or 'mirror'")

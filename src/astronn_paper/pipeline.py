@@ -1,0 +1,230 @@
+"""Run the notebooks in the paper's order, caching each stage by a fingerprint of its inputs.
+
+``python -m astronn_paper run [--profile ci|default|paper] [--stages NAME ...] [--force]``
+
+A *stage* is one top-level notebook. Its fingerprint hashes the notebook's code and
+markdown (not its outputs), the package's source, the profile's settings and the
+fingerprints of the stages before it. A stage whose fingerprint is unchanged and whose
+executed notebook exists is reused; otherwise it is executed with papermill, the profile
+injected as the ``profile`` parameter.
+
+The heavy artifacts a notebook needs (datasets, trained models, predictions) are cached
+separately, each by its own inputs (see :func:`astronn_paper.dataset.build_standard_sets`
+and :func:`astronn_paper.train.ensure_model`), so that a notebook run on its own - in
+Jupyter or under nbval - reuses them or builds what is missing.
+
+The ``default`` profile executes the top-level notebooks in place (the committed notebooks
+carry its outputs); other profiles write executed copies under ``<data>/<profile>/notebooks``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str          # notebook name without .ipynb
+    summary: str       # what it reproduces
+
+
+#: The notebooks in the paper's order.
+STAGES: tuple[Stage, ...] = (
+    Stage("Datasets_Data_Reduction", "training / test sets, cuts and normalisation"),
+    Stage("Training", "train the censored and the full-spectrum network"),
+    Stage("Inference_highSNR", "high-SNR test: table, errors vs Teff/logg/[X/H], Jacobian"),
+    Stage("Inference", "individual visits versus SNR"),
+    Stage("Inference_ApogeeBCNN", "the full-spectrum network beside the censored one"),
+    Stage("Open_Globular_Cluster_Benchmark", "M67, NGC 6819 homogeneity and the M13 Al spread"),
+    Stage("Apogee_dr14_NN_Catalog", "the whole-survey catalog and Milky Way maps"),
+    Stage("ASPCAP_Normalization", "ASPCAP versus continuum normalisation"),
+    Stage("Small_Data", "scatter versus training-set size"),
+)
+
+
+def notebook_path(stage: Stage) -> Path:
+    return config.repo_root() / f"{stage.name}.ipynb"
+
+
+def executed_path(stage: Stage, profile) -> Path:
+    p = config.get_profile(profile)
+    if p.name == "default":
+        return notebook_path(stage)
+    return config.sub_dir("notebooks", p) / f"{stage.name}.ipynb"
+
+
+def _sha(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()[:16]
+
+
+def package_fingerprint() -> str:
+    """Hash of the package's source files (any code change re-runs the stages)."""
+    pkg = Path(__file__).resolve().parent
+    files = sorted(p for p in pkg.rglob("*") if p.suffix in {".py", ".json", ".txt", ".csv", ".md"}
+                   and "__pycache__" not in p.parts)
+    return _sha(*(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes() for f in files))
+
+
+def notebook_fingerprint(path: Path) -> str:
+    """Hash of a notebook's cell types and sources (outputs and metadata excluded)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    return _sha(*(f"{c.cell_type}\0{c.source}".encode() for c in nb.cells))
+
+
+def stage_fingerprint(stage: Stage, profile, upstream: str) -> str:
+    p = config.get_profile(profile)
+    return _sha(notebook_fingerprint(notebook_path(stage)).encode(), package_fingerprint().encode(),
+                json.dumps(p.as_dict(), sort_keys=True, default=str).encode(), upstream.encode())
+
+
+def _record_path(stage: Stage, profile) -> Path:
+    return config.sub_dir("stages", profile) / f"{stage.name}.json"
+
+
+def read_record(stage: Stage, profile) -> dict:
+    path = _record_path(stage, profile)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
+    """Execute one notebook with papermill (profile injected) and return the executed copy."""
+    import papermill
+
+    p = config.get_profile(profile)
+    out = executed_path(stage, p)
+    tmp = out.with_name(out.stem + ".running.ipynb")
+    env_before = os.environ.get(config.PROFILE_ENV)
+    os.environ[config.PROFILE_ENV] = p.name  # for code the kernel imports before the parameter
+    try:
+        papermill.execute_notebook(
+            str(notebook_path(stage)), str(tmp), parameters={"profile": p.name},
+            kernel_name=kernel_name or "python3", cwd=str(config.repo_root()),
+            progress_bar=False, request_save_on_cell_execute=False,
+        )
+    finally:
+        if env_before is None:
+            os.environ.pop(config.PROFILE_ENV, None)
+        else:
+            os.environ[config.PROFILE_ENV] = env_before
+    _clean_papermill_metadata(tmp)
+    os.replace(tmp, out)
+    return out
+
+
+def _clean_papermill_metadata(path: Path) -> None:
+    """Drop run-specific papermill metadata (timestamps, durations) so that re-running
+    the default profile leaves the committed notebooks' diffs to the science."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, str(path))
+
+
+def run(profile=None, stages: list[str] | None = None, force: bool = False,
+        stream=sys.stdout) -> list[dict]:
+    """Run the pipeline; returns one summary record per stage."""
+    p = config.get_profile(profile)
+    wanted = set(stages) if stages else None
+    unknown = (wanted or set()) - {s.name for s in STAGES}
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages: {[s.name for s in STAGES]}")
+    upstream, summary = "", []
+    t_start = time.time()
+    available = [s for s in STAGES if notebook_path(s).is_file()]
+    print(f"astronn_paper pipeline, profile '{p.name}': {len(available)} of {len(STAGES)} "
+          f"notebooks present", file=stream, flush=True)
+    for i, stage in enumerate(available, 1):
+        fp = stage_fingerprint(stage, p, upstream)
+        upstream = fp
+        if wanted is not None and stage.name not in wanted:
+            continue
+        rec = read_record(stage, p)
+        out = executed_path(stage, p)
+        head = f"[{i}/{len(available)}] {stage.name:<34}"
+        if not force and rec.get("fingerprint") == fp and rec.get("status") == "ok" and out.is_file():
+            print(f"{head} reused   (fingerprint {fp})", file=stream, flush=True)
+            summary.append({"stage": stage.name, "status": "reused", "seconds": 0.0, "notebook": str(out)})
+            continue
+        print(f"{head} running  ...", file=stream, flush=True)
+        t0 = time.time()
+        try:
+            execute(stage, p)
+            status, error = "ok", None
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        dt = time.time() - t0
+        record = {"stage": stage.name, "fingerprint": fp, "status": status, "seconds": round(dt, 1),
+                  "notebook": str(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        path = _record_path(stage, p)
+        path.with_suffix(".tmp").write_text(json.dumps(record, indent=2))
+        os.replace(path.with_suffix(".tmp"), path)
+        print(f"{head} {status:<8} ({dt:6.1f} s)", file=stream, flush=True)
+        summary.append({"stage": stage.name, "status": "ran" if status == "ok" else "failed",
+                        "seconds": dt, "notebook": str(out), "error": error})
+        if status != "ok":
+            print(f"    {error.splitlines()[0] if error else ''}", file=stream)
+            break
+    ran = [s["stage"] for s in summary if s["status"] == "ran"]
+    reused = [s["stage"] for s in summary if s["status"] == "reused"]
+    failed = [s["stage"] for s in summary if s["status"] == "failed"]
+    print(f"\nsummary ({time.time() - t_start:.0f} s): ran {len(ran)}, reused {len(reused)}, "
+          f"failed {len(failed)}", file=stream)
+    if ran:
+        print("  ran:    " + ", ".join(ran), file=stream)
+    if reused:
+        print("  reused: " + ", ".join(reused), file=stream)
+    if failed:
+        print("  FAILED: " + ", ".join(failed), file=stream)
+    print(f"  executed notebooks: {executed_path(STAGES[0], p).parent}", file=stream)
+    print(f"  figures:            {config.figs_dir(p)}", file=stream)
+    print(f"  data:               {config.data_dir(p)}", file=stream)
+    return summary
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("run", help="execute the notebooks in order (cached by fingerprint)")
+    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
+                   help="run size (default: $ASTRONN_PAPER_PROFILE or 'default')")
+    p.add_argument("--stages", nargs="+", metavar="NAME", default=None,
+                   help="run only these notebooks: " + ", ".join(s.name for s in STAGES))
+    p.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+    p.set_defaults(func=lambda a: 1 if any(s["status"] == "failed" for s in
+                                          run(a.profile, a.stages, a.force)) else 0)
+
+    t = subparsers.add_parser("test", help="unit tests + nbval over the notebooks (ci profile)")
+    t.add_argument("pytest_args", nargs="*", help="extra arguments passed to pytest")
+    t.set_defaults(func=lambda a: run_tests(a.pytest_args))
+
+
+def run_tests(extra: list[str] | None = None) -> int:
+    """The README's test command: unit tests, then every top-level notebook under nbval
+    (``--nbval-lax``), all with the ``ci`` profile, in one pytest session."""
+    import subprocess
+
+    root = config.repo_root()
+    notebooks = [str(notebook_path(s).relative_to(root)) for s in STAGES if notebook_path(s).is_file()]
+    env = dict(os.environ, **{config.PROFILE_ENV: "ci"})
+    cmd = [sys.executable, "-m", "pytest", "tests", *notebooks, "--nbval-lax",
+           "-p", "no:cacheprovider", *(extra or [])]
+    print("running:", " ".join(cmd), flush=True)
+    rc = subprocess.call(cmd, cwd=root, env=env)
+    if rc == 5:
+        print("pytest collected no tests: that is a failure here", file=sys.stderr)
+        return 1
+    return rc

@@ -1,0 +1,300 @@
+"""Train the paper's two networks with astroNN 1.1.0.
+
+* ``censored`` - :class:`astroNN.models.ApogeeBCNNCensored`, the paper's network
+  (folder ``astroNN_0617_run001``): a shared convolutional trunk plus, for each element, a
+  branch that sees only that element's ASPCAP windows.
+* ``bcnn`` - :class:`astroNN.models.ApogeeBCNN`, the full-spectrum network
+  (folder ``astroNN_0606_run001``).
+
+Both are Bayesian: dropout variational inference (MC dropout, rate 0.3) for the model
+uncertainty and a second output head for the predictive (aleatoric) variance, trained with
+astroNN's robust loss, which ignores labels equal to -9999 (missing ASPCAP values) and folds
+each label's reported error into the likelihood. The learning rate follows astroNN's schedule
+(halved after 2 epochs without improvement of the validation MAE).
+
+The hyper-parameters are the paper's in every profile; only the number of epochs and the
+size of the training set come from the profile.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, apogee, config
+
+PROVENANCE_FILE = "provenance.json"
+VAL_INDEX_FILE = "validation_index.npy"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network of the paper and its hyper-parameters (Leung & Bovy 2019, sect. 3)."""
+
+    kind: str
+    astronn_class: str
+    folder: str
+    num_hidden: tuple[int, ...]
+    dropout_rate: float = 0.3
+    lr: float = 5e-4
+    batch_size: int = 64
+    val_size: float = 0.1
+    targets: tuple[str, ...] = apogee.TARGETS
+    #: fixed by astroNN's architecture; recorded for the reader
+    fixed: dict = field(default_factory=lambda: {
+        "num_filters": [2, 4], "filter_len": 8, "pool_length": 4, "optimizer": "Adam",
+        "lr_schedule": "ReduceLROnPlateau(val MAE, factor 0.5, patience 2)",
+    })
+
+
+NETWORKS: dict[str, NetworkSpec] = {
+    "censored": NetworkSpec("censored", "ApogeeBCNNCensored", "astroNN_0617_run001",
+                            num_hidden=(192, 64, 32, 16, 2)),
+    "bcnn": NetworkSpec("bcnn", "ApogeeBCNN", "astroNN_0606_run001", num_hidden=(256, 128)),
+}
+
+
+def build_model(spec: NetworkSpec, epochs: int, batch_size: int | None = None):
+    """An untrained astroNN model configured with the paper's hyper-parameters."""
+    config.quiet_tensorflow()
+    import astroNN.models
+
+    cls = getattr(astroNN.models, spec.astronn_class)
+    model = cls(lr=spec.lr, dropout_rate=spec.dropout_rate)
+    model.num_hidden = list(spec.num_hidden)
+    model.max_epochs = int(epochs)
+    model.batch_size = int(batch_size or spec.batch_size)
+    model.val_size = spec.val_size
+    model.targetname = list(spec.targets)
+    model.autosave = False
+    model.verbose = 0
+    return model
+
+
+def _versions() -> dict:
+    import astroNN
+    import h5py
+    import tensorflow as tf
+
+    return {
+        "astronn_paper": __version__, "astroNN": astroNN.__version__, "tensorflow": tf.__version__,
+        "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version(),
+    }
+
+
+def dataset_fingerprint(path: os.PathLike) -> str:
+    """The content fingerprint the compile step recorded in a dataset file."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        fp = f.attrs.get("fingerprint")
+    if fp is None:
+        raise ValueError(f"{path} carries no 'fingerprint' attribute: not a compiled dataset")
+    return fp.decode() if isinstance(fp, bytes) else str(fp)
+
+
+def subset_rows(n: int, fraction: float | None, seed: int) -> np.ndarray:
+    """Sorted, seeded random subset of ``round(fraction * n)`` row indices (all if None)."""
+    if fraction is None or fraction >= 1:
+        return np.arange(n)
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=max(1, int(round(fraction * n))), replace=False))
+
+
+def strip_optimizer(weights_file: os.PathLike) -> None:
+    """Rewrite astroNN's ``model_weights.h5`` keeping only the weights (no Adam state).
+
+    astroNN 1.1.0 stores the optimizer state beside the weights (3x the size); the weights
+    group and the root attributes are all ``load_folder`` needs (it then warns that the
+    optimizer state could not be restored, which only matters to resume training).
+    """
+    import h5py
+
+    src = Path(weights_file)
+    tmp = src.with_suffix(".h5.tmp")
+    with h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
+        for k, v in fin.attrs.items():
+            fout.attrs[k] = v
+        fin.copy("model_weights", fout)
+    os.replace(tmp, src)
+
+
+def train_network(
+    kind: str,
+    dataset_path: os.PathLike,
+    out_folder: os.PathLike,
+    profile=None,
+    fraction: float | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    keep_optimizer: bool = False,
+    extra_provenance: dict | None = None,
+) -> Path:
+    """Train one network on the combined spectra of a compiled training set.
+
+    The folder is written under a temporary name and renamed when complete, so an
+    interrupted training never leaves a half-written model folder (a restart trains from
+    scratch, with the same seeds, hence the same weights up to TF's CPU determinism).
+    Returns the model folder.
+    """
+    from . import dataset
+
+    spec = NETWORKS[kind]
+    p = config.get_profile(profile)
+    seed = config.seed_for(f"train:{kind}:{fraction}", p) if seed is None else seed
+    epochs = p.epochs if epochs is None else epochs
+    out = Path(out_folder).resolve()
+
+    x, y, x_err, y_err = dataset.load(dataset_path, targets=spec.targets, kind="combined")
+    rows = subset_rows(len(x), fraction, seed)
+    x, y, x_err, y_err = x[rows], y[rows], x_err[rows], y_err[rows]
+
+    config.set_global_seeds(seed)
+    model = build_model(spec, epochs=epochs, batch_size=p.batch_size)
+    t0 = time.time()
+    model.train(x, y, inputs_err=x_err, labels_err=y_err)
+    wall = time.time() - t0
+
+    tmp = out.with_name(out.name + f".partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    if not keep_optimizer:
+        strip_optimizer(tmp / "model_weights.h5")
+    np.save(tmp / VAL_INDEX_FILE, rows[np.asarray(model.val_idx)])
+    provenance = {
+        "network": asdict(spec) | {"epochs": epochs},
+        "profile": p.name,
+        "profile_settings": p.as_dict(),
+        "seed": seed,
+        "training_fraction": fraction,
+        "n_train": int(model.num_train),
+        "n_validation": int(model.val_num),
+        "dataset": str(Path(dataset_path).resolve()),
+        "dataset_fingerprint": dataset_fingerprint(dataset_path),
+        "training_wall_time_s": round(wall, 1),
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "validation_index": f"{VAL_INDEX_FILE}: rows of the dataset's combined group used for validation",
+        "optimizer_state": "kept" if keep_optimizer else "stripped (weights only)",
+    } | (extra_provenance or {})
+    (tmp / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def read_provenance(folder: os.PathLike) -> dict:
+    path = Path(folder) / PROVENANCE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def training_history(folder: os.PathLike):
+    """astroNN's ``training_history.csv`` of a model folder as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.read_csv(Path(folder) / "training_history.csv")
+
+
+# --------------------------------------------------------------------------- cached access
+def model_folder(kind: str = "censored", profile=None, variant: str | None = None) -> Path:
+    """Where the pipeline keeps a model of a profile (``<data>/<profile>/models/<folder>``)."""
+    spec = NETWORKS[kind]
+    name = spec.folder if variant is None else variant
+    return config.models_dir(profile) / name
+
+
+def ensure_model(
+    kind: str = "censored",
+    profile=None,
+    dataset_path: os.PathLike | None = None,
+    variant: str | None = None,
+    fraction: float | None = None,
+    force: bool = False,
+) -> Path:
+    """Return a trained model folder, training it only when needed.
+
+    A folder is reused when its provenance names the same dataset fingerprint, profile,
+    epochs and training fraction. For the ``default`` profile the shipped top-level
+    ``astroNN_0617_run001`` is reused when it was trained on the same dataset.
+    """
+    from . import dataset
+
+    p = config.get_profile(profile)
+    if dataset_path is None:
+        dataset_path = dataset.build_standard_sets(p)["train"]
+    want = {
+        "dataset_fingerprint": dataset_fingerprint(dataset_path),
+        "profile": p.name,
+        "epochs": p.epochs,
+        "training_fraction": fraction,
+    }
+
+    def matches(folder: Path) -> bool:
+        prov = read_provenance(folder)
+        have = {
+            "dataset_fingerprint": prov.get("dataset_fingerprint"),
+            "profile": prov.get("profile"),
+            "epochs": prov.get("network", {}).get("epochs"),
+            "training_fraction": prov.get("training_fraction"),
+        }
+        return (folder / "model_weights.h5").is_file() and have == want
+
+    folder = model_folder(kind, p, variant)
+    if not force:
+        if matches(folder):
+            return folder
+        shipped = config.shipped_model_dir(NETWORKS[kind].folder)
+        if variant is None and matches(shipped):
+            return shipped
+    return train_network(kind, dataset_path, folder, p, fraction=fraction)
+
+
+def publish_shipped_model(folder: os.PathLike, dest: os.PathLike | None = None) -> Path:
+    """Copy a trained censored model folder to the repository top level (weights only)."""
+    src = Path(folder)
+    dest = Path(dest) if dest else config.shipped_model_dir(NETWORKS["censored"].folder)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    strip_optimizer(tmp / "model_weights.h5")
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    return dest
+
+
+# --------------------------------------------------------------------------- command line
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train the censored (paper) or full-spectrum network")
+    p.add_argument("--profile", default=None, help="ci | default | paper")
+    p.add_argument("--network", choices=sorted(NETWORKS), default="censored")
+    p.add_argument("--dataset", default=None, help="training HDF5 (default: the profile's)")
+    p.add_argument("--out", default=None, help="model folder (default: the profile's models dir)")
+    p.add_argument("--fraction", type=float, default=None, help="train on a seeded subset")
+    p.add_argument("--force", action="store_true", help="retrain even if a matching model exists")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    if args.out:
+        from . import dataset
+
+        ds = args.dataset or dataset.build_standard_sets(args.profile)["train"]
+        folder = train_network(args.network, ds, args.out, args.profile, fraction=args.fraction)
+    else:
+        folder = ensure_model(args.network, args.profile, args.dataset, fraction=args.fraction,
+                              force=args.force)
+    prov = read_provenance(folder)
+    print(f"model folder: {folder}")
+    print(f"trained on {prov.get('n_train')} spectra (+{prov.get('n_validation')} validation) "
+          f"in {prov.get('training_wall_time_s')} s")
+    return 0

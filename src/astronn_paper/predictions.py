@@ -1,0 +1,106 @@
+"""Cached network predictions on compiled datasets.
+
+:func:`predict_set` runs the fast MC-dropout engine (:mod:`astronn_paper.infer`) of a model
+folder over one group (``combined`` or ``visits``) of a compiled dataset and caches the result
+in ``<data>/<profile>/predictions/``, keyed by a fingerprint of the model weights, the dataset,
+the group, the rows, the number of MC passes and the seed. Notebooks call it freely: the second
+call is a file read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import apogee, config
+
+FIELDS = ("mean", "total", "model", "predictive")
+
+
+def _file_sha(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_fingerprint(folder: os.PathLike) -> str:
+    """Hash of a model folder's weights and parameters (what determines its predictions)."""
+    folder = Path(folder)
+    parts = [_file_sha(folder / n) for n in ("model_weights.h5", "astroNN_model_parameter.json")]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+
+
+def load_model(folder: os.PathLike):
+    """``astroNN.models.load_folder`` with a clear message for a missing or broken folder."""
+    folder = Path(folder)
+    missing = [n for n in ("model_weights.h5", "astroNN_model_parameter.json")
+               if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not an astroNN model folder: missing {', '.join(missing)}")
+    config.quiet_tensorflow()
+    from astroNN.models import load_folder
+
+    try:
+        return load_folder(str(folder))
+    except Exception as exc:  # astroNN / Keras raise many kinds on a broken folder
+        raise ValueError(f"cannot load the astroNN model in {folder}: {type(exc).__name__}: {exc}") from exc
+
+
+def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str = "combined",
+                profile=None, mc: int | None = None, rows=None, force: bool = False) -> dict:
+    """Predictions of a model on a dataset group, cached.
+
+    Returns a dict with ``mean``, ``total``, ``model``, ``predictive`` (N, 22) arrays
+    (denormalised; the three uncertainties are standard deviations as astroNN returns them),
+    ``targets`` and ``rows`` (indices into the group).
+    """
+    from . import dataset, infer
+    from .train import dataset_fingerprint
+
+    p = config.get_profile(profile)
+    mc = p.mc_passes if mc is None else int(mc)
+    model_folder, dataset_path = Path(model_folder), Path(dataset_path)
+    seed = config.seed_for(f"predict:{model_folder.name}:{dataset_path.stem}:{kind}", p)
+    key = {
+        "model": model_fingerprint(model_folder), "dataset": dataset_fingerprint(dataset_path),
+        "kind": kind, "mc": mc, "seed": seed,
+        "rows": None if rows is None else hashlib.sha256(np.asarray(rows).tobytes()).hexdigest()[:16],
+    }
+    fp = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    out = config.predictions_dir(p) / f"{model_folder.name}__{dataset_path.stem}__{kind}__{fp}.h5"
+    if out.is_file() and not force:
+        return read_predictions(out)
+
+    x, _, x_err, _ = dataset.load(dataset_path, kind=kind, rows=rows)
+    model = load_model(model_folder)
+    pred = infer.predict(model, x, x_err, mc=mc, seed=seed)
+    result = {f: np.asarray(getattr(pred, f), dtype=np.float64) for f in FIELDS}
+    result["targets"] = list(pred.targetname)
+    result["rows"] = np.arange(len(x)) if rows is None else np.asarray(rows)
+    tmp = out.with_suffix(".h5.tmp")
+    with h5py.File(tmp, "w") as f:
+        for name in FIELDS:
+            f.create_dataset(name, data=result[name])
+        f.create_dataset("rows", data=result["rows"])
+        f.attrs["targets"] = json.dumps(result["targets"])
+        f.attrs["provenance"] = json.dumps(key | {"model_folder": str(model_folder),
+                                                  "dataset_path": str(dataset_path), "profile": p.name})
+    os.replace(tmp, out)
+    return result
+
+
+def read_predictions(path: os.PathLike) -> dict:
+    with h5py.File(path, "r") as f:
+        result = {name: f[name][()] for name in (*FIELDS, "rows")}
+        result["targets"] = json.loads(f.attrs["targets"])
+    return result
+
+
+def target_index(targets=apogee.TARGETS) -> dict[str, int]:
+    return {t: i for i, t in enumerate(targets)}

@@ -133,4 +133,5 @@ class FakeSource(sources.SurveySource):
         s = self.apstar(index)
         f, e, _ = s.combined()
         c = np.where(blaze() > 0, blaze(), 1.0)
-        return sources.AspcapStar(s.apogee_id, f / c, e / c, {}, s.path)
+        return sources.AspcapStar(s.apogee_id, (f / c).astype(np.float32),
+                                  (e / c).astype(np.float32), {}, s.path)

@@ -67,3 +67,16 @@ def test_aspcap_window_sizes_match_astronn():
 def test_apstar_rows():
     assert apogee.combined_row(1) == 0 and apogee.visit_rows(1) == [0]
     assert apogee.combined_row(3) == 1 and apogee.visit_rows(3) == [2, 3, 4]
+
+
+def test_paper_numbers_are_packaged():
+    from astronn_paper import paper
+
+    res = paper.results()
+    assert res["targets"] == list(apogee.TARGETS)
+    for column in res["scatter"]:
+        assert set(paper.scatter(column)) == set(apogee.TARGETS)
+    assert paper.scatter("censored_visits_of_training_stars")["Fe"] == 0.018
+    assert res["data"]["n_training"] == 33407 and res["data"]["n_test_highsnr"] == 28692
+    with pytest.raises(KeyError, match="no published column"):
+        paper.scatter("nope")

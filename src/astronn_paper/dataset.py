@@ -238,6 +238,23 @@ def _skip(index: int, apogee_id: str, visit: int, err: SpectrumError) -> dict:
             "reason": err.reason, "message": str(err), "path": err.path}
 
 
+def _read_stars(reader, batch, indices) -> list:
+    """``(index, star or SpectrumError)`` for each index; one vectorised ``batch`` call
+    when the source offers one (e.g. ``SyntheticSource.apstars``)."""
+    if batch is not None:
+        try:
+            return list(zip(indices, batch([int(i) for i in indices])))
+        except SpectrumError:
+            pass  # read one at a time to learn which star failed
+    out = []
+    for i in indices:
+        try:
+            out.append((i, reader(int(i))))
+        except SpectrumError as err:
+            out.append((i, err))
+    return out
+
+
 def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
                 normalisation: str, visits: bool) -> dict:
     """Read and normalise the spectra of ``indices``; returns the chunk's arrays and skips."""
@@ -246,17 +263,13 @@ def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
     skips: list[dict] = []
     comb_f, comb_e, comb_m, comb_i = [], [], [], []
     vis_f, vis_e, vis_m, vis_i, vis_n, vis_snr = [], [], [], [], [], []
-    for index, aid in zip(indices, ids):
-        try:
-            if normalisation == "aspcap":
-                s = source.aspcapstar(int(index))
-                f, e, m = s.flux, s.err, None
-            else:
-                s = source.apstar(int(index))
-                f, e, m = s.combined()
-        except SpectrumError as err:
-            skips.append(_skip(index, aid, -1, err))
+    reader = source.aspcapstar if normalisation == "aspcap" else source.apstar
+    batch = None if normalisation == "aspcap" else getattr(source, "apstars", None)
+    for (index, s), aid in zip(_read_stars(reader, batch, indices), ids):
+        if isinstance(s, SpectrumError):
+            skips.append(_skip(index, aid, -1, s))
             continue
+        f, e, m = (s.flux, s.err, None) if normalisation == "aspcap" else s.combined()
         comb_f.append(f), comb_e.append(e), comb_i.append(index)
         comb_m.append(np.zeros(apogee.N_PIX, np.int64) if m is None else m)
         if visits:
@@ -538,33 +551,45 @@ def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, 
 
     truth = source.truth() if source.is_synthetic else None
     tmp = workdir / "assembled.h5"
-    digest = hashlib.sha256()
+    digests: dict[str, "hashlib._Hash"] = {}
     with h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
+        spectra = {}
         for kind, rows in groups.items():
             g = f.create_group(kind)
-            n = rows.size
+            g.attrs["n"] = rows.size
+            for name in ("spectra", "spectra_err"):
+                spectra[f"{kind}/{name}"] = g.create_dataset(
+                    name, shape=(rows.size, apogee.N_PIX_GAP_DELETED), dtype=np.float32)
+                digests[f"{kind}/{name}"] = hashlib.sha256()
             cols = _row_columns(allstar, rows, truth)
             if kind == "visits":
-                cols["SNR"] = np.concatenate([h["visits/SNR"] for h in heads]).astype(np.float32)
-                cols["visit"] = np.concatenate([h["visits/visit"] for h in heads]).astype(np.int16)
+                cols["SNR"] = np.concatenate([h["visits/SNR"] for h in heads]
+                                             or [np.empty(0)]).astype(np.float32)
+                cols["visit"] = np.concatenate([h["visits/visit"] for h in heads]
+                                               or [np.empty(0)]).astype(np.int16)
                 cols["star_index"] = np.searchsorted(comb_idx, rows).astype(np.int64)
-            for name in ("spectra", "spectra_err"):
-                d = g.create_dataset(name, shape=(n, apogee.N_PIX_GAP_DELETED), dtype=np.float32)
-                start = 0
-                for fpath in files:
-                    part = _read_chunk_file(fpath, [f"{kind}/{name}"])[f"{kind}/{name}"]
-                    if part.size:
-                        d[start:start + len(part)] = part
-                        digest.update(np.ascontiguousarray(part).tobytes())
-                    start += len(part)
-                assert start == n, (kind, name, start, n)
             for name, values in cols.items():
                 g.create_dataset(name, data=values)
-                digest.update(np.ascontiguousarray(values).tobytes())
-            g.attrs["n"] = n
+                digests[f"{kind}/{name}"] = hashlib.sha256(np.ascontiguousarray(values).tobytes())
+        # one pass over the chunks, each deleted once copied: the disk holds ~one copy
+        start = dict.fromkeys(groups, 0)
+        for fpath in files:
+            part = _read_chunk_file(fpath, list(spectra))
+            for kind in groups:
+                n = len(part[f"{kind}/spectra"])
+                for name in ("spectra", "spectra_err"):
+                    key = f"{kind}/{name}"
+                    if n:
+                        spectra[key][start[kind]:start[kind] + n] = part[key]
+                        digests[key].update(np.ascontiguousarray(part[key]).tobytes())
+                start[kind] += n
+            fpath.unlink()
+        assert all(start[k] == groups[k].size for k in groups), (start, groups)
+        fingerprint = hashlib.sha256(
+            "".join(f"{k}:{digests[k].hexdigest()}" for k in sorted(digests)).encode()
+        ).hexdigest()[:16]
         if not selection.visits:
             f.attrs["visits"] = "not compiled (selection.visits is False)"
-        fingerprint = digest.hexdigest()[:16]
         provenance = {
             "profile": profile.name, "profile_settings": profile.as_dict(),
             "seeds": {"selection": selection.seed, "survey": profile.survey_seed},
@@ -618,9 +643,17 @@ def _row_columns(allstar: np.ndarray, rows: np.ndarray, truth) -> dict[str, np.n
         cols[name] = v
     cols["labels"], cols["labels_err"] = labels_from_allstar(allstar, rows)
     if truth is not None:
-        cols["truth"] = np.asarray(truth, dtype=np.float32)[rows]
+        cols["truth"] = truth_matrix(truth, rows)
     cols["allstar_index"] = rows.astype(np.int64)
     return cols
+
+
+def truth_matrix(truth: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """True labels of ``rows`` as float32 (n, 22) in TARGETS order, from either an (N, 22)
+    array or a structured truth table with one field per target."""
+    if truth.dtype.names:
+        return np.stack([truth[t][rows] for t in apogee.TARGETS], axis=1).astype(np.float32)
+    return np.asarray(truth[rows], dtype=np.float32)
 
 
 # =========================================================================== load

@@ -90,13 +90,13 @@ SPECIES_INDEX = {s.name: i for i, s in enumerate(SPECIES)}
 # log_s_ref ~ 0 gives a ~8 % deep line after the LSF in the reference giant; ~2 is a
 # strongly saturated line.
 _ATOMIC_RECIPE = {
-    "Fe": ((-0.5, 1.5), (4.2, 6.4), KIND_NARROW, 70),
-    "Mg": ((1.2, 2.4), (5.1, 6.7), KIND_STRONG, 3),
-    "Si": ((0.8, 2.1), (5.6, 7.1), KIND_STRONG, 4),
+    "Fe": ((-0.8, 1.2), (4.2, 6.4), KIND_NARROW, 60),
+    "Mg": ((1.2, 2.4), (5.1, 6.7), KIND_STRONG, 1),
+    "Si": ((0.8, 2.1), (5.6, 7.1), KIND_STRONG, 1),
     "Al": ((0.7, 1.2), (4.0, 4.1), KIND_STRONG, 0),     # 3 strong red-chip lines below
-    "Ca": ((0.5, 1.0), (4.5, 5.3), KIND_STRONG, 3),
+    "Ca": ((0.5, 1.0), (4.5, 5.3), KIND_STRONG, 1),
     "K": ((0.6, 0.9), (2.67, 2.67), KIND_STRONG, 0),
-    "Ti": ((0.1, 0.8), (1.7, 2.3), KIND_NARROW, 3),
+    "Ti": ((0.1, 0.8), (1.7, 2.3), KIND_NARROW, 1),
     "Ti2": ((-0.15, -0.05), (3.1, 3.1), KIND_NARROW, 0),
     "Cr": ((-0.3, 0.4), (3.2, 4.2), KIND_NARROW, 2),
     "Mn": ((-0.1, 0.7), (4.1, 5.0), KIND_NARROW, 2),
@@ -111,10 +111,10 @@ _ATOMIC_RECIPE = {
 _SPECIES_OF = {"Ti2": "Ti II", "C1": "C I"}
 
 # Molecules (reference-giant strengths; the balance in spectra.py scales them).
-_CO_LOG_S0 = -1.05        # log_s_ref of an R(J=1) line of the 3-0 band (+ log J)
+_CO_LOG_S0 = -0.85        # log_s_ref of an R(J=1) line of the 3-0 band (+ log J)
 _CO_OUTSIDE_C = 0.15      # CO lines whose centre is outside the C windows are damped
 _OH_LOG_S = (0.2, 1.0)
-_CN_LOG_S = (-0.55, 0.30)  # mean, sd of the log-normal CN strengths
+_CN_LOG_S = (-0.75, 0.30)  # mean, sd of the log-normal CN strengths
 _CN_PER_PIXEL = 0.33
 _H_LOG_S0 = -5.2          # Br 11 in the reference giant (invisible; appears > 5500 K)
 
@@ -171,12 +171,23 @@ def _segments(mask: np.ndarray) -> list[np.ndarray]:
     return np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
 
 
+#: Upper limit of log_s_ref for a line centred 0, 1, 2, >=3 pixels from a continuum pixel.
+_CONT_CAP = np.array([-0.7, -0.2, 0.5, np.inf])
+
+
+def near_int(p: np.ndarray) -> np.ndarray:
+    """Nearest apStar pixel (clipped to the grid)."""
+    return np.clip(np.rint(p).astype(int), 0, apogee.N_PIX - 1)
+
+
 def _atomic_lines(rng, windows, dcont, on_chip):
     rows = []
     for elem, ((s_lo, s_hi), (c_lo, c_hi), kind, n_blend) in _ATOMIC_RECIPE.items():
         sp = SPECIES_INDEX[_SPECIES_OF.get(elem, f"{elem} I")]
         segs = [s for s in _segments(windows[elem]) if len(s) >= 3]
-        centres = []
+        if len(segs) < 3:  # elements with few windows (S): use the short ones too
+            segs = [s for s in _segments(windows[elem]) if len(s) >= 2]
+        centres, seg_len = [], []
         for s in segs:
             # several lines in long Fe windows, one elsewhere
             n_here = 1 + (len(s) >= 12) + (len(s) >= 24) if elem == "Fe" else 1
@@ -185,6 +196,7 @@ def _atomic_lines(rng, windows, dcont, on_chip):
                 # the pixel of the sub-window farthest from continuum pixels, nearest its middle
                 score = np.minimum(dcont[sub], 4) - 0.01 * np.abs(sub - sub.mean())
                 centres.append(sub[np.argmax(score)] + rng.uniform(-0.3, 0.3))
+                seg_len.append(len(sub))
         centres = np.asarray(centres)
         n = centres.size
         log_s = rng.uniform(s_lo, s_hi, n)
@@ -194,6 +206,12 @@ def _atomic_lines(rng, windows, dcont, on_chip):
             strong = log_s > 1.3
         else:
             strong = np.zeros(n, bool)
+        # real DR14 continuum pixels sit where real lines are weak: cap the strength of
+        # the few lines whose window leaves no room away from them
+        log_s = np.minimum(log_s, _CONT_CAP[np.minimum(dcont[near_int(centres)], 3)])
+        # a saturated line's abundance signal lives in its wings: keep the strongest lines
+        # in windows wide enough to hold them (ASPCAP's windows were cut around real lines)
+        log_s = np.minimum(log_s, 0.2 * np.asarray(seg_len, float) - 0.2)
         chi = rng.uniform(c_lo, c_hi, n)
         k_arr = np.where(strong, KIND_STRONG, kind)
         rows.append((centres, np.full(n, sp), chi, log_s, k_arr))
@@ -202,7 +220,7 @@ def _atomic_lines(rng, windows, dcont, on_chip):
             ok = np.flatnonzero(on_chip & ~windows[elem] & (dcont >= 3))
             pos = rng.choice(ok, n_blend, replace=False) + rng.uniform(-0.3, 0.3, n_blend)
             rows.append((pos, np.full(n_blend, sp), rng.uniform(c_lo, c_hi, n_blend),
-                         rng.uniform(s_lo - 0.6, min(s_lo + 0.3, s_hi), n_blend),
+                         rng.uniform(s_lo - 1.0, s_lo - 0.3, n_blend),
                          np.full(n_blend, KIND_NARROW)))
     return rows
 
@@ -241,9 +259,6 @@ def line_list() -> LineList:
     windows, dcont, on_chip = _grid_masks()
     rows = _atomic_lines(rng, windows, dcont, on_chip)
 
-    def near_int(p):
-        return np.clip(np.rint(p).astype(int), 0, apogee.N_PIX - 1)
-
     # CO bands: physical positions; none on/near continuum pixels; damped outside C windows.
     w, chi, logf = co_band_lines()
     p = pix_of_wave(w)
@@ -252,7 +267,9 @@ def line_list() -> LineList:
     ip = near_int(p)
     keep = on_chip[ip] & (dcont[ip] >= 2)
     p, chi, logf, ip = p[keep], chi[keep], logf[keep], ip[keep]
-    log_s = _CO_LOG_S0 + logf + np.where(windows["C"][ip], 0.0, np.log10(_CO_OUTSIDE_C))
+    theta_ref = 5040.0 / 4500.0   # Boltzmann factor of the reference star (spectra.REF_TEFF)
+    log_s = _CO_LOG_S0 + logf - theta_ref * chi + np.where(windows["C"][ip], 0.0, np.log10(_CO_OUTSIDE_C))
+    log_s = np.minimum(log_s, _CONT_CAP[np.minimum(dcont[ip], 3)])
     rows.append((p, np.full(p.size, SPECIES_INDEX["CO"]), chi, log_s, np.full(p.size, KIND_NARROW)))
 
     # OH: one line (a Lambda-doublet in wide windows) at the centre of each O window.
@@ -265,8 +282,9 @@ def line_list() -> LineList:
         if len(s) >= 8:
             cen.append(mid + rng.choice([-1, 1]) * rng.uniform(2.0, 3.0))
     cen = np.asarray(cen)
+    log_s = np.minimum(rng.uniform(*_OH_LOG_S, cen.size), _CONT_CAP[np.minimum(dcont[near_int(cen)], 3)])
     rows.append((cen, np.full(cen.size, SPECIES_INDEX["OH"]), rng.uniform(0.1, 1.3, cen.size),
-                 rng.uniform(*_OH_LOG_S, cen.size), np.full(cen.size, KIND_NARROW)))
+                 log_s, np.full(cen.size, KIND_NARROW)))
 
     # CN: dense in the N windows, away from continuum pixels.
     ok = np.flatnonzero(windows["N"] & (dcont >= 2))

@@ -405,7 +405,7 @@ def build_population(seed: int = 2019) -> Population:
     sg = dw & (rng.random(ns) < 0.12)
     logg[sg] = rng.uniform(3.5, 4.0, sg.sum())
     hot = kind == 3
-    teff[hot] = np.exp(rng.uniform(np.log(6500), np.log(12000), hot.sum()))
+    teff[hot] = np.exp(rng.uniform(np.log(6500), np.log(9000), hot.sum()))  # the forward model's range
     logg[hot] = rng.uniform(3.8, 4.4, hot.sum())
     feh[hot] = np.clip(feh[hot], -1.0, 0.5)
 

@@ -1,0 +1,390 @@
+"""An independent comparison catalog: The Cannon (Ness et al. 2015; ``TheCannon`` 0.7.3 by
+A. Ho) trained on the network's training set and applied to the same stars.
+
+The Cannon is a quadratic data-driven model: at each pixel ``p`` the normalised flux is
+``f_np = theta_p . l(labels_n) + noise``, with ``l`` the label vector (1, scaled labels, their
+products; :func:`TheCannon.train_model._get_lvec`, labels pivoted on the median and scaled by
+a quarter of the 2.5-97.5 % range) and the noise variance ``sigma_np^2 + s_p^2`` (``s_p`` the
+pixel's intrinsic scatter). Training solves one weighted linear least-squares problem per
+pixel; inference fits the labels of each spectrum by non-linear least squares.
+
+What is TheCannon's and what is ours:
+
+* **inference** is TheCannon's own (``TheCannon.infer_labels._infer_labels``: SciPy
+  ``curve_fit`` per star, flux 1 / sigma 100 on pixels with zero inverse variance), run on
+  a ``TheCannon.model.CannonModel`` whose coefficients we set;
+* **training** uses TheCannon's label vector, pivots and scales, and the same per-pixel
+  weighted regression as ``TheCannon.train_model._do_one_regression_at_fixed_scatter``, but
+  vectorised over the 7514 pixels (TheCannon's ``_train_model`` stacks a copy of the label
+  vector per pixel, ``n_pix x n_star x n_terms`` floats: 7514 x 8000 x 66 = 32 GB here) and with the
+  scatter chosen by one step of coordinate ascent of the same likelihood (fit at ``s = 0``,
+  maximise the likelihood over TheCannon's grid of ``ln s`` with the coefficients fixed,
+  refit) instead of refitting the coefficients at each of the 19 grid values per pixel.
+
+Labels: :data:`CANNON_LABELS` (10 of the 22 network targets; a quadratic model in all 22
+would have 276 terms per pixel, beyond a CPU budget). Training stars are the rows of the
+training set with no -9999 among those labels. Pixels the compile step masked (flux 1,
+error 1) get zero inverse variance.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, apogee, config
+
+#: Labels The Cannon fits (network target names), a subset of apogee.TARGETS.
+CANNON_LABELS: tuple[str, ...] = ("teff", "logg", "C", "N", "O", "Mg", "Al", "Si", "Fe", "Ni")
+#: TheCannon's grid of ln(scatter) (``_do_one_regression``).
+LN_SCATTER_GRID = np.arange(np.log(0.0001), 0.0, 0.5)
+#: Pixels flagged by the compile step carry this error (normalise.MASK_VALUE).
+MASKED_ERROR = 1.0
+#: Stars per block when building the normal equations (memory bound).
+_BLOCK = 2048
+
+
+def _thecannon():
+    """Import TheCannon's modules without letting them switch matplotlib to LaTeX text
+    (``TheCannon.dataset`` and ``.model`` call ``rc('text', usetex=True)`` on import)."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        from TheCannon import dataset, infer_labels, model, train_model
+    return dataset, model, train_model, infer_labels
+
+
+def ivar_of(err: np.ndarray) -> np.ndarray:
+    """Inverse variance of normalised spectra, 0 on masked pixels (error >= 1) and bad ones."""
+    err = np.asarray(err, np.float64)
+    with np.errstate(divide="ignore"):
+        ivar = np.where((err > 0) & (err < MASKED_ERROR) & np.isfinite(err), 1.0 / err**2, 0.0)
+    return ivar
+
+
+def label_columns(labels=CANNON_LABELS) -> np.ndarray:
+    ix = {t: i for i, t in enumerate(apogee.TARGETS)}
+    return np.array([ix[t] for t in labels])
+
+
+def complete_rows(y: np.ndarray, labels=CANNON_LABELS) -> np.ndarray:
+    """Rows of a (N, 22) label array with no -9999 among ``labels``."""
+    return np.all(np.asarray(y)[:, label_columns(labels)] != apogee.MISSING, axis=1)
+
+
+@dataclass
+class CannonFit:
+    """A trained quadratic Cannon."""
+
+    labels: tuple[str, ...]
+    coeffs: np.ndarray        # (n_pix, n_terms)
+    scatters: np.ndarray      # (n_pix,)
+    pivots: np.ndarray        # (n_labels,)
+    scales: np.ndarray        # (n_labels,)
+    label_min: np.ndarray     # training range (for the good flag)
+    label_max: np.ndarray
+    n_train: int
+    train_time_s: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    def to_thecannon(self):
+        """A ``TheCannon.model.CannonModel`` (order 2) carrying these coefficients."""
+        _, model, _, _ = _thecannon()
+        m = model.CannonModel(2, useErrors=False)
+        m.coeffs, m.scatters = self.coeffs, self.scatters
+        m.pivots, m.scales = self.pivots, self.scales
+        return m
+
+    def save(self, path: os.PathLike) -> Path:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, coeffs=self.coeffs, scatters=self.scatters, pivots=self.pivots,
+                            scales=self.scales, label_min=self.label_min, label_max=self.label_max,
+                            labels=np.array(self.labels), n_train=self.n_train,
+                            train_time_s=self.train_time_s, meta=json.dumps(self.meta))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: os.PathLike) -> "CannonFit":
+        with np.load(path) as f:
+            return cls(labels=tuple(str(s) for s in f["labels"]), coeffs=f["coeffs"],
+                       scatters=f["scatters"], pivots=f["pivots"], scales=f["scales"],
+                       label_min=f["label_min"], label_max=f["label_max"],
+                       n_train=int(f["n_train"]), train_time_s=float(f["train_time_s"]),
+                       meta=json.loads(str(f["meta"])))
+
+
+def _lvec(label_vals, pivots, scales) -> np.ndarray:
+    _, _, train_model, _ = _thecannon()
+    return train_model._get_lvec(np.asarray(label_vals, float), pivots, scales, derivs=False)
+
+
+def _solve(flux, ivar, lvec, scatters) -> np.ndarray:
+    """Per-pixel weighted least squares (TheCannon's regression at fixed scatter),
+    vectorised over pixels: coeffs (n_pix, n_terms)."""
+    n, k = lvec.shape
+    iu = np.triu_indices(k)
+    n_pix = flux.shape[1]
+    gram = np.zeros((n_pix, len(iu[0])))
+    rhs = np.zeros((n_pix, k))
+    for s in range(0, n, _BLOCK):
+        lv = lvec[s:s + _BLOCK]
+        w = ivar[s:s + _BLOCK] / (1.0 + ivar[s:s + _BLOCK] * scatters[None, :] ** 2)
+        q = lv[:, iu[0]] * lv[:, iu[1]]
+        gram += w.T @ q
+        rhs += (w * flux[s:s + _BLOCK]).T @ lv
+    coeffs = np.empty((n_pix, k))
+    for p0 in range(0, n_pix, 1024):
+        g = np.zeros((min(1024, n_pix - p0), k, k))
+        g[:, iu[0], iu[1]] = gram[p0:p0 + 1024]
+        g[:, iu[1], iu[0]] = gram[p0:p0 + 1024]
+        # a tiny ridge keeps pixels masked in (almost) every star solvable
+        diag = np.einsum("pkk->pk", g)
+        diag += 1e-9 * diag.max(axis=1, keepdims=True) + 1e-12
+        coeffs[p0:p0 + 1024] = np.linalg.solve(g, rhs[p0:p0 + 1024, :, None])[..., 0]
+    return coeffs
+
+
+def _best_scatter(flux, ivar, lvec, coeffs) -> np.ndarray:
+    """Per-pixel scatter maximising TheCannon's likelihood with the coefficients fixed:
+    minimise sum_n [r^2 C - ln C], C = ivar / (1 + ivar s^2), over the ln-s grid, then refine
+    with a parabola through the three grid points around the minimum (as TheCannon does)."""
+    r2 = (flux - lvec @ coeffs.T) ** 2
+    used = ivar > 0
+    cost = np.empty((len(LN_SCATTER_GRID), flux.shape[1]))
+    for j, ln_s in enumerate(LN_SCATTER_GRID):
+        c = ivar / (1.0 + ivar * np.exp(2 * ln_s))
+        with np.errstate(divide="ignore"):
+            cost[j] = np.where(used, r2 * c - np.log(np.where(used, c, 1.0)), 0.0).sum(axis=0)
+    lo = np.argmin(cost, axis=0)
+    mid = np.clip(lo, 1, len(LN_SCATTER_GRID) - 2)
+    x = LN_SCATTER_GRID[np.stack([mid - 1, mid, mid + 1])]
+    y = np.take_along_axis(cost, np.stack([mid - 1, mid, mid + 1]), axis=0)
+    # vertex of the parabola through three equally spaced points
+    denom = y[0] - 2 * y[1] + y[2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vertex = x[1] + 0.5 * (x[1] - x[0]) * (y[0] - y[2]) / denom
+    interior = (lo > 0) & (lo < len(LN_SCATTER_GRID) - 1) & (denom > 0) & np.isfinite(vertex)
+    ln_s = np.where(interior, np.clip(vertex, x[0], x[2]), LN_SCATTER_GRID[lo])
+    return np.exp(ln_s)
+
+
+def train(flux: np.ndarray, err: np.ndarray, y: np.ndarray, labels=CANNON_LABELS) -> CannonFit:
+    """Train a quadratic Cannon on normalised spectra ``flux``/``err`` (N, n_pix) and
+    labels ``y`` (N, 22 in ``apogee.TARGETS`` order, or N, len(labels)). Rows with -9999
+    among ``labels`` are left out."""
+    _, _, train_model, _ = _thecannon()
+    t0 = time.perf_counter()
+    y = np.asarray(y, float)
+    lab = y[:, label_columns(labels)] if y.shape[1] == len(apogee.TARGETS) else y
+    keep = np.all(lab != apogee.MISSING, axis=1)
+    if keep.sum() < 3 * (len(labels) + 1) * (len(labels) + 2) // 2:
+        raise ValueError(f"only {keep.sum()} training spectra with all of {list(labels)}: too few "
+                         "for a quadratic model")
+    lab = lab[keep]
+    flux = np.asarray(flux, float)[keep]
+    ivar = ivar_of(np.asarray(err)[keep])
+    flux = np.where(ivar > 0, flux, 1.0)
+    pivots, scales = train_model.get_pivots_and_scales(lab)
+    lvec = _lvec(lab, pivots, scales)
+    coeffs = _solve(flux, ivar, lvec, np.zeros(flux.shape[1]))
+    scatters = _best_scatter(flux, ivar, lvec, coeffs)
+    coeffs = _solve(flux, ivar, lvec, scatters)
+    return CannonFit(labels=tuple(labels), coeffs=coeffs, scatters=scatters, pivots=pivots,
+                     scales=scales, label_min=lab.min(axis=0), label_max=lab.max(axis=0),
+                     n_train=int(keep.sum()), train_time_s=time.perf_counter() - t0)
+
+
+@dataclass
+class CannonResult:
+    labels: np.ndarray        # (N, n_labels); -9999 where the fit failed
+    errors: np.ndarray        # (N, n_labels) formal errors (label units)
+    chi2: np.ndarray          # (N,)
+    good: np.ndarray          # (N,) bool
+    time_s: float
+
+    @property
+    def spectra_per_s(self) -> float:
+        return len(self.labels) / self.time_s if self.time_s else float("nan")
+
+
+def infer(fit: CannonFit, flux: np.ndarray, err: np.ndarray, quiet: bool = True) -> CannonResult:
+    """Labels of normalised spectra by TheCannon's own inference (``curve_fit`` per star,
+    started at the pivot, i.e. the training set's median labels).
+
+    ``good``: the fit converged, every label lies within the training range widened by 10 %,
+    and chi^2 per used pixel < 5.
+    """
+    dataset, _, _, infer_labels = _thecannon()
+    t0 = time.perf_counter()
+    flux = np.array(flux, float)          # TheCannon overwrites masked pixels in place
+    ivar = ivar_of(err)
+    n_lab = len(fit.labels)
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        ds = dataset.Dataset(np.arange(flux.shape[1]), np.zeros(0), np.zeros((0, flux.shape[1])),
+                             np.zeros((0, flux.shape[1])), np.zeros((0, n_lab)),
+                             np.arange(len(flux)), flux, ivar)
+        ds.set_label_names(list(fit.labels))
+        errs, chi2 = infer_labels._infer_labels(fit.to_thecannon(), ds,
+                                                starting_guess=np.zeros(n_lab))
+    labels = np.asarray(ds.test_label_vals, float)
+    failed = np.all(errs == -9999.0, axis=1) | ~np.all(np.isfinite(labels), axis=1)
+    errors = np.where(failed[:, None], apogee.MISSING, errs * fit.scales[None, :])
+    labels = np.where(failed[:, None], apogee.MISSING, labels)
+    span = fit.label_max - fit.label_min
+    inside = np.all((labels >= fit.label_min - 0.1 * span) & (labels <= fit.label_max + 0.1 * span), axis=1)
+    n_used = np.maximum((ivar > 0).sum(axis=1), 1)
+    good = ~failed & inside & (chi2 / n_used < 5.0)
+    return CannonResult(labels=labels, errors=errors, chi2=chi2, good=good,
+                        time_s=time.perf_counter() - t0)
+
+
+def to_targets(values: np.ndarray, labels=CANNON_LABELS) -> np.ndarray:
+    """(N, n_labels) -> (N, 22) in ``apogee.TARGETS`` order, -9999 for labels not fitted."""
+    out = np.full((len(values), len(apogee.TARGETS)), apogee.MISSING, np.float32)
+    out[:, label_columns(labels)] = values
+    return out
+
+
+def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFit,
+               provenance: dict) -> Path:
+    """The comparison catalog in the network catalog's layout: ``APOGEE_ID``, ``LOCATION_ID``,
+    ``RA``, ``DEC``, ``Cannon`` (N, 22, -9999 for labels not fitted), ``Cannon_error``,
+    ``Cannon_chi2``, ``Cannon_good``."""
+    from astropy.io import fits
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n_t = len(apogee.TARGETS)
+    aid = np.asarray(ids["APOGEE_ID"])
+    aid = np.char.decode(aid, "ascii") if aid.dtype.kind == "S" else aid.astype(str)
+    cols = [
+        fits.Column("APOGEE_ID", f"{max(1, np.char.str_len(aid).max(initial=1))}A", array=aid),
+        fits.Column("LOCATION_ID", "J", array=np.asarray(ids["LOCATION_ID"], np.int32)),
+        fits.Column("RA", "D", unit="deg", array=np.asarray(ids["RA"], np.float64)),
+        fits.Column("DEC", "D", unit="deg", array=np.asarray(ids["DEC"], np.float64)),
+        fits.Column("Cannon", f"{n_t}E", unit="K; dex", array=to_targets(result.labels, fit.labels)),
+        fits.Column("Cannon_error", f"{n_t}E", unit="K; dex",
+                    array=to_targets(result.errors, fit.labels)),
+        fits.Column("Cannon_chi2", "E", array=np.asarray(result.chi2, np.float32)),
+        fits.Column("Cannon_good", "L", array=np.asarray(result.good, bool)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="CANNON")
+    h = hdu.header
+    comments = ["APOGEE identifier", "APOGEE field location id", "right ascension J2000",
+                "declination J2000", "The Cannon labels, TARGnn order; -9999 = not fitted/failed",
+                "formal (curve_fit) uncertainty; -9999 = none", "chi^2 of the fit",
+                "converged, inside the training range, chi^2/pixel < 5"]
+    for i, c in enumerate(comments, start=1):
+        h[f"TCOMM{i}"] = c
+    for i, t in enumerate(apogee.TARGETS, start=1):
+        h[f"TARG{i:02d}"] = (t, "fitted" if t in fit.labels else "not fitted (-9999)")
+    h["NTRAIN"] = (fit.n_train, "training spectra (no -9999 among the fitted labels)")
+    for k, v in provenance.items():
+        h[f"HIERARCH {k.upper()}"] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+    h.add_comment("The Cannon (TheCannon 0.7.3, A. Ho), quadratic, trained by astronn_paper")
+    tmp = path.with_name(path.name + ".tmp")
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
+    os.replace(tmp, path)
+    return path
+
+
+def output_dir(profile=None) -> Path:
+    """``<repo>/external_data`` for the default profile (committed), else
+    ``<data>/<profile>/external_data``."""
+    p = config.get_profile(profile)
+    d = config.repo_root() / "external_data" if p.name == "default" else config.data_dir(p) / "external_data"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def run_comparison(profile=None, force: bool = False, progress: bool = True) -> dict:
+    """Train The Cannon on the profile's training set, apply it to the high-SNR test set and
+    write ``cannon_highsnr_test.fits`` to :func:`output_dir`. Cached: the model (npz) and the
+    catalog are reused when made from the same training/test files.
+
+    Returns ``{"path", "fit", "result", "rows"}`` (``rows``: test-set rows, in order).
+    """
+    from . import dataset
+    from .train import dataset_fingerprint
+
+    p = config.get_profile(profile)
+    sets = dataset.build_standard_sets(p, progress=progress)
+    key = {"train": dataset_fingerprint(sets["train"]), "test": dataset_fingerprint(sets["test"]),
+           "labels": list(CANNON_LABELS), "profile": p.name, "version": 1}
+    fp = __import__("hashlib").sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    model_path = config.sub_dir("cannon", p) / f"cannon_{fp}.npz"
+    out = output_dir(p) / "cannon_highsnr_test.fits"
+    if model_path.is_file() and not force:
+        fit = CannonFit.load(model_path)
+    else:
+        x, y, x_err, _ = dataset.load(sets["train"])
+        fit = train(x, x_err, y)
+        fit.meta = key
+        fit.save(model_path)
+        del x, x_err
+    xt, _, xt_err, _ = dataset.load(sets["test"])
+    cached = _read_cached(out, fp) if not force else None
+    if cached is not None:
+        result = cached
+    else:
+        result = infer(fit, xt, xt_err)
+        ids = dataset.load_columns(sets["test"], ["APOGEE_ID", "LOCATION_ID", "RA", "DEC"])
+        prov = {"fingerprint": fp, "profile": p.name, "train_fingerprint": key["train"],
+                "test_fingerprint": key["test"], "labels": ",".join(CANNON_LABELS),
+                "train_time_s": round(fit.train_time_s, 2), "infer_time_s": round(result.time_s, 2),
+                "astronn_paper": __version__, "thecannon": _thecannon_version()}
+        write_fits(out, ids, result, fit, prov)
+    return {"path": out, "fit": fit, "result": result, "rows": np.arange(len(xt))}
+
+
+def _thecannon_version() -> str:
+    from importlib.metadata import version
+
+    try:
+        return version("TheCannon")
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def _read_cached(path: Path, fp: str) -> CannonResult | None:
+    from astropy.io import fits
+
+    if not path.is_file():
+        return None
+    try:
+        with fits.open(path) as hdul:
+            h, d = hdul[1].header, hdul[1].data
+            if h.get("FINGERPRINT") != fp:
+                return None
+            cols = label_columns()
+            return CannonResult(labels=np.asarray(d["Cannon"], float)[:, cols],
+                                errors=np.asarray(d["Cannon_error"], float)[:, cols],
+                                chi2=np.asarray(d["Cannon_chi2"], float),
+                                good=np.asarray(d["Cannon_good"], bool),
+                                time_s=float(h.get("INFER_TIME_S", 0.0)))
+    except OSError:
+        return None
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("cannon", help="train The Cannon on the training set and apply "
+                              "it to the high-SNR test set (external_data/)")
+    p.add_argument("--profile", default=None)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    res = run_comparison(args.profile, force=args.force)
+    r = res["result"]
+    print(f"{res['path']}: {len(r.labels)} stars, {r.good.sum()} good, "
+          f"train {res['fit'].train_time_s:.1f} s, infer {r.spectra_per_s:.1f} spectra/s")
+    return 0

@@ -1,0 +1,595 @@
+"""The whole-survey catalog: the censored network applied to every allStar row with a spectrum.
+
+:func:`build_catalog` streams the apStar spectra of the catalog rows (:func:`catalog_rows`)
+through the survey source in chunks: read -> :func:`astronn_paper.normalise.normalise_batch`
+(the paper's continuum normalisation) -> :func:`astronn_paper.infer.predict` (fast MC
+dropout). It is
+
+* **resumable**: every finished chunk is written to ``<catalog>.partial.h5`` together with
+  the list of completed chunk ids; a new run with the same plan (model fingerprint, rows,
+  MC passes, seed, chunk size) skips them;
+* **atomic**: the FITS file is written to a temporary name and renamed;
+* **honest about bad stars**: a star whose spectrum cannot be read or normalised keeps
+  ``-9999`` everywhere and is counted by :attr:`astronn_paper.sources.SpectrumError.reason`.
+
+The FITS table (HDU 1, readable with ``astropy.io.fits.getdata(path)`` exactly as the
+original astroNN DR14 catalog) carries the columns users of the original rely on --
+``APOGEE_ID``, ``LOCATION_ID``, ``RA``, ``DEC``, ``astroNN`` (N, 22; paper order, -9999 where
+not predicted) and ``astroNN_error`` (N, 22 total uncertainties) -- plus ``TELESCOPE``,
+``SNR``, ``ALLSTAR_INDEX``, ``astroNN_model_error``, ``astroNN_predictive_error`` and the
+flag ``OUTSIDE_TRAINING``. Units are in ``TUNITn``, descriptions in ``TCOMMn``, the 22 target
+names in ``TARGnn`` cards, and provenance (model folder and fingerprint, profile, seed, MC
+passes, source, versions) in header cards.
+
+The profile decides the size: every row with a spectrum in ``paper``, a seeded subset of
+``Profile.n_catalog`` rows, stratified over the survey fields (so spatially representative),
+in ``default`` and ``ci``.
+
+Also here: galactocentric positions of the stars with a good Gaia parallax
+(:func:`galactic_positions`) and the radial [Fe/H] gradient (:func:`radial_gradient`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, apogee, config
+from .sources import SpectrumError, SurveySource, open_source
+
+CATALOG_NAME = "astroNN_apogee_dr14_catalog.fits"
+#: Stars per chunk (the unit of streaming and of resumption).
+CHUNK_SIZE = 256
+#: Bump when the bytes written for the same inputs change (invalidates partial files).
+CATALOG_VERSION = 1
+#: Bits of the OUTSIDE_TRAINING flag.
+FLAG_BITS = {"teff": 0, "logg": 1, "Fe": 2, "not_predicted": 7}
+_FIELDS = ("mean", "total", "model", "predictive")
+
+
+# =========================================================================== rows
+def catalog_rows(allstar: np.ndarray, profile=None, n: int | None = None,
+                 seed: int | None = None) -> np.ndarray:
+    """allStar indices of the catalog, sorted.
+
+    Every row with a spectrum (``NVISITS > 0``) when the profile's ``n_catalog`` (or ``n``)
+    is None; else ``n`` of them drawn without replacement and **stratified over the survey
+    fields** (``LOCATION_ID``): each field contributes in proportion to its number of rows
+    (largest-remainder rounding), the stars within a field drawn at random. The sky (and
+    hence the Galaxy) is covered as the survey covers it.
+    """
+    p = config.get_profile(profile)
+    n = p.n_catalog if n is None else n
+    seed = config.seed_for("catalog:rows", p) if seed is None else seed
+    nvisits = np.asarray(allstar["NVISITS"]) if "NVISITS" in allstar.dtype.names else None
+    candidates = np.flatnonzero(nvisits > 0) if nvisits is not None else np.arange(len(allstar))
+    if n is None or n >= len(candidates):
+        return candidates
+    field_id = np.unique(np.asarray(allstar["LOCATION_ID"])[candidates], return_inverse=True)[1]
+    return candidates[stratified_sample(field_id, int(n), seed)]
+
+
+def stratified_sample(strata: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``n`` elements drawn from ``strata`` (integer labels 0..K-1) with
+    per-stratum quotas proportional to the stratum sizes (largest remainder), at random
+    within each stratum."""
+    strata = np.asarray(strata)
+    sizes = np.bincount(strata)
+    exact = n * sizes / sizes.sum()
+    quota = np.floor(exact).astype(np.int64)
+    remainder = n - quota.sum()
+    if remainder:
+        rng_order = np.lexsort((np.arange(len(sizes)), -(exact - quota)))
+        quota[rng_order[:remainder]] += 1
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(strata))
+    # rank of each element within its stratum in the random order
+    order = perm[np.argsort(strata[perm], kind="stable")]
+    start = np.r_[0, np.cumsum(sizes)[:-1]]
+    rank = np.empty(len(strata), np.int64)
+    rank[order] = np.arange(len(strata)) - np.repeat(start, sizes)
+    return np.flatnonzero(rank < quota[strata])
+
+
+def catalog_seed(profile=None) -> int:
+    """MC-dropout seed of the catalog. The fast engine draws each spectrum's masks from
+    (seed, position): chunk ``k`` is predicted with ``start_index = k * chunk_size``, so the
+    catalog equals one ``infer.predict(model, all_spectra, seed=catalog_seed())`` call, whatever
+    the chunking (a star skipped as bad keeps its position)."""
+    return config.seed_for("catalog:mc", profile)
+
+
+# =========================================================================== reading
+def read_spectra(source: SurveySource, indices: np.ndarray):
+    """Combined apStar spectra of allStar rows ``indices``, normalised for the network.
+
+    Returns ``(spec, spec_err, good, problems)``: float32 (n_good, 7514) arrays for the rows
+    where ``good`` is True, and ``{position: SpectrumError}`` for the others.
+    """
+    from . import normalise
+
+    indices = np.asarray(indices)
+    flux = np.zeros((len(indices), apogee.N_PIX), np.float32)
+    err = np.ones_like(flux)
+    bitmask = np.zeros(flux.shape, np.int64)
+    problems: dict[int, SpectrumError] = {}
+    stars = None
+    if hasattr(source, "apstars"):  # vectorised rendering (synthetic survey)
+        try:
+            stars = source.apstars(indices)
+        except SpectrumError:
+            stars = None            # one bad star: read them one by one to find it
+    for j, i in enumerate(indices):
+        try:
+            f, e, b = (stars[j] if stars is not None else source.apstar(int(i))).combined()
+            flux[j], err[j], bitmask[j] = f, e, b
+        except SpectrumError as exc:
+            problems[j] = exc
+    read_ok = np.array([j not in problems for j in range(len(indices))], bool)
+    norm = normalise.normalise_batch(flux[read_ok], err[read_ok], bitmask[read_ok])
+    ok_pos = np.flatnonzero(read_ok)
+    for k, exc in norm.errors.items():
+        problems[int(ok_pos[k])] = exc
+    good = np.zeros(len(indices), bool)
+    good[ok_pos[norm.good]] = True
+    return norm.spec, norm.err, good, problems
+
+
+# =========================================================================== building
+@dataclass
+class CatalogReport:
+    """What :func:`build_catalog` did."""
+
+    path: str
+    n_rows: int
+    n_predicted: int
+    skipped: dict = field(default_factory=dict)     # reason -> count
+    wall_time_s: float = 0.0                        # this run (resumed chunks not counted)
+    predict_time_s: float = 0.0                     # time spent in infer.predict
+    n_chunks: int = 0
+    n_chunks_resumed: int = 0
+    n_run: int = 0                                  # stars read in this run
+    cached: bool = False
+
+    @property
+    def spectra_per_s(self) -> float:
+        """Stars per second of wall time in this run (reading + normalising + predicting)."""
+        return self.n_run / self.wall_time_s if self.wall_time_s and self.n_run else float("nan")
+
+
+def catalog_path(profile=None) -> Path:
+    return config.data_dir(profile) / CATALOG_NAME
+
+
+def _sha(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def build_catalog(profile=None, source: SurveySource | None = None,
+                  model_folder: os.PathLike | None = None, rows=None, out_path=None,
+                  chunk_size: int = CHUNK_SIZE, mc: int | None = None, force: bool = False,
+                  progress: bool = True, max_chunks: int | None = None) -> CatalogReport:
+    """Predict the catalog rows with the censored network and write the FITS catalog.
+
+    ``model_folder`` defaults to ``train.ensure_model("censored", profile)``; ``rows`` to
+    :func:`catalog_rows`. An existing catalog made by the same plan is reused unless
+    ``force``. ``max_chunks`` stops after that many new chunks (leaving the partial file, for
+    tests of resumption); the FITS is then not written and ``report.path`` is the partial file.
+    """
+    import h5py
+
+    from . import predictions, train
+
+    p = config.get_profile(profile)
+    t0 = time.perf_counter()
+    source = source if source is not None else open_source(None, p)
+    allstar = source.allstar()
+    if model_folder is None:
+        model_folder = train.ensure_model("censored", p)
+    model_folder = Path(model_folder)
+    rows = catalog_rows(allstar, p) if rows is None else np.sort(np.asarray(rows, np.int64))
+    mc = p.mc_passes if mc is None else int(mc)
+    out_path = Path(out_path) if out_path is not None else catalog_path(p)
+    plan = {
+        "version": CATALOG_VERSION, "model": predictions.model_fingerprint(model_folder),
+        "source": source.fingerprint(), "rows": hashlib.sha256(rows.tobytes()).hexdigest()[:16],
+        "mc": mc, "chunk_size": int(chunk_size), "profile": p.name,
+        "seed": catalog_seed(p),
+    }
+    plan_fp = _sha(plan)
+    if out_path.is_file() and not force and _fits_plan(out_path) == plan_fp:
+        from astropy.io import fits
+
+        h = fits.getheader(out_path, 1)
+        return CatalogReport(path=str(out_path), n_rows=int(h["NAXIS2"]),
+                             n_predicted=int(h["NPRED"]), skipped=json.loads(h.get("SKIPPED", "{}")),
+                             wall_time_s=float(h.get("WALLTIME", 0.0)), cached=True)
+
+    partial = out_path.with_name(out_path.name + ".partial.h5")
+    n_chunks = int(np.ceil(len(rows) / chunk_size))
+    done = _open_partial(partial, plan_fp, force)
+    resumed = len(done)
+    todo = [k for k in range(n_chunks) if k not in done]
+    if max_chunks is not None:
+        todo = todo[:max_chunks]
+
+    model = predictions.load_model(model_folder) if todo else None
+    t_pred, n_run = 0.0, 0
+    bar = _progress(progress, total=len(rows), initial=min(len(rows), resumed * chunk_size),
+                    desc="catalog", unit="star")
+    for k in todo:
+        idx = rows[k * chunk_size:(k + 1) * chunk_size]
+        spec, spec_err, good, problems = read_spectra(source, idx)
+        out = {f: np.full((len(idx), len(apogee.TARGETS)), apogee.MISSING, np.float32) for f in _FIELDS}
+        if good.any():
+            t1 = time.perf_counter()
+            pred = predict_at(model, spec, k * chunk_size + np.flatnonzero(good), mc,
+                              catalog_seed(p))
+            for f in _FIELDS:
+                out[f][good] = pred[f]
+            t_pred += time.perf_counter() - t1
+        reasons = np.array([problems[j].reason if j in problems else "" for j in range(len(idx))], "S16")
+        with h5py.File(partial, "a") as h:
+            g = h.create_group(f"chunks/{k:06d}")
+            g.create_dataset("rows", data=idx)
+            for f in _FIELDS:
+                g.create_dataset(f, data=out[f])
+            g.create_dataset("reason", data=reasons)
+            h.attrs["done"] = np.append(h.attrs["done"], k).astype(np.int64)
+        bar.update(len(idx))
+        n_run += len(idx)
+    bar.close()
+
+    done = _open_partial(partial, plan_fp, False)
+    if len(done) < n_chunks:
+        return CatalogReport(path=str(partial), n_rows=len(rows), n_predicted=-1,
+                             wall_time_s=time.perf_counter() - t0, predict_time_s=t_pred,
+                             n_chunks=n_chunks, n_chunks_resumed=resumed, n_run=n_run)
+
+    res = _read_partial(partial, n_chunks)
+    if not np.array_equal(res["rows"], rows):
+        raise RuntimeError(f"{partial} holds other rows than planned; delete it and re-run")
+    skipped = Counter(r.decode() for r in res["reason"] if r)
+    n_pred = int((res["reason"] == b"").sum())
+    wall = time.perf_counter() - t0
+    prov = {
+        "model_folder": model_folder.name, "model_fingerprint": plan["model"],
+        "profile": p.name, "seed": plan["seed"], "mc_passes": mc, "chunk_size": int(chunk_size),
+        "source": source.kind, "source_fingerprint": plan["source"], "plan": plan_fp,
+        "versions": _versions(), "n_predicted": n_pred, "skipped": dict(skipped),
+        "wall_time_s": round(wall, 2),
+    }
+    write_fits(out_path, allstar, rows, res, prov)
+    partial.unlink()
+    report = CatalogReport(path=str(out_path), n_rows=len(rows), n_predicted=n_pred,
+                           skipped=dict(skipped), wall_time_s=wall, predict_time_s=t_pred,
+                           n_chunks=n_chunks, n_chunks_resumed=resumed, n_run=n_run)
+    if skipped:
+        print(f"catalog: {sum(skipped.values())} stars skipped: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    return report
+
+
+def predict_at(model, spec, positions, mc: int, seed: int) -> dict:
+    """``infer.predict`` of ``spec`` where row j sits at catalog position ``positions[j]``
+    (increasing): one call per run of consecutive positions, so that every star gets the MC
+    stream of its position (``start_index``). Returns the four (n, 22) float32 arrays."""
+    from . import infer
+
+    positions = np.asarray(positions, np.int64)
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    out = {f: np.empty((len(positions), len(apogee.TARGETS)), np.float32) for f in _FIELDS}
+    for run in np.split(np.arange(len(positions)), breaks):
+        if not len(run):
+            continue
+        pred = infer.predict(model, spec[run[0]:run[-1] + 1], mc=mc, seed=seed,
+                             start_index=int(positions[run[0]]), progress=False)
+        _check_targets(pred.targetname)
+        for f in _FIELDS:
+            out[f][run] = np.asarray(getattr(pred, f), np.float32)
+    return out
+
+
+def _check_targets(names) -> None:
+    if list(names) != list(apogee.TARGETS):
+        raise ValueError(f"the model predicts {list(names)}, not the paper's 22 targets "
+                         f"{list(apogee.TARGETS)}")
+
+
+def _open_partial(partial: Path, plan_fp: str, force: bool) -> set[int]:
+    """Completed chunk ids of a partial file made by the same plan (else start afresh)."""
+    import h5py
+
+    if partial.is_file() and not force:
+        try:
+            with h5py.File(partial, "r") as h:
+                if h.attrs.get("plan") == plan_fp:
+                    done = [int(k) for k in h.attrs["done"]]
+                    # a chunk listed as done but not complete (interrupted write) is redone
+                    return {k for k in done if f"chunks/{k:06d}/reason" in h}
+        except OSError:  # truncated by an interruption: start again
+            pass
+    tmp = partial.with_name(partial.name + ".tmp")
+    with h5py.File(tmp, "w") as h:
+        h.attrs["plan"] = plan_fp
+        h.attrs["done"] = np.zeros(0, np.int64)
+        h.create_group("chunks")
+    os.replace(tmp, partial)
+    return set()
+
+
+def _read_partial(partial: Path, n_chunks: int) -> dict:
+    import h5py
+
+    with h5py.File(partial, "r") as h:
+        parts = [h[f"chunks/{k:06d}"] for k in range(n_chunks)]
+        return {name: np.concatenate([g[name][()] for g in parts])
+                for name in ("rows", "reason", *_FIELDS)}
+
+
+def _fits_plan(path: Path) -> str | None:
+    from astropy.io import fits
+
+    try:
+        return fits.getheader(path, 1).get("PLAN")
+    except Exception:
+        return None
+
+
+def _versions() -> dict:
+    import astropy
+    import astroNN
+
+    out = {"astronn_paper": __version__, "astroNN": astroNN.__version__,
+           "astropy": astropy.__version__, "numpy": np.__version__}
+    try:
+        import tensorflow as tf
+
+        out["tensorflow"] = tf.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(enabled: bool, **kw):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(**kw)
+
+
+# =========================================================================== flags / FITS
+def outside_training_flag(labels: np.ndarray) -> np.ndarray:
+    """Bit flag (uint8) of stars whose *predicted* labels leave the training box
+    (:data:`astronn_paper.metrics.TRAINING_BOX`): bit 0 Teff, 1 log g, 2 [Fe/H];
+    bit 7 = not predicted."""
+    from .metrics import TRAINING_BOX
+
+    labels = np.asarray(labels)
+    ix = {t: i for i, t in enumerate(apogee.TARGETS)}
+    flag = np.zeros(len(labels), np.uint8)
+    missing = np.all(labels == apogee.MISSING, axis=1)
+    for name, (lo, hi) in TRAINING_BOX.items():
+        name = "Fe" if name == "feh" else name
+        v = labels[:, ix[name]]
+        flag |= (((v < lo) | (v > hi)) & ~missing).astype(np.uint8) << FLAG_BITS[name]
+    flag |= missing.astype(np.uint8) << FLAG_BITS["not_predicted"]
+    return flag
+
+
+#: (unit, description) of every column of the FITS table.
+COLUMNS = {
+    "APOGEE_ID": ("", "2MASS-style APOGEE identifier (allStar APOGEE_ID)"),
+    "TELESCOPE": ("", "telescope (allStar TELESCOPE)"),
+    "LOCATION_ID": ("", "APOGEE field location id (allStar LOCATION_ID)"),
+    "RA": ("deg", "right ascension J2000 (allStar RA)"),
+    "DEC": ("deg", "declination J2000 (allStar DEC)"),
+    "SNR": ("", "combined-spectrum signal-to-noise ratio per pixel (allStar SNR)"),
+    "ALLSTAR_INDEX": ("", "0-based row of the star in the allStar file"),
+    "astroNN": ("K; dex", "22 labels in TARG01..TARG22 order: Teff (K), logg, [X/H] (dex); -9999 = none"),
+    "astroNN_error": ("K; dex", "total uncertainty (model and predictive in quadrature), -9999 = none"),
+    "astroNN_model_error": ("K; dex", "model (MC-dropout, epistemic) uncertainty, -9999 = none"),
+    "astroNN_predictive_error": ("K; dex", "predictive (aleatoric) uncertainty, -9999 = none"),
+    "OUTSIDE_TRAINING": ("", "bits: 1 Teff, 2 logg, 4 [Fe/H] outside the training box; 128 not predicted"),
+}
+
+
+def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: dict,
+               provenance: dict) -> Path:
+    """Write the catalog table (atomically) from allStar columns and predictions ``res``."""
+    from astropy.io import fits
+
+    path = Path(path)
+    a = allstar[rows]
+    n_t = len(apogee.TARGETS)
+
+    def text(col):
+        v = np.asarray(a[col])
+        return np.char.decode(v, "ascii") if v.dtype.kind == "S" else v.astype(str)
+
+    ids, tel = text("APOGEE_ID"), text("TELESCOPE")
+    mean = np.asarray(res["mean"], np.float32)
+    cols = [
+        fits.Column("APOGEE_ID", f"{max(1, np.char.str_len(ids).max(initial=1))}A", array=ids),
+        fits.Column("TELESCOPE", f"{max(1, np.char.str_len(tel).max(initial=1))}A", array=tel),
+        fits.Column("LOCATION_ID", "J", array=np.asarray(a["LOCATION_ID"], np.int32)),
+        fits.Column("RA", "D", unit="deg", array=np.asarray(a["RA"], np.float64)),
+        fits.Column("DEC", "D", unit="deg", array=np.asarray(a["DEC"], np.float64)),
+        fits.Column("SNR", "E", array=np.asarray(a["SNR"], np.float32)),
+        fits.Column("ALLSTAR_INDEX", "K", array=np.asarray(rows, np.int64)),
+        fits.Column("astroNN", f"{n_t}E", array=mean),
+        fits.Column("astroNN_error", f"{n_t}E", array=np.asarray(res["total"], np.float32)),
+        fits.Column("astroNN_model_error", f"{n_t}E", array=np.asarray(res["model"], np.float32)),
+        fits.Column("astroNN_predictive_error", f"{n_t}E",
+                    array=np.asarray(res["predictive"], np.float32)),
+        fits.Column("OUTSIDE_TRAINING", "B", array=outside_training_flag(mean)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="ASTRONN")
+    h = hdu.header
+    for i, c in enumerate(cols, start=1):
+        unit, comment = COLUMNS[c.name]
+        if unit:
+            h[f"TUNIT{i}"] = unit
+        h[f"TCOMM{i}"] = comment
+    for i, (t, u) in enumerate(((t, apogee.TARGET_UNITS[t]) for t in apogee.TARGETS), start=1):
+        h[f"TARG{i:02d}"] = (t, f"astroNN[:, {i - 1}] ({u})")
+    h["MISSING"] = (apogee.MISSING, "value of labels / errors not predicted")
+    h["MODEL"] = (provenance["model_folder"], "astroNN model folder")
+    h["MODELFP"] = (provenance["model_fingerprint"], "sha256 of weights + parameters (16)")
+    h["PROFILE"] = (provenance["profile"], "astronn_paper profile")
+    h["SEED"] = (provenance["seed"], "MC-dropout seed (row i: infer stream start_index=i)")
+    h["MCPASSES"] = (provenance["mc_passes"], "MC-dropout passes")
+    h["CHUNK"] = (provenance["chunk_size"], "stars per inference chunk")
+    h["SOURCE"] = (provenance["source"], "survey source kind")
+    h["SOURCEFP"] = (provenance["source_fingerprint"], "survey source fingerprint")
+    h["NPRED"] = (provenance["n_predicted"], "stars predicted")
+    h["SKIPPED"] = (json.dumps(provenance["skipped"], sort_keys=True), "stars skipped by reason")
+    h["WALLTIME"] = (provenance["wall_time_s"], "[s] wall time of the run that wrote it")
+    h["PLAN"] = (provenance["plan"], "fingerprint of the inputs (cache key)")
+    for k, v in provenance["versions"].items():
+        h[f"HIERARCH VERSION {k.upper()}"] = v
+    h["DATE"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
+        int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))))
+    h.add_comment("astroNN catalog of APOGEE DR14 (Leung & Bovy 2019), made by astronn_paper")
+    h.add_comment("PROVENANCE " + json.dumps(provenance, sort_keys=True))
+    tmp = path.with_name(path.name + ".tmp")
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_catalog(path: os.PathLike | None = None, profile=None):
+    """The catalog table (``astropy.io.fits.getdata``) and its header."""
+    from astropy.io import fits
+
+    path = Path(path) if path is not None else catalog_path(profile)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: build it with catalog.build_catalog() "
+                                "or 'python -m astronn_paper catalog'")
+    return fits.getdata(path, header=True)
+
+
+# =========================================================================== Galaxy
+def galactic_positions(ra, dec, parallax, parallax_error, min_over_error: float = 5.0) -> dict:
+    """Galactocentric positions (astropy, the synthetic survey's frame: R0 = 8 kpc,
+    z_sun = 20.8 pc) of the stars with ``parallax / parallax_error > min_over_error``.
+
+    Returns ``good`` (bool mask over the input) and ``X, Y, z, R`` (kpc) for those stars,
+    distance = 1 / parallax.
+    """
+    from .synth.population import galactocentric
+
+    plx, eplx = np.asarray(parallax, float), np.asarray(parallax_error, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        good = (plx > 0) & (eplx > 0) & (plx / eplx > min_over_error)
+    pos = galactocentric(np.asarray(ra)[good], np.asarray(dec)[good], 1.0 / plx[good])
+    return {"good": good, **{k: pos[k] for k in ("X", "Y", "z", "R")}}
+
+
+def gaia_parallax(allstar_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gaia DR2 parallax and error (mas) of allStar rows from the file astroNN ships
+    (``gaiadr2_apogeedr14_parallax.npz``, in allStar order; -9999 where missing)."""
+    from .synth.population import real_positions
+
+    pos = real_positions()
+    idx = np.asarray(allstar_index)
+    return pos["parallax"][idx], pos["parallax_error"][idx]
+
+
+def thin_disc_like(feh: np.ndarray, mgfe: np.ndarray) -> np.ndarray:
+    """Low-alpha (thin-disc-like) stars: [Mg/Fe] < 0.12 - 0.1 [Fe/H] (below the gap between
+    the two alpha sequences)."""
+    return np.asarray(mgfe) < 0.12 - 0.1 * np.asarray(feh)
+
+
+@dataclass
+class GradientFit:
+    """Robust fit [Fe/H] = a + slope (R - r0) + vertical |z|."""
+
+    slope: float          # dex / kpc
+    slope_err: float
+    intercept: float      # [Fe/H] at r0, z = 0
+    vertical: float       # dex / kpc
+    n: int
+    r0: float
+
+    def as_dict(self) -> dict:
+        return {k: float(v) if k != "n" else int(v) for k, v in self.__dict__.items()}
+
+
+def radial_gradient(R, feh, z=None, r0: float = 8.0, f_scale: float = 0.2) -> GradientFit:
+    """Robust (soft-L1, scale ``f_scale`` dex) linear fit of [Fe/H] against R, with an |z| term
+    when ``z`` is given (so a vertical gradient does not leak into the radial one).
+
+    The slope's uncertainty is from the Jacobian at the optimum scaled by the robust residual
+    scale (1.4826 MAD).
+    """
+    from scipy.optimize import least_squares
+
+    R, feh = np.asarray(R, float), np.asarray(feh, float)
+    cols = [np.ones_like(R), R - r0] + ([np.abs(np.asarray(z, float))] if z is not None else [])
+    A = np.stack(cols, axis=1)
+    x0 = np.linalg.lstsq(A, feh, rcond=None)[0]
+    res = least_squares(lambda c: A @ c - feh, x0, loss="soft_l1", f_scale=f_scale)
+    resid = A @ res.x - feh
+    sigma = 1.4826 * np.median(np.abs(resid - np.median(resid)))
+    cov = np.linalg.pinv(A.T @ A) * sigma**2
+    return GradientFit(slope=res.x[1], slope_err=float(np.sqrt(cov[1, 1])), intercept=res.x[0],
+                       vertical=res.x[2] if z is not None else float("nan"), n=len(R), r0=r0)
+
+
+def map_sample(table, max_error: dict | None = None) -> dict:
+    """The stars of the Milky Way maps: predicted, inside the training box, good parallax,
+    small uncertainties ([Fe/H] and [Mg/H] errors below ``max_error``, default 0.1 dex).
+
+    ``table`` is the catalog's FITS table. Returns arrays: ``index`` (rows of ``table``),
+    ``X, Y, z, R``, ``feh``, ``mgfe``.
+    """
+    ix = {t: i for i, t in enumerate(apogee.TARGETS)}
+    max_error = {"Fe": 0.1, "Mg": 0.1} if max_error is None else max_error
+    lab, err = np.asarray(table["astroNN"]), np.asarray(table["astroNN_error"])
+    ok = np.asarray(table["OUTSIDE_TRAINING"]) == 0
+    for t, e in max_error.items():
+        ok &= (err[:, ix[t]] > 0) & (err[:, ix[t]] < e)
+    plx, eplx = gaia_parallax(np.asarray(table["ALLSTAR_INDEX"]))
+    pos = galactic_positions(table["RA"], table["DEC"], plx, eplx)
+    sel = ok & pos["good"]
+    keep = sel[pos["good"]]
+    out = {k: pos[k][keep] for k in ("X", "Y", "z", "R")}
+    out["index"] = np.flatnonzero(sel)
+    out["feh"] = lab[sel, ix["Fe"]]
+    out["mgfe"] = lab[sel, ix["Mg"]] - out["feh"]
+    return out
+
+
+# =========================================================================== command line
+def register(subparsers) -> None:
+    p = subparsers.add_parser("catalog", help="predict the whole-survey catalog (FITS)")
+    p.add_argument("--profile", default=None)
+    p.add_argument("--model", default=None, help="model folder (default: the profile's censored network)")
+    p.add_argument("--out", default=None, help=f"output FITS (default <data>/<profile>/{CATALOG_NAME})")
+    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    rep = build_catalog(args.profile, model_folder=args.model, out_path=args.out,
+                        chunk_size=args.chunk_size, force=args.force)
+    print(json.dumps({**rep.__dict__, "spectra_per_s": rep.spectra_per_s}, indent=1, default=str))
+    return 0

@@ -1,0 +1,29 @@
+"""Figures of ASPCAP_Normalization.ipynb: continuum- versus ASPCAP-normalised training."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import apogee
+
+
+def scatter_comparison(table, columns=None):
+    """Per-label scatter of the networks trained on continuum- and ASPCAP-normalised spectra
+    (columns of ``table``, e.g. from :func:`astronn_paper.studies.side_by_side`), Teff on its own
+    axis (K) and the other labels in dex."""
+    columns = list(columns or table.columns)
+    fig, (ax_t, ax) = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 8]})
+    width = 0.8 / len(columns)
+    labels = [t for t in table.index if t != "teff"]
+    x = np.arange(len(labels))
+    for i, col in enumerate(columns):
+        style = dict(width=width, label=col, color=f"C{i}" if "paper" not in col else "0.6")
+        ax_t.bar([i * width], [table.loc["teff", col]], **style)
+        ax.bar(x + i * width, table.loc[labels, col], **style)
+    ax_t.set_xticks([]), ax_t.set_ylabel("scatter in Teff (K)")
+    ax.set_xticks(x + 0.4 - width / 2, [apogee.TARGET_LATEX[t] for t in labels], rotation=60, fontsize=8)
+    ax.set_ylabel("scatter (dex)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("High-SNR test set: scatter of the censored network by normalisation")
+    fig.tight_layout()
+    return fig

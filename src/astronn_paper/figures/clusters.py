@@ -1,0 +1,106 @@
+"""Figures of Open_Globular_Cluster_Benchmark.ipynb: open-cluster homogeneity and M13."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import apogee
+from ..clusters import ELEMENTS, OPEN_CLUSTERS, ClusterResult, injected_spread
+
+#: Colour, marker and legend label of each method.
+STYLE = {
+    "censored": dict(color="C0", marker="o", label="censored network (astroNN_0617_run001)"),
+    "bcnn": dict(color="C2", marker="^", label="full-spectrum network (astroNN_0606_run001)"),
+    "aspcap": dict(color="C1", marker="s", label="ASPCAP-like labels"),
+    "truth": dict(color="0.3", marker="D", label="truth (intrinsic scatter of these stars)"),
+}
+
+
+def _element_axis(ax, scale: str = "X/H"):
+    names = [e.replace("C1", "CI").replace("Ti2", "TiII") for e in ELEMENTS]
+    ax.set_xticks(range(len(ELEMENTS)), names)
+    ax.set_xlim(-0.6, len(ELEMENTS) - 0.4)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, network: str = "censored"):
+    """The paper's two-panel figure: per element, the scatter (mad_std) of [X/H] over the
+    members of each open cluster from the network (error bars: the network's mean
+    uncertainty) and from the ASPCAP-like labels, beside the truth's scatter and the injected
+    intrinsic spread (synthetic survey)."""
+    names = [c for c in clusters if c in results]
+    fig, axes = plt.subplots(len(names), 1, figsize=(11, 3.6 * len(names)), sharex=True, squeeze=False)
+    x = np.arange(len(ELEMENTS))
+    for ax, cl in zip(axes[:, 0], names):
+        r = results[cl]
+        tab = r.table("X/H")
+        st = STYLE[network]
+        ax.errorbar(x - 0.15, tab[f"sigma_{network}"], yerr=tab[f"unc_{network}"], ls="none",
+                    capsize=2, ms=6, color=st["color"], marker=st["marker"],
+                    label=st["label"] + "; error bar: mean uncertainty")
+        ax.plot(x + 0.15, tab["sigma_aspcap"], ls="none", ms=6, **STYLE["aspcap"])
+        if "sigma_truth" in tab:
+            ax.plot(x, tab["sigma_truth"], ls="none", ms=4, mfc="none", **STYLE["truth"])
+        inj = injected_spread(cl) if "truth" in r.labels else None
+        if inj is not None:
+            ax.axhline(inj, color="0.5", ls=":", lw=1, label=f"injected intrinsic spread {inj:.3f} dex")
+        comparable = tab[f"sigma_{network}"].notna() & tab["sigma_aspcap"].notna()
+        below = int((tab[f"sigma_{network}"] < tab["sigma_aspcap"])[comparable].sum())
+        ax.set_title(f"{r.name}: {r.n} stars; network scatter below ASPCAP's for "
+                     f"{below} of {int(comparable.sum())} elements", fontsize=10)
+        ax.set_ylabel(r"scatter in [X/H] (dex, mad_std)")
+        ax.set_ylim(0, None)
+        _element_axis(ax)
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def globular(result: ClusterResult):
+    """M13: the scatter of [X/Fe] per element (Fe: [Fe/H]) of every method; the Mg-Al plane;
+    and (synthetic survey) each network's [Al/Fe] against the true one - a network that
+    erases the real Al spread flattens that relation."""
+    methods = [m for m in ("truth", "censored", "bcnn", "aspcap") if m in result.labels]
+    has_truth = "truth" in result.labels
+    fig = plt.figure(figsize=(14, 8.5))
+    gs = fig.add_gridspec(2, 2 if has_truth else 1, height_ratios=(1, 1.15))
+    ax0 = fig.add_subplot(gs[0, :])
+    x = np.arange(len(ELEMENTS))
+    offsets = np.linspace(-0.24, 0.24, len(methods))
+    tab = result.table("X/Fe")
+    for dx, m in zip(offsets, methods):
+        ax0.plot(x + dx, tab[f"sigma_{m}"], ls="none", ms=6, **STYLE[m])
+    ax0.set_ylabel("scatter in [X/Fe] (dex, mad_std)")
+    ax0.set_title(f"{result.name}: {result.n} stars; the Fe column shows [Fe/H]", fontsize=10)
+    ax0.set_ylim(0, None)
+    _element_axis(ax0)
+    ax0.legend(fontsize=8, loc="upper left")
+
+    mg, al = ELEMENTS.index("Mg"), ELEMENTS.index("Al")
+    ax1 = fig.add_subplot(gs[1, 0])
+    for m in methods:
+        xfe = np.where(result.abundances(m, "X/Fe") > apogee.MISSING, result.abundances(m, "X/Fe"), np.nan)
+        st = STYLE[m]
+        if m in ("censored", "bcnn"):
+            err = result.uncertainties(m, "X/Fe")
+            ax1.errorbar(xfe[:, mg], xfe[:, al], xerr=err[:, mg], yerr=err[:, al], ls="none",
+                         color=st["color"], marker=st["marker"], ms=5, alpha=0.8, elinewidth=0.6,
+                         label=st["label"])
+        else:
+            ax1.plot(xfe[:, mg], xfe[:, al], ls="none", ms=5, alpha=0.8,
+                     mfc="none" if m == "truth" else None, **st)
+    ax1.set(xlabel="[Mg/Fe]", ylabel="[Al/Fe]", title="The Mg-Al anticorrelation")
+
+    if has_truth:
+        ax2 = fig.add_subplot(gs[1, 1])
+        true_al = result.abundances("truth", "X/Fe")[:, al]
+        for m in (m for m in methods if m != "truth"):
+            y = result.abundances(m, "X/Fe")[:, al]
+            ok = y > apogee.MISSING
+            ax2.plot(true_al[ok], y[ok], ls="none", ms=5, alpha=0.8, **STYLE[m])
+        lim = np.array([np.nanmin(true_al) - 0.15, np.nanmax(true_al) + 0.15])
+        ax2.plot(lim, lim, color="k", lw=0.8, ls="--", label="1:1")
+        ax2.set(xlabel="true [Al/Fe]", ylabel="measured [Al/Fe]", xlim=lim,
+                title="Is the real Al spread kept? (flat = erased)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,102 @@
+"""Figures of Datasets_Data_Reduction.ipynb: SNR distributions, Teff-logg of the training
+set, and continuum- versus ASPCAP-normalised spectra of one star."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import apogee, dataset, normalise
+
+
+def snr_distributions(train_path, test_path):
+    """SNR of the training set, the high-SNR test set and the individual visits of both."""
+    groups = [
+        ("training (combined)", train_path, "combined", "C0"),
+        ("high-SNR test (combined)", test_path, "combined", "C1"),
+        ("visits of training stars", train_path, "visits", "C2"),
+        ("visits of test stars", test_path, "visits", "C3"),
+    ]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    bins = np.logspace(0.5, 3.3, 60)
+    for label, path, kind, color in groups:
+        try:
+            snr = dataset.load_columns(path, ["SNR"], kind)["SNR"]
+        except KeyError:  # no visits compiled
+            continue
+        snr = snr[np.isfinite(snr) & (snr > 0)]
+        ax.hist(snr, bins=bins, histtype="step", lw=1.6, color=color,
+                ls="--" if kind == "visits" else "-",
+                label=f"{label}: N = {snr.size:,}, median {np.median(snr):.1f}")
+    ax.set(xscale="log", xlabel="SNR", ylabel="number of spectra",
+           title="Signal-to-noise ratio of the compiled spectra")
+    for s in (100, 200):
+        ax.axvline(s, color="0.6", lw=0.8, zorder=0)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def teff_logg(train_path):
+    """ASPCAP Teff-logg of the training stars coloured by [Fe/H]; missing logg counted."""
+    teff, logg, feh = _labels(train_path).T
+    has = logg != apogee.MISSING
+    has_fe = feh != apogee.MISSING
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ax.scatter(teff[has & ~has_fe], logg[has & ~has_fe], s=3, c="0.6", label="no [Fe/H]")
+    sc = ax.scatter(teff[has & has_fe], logg[has & has_fe], s=3, c=feh[has & has_fe],
+                    cmap="viridis", vmin=-1.0, vmax=0.4, rasterized=True)
+    fig.colorbar(sc, ax=ax, label="ASPCAP [Fe/H]")
+    ax.invert_xaxis()
+    ax.invert_yaxis()
+    ax.set(xlabel=r"ASPCAP $T_\mathrm{eff}$ (K)", ylabel=r"ASPCAP $\log g$",
+           title=f"Training set: {teff.size:,} stars, {np.sum(~has):,} without logg (-9999)")
+    if np.any(has & ~has_fe):
+        ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def _labels(path) -> np.ndarray:
+    """Teff, logg, [Fe/H] of the combined group (labels only: the spectra are not read)."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        stored = json.loads(f.attrs["targets"])
+        cols = [stored.index(t) for t in ("teff", "logg", "Fe")]
+        return f["combined/labels"][:, cols]
+
+
+def normalisation_comparison(source, index: int):
+    """One star's apStar spectrum continuum-normalised the paper's way versus its
+    ASPCAP-normalised aspcapStar spectrum, chip by chip, with their difference."""
+    from astroNN.apogee import chips_split
+
+    ap = source.apstar(int(index))
+    cont, _ = normalise.continuum(*ap.combined())
+    asp = source.aspcapstar(int(index))
+    aspn, _ = normalise.aspcap(asp.flux, asp.err)
+    lam = apogee.wavelength()[apogee.gap_delete_index()][None, :]
+    parts = [chips_split(a, dr=14) for a in (lam, cont, aspn)]
+    fig, axes = plt.subplots(2, 3, figsize=(14, 5), sharey="row",
+                             gridspec_kw={"height_ratios": [3, 1.2]})
+    for k, chip in enumerate(("blue", "green", "red")):
+        w, c, a = parts[0][k][0], parts[1][k][0], parts[2][k][0]
+        top, bottom = axes[0, k], axes[1, k]
+        top.plot(w, c, lw=0.5, color="k", label="continuum-normalised (this paper)")
+        top.plot(w, a, lw=0.5, color="C3", alpha=0.8, label="ASPCAP-normalised")
+        valid = (a != 0) & np.isfinite(a)
+        resid = np.where(valid, c - a, np.nan)
+        bottom.plot(w, resid, lw=0.5, color="C0")
+        bottom.axhline(0, color="0.5", lw=0.6)
+        top.set_title(f"{chip} chip: median difference {np.nanmedian(resid):+.3f}", fontsize=9)
+        bottom.set_xlabel(r"wavelength ($\AA$)")
+    axes[0, 0].set_ylim(0.4, 1.25)
+    axes[1, 0].set_ylim(-0.15, 0.15)
+    axes[0, 0].set_ylabel("normalised flux")
+    axes[1, 0].set_ylabel("continuum - ASPCAP")
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"{ap.apogee_id} (allStar row {int(index)})", fontsize=10)
+    fig.tight_layout()
+    return fig

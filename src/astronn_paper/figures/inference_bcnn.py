@@ -1,0 +1,96 @@
+"""Figures of ``Inference_ApogeeBCNN.ipynb``: the full-spectrum network beside the censored one."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import apogee
+from ..compare import WEAK_LINE_ELEMENTS
+
+_MARKERS = ("o", "s", "D", "^", "*", "v", "P")
+
+
+def scatter_comparison(table, columns: Mapping[str, str]):
+    """Scatter against the ASPCAP-like labels per target for several columns of
+    :func:`astronn_paper.compare.scatter_table` (``columns``: column -> legend label), in
+    three panels by unit: Teff (K), log g and the 20 abundances (dex)."""
+    groups = [("teff",), ("logg",), tuple(t for t in table.index if t in apogee.ABUNDANCES)]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1, 9]})
+    n = len(columns)
+    for ax, group in zip(axes, groups):
+        x = np.arange(len(group))
+        for i, (col, label) in enumerate(columns.items()):
+            if col not in table:
+                continue
+            off = (i - (n - 1) / 2) * 0.12
+            ax.plot(x + off, table.loc[list(group), col], ls="none", marker=_MARKERS[i % len(_MARKERS)],
+                    ms=6, color=f"C{i}", label=label, mfc="none" if "paper" in label.lower() else None)
+        ax.set_xticks(x, [apogee.TARGET_LATEX.get(t, t) for t in group], rotation=60 if len(group) > 2 else 0,
+                      fontsize=8)
+        ax.set_xlim(-0.6, len(group) - 0.4)
+    axes[0].set_ylabel("scatter vs ASPCAP-like labels (K)")
+    axes[1].set_ylabel("(dex)")
+    axes[2].set_ylabel("(dex)")
+    axes[2].set_yscale("log")
+    axes[2].legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def jacobian_concentration(conc: Mapping[str, Mapping[str, float]], baseline: Mapping[str, float] | None = None,
+                           highlight: Sequence[str] = WEAK_LINE_ELEMENTS):
+    """Fraction of each abundance's squared Jacobian inside its ASPCAP windows, per network
+    (``conc``: network -> {element: fraction}); ``baseline`` (the windows' share of the
+    pixels, what an evenly spread Jacobian would give) as grey bars; ``highlight`` elements
+    marked."""
+    nets = list(conc)
+    elems = [t for t in apogee.ABUNDANCES if any(t in c for c in conc.values())]
+    x = np.arange(len(elems))
+    width = 0.8 / (len(nets) + (baseline is not None))
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    for i, net in enumerate(nets):
+        ax.bar(x + i * width, [conc[net].get(t, np.nan) for t in elems], width, label=net, color=f"C{i}")
+    if baseline is not None:
+        ax.bar(x + len(nets) * width, [baseline.get(t, np.nan) for t in elems], width, color="0.75",
+               label="window share of pixels (no concentration)")
+    ax.set_xticks(x + width * (len(nets) - (baseline is None)) / 2,
+                  [apogee.TARGET_LATEX.get(t, t) for t in elems], rotation=60, fontsize=8)
+    for lab, t in zip(ax.get_xticklabels(), elems):
+        if t in highlight:
+            lab.set_fontweight("bold")
+            lab.set_color("C3")
+    ax.set_ylabel("fraction of Σ J² in the element's windows")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def jacobian_profiles(jacs: Mapping[str, np.ndarray], targets: Sequence[str],
+                      elements: Sequence[str] = WEAK_LINE_ELEMENTS):
+    """The median Jacobian of each network (``jacs``: network -> (K, 7514), rows in
+    ``targets`` order) for ``elements`` against wavelength, each normalised to its maximum
+    |J|, with the element's ASPCAP windows shaded."""
+    wave = apogee.wavelength()[apogee.gap_delete_index()]
+    windows = apogee.aspcap_windows()
+    nets = list(jacs)
+    fig, axes = plt.subplots(len(elements), 1, figsize=(11, 1.9 * len(elements)), sharex=True, squeeze=False)
+    for ax, t in zip(axes[:, 0], elements):
+        k = list(targets).index(t)
+        w = windows[t]
+        ymin = -len(nets) + 0.1
+        ax.fill_between(wave, ymin, 1.0, where=w, color="C3", alpha=0.18, lw=0, step="mid",
+                        label="ASPCAP windows")
+        for i, net in enumerate(nets):
+            j = np.abs(np.asarray(jacs[net])[k])
+            m = j.max()
+            ax.plot(wave, (j / m if m > 0 else j) - i, lw=0.5, color=f"C{i}", label=net)
+        ax.set_ylim(ymin, 1.05)
+        ax.set_yticks([])
+        ax.set_ylabel(apogee.TARGET_LATEX.get(t, t))
+    axes[0, 0].legend(fontsize=8, ncol=len(nets) + 1, loc="lower right")
+    axes[-1, 0].set_xlabel("wavelength (Å)")
+    fig.tight_layout()
+    return fig

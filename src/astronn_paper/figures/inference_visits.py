@@ -1,0 +1,104 @@
+"""Figures of ``Inference.ipynb``: the censored network on individual visits versus SNR."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import apogee
+from ..visits import REFERENCE_SNR, PrecisionVsSNR
+
+_STYLE = {
+    "vs_combined": dict(color="k", lw=1.8, marker="o", ms=3, label="median |visit − combined|"),
+    "vs_truth": dict(color="C1", lw=1.4, marker="s", ms=3, label="median |visit − truth|"),
+    "combined_vs_truth": dict(color="C1", lw=1.0, ls=":", label="median |combined − truth|"),
+    "total": dict(color="C0", lw=1.4, ls="--", label="mean σ total"),
+    "model": dict(color="C0", lw=1.0, ls=":", label="mean σ model (MC dropout)"),
+}
+
+
+def _fmt(value: float, target: str) -> str:
+    if not np.isfinite(value):
+        return "–"
+    return f"{value:.1f} K" if target == "teff" else f"{value:.3f}"
+
+
+def precision_vs_snr(prec: PrecisionVsSNR, paper: dict | None = None, at: float = REFERENCE_SNR,
+                     ncols: int = 5):
+    """One panel per target: median |visit − combined| (and |visit − truth| on synthetic data)
+    and the mean total / model uncertainty against visit SNR, with the value at SNR ``at``
+    (and the paper's, ``paper``: {target: value}) written on the panel."""
+    targets = list(prec.targets)
+    nrows = int(np.ceil(len(targets) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.3 * nrows), sharex=True,
+                             squeeze=False)
+    values = prec.at(at)
+    ok = prec.count > 0
+    for k, (ax, t) in enumerate(zip(axes.flat, targets)):
+        for name, style in _STYLE.items():
+            arr = getattr(prec, name)
+            if arr is not None:
+                ax.plot(prec.snr[ok], arr[ok, k], **style)
+        ax.axvline(at, color="0.6", lw=0.8)
+        text = f"SNR {at:g}: {_fmt(values['vs_combined'][t], t)}"
+        if "vs_truth" in values:
+            text += f"\nvs truth: {_fmt(values['vs_truth'][t], t)}"
+        if paper and t in paper:
+            text += f"\npaper: {_fmt(paper[t], t)}"
+            ax.plot([at], [paper[t]], marker="*", color="C3", ms=9, ls="none",
+                    label="paper, SNR 50" if k == 0 else None)
+        ax.text(0.97, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=7.5)
+        unit = apogee.TARGET_UNITS.get(t, "")
+        ax.set_title(f"{apogee.TARGET_LATEX.get(t, t)} ({unit})" if unit else apogee.TARGET_LATEX.get(t, t),
+                     fontsize=10)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(targets):]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    spare = axes.flat[len(targets)] if len(targets) < axes.size else None
+    if spare is not None:
+        spare.legend(handles, labels, loc="center", fontsize=8, frameon=False)
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
+    nrows, ncols = axes.shape
+    for k, ax in enumerate(axes.flat[:len(targets)]):
+        if k + ncols >= len(targets):  # nothing drawn below: label this panel's x axis
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("visit SNR")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("|Δ|, σ")
+    fig.tight_layout()
+    return fig
+
+
+def precision_at_snr(table, paper_column: str = "paper_vs_combined"):
+    """The precision at SNR ≈ 50 per abundance: visit vs combined, visit vs truth, mean σ
+    total, and the paper's values (Teff and log g in the title). ``table`` is
+    :meth:`PrecisionVsSNR.table`."""
+    abund = [t for t in table.index if t in apogee.ABUNDANCES]
+    x = np.arange(len(abund))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    marks = [("vs_combined", "o", "k", "visit − combined"), ("vs_truth", "s", "C1", "visit − truth"),
+             ("total", "_", "C0", "mean σ total"), (paper_column, "*", "C3", "paper (visit − combined)")]
+    for col, m, c, lab in marks:
+        if col in table:
+            ax.plot(x, table.loc[abund, col], ls="none", marker=m, color=c, ms=8 if m != "_" else 14,
+                    label=lab, mew=2 if m == "_" else 1)
+    ax.set_xticks(x, [apogee.TARGET_LATEX.get(t, t) for t in abund], rotation=60, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("median |Δ| at visit SNR ≈ 50 (dex)")
+    ax.axhline(0.05, color="0.7", lw=0.8, ls="--")
+    parts = []
+    for t in ("teff", "logg"):
+        if t in table.index:
+            row = table.loc[t]
+            s = f"{apogee.TARGET_LATEX[t]}: {_fmt(row['vs_combined'], t)}"
+            if paper_column in table and np.isfinite(row[paper_column]):
+                s += f" (paper {_fmt(row[paper_column], t)})"
+            parts.append(s)
+    ax.set_title(";  ".join(parts), fontsize=9)
+    ax.legend(fontsize=8, ncol=4, loc="upper left")
+    fig.tight_layout()
+    return fig
+

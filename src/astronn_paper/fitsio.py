@@ -1,0 +1,301 @@
+"""Readers and writers of the APOGEE DR14 file formats (allStar, apStar, aspcapStar, sha1sum).
+
+Layouts (SDSS DR14 data model, as real files have them):
+
+* **allStar** ``allStar-l31c.2.fits``: HDU 1 a binary table, one row per star and field.
+* **apStar** ``apStar-r8-<APOGEE_ID>.fits``: HDU 0 the master header (NVISITS, SNR,
+  SNRVIS<n>, RA, DEC, VHELIO, STARFLAG, OBJID, ...); images of shape (nrows, 8575)
+  (1-d with one visit): HDU 1 flux (1e-17 erg/s/cm^2/A), 2 error, 3 PIXMASK bitmask, 4 sky,
+  5 sky error, 6 telluric, 7 telluric error (each with the log-linear wavelength WCS
+  ``CRVAL1 = 4.179``, ``CDELT1 = 6e-6``), 8 LSF coefficients, 9 the visits' RV table.
+  With NVISITS > 1 row 0 is the pixel-weighted and row 1 the global-weighted combination,
+  rows 2.. the visits.
+* **aspcapStar** ``aspcapStar-r8-l31c.2-<APOGEE_ID>.fits``: HDU 1 ASPCAP-normalised flux,
+  2 error, 3 best-fitting synthetic spectrum (8575 pixels each, 0 in the chip gaps),
+  4 the ASPCAP table of the star.
+* **sha1sum** files: lines ``<sha1>  <filename>``, one per file of the folder.
+
+Readers raise :class:`~astronn_paper.sources.SpectrumError` (``missing_file`` via
+:class:`~astronn_paper.sources.MirrorFileMissing`, ``bad_checksum``, ``corrupt_fits``,
+``bad_layout``) with messages naming the file. Writers are atomic (temporary name, then
+``os.replace``) and deterministic (same arrays -> same bytes).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import apogee
+from .sources import ApStar, AspcapStar, MirrorFileMissing, SpectrumError
+
+#: EXTNAME-like description of each apStar HDU (written as the HDU's comment keyword).
+APSTAR_HDU_NAMES = {1: "FLUX", 2: "ERROR", 3: "MASK", 4: "SKY", 5: "SKYERR", 6: "TELLURIC",
+                    7: "TELERR", 8: "LSF", 9: "RV"}
+ASPCAPSTAR_HDU_NAMES = {1: "FLUX", 2: "ERROR", 3: "BESTFIT", 4: "ASPCAP"}
+#: Header keys that describe the FITS structure rather than the star.
+_STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT",
+               "GCOUNT", "COMMENT", "HISTORY", "", "BSCALE", "BZERO"}
+
+
+# ----------------------------------------------------------------------------- helpers
+def sha1_file(path: os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-1 hex digest of a file (as astroNN's ``filehash(..., algorithm='sha1')``)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_writeto(hdul, path: os.PathLike) -> None:
+    import io
+
+    buf = io.BytesIO()
+    hdul.writeto(buf, output_verify="exception")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_sha1sum(path: os.PathLike) -> dict[str, str]:
+    """``{filename: sha1}`` from a sha1sum file (lines ``<sha1>  <filename>``)."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2:
+                out[parts[-1].lstrip("*")] = parts[0].lower()
+    return out
+
+
+def write_sha1sum(path: os.PathLike, entries: dict[str, str]) -> None:
+    """Write ``{filename: sha1}`` as a sha1sum file, sorted by file name (atomic)."""
+    text = "".join(f"{h}  {name}\n" for name, h in sorted(entries.items()))
+    atomic_write_bytes(path, text.encode())
+
+
+def update_sha1sum(folder: os.PathLike, sha1sum_name: str, filenames) -> None:
+    """Add/refresh the entries of ``filenames`` (in ``folder``) in its sha1sum file."""
+    folder = Path(folder)
+    path = folder / sha1sum_name
+    entries = read_sha1sum(path) if path.exists() else {}
+    for name in filenames:
+        entries[name] = sha1_file(folder / name)
+    write_sha1sum(path, entries)
+
+
+def _header_dict(header) -> dict:
+    return {k: header[k] for k in header if k not in _STRUCTURAL}
+
+
+def _wcs_header(extname: str):
+    from astropy.io import fits
+
+    h = fits.Header()
+    h["EXTNAME"] = extname
+    h["CRVAL1"] = (apogee.CRVAL1, "log10(lambda/A) of the first pixel")
+    h["CDELT1"] = (apogee.CDELT1, "log10(lambda/A) step per pixel")
+    h["CRPIX1"] = 1
+    h["CTYPE1"] = "LOG-LINEAR"
+    h["DC-FLAG"] = 1
+    return h
+
+
+def _open_checked(path, sha1: str | None):
+    """Open a FITS file for reading after the existence and checksum checks."""
+    from astropy.io import fits
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise MirrorFileMissing(path)
+    if sha1 is not None:
+        got = sha1_file(path)
+        if got != sha1.lower():
+            raise SpectrumError("bad_checksum", f"{path}: SHA-1 {got} does not match the "
+                                f"folder's sha1sum entry {sha1.lower()} (corrupted or replaced file)", path)
+    try:
+        hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+        hdul.verify("exception")
+    except Exception as exc:  # astropy raises OSError/TypeError/ValueError on damaged files
+        raise SpectrumError("corrupt_fits", f"{path}: not a readable FITS file ({exc})", path) from exc
+    return hdul
+
+
+def _image(hdul, k: int, path: str, what: str) -> np.ndarray:
+    if len(hdul) <= k:
+        raise SpectrumError("bad_layout", f"{path}: HDU {k} ({what}) is missing: the file has "
+                            f"{len(hdul)} HDUs", path)
+    try:
+        data = hdul[k].data
+    except Exception as exc:
+        raise SpectrumError("corrupt_fits", f"{path}: HDU {k} ({what}) cannot be read ({exc})", path) from exc
+    if data is None:
+        raise SpectrumError("bad_layout", f"{path}: HDU {k} ({what}) holds no data", path)
+    return np.asarray(data)
+
+
+# ----------------------------------------------------------------------------- allStar
+def write_allstar(path: os.PathLike, allstar: np.ndarray, header: dict | None = None) -> None:
+    """Write an allStar table (structured array) as HDU 1 of a FITS file (atomic)."""
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    for k, v in (header or {}).items():
+        primary.header[k] = v
+    table = fits.BinTableHDU(np.asarray(allstar), name="ALLSTAR")
+    _atomic_writeto(fits.HDUList([primary, table]), path)
+
+
+def read_allstar(path: os.PathLike) -> np.ndarray:
+    """The allStar table (HDU 1) as a numpy structured array (FITS dtypes, big-endian)."""
+    from astropy.io import fits
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise MirrorFileMissing(path)
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+                raise SpectrumError("bad_layout", f"{path}: HDU 1 is not the allStar binary table", path)
+            data = hdul[1].data
+            out = np.empty(len(data), dtype=data.dtype)
+            for name in data.dtype.names:
+                out[name] = data[name]
+    except SpectrumError:
+        raise
+    except Exception as exc:
+        raise SpectrumError("corrupt_fits", f"{path}: not a readable allStar FITS file ({exc})", path) from exc
+    return out
+
+
+# ----------------------------------------------------------------------------- apStar
+def write_apstar(path: os.PathLike, star: ApStar, *, sky=None, sky_err=None, telluric=None,
+                 telluric_err=None, lsf=None, rv_table: np.ndarray | None = None) -> None:
+    """Write an apStar file with the DR14 HDU layout (atomic, deterministic).
+
+    ``star.header`` goes to the primary header (NVISITS, SNR, SNRVIS<n>, RA, DEC, ...).
+    Missing sky / telluric arrays are written as zeros / ones of the flux's shape.
+    """
+    from astropy.io import fits
+
+    flux = np.asarray(star.flux, np.float32)
+    shape = flux.shape
+    if flux.ndim != 2 or shape[1] != apogee.N_PIX:
+        raise ValueError(f"write_apstar: flux must be (nrows, {apogee.N_PIX}), got {shape}")
+    nv = int(star.header.get("NVISITS", 1))
+    if shape[0] != (1 if nv == 1 else nv + 2):
+        raise ValueError(f"write_apstar: {shape[0]} rows for NVISITS={nv}")
+
+    def img(a, dtype, default):
+        a = np.full(shape, default, dtype) if a is None else np.asarray(a, dtype).reshape(shape)
+        return a[0] if shape[0] == 1 else a  # one visit: 1-d images, as DR14
+
+    primary = fits.PrimaryHDU()
+    for k, v in star.header.items():
+        primary.header[k] = v
+    hdus = [primary]
+    arrays = [(flux, np.float32, 0.0), (star.err, np.float32, 0.0), (star.bitmask, np.int16, 0),
+              (sky, np.float32, 0.0), (sky_err, np.float32, 0.0), (telluric, np.float32, 1.0),
+              (telluric_err, np.float32, 0.0)]
+    for k, (a, dtype, default) in enumerate(arrays, start=1):
+        hdus.append(fits.ImageHDU(img(a, dtype, default), header=_wcs_header(APSTAR_HDU_NAMES[k])))
+    if lsf is None:  # Gaussian LSF at R = 22,500: sigma in pixels, one row per spectrum row
+        sigma = 1.0 / (2.3548 * apogee.RESOLUTION * apogee.CDELT1 * np.log(10.0))
+        lsf = np.zeros((shape[0], 3))
+        lsf[:, 0] = sigma
+    lsf_hdu = fits.ImageHDU(np.asarray(lsf, np.float64), name=APSTAR_HDU_NAMES[8])
+    lsf_hdu.header["COMMENT"] = "Per-row LSF: Gaussian sigma (pixels), Gauss-Hermite h3, h4"
+    hdus.append(lsf_hdu)
+    if rv_table is None:
+        rv_table = np.zeros(max(nv, 1), dtype=[("VISIT", ">i2"), ("SNR", ">f4"), ("VHELIO", ">f4")])
+        rv_table["VISIT"] = np.arange(1, nv + 1)
+        rv_table["SNR"] = [star.header.get(f"SNRVIS{i + 1}", np.nan) for i in range(nv)]
+        rv_table["VHELIO"] = star.header.get("VHELIO", np.nan)
+    hdus.append(fits.BinTableHDU(np.asarray(rv_table), name=APSTAR_HDU_NAMES[9]))
+    _atomic_writeto(fits.HDUList(hdus), path)
+
+
+def read_apstar(path: os.PathLike, sha1: str | None = None, apogee_id: str | None = None) -> ApStar:
+    """Read the flux, error and bitmask of an apStar file (rows as in the file).
+
+    ``sha1`` (from the folder's sha1sum file) is checked first when given. Raises
+    :class:`SpectrumError` (missing_file, bad_checksum, corrupt_fits, bad_layout).
+    """
+    path = str(path)
+    hdul = _open_checked(path, sha1)
+    with hdul:
+        header = _header_dict(hdul[0].header)
+        flux = np.atleast_2d(_image(hdul, 1, path, "flux")).astype(np.float32)
+        err = np.atleast_2d(_image(hdul, 2, path, "error")).astype(np.float32)
+        mask = np.atleast_2d(_image(hdul, 3, path, "bitmask"))
+    if flux.shape[1] != apogee.N_PIX:
+        raise SpectrumError("bad_layout", f"{path}: {flux.shape[1]} pixels per row, expected "
+                            f"{apogee.N_PIX} (apStar grid)", path)
+    if err.shape != flux.shape or mask.shape != flux.shape:
+        raise SpectrumError("bad_layout", f"{path}: flux {flux.shape}, error {err.shape} and "
+                            f"bitmask {mask.shape} differ in shape", path)
+    nv = header.get("NVISITS")
+    if nv is None:
+        raise SpectrumError("bad_layout", f"{path}: primary header has no NVISITS", path)
+    expected = 1 if int(nv) == 1 else int(nv) + 2
+    if flux.shape[0] != expected:
+        raise SpectrumError("bad_layout", f"{path}: {flux.shape[0]} rows but NVISITS={nv} "
+                            f"(expected {expected})", path)
+    aid = apogee_id or str(header.get("OBJID", os.path.basename(path)))
+    return ApStar(apogee_id=aid, flux=flux, err=err, bitmask=mask.astype(np.int16), header=header,
+                  path=path)
+
+
+# ----------------------------------------------------------------------------- aspcapStar
+def write_aspcapstar(path: os.PathLike, star: AspcapStar, best_fit: np.ndarray | None = None,
+                     aspcap_row: np.ndarray | None = None) -> None:
+    """Write an aspcapStar file: HDU 1 flux, 2 error, 3 best fit (8575 each), 4 ASPCAP table."""
+    from astropy.io import fits
+
+    flux = np.asarray(star.flux, np.float32)
+    if flux.shape != (apogee.N_PIX,):
+        raise ValueError(f"write_aspcapstar: flux must be ({apogee.N_PIX},), got {flux.shape}")
+    primary = fits.PrimaryHDU()
+    for k, v in star.header.items():
+        primary.header[k] = v
+    fit = np.zeros(apogee.N_PIX, np.float32) if best_fit is None else np.asarray(best_fit, np.float32)
+    hdus = [primary]
+    for k, a in enumerate((flux, np.asarray(star.err, np.float32), fit), start=1):
+        hdus.append(fits.ImageHDU(a, header=_wcs_header(ASPCAPSTAR_HDU_NAMES[k])))
+    if aspcap_row is None:
+        aspcap_row = np.zeros(1, dtype=[("APOGEE_ID", "S18")])
+        aspcap_row["APOGEE_ID"] = star.apogee_id
+    hdus.append(fits.BinTableHDU(np.atleast_1d(np.asarray(aspcap_row)), name=ASPCAPSTAR_HDU_NAMES[4]))
+    _atomic_writeto(fits.HDUList(hdus), path)
+
+
+def read_aspcapstar(path: os.PathLike, sha1: str | None = None, apogee_id: str | None = None) -> AspcapStar:
+    """Read the normalised flux and error (8575 pixels) of an aspcapStar file."""
+    path = str(path)
+    hdul = _open_checked(path, sha1)
+    with hdul:
+        header = _header_dict(hdul[0].header)
+        flux = np.asarray(_image(hdul, 1, path, "flux"), np.float32)
+        err = np.asarray(_image(hdul, 2, path, "error"), np.float32)
+    if flux.shape != (apogee.N_PIX,) or err.shape != (apogee.N_PIX,):
+        raise SpectrumError("bad_layout", f"{path}: flux {flux.shape} / error {err.shape}, expected "
+                            f"({apogee.N_PIX},) each", path)
+    aid = apogee_id or str(header.get("OBJID", os.path.basename(path)))
+    return AspcapStar(apogee_id=aid, flux=flux, err=err, header=header, path=path)

@@ -1,0 +1,55 @@
+"""``python -m astronn_paper synth``: export the synthetic DR14 survey as a SAS mirror."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "synth", help="export the synthetic DR14 survey as a SAS mirror (allStar, apStar, aspcapStar)",
+        description=(
+            "Write the synthetic survey with the real DR14 folder layout, HDU layout and "
+            ".sha1sum files, so that astroNN's allstar / visit_spectra / combined_spectra "
+            "and the mirror source work on it offline. Without --stars/--ids, exports the "
+            "stars the profile needs (its training and high-SNR test selections plus the "
+            "cluster members)."),
+    )
+    p.add_argument("--profile", default=None, help="ci, default or paper (default: $ASTRONN_PAPER_PROFILE or default)")
+    p.add_argument("--mirror", default=None,
+                   help="mirror root (what SDSS_LOCAL_SAS_MIRROR will point to); default: the profile's data/<profile>/sas_mirror")
+    p.add_argument("--seed", type=int, default=None, help="survey seed (default: the profile's survey_seed)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--stars", type=int, default=None,
+                   help="export only N stars: a seeded random subset of the profile's rows")
+    g.add_argument("--ids", type=argparse.FileType("r"), default=None,
+                   help="file with one allStar index or APOGEE_ID per line")
+    p.add_argument("--no-aspcap", action="store_true", help="skip the aspcapStar files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    import numpy as np
+
+    from .. import config
+    from .export import default_rows, export_mirror, rows_from_ids
+    from .survey import SyntheticSource
+
+    prof = config.get_profile(args.profile)
+    seed = prof.survey_seed if args.seed is None else args.seed
+    root = args.mirror or config.mirror_dir(prof)
+    src = SyntheticSource(seed=seed)
+    if args.ids is not None:
+        rows = rows_from_ids(src, args.ids)
+    else:
+        rows = default_rows(src, prof)
+        if args.stars is not None and args.stars < len(rows):
+            rng = np.random.default_rng(config.seed_for("synth:export", prof))
+            rows = np.sort(rng.choice(rows, size=args.stars, replace=False))
+    summary = export_mirror(root, src, rows, aspcap=not args.no_aspcap, progress=not args.quiet)
+    per_1000 = summary["spectra_bytes"] / max(summary["n_rows_exported"], 1) * 1000 / 1e6
+    print(f"exported {summary['n_rows_exported']} stars ({summary['n_written']} newly written) "
+          f"of seed {seed} to {summary['root']}; spectra {summary['spectra_bytes'] / 1e6:.1f} MB "
+          f"({per_1000:.0f} MB per 1000 stars)")
+    print(f"use it with:  export SDSS_LOCAL_SAS_MIRROR={summary['root']}")
+    return 0

@@ -1,0 +1,192 @@
+"""Export the synthetic survey as a DR14 SAS mirror on disk.
+
+Writes, under the mirror root (the folder ``SDSS_LOCAL_SAS_MIRROR`` points to):
+
+* ``dr14/apogee/spectro/redux/r8/stars/l31c/l31c.2/allStar-l31c.2.fits`` (all rows);
+* ``.../stars/apo25m/<LOCATION_ID>/apStar-r8-<APOGEE_ID>.fits`` (apo1m: ``apo1m/<FIELD>/``)
+  with the folder's ``r8_stars_apo25m_<LOCATION_ID>.sha1sum``;
+* ``.../stars/l31c/l31c.2/<LOCATION_ID>/aspcapStar-r8-l31c.2-<APOGEE_ID>.fits`` with
+  ``stars_l31c_l31c.2_<LOCATION_ID>.sha1sum``;
+* ``astronn_paper_synthetic/``: ``truth.fits`` (one row per allStar row),
+  ``members_meszaros2013.txt`` (cluster membership, Meszaros et al. 2013 layout) and
+  ``provenance.json`` (seed, generator fingerprint, package version, exported rows).
+
+Every file is written atomically; a star whose files exist and are listed in their
+folders' sha1sum files is not written again, so an interrupted export resumes. The same
+seed gives byte-identical files.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .. import fitsio
+from .. import mirror as _mirror
+from . import catalog as _catalog
+from .survey import SyntheticSource
+
+
+def default_rows(source: SyntheticSource, profile=None) -> np.ndarray:
+    """allStar rows a profile needs: its training and high-SNR test selections (the
+    dataset module's :func:`~astronn_paper.dataset.standard_selections`) plus every
+    cluster member, sorted."""
+    from .. import dataset
+
+    allstar = source.allstar()
+    parts = [dataset.select(allstar, sel) for sel in dataset.standard_selections(profile).values()]
+    parts.append(np.flatnonzero(source.truth()["cluster"] != b""))
+    return np.unique(np.concatenate(parts)).astype(np.int64)
+
+
+def rows_from_ids(source: SyntheticSource, lines) -> np.ndarray:
+    """allStar rows from lines holding allStar indices or APOGEE_IDs (every row of an ID)."""
+    allstar = source.allstar()
+    out, unknown = [], []
+    ids = allstar["APOGEE_ID"]
+    for line in lines:
+        tok = line.strip().split("#")[0].strip()
+        if not tok:
+            continue
+        if tok.isdigit():
+            out.append(np.array([int(tok)]))
+        else:
+            hit = np.flatnonzero(ids == tok.encode())
+            (out.append(hit) if hit.size else unknown.append(tok))
+    if unknown:
+        raise ValueError(f"{len(unknown)} APOGEE_IDs not in the synthetic allStar, e.g. {unknown[:3]}")
+    return np.unique(np.concatenate(out)) if out else np.empty(0, np.int64)
+
+
+def _rv_table(star, row) -> np.ndarray:
+    nv = star.nvisits
+    t = np.zeros(nv, dtype=[("VISIT", ">i2"), ("MJD", ">i4"), ("SNR", ">f4"), ("VHELIO", ">f4"),
+                            ("VREL", ">f4"), ("VRELERR", ">f4"), ("STARFLAG", ">i4")])
+    t["VISIT"] = np.arange(1, nv + 1)
+    t["MJD"] = 56000 + 30 * np.arange(nv)
+    t["SNR"] = star.visit_snr()
+    t["VHELIO"] = float(row["VHELIO_AVG"])
+    t["VREL"] = float(row["VHELIO_AVG"])
+    t["VRELERR"] = float(row["VERR"])
+    t["STARFLAG"] = int(row["STARFLAG"])
+    return t
+
+
+def _aspcap_row(row) -> np.ndarray:
+    names = ("APOGEE_ID", "TELESCOPE", "LOCATION_ID", "FIELD", "SNR", "ASPCAPFLAG", "PARAM", "FPARAM",
+             "TEFF", "LOGG", "M_H", "ALPHA_M", "X_H", "X_H_ERR")
+    dt = np.dtype([(n, row.dtype[n]) for n in names])
+    out = np.zeros(1, dtype=dt)
+    for n in names:
+        out[n] = row[n]
+    return out
+
+
+def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, batch: int = 32,
+                  progress: bool = True) -> dict:
+    """Export allStar (all rows), the apStar and aspcapStar files of ``rows``, their sha1sum
+    files, the truth and membership tables into the mirror at ``root``. Returns a summary."""
+    from .. import __version__
+
+    root = Path(root).expanduser().resolve()
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    allstar = source.allstar()
+    synth_dir = root / _mirror.SYNTH_DIR
+    prov_path = synth_dir / _mirror.PROVENANCE_FILE
+    if prov_path.is_file():
+        old = json.loads(prov_path.read_text())
+        if old.get("seed") != source.seed:
+            raise ValueError(f"{root} already holds the synthetic survey of seed {old.get('seed')}; "
+                             f"refusing to mix in seed {source.seed} (use another --mirror folder)")
+
+    # tables
+    allstar_path = root / _mirror.allstar_relpath()
+    header = {"ORIGIN": "astronn_paper synthetic DR14", "SYNSEED": source.seed,
+              "SYNFP": source.fingerprint()}
+    fitsio.write_allstar(allstar_path, allstar, header)
+    fitsio.write_allstar(synth_dir / _mirror.TRUTH_FILE, source.truth(), header)
+    fitsio.atomic_write_bytes(synth_dir / _mirror.MEMBERS_FILE,
+                              _catalog.format_meszaros(_catalog.membership_rows(source.catalog)).encode())
+
+    # spectra
+    sums_cache: dict[Path, dict[str, str]] = {}
+
+    def listed(path: Path, sums_name: str) -> bool:
+        sp = path.parent / sums_name
+        if sp not in sums_cache:
+            sums_cache[sp] = fitsio.read_sha1sum(sp) if sp.is_file() else {}
+        return path.is_file() and path.name in sums_cache[sp]
+
+    plan = []
+    for i in rows:
+        r = allstar[i]
+        ap = root / _mirror.apstar_relpath(r["APOGEE_ID"], r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
+        ap_sums = _mirror.apstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
+        asp = root / _mirror.aspcapstar_relpath(r["APOGEE_ID"], r["LOCATION_ID"])
+        asp_sums = _mirror.aspcapstar_sha1sum_name(r["LOCATION_ID"])
+        done = listed(ap, ap_sums) and (not aspcap or listed(asp, asp_sums))
+        plan.append((int(i), ap, ap_sums, asp, asp_sums, done))
+    todo = [p for p in plan if not p[5]]
+
+    written: dict[tuple[Path, str], list[str]] = defaultdict(list)
+    bar = _progress(progress, total=len(todo), desc="synthetic spectra", unit="star")
+    try:
+        for a in range(0, len(todo), batch):
+            chunk = todo[a:a + batch]
+            stars = source.apstars([c[0] for c in chunk])
+            for (i, ap, ap_sums, asp, asp_sums, _), star in zip(chunk, stars):
+                r = allstar[i]
+                fitsio.write_apstar(ap, star, rv_table=_rv_table(star, r))
+                written[(ap.parent, ap_sums)].append(ap.name)
+                if aspcap:
+                    s = source.aspcapstar(i, apstar=star)
+                    fitsio.write_aspcapstar(asp, s, best_fit=source.intrinsic([i])[0], aspcap_row=_aspcap_row(r))
+                    written[(asp.parent, asp_sums)].append(asp.name)
+                bar.update(1)
+            if (a // batch) % 20 == 19:  # checkpoint the checksums now and then
+                _flush_sums(written)
+    finally:
+        _flush_sums(written)
+        bar.close()
+
+    n_files = len(plan) * (2 if aspcap else 1)
+    size = sum(f.stat().st_size for f in root.rglob("*.fits")
+               if f.name.startswith(("apStar-", "aspcapStar-")))
+    summary = {
+        "root": str(root), "seed": source.seed, "generator_fingerprint": source.fingerprint(),
+        "package_version": __version__, "n_rows_exported": int(len(rows)),
+        "n_written": len(todo), "n_spectrum_files": n_files, "spectra_bytes": int(size),
+        "aspcap": bool(aspcap),
+    }
+    prev = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
+    all_rows = sorted(set(prev.get("rows", [])) | set(int(i) for i in rows))
+    fitsio.atomic_write_bytes(prov_path, json.dumps({**summary, "rows": all_rows}, indent=1).encode())
+    return summary
+
+
+def _flush_sums(written) -> None:
+    for (folder, name), files in list(written.items()):
+        if files:
+            fitsio.update_sha1sum(folder, name, files)
+            files.clear()
+
+
+def _progress(enabled: bool, **kw):
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+
+            return tqdm(**kw)
+        except ImportError:  # pragma: no cover
+            pass
+
+    class _Null:
+        def update(self, n=1):
+            pass
+
+        def close(self):
+            pass
+
+    return _Null()

@@ -1,0 +1,163 @@
+"""Cluster benchmark: the pure statistics and the member matching, with known answers."""
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from astronn_paper import apogee, clusters, results
+
+M = apogee.MISSING
+
+
+# --------------------------------------------------------------------------- statistics
+def test_spread_is_mad_std_and_ignores_missing():
+    # mad_std = 1.482602 * median(|x - median(x)|); here median 2, deviations 1,1,0,2,1 -> MAD 1
+    a = np.array([1.0, 3.0, 2.0, 4.0, 1.0])
+    assert clusters.spread(a) == pytest.approx(1.482602218505602)
+    # -9999 and NaN are dropped, not counted as values
+    b = np.r_[a, M, np.nan]
+    assert clusters.spread(b) == pytest.approx(1.482602218505602)
+    # per column, NaN where fewer than MIN_STARS valid values
+    two_col = np.stack([b, [5.0, M, M, M, M, 7.0, np.nan]], axis=1)
+    s = clusters.spread(two_col)
+    assert s[0] == pytest.approx(1.482602218505602) and np.isnan(s[1])
+
+
+def test_spread_of_gaussian_sample_estimates_sigma():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.1, 0.02, 20000)
+    assert clusters.spread(x) == pytest.approx(0.02, rel=0.03)
+
+
+def test_mean_and_error_of_the_mean():
+    a = np.array([[0.1, 1.0], [0.2, M], [0.3, 3.0], [0.4, np.nan]])
+    mean, err, n = clusters.mean_and_error(a)
+    np.testing.assert_allclose(mean, [0.25, 2.0])
+    # sample sd of (0.1..0.4) = 0.1290994, / sqrt(4); of (1, 3) = sqrt(2), / sqrt(2) = 1
+    np.testing.assert_allclose(err, [0.12909944487358055 / 2, 1.0])
+    np.testing.assert_array_equal(n, [4, 2])
+    m1, e1, n1 = clusters.mean_and_error(np.array([0.5, M, M]))
+    assert m1 == 0.5 and np.isnan(e1) and n1 == 1
+
+
+def _labels(**xh):
+    """One star's 22 labels with the given [X/H] (others 0)."""
+    y = np.zeros(len(apogee.TARGETS))
+    y[0], y[1] = 4500.0, 2.5
+    for k, v in xh.items():
+        y[apogee.TARGETS.index(k)] = v
+    return y
+
+
+def test_x_over_fe_with_missing_values():
+    y = np.stack([_labels(Fe=-1.5, Al=-1.2, Mg=-1.2),   # [Al/Fe] = 0.3, [Mg/Fe] = 0.3
+                  _labels(Fe=M, Al=-1.0, Mg=-1.1),       # no [Fe/H]: every [X/Fe] missing
+                  _labels(Fe=-1.6, Al=M, Mg=-1.4)])      # no [Al/H]: [Al/Fe] missing only
+    xfe = clusters.x_over_fe(y)
+    al, mg, fe = (clusters.ELEMENTS.index(e) for e in ("Al", "Mg", "Fe"))
+    assert xfe.shape == (3, 20)
+    np.testing.assert_allclose(xfe[0, [al, mg, fe]], [0.3, 0.3, -1.5])
+    assert np.all(xfe[1] == M)
+    assert xfe[2, al] == M
+    assert xfe[2, mg] == pytest.approx(0.2) and xfe[2, fe] == pytest.approx(-1.6)
+    # errors add in quadrature; Fe keeps its own
+    e = np.stack([_labels(Fe=0.03, Al=0.04), _labels(Fe=M, Al=0.04)])
+    ee = clusters.x_over_fe_error(e)
+    assert ee[0, al] == pytest.approx(0.05) and ee[0, fe] == pytest.approx(0.03)
+    assert ee[1, al] == M
+
+
+def test_anticorrelation_sign_and_missing():
+    mg = np.array([0.4, 0.3, 0.2, 0.1, 0.0, M])
+    al = np.array([-0.2, 0.0, 0.2, 0.5, 0.9, 0.3])
+    rho, n = clusters.anticorrelation(mg, al)
+    assert rho == pytest.approx(-1.0) and n == 5
+    rho, n = clusters.anticorrelation([1.0, M], [2.0, 3.0])
+    assert np.isnan(rho) and n == 1
+
+
+# --------------------------------------------------------------------------- membership
+def _allstar():
+    ids = np.array([b"2M00000001+0000001", b"2M00000002+0000002", b"2M00000002+0000002",
+                    b"2M00000003+0000003", b"2M00000004+0000004", b"2M00000004+0000004"])
+    a = np.zeros(len(ids), dtype=[("APOGEE_ID", "S18"), ("STARFLAG", ">i4"), ("SNR", ">f4")])
+    a["APOGEE_ID"] = ids
+    a["STARFLAG"] = [0, 0, 0, 4, 0, 1]
+    a["SNR"] = [100, 80, 250, 300, 90, 400]
+    return a
+
+
+def test_match_members_picks_unflagged_highest_snr_and_reports_missing():
+    a = _allstar()
+    members = ["2M00000002+0000002", "2M00000009+0000009", "2M00000003+0000003",
+               "2M00000004+0000004", "2M00000001+0000001"]
+    idx, status = clusters.match_members(members, a["APOGEE_ID"], a["STARFLAG"], a["SNR"])
+    # star 2: two clean rows, SNR 80 and 250 -> row 2; star 4: row 5 has higher SNR but STARFLAG
+    np.testing.assert_array_equal(idx, [2, -1, -1, 4, 0])
+    assert list(status) == ["ok", "missing", "starflag", "ok", "ok"]
+
+
+def test_cluster_members_from_a_meszaros_like_table():
+    a = _allstar()
+    t = Table({"2MASS_ID": ["2M00000001+0000001", "2M00000002+0000002", "2M00000009+0000009",
+                            "2M00000003+0000003", "2M00000004+0000004", "2M00000001+0000001"],
+               "CLUSTER": ["M67", "M67", "M67", "M13", "M13", "M67"]})
+    m = clusters.cluster_members(t, a, clusters=("M67", "M13", "N6819"))
+    assert m["M67"].n == 2 and list(m["M67"].allstar_index) == [0, 2]   # duplicate kept once
+    assert m["M67"].missing == ("2M00000009+0000009",) and m["M67"].flagged == ()
+    assert list(m["M13"].allstar_index) == [4] and m["M13"].flagged == ("2M00000003+0000003",)
+    assert m["N6819"].n == 0
+    assert "not in allStar" in m["M67"].describe()
+
+
+def test_no_match_at_all():
+    a = _allstar()
+    idx, status = clusters.match_members(["2M99999999+9999999"], a["APOGEE_ID"][:0],
+                                         a["STARFLAG"][:0])
+    assert list(idx) == [-1] and list(status) == ["missing"]
+
+
+# --------------------------------------------------------------------------- results
+def _result(n=30, seed=0):
+    """A fake M13 with a known injected Al spread: the censored net keeps it, bcnn shrinks it."""
+    rng = np.random.default_rng(seed)
+    p = rng.random(n)
+    truth = np.zeros((n, 22))
+    truth[:, 0], truth[:, 1] = 4500, 1.5
+    truth[:, 2:] = -1.55
+    truth[:, apogee.TARGETS.index("Al")] += -0.3 + 0.85 * p
+    truth[:, apogee.TARGETS.index("Mg")] += 0.07 - 0.15 * p
+    cens = truth + rng.normal(0, 0.01, truth.shape)
+    bcnn = truth.copy()
+    bcnn[:, apogee.TARGETS.index("Al")] = truth[:, apogee.TARGETS.index("Al")].mean()
+    bcnn += rng.normal(0, 0.01, truth.shape)
+    asp = truth + rng.normal(0, 0.03, truth.shape)
+    asp[:3, apogee.TARGETS.index("Na")] = M
+    err = np.full_like(truth, 0.02)
+    members = clusters.Members("M13", np.array([f"s{i}" for i in range(n)]), np.arange(n))
+    return clusters.ClusterResult("M13", members, np.arange(n), members.apogee_id,
+                                  {"censored": cens, "bcnn": bcnn, "aspcap": asp, "truth": truth},
+                                  {"censored": err, "bcnn": err, "aspcap": err})
+
+
+def test_cluster_result_table_and_summaries(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTRONN_PAPER_DATA", str(tmp_path))
+    r = _result()
+    tab = r.table("X/H")
+    assert list(tab.index) == list(apogee.ABUNDANCES)
+    assert tab.at["Na", "n_aspcap"] == 27 and tab.at["Na", "n_censored"] == 30
+    assert tab.at["Fe", "unc_censored"] == pytest.approx(0.02)
+    assert tab.at["Fe", "mean_truth"] == pytest.approx(-1.55)
+    g = clusters.globular_summary(r)
+    uniform_mad_std = 1.482602218505602 * 0.85 / 4      # mad_std of a uniform of width 0.85
+    assert g["al_fe_spread"]["truth"] == pytest.approx(uniform_mad_std, rel=0.35)
+    assert g["al_fe_spread_recovered"]["censored"] == pytest.approx(1.0, abs=0.1)
+    assert g["al_fe_spread_recovered"]["bcnn"] < 0.3
+    assert g["rho_mg_al"]["truth"] == pytest.approx(-1.0)
+    assert g["rho_mg_al"]["censored"] < -0.8
+    h = clusters.homogeneity_summary(r)
+    assert h["n_elements_compared"] == 20
+    assert h["n_elements_network_below_aspcap"] >= 17   # 0.01 vs 0.03 noise
+    path = results.write("Open_Globular_Cluster_Benchmark", clusters.results_json({"M13": r}, "ci"), "ci")
+    assert json.loads(path.read_text())["results"]["M13"]["n_members"] == 30

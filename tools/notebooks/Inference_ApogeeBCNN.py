@@ -1,0 +1,161 @@
+# %% [markdown]
+# # The full-spectrum network beside the censored one
+#
+# Leung & Bovy (2019) train a second network, **`ApogeeBCNN`** (`astroNN_0606_run001`), with
+# the same data, loss and hyper-parameters as the censored one but *without censoring*: every
+# label is read from the whole spectrum. It is a fair control for the one design choice of the
+# paper.
+#
+# Why censor? In a population of Milky Way giants the abundances are strongly correlated:
+# [Na/H], [V/H] or [Co/H] track [Fe/H] and [α/Fe] far better than the few weak Na, V, Co lines in
+# the H band constrain them. A network free to look anywhere will learn that correlation, because
+# reading an abundance off the strong Fe and Mg lines lowers its training loss more than reading
+# the weak lines does. It then *predicts* a weak-line abundance from the others, which reproduces
+# the population trend and erases exactly the star-to-star deviations one wants to measure (for
+# example the Na–O and Mg–Al anticorrelations of globular clusters: see
+# `Open_Globular_Cluster_Benchmark.ipynb`). The censored network's element branches see only their
+# element's ASPCAP windows, so whatever it says about Na must come from Na lines (plus the
+# stellar parameters from the shared trunk).
+#
+# Two measurements here:
+#
+# 1. the **scatter** of both networks against the ASPCAP-like labels on the high-SNR test set and
+#    on its individual visits (the paper's Table 2 columns), and, on synthetic data, against the
+#    truth. The paper found the full-spectrum network *worse* for nearly every label (Co 0.170 vs
+#    0.077, Ti II 0.174 vs 0.092 dex): censoring costs nothing in precision;
+# 2. **where each network looks**: the Jacobian ∂(label)/∂(pixel), and the fraction of its squared
+#    norm that falls inside the element's own ASPCAP windows, for the weak-line elements Na, P, V,
+#    Co and for all 20. The full-spectrum network's should be less concentrated.
+
+# %% tags=["parameters"]
+profile = None
+
+# %%
+import numpy as np
+import pandas as pd
+
+from astronn_paper import apogee, compare, config, dataset, metrics, paper, results, train, visits
+from astronn_paper.figures import inference_bcnn as figs
+from astronn_paper.figures import save
+
+pd.set_option("display.precision", 4)
+pd.set_option("display.width", 160)
+P = config.get_profile(profile)
+sets = dataset.build_standard_sets(P)
+folders = {kind: train.ensure_model(kind, P, sets["train"]) for kind in ("censored", "bcnn")}
+for kind, folder in folders.items():
+    print(f"{kind:>9}: {train.NETWORKS[kind].astronn_class} in {folder.name}")
+
+# %% [markdown]
+# ## Predictions on the high-SNR test set and its visits
+#
+# Both networks, fast MC dropout, cached (the censored network's predictions are the ones the other
+# notebooks use).
+
+# %%
+runs = {kind: visits.predict_visits(folder, sets["test"], P, name=f"test-{kind}")
+        for kind, folder in folders.items()}
+c = runs["censored"]
+print(f"{len(c.star_labels):,} test stars, {c.match.n:,} visits (median visit SNR {np.median(c.snr):.0f})")
+
+# %% [markdown]
+# ## Scatter against the labels, side by side
+#
+# Bias (median residual) and scatter (MAD standard deviation) against the ASPCAP-like labels,
+# -9999 labels excluded; on synthetic data also the scatter against the truth. The paper's columns:
+# the full-spectrum network on the high-SNR test set, and the censored network on visits of the
+# training stars (its published headline numbers; see `Inference.ipynb`).
+
+# %%
+table = compare.scatter_table(
+    {f"{kind} {where}": ((r.combined["mean"], r.star_labels, r.truth) if where == "test" else
+                         (r.visits["mean"], r.labels, r.visit_truth))
+     for kind, r in runs.items() for where in ("test", "visits")},
+    paper={"paper bcnn test": metrics.paper_values("bcnn_highsnr_test"),
+           "paper censored visits (training stars)": metrics.paper_values("censored_visits_of_training_stars")},
+)
+scatter_cols = [col for col in table.columns if "scatter" in col or col.startswith("paper")]
+print(table[scatter_cols].round(4).to_string())
+
+# %%
+n_better = int((table["censored test scatter"] < table["bcnn test scatter"]).sum())
+print(f"censored network lower scatter than the full-spectrum one (high-SNR test, vs labels): "
+      f"{n_better} of {len(table)} labels")
+if "censored test scatter vs truth" in table:
+    n_better_truth = int((table["censored test scatter vs truth"] < table["bcnn test scatter vs truth"]).sum())
+    print(f"... and against the truth: {n_better_truth} of {len(table)} labels")
+fig = figs.scatter_comparison(table, {
+    "censored test scatter": "censored, high-SNR test",
+    "bcnn test scatter": "full spectrum, high-SNR test",
+    "censored visits scatter": "censored, test visits",
+    "bcnn visits scatter": "full spectrum, test visits",
+    "paper bcnn test": "paper: full spectrum, high-SNR test",
+})
+save(fig, "inference_bcnn_scatter_comparison", P)
+
+# %% [markdown]
+# ## Precision on visits
+#
+# The same visit-versus-combined test as in `Inference.ipynb`, for both networks, at visit SNR 50.
+
+# %%
+at50 = pd.DataFrame({kind: r.precision(min_count=10 if P.name != "ci" else 5).at()["vs_combined"]
+                     for kind, r in runs.items()})
+at50["paper censored"] = pd.Series({k: v for k, v in paper.results()["precision_snr50_visit_vs_combined"].items()
+                                    if not k.startswith("_")})
+print("median |visit - combined| at SNR 50")
+print(at50.round(4).to_string())
+
+# %% [markdown]
+# ## Where the networks look: Jacobian concentration in the ASPCAP windows
+#
+# `metrics.jacobian` differentiates each network's predicted labels (dropout off) with respect to
+# the input pixels for a seeded subset of test spectra; we take the median over spectra and, for
+# each element, the fraction of Σ J² that lies inside the element's ASPCAP windows. For
+# comparison, a Jacobian spread evenly over the spectrum gives the windows' share of the pixels
+# (grey). Censoring forces each element branch to read only its windows, so the censored network's
+# abundances depend on other pixels only through the shared T<sub>eff</sub>/log g features.
+
+# %%
+n_jac = compare.JACOBIAN_SPECTRA.get(P.name, 200)
+n_test = len(c.star_labels)
+rows = np.sort(np.random.default_rng(config.seed_for("jacobian:bcnn", P)).choice(
+    n_test, size=min(n_jac, n_test), replace=False))
+x_jac = dataset.load(sets["test"], rows=rows)[0]
+conc, jacs = {}, {}
+for kind, folder in folders.items():
+    conc[kind], jacs[kind] = compare.jacobian_concentration(folder, x_jac, return_jacobian=True)
+baseline = compare.window_fractions()
+conc_table = pd.DataFrame(conc).assign(window_share=pd.Series(baseline))
+print(conc_table.round(3).to_string())
+summary = {kind: compare.concentration_summary(v) for kind, v in conc.items()}
+for group in summary["censored"]:
+    cen, full = summary["censored"][group], summary["bcnn"][group]
+    print(f"{group:>26}: censored {cen:.3f}, full spectrum {full:.3f} "
+          f"-> full spectrum {'LESS' if full < cen else 'NOT less'} concentrated")
+weak_less = {t: bool(conc["bcnn"][t] < conc["censored"][t]) for t in compare.WEAK_LINE_ELEMENTS}
+print("full spectrum less concentrated, per weak-line element:", weak_less)
+
+# %%
+fig = figs.jacobian_concentration({"censored": conc["censored"], "full spectrum": conc["bcnn"]}, baseline)
+save(fig, "inference_bcnn_jacobian_concentration", P)
+
+# %%
+fig = figs.jacobian_profiles({"censored": jacs["censored"], "full spectrum": jacs["bcnn"]},
+                             apogee.ABUNDANCES)
+save(fig, "inference_bcnn_jacobian_weak_lines", P)
+
+# %% [markdown]
+# ## Numbers for the README
+
+# %%
+out = results.write("Inference_ApogeeBCNN", {
+    "models": {k: f.name for k, f in folders.items()},
+    "n_test_stars": n_test, "n_test_visits": c.match.n,
+    "scatter_table": {col: table[col].to_dict() for col in table.columns},
+    "n_labels_censored_lower_scatter_test": n_better,
+    "precision_snr50_vs_combined": {col: at50[col].to_dict() for col in at50.columns},
+    "jacobian": {"n_spectra": len(rows), "concentration": conc, "window_share": baseline,
+                 "summary": summary, "weak_line_bcnn_less_concentrated": weak_less},
+}, P)
+print("wrote", out)

@@ -161,3 +161,98 @@ def test_cluster_result_table_and_summaries(tmp_path, monkeypatch):
     assert h["n_elements_network_below_aspcap"] >= 17   # 0.01 vs 0.03 noise
     path = results.write("Open_Globular_Cluster_Benchmark", clusters.results_json({"M13": r}, "ci"), "ci")
     assert json.loads(path.read_text())["results"]["M13"]["n_members"] == 30
+
+
+# --------------------------------------------------------------------------- the chain
+def _fake_model(folder, offset):
+    """A 'model folder' whose two files only feed the fingerprint."""
+    folder.mkdir()
+    (folder / "model_weights.h5").write_bytes(b"weights %f" % offset)
+    (folder / "astroNN_model_parameter.json").write_text("{}")
+    return folder
+
+
+def test_run_benchmark_matches_reads_predicts_and_caches(tmp_path, monkeypatch):
+    """The chain on the fake survey, with a stand-in for the network: a flagged member, a
+    missing one and a star with a bad spectrum are reported; the second run reads the cache."""
+    from fakesurvey import FakeSource
+
+    from astronn_paper import infer, predictions
+
+    monkeypatch.setenv("ASTRONN_PAPER_DATA", str(tmp_path / "data"))
+    src = FakeSource(n=12, bad={3: "nonfinite"})
+    calls = {"predict": 0, "apstar": 0}
+    apstar = src.apstar
+
+    def counting_apstar(i):
+        calls["apstar"] += 1
+        return apstar(i)
+
+    def fake_predict(model, x, x_err=None, mc=100, seed=None, progress=True, **kw):
+        calls["predict"] += 1
+        n = len(x)
+        mean = np.tile(np.median(x, axis=1, keepdims=True), (1, 22)) + model  # depends on spectra
+        sd = np.full((n, 22), 0.05)
+        return infer.Prediction(mean, sd, sd / 2, sd / 2, apogee.TARGETS)
+
+    monkeypatch.setattr(src, "apstar", counting_apstar)
+    monkeypatch.setattr(infer, "predict", fake_predict)
+    monkeypatch.setattr(predictions, "load_model", lambda folder: 0.5 if "bcnn" in str(folder) else 0.0)
+    folders = {"censored": _fake_model(tmp_path / "censored", 0), "bcnn": _fake_model(tmp_path / "bcnn", 1)}
+    ids = [s.decode() for s in src.allstar()["APOGEE_ID"]]
+    table = Table({"2MASS": ids[:8] + ["2M99999999+9999999"], "Cluster": ["M67"] * 9})
+
+    res = clusters.run_benchmark("ci", src, clusters=("M67",), table=table, model_folders=folders)
+    r = res["M67"]
+    # rows 0-7: row 5 has STARFLAG != 0, row 3 a NaN flux -> 6 stars predicted
+    assert r.members.flagged == (ids[5],) and r.members.missing == ("2M99999999+9999999",)
+    assert list(r.allstar_index) == [0, 1, 2, 4, 6, 7]
+    assert [s["reason"] for s in r.skipped] == ["nonfinite"] and r.skipped[0]["allstar_index"] == 3
+    assert calls == {"predict": 2, "apstar": 7}                   # spectra read once for both nets
+    np.testing.assert_allclose(r.labels["bcnn"] - r.labels["censored"], 0.5, atol=1e-6)
+    np.testing.assert_array_equal(r.labels["truth"], src.truth()[r.allstar_index])
+    fe = apogee.X_H_INDEX["Fe"]
+    np.testing.assert_allclose(r.labels["aspcap"][:, apogee.TARGETS.index("Fe")],
+                               src.allstar()["X_H"][r.allstar_index, fe], rtol=1e-6)
+
+    again = clusters.run_benchmark("ci", src, clusters=("M67",), table=table, model_folders=folders)
+    assert calls == {"predict": 2, "apstar": 7}                   # all from the cache
+    np.testing.assert_array_equal(again["M67"].labels["censored"], r.labels["censored"])
+    assert again["M67"].skipped == r.skipped
+    # another member list is another cache entry
+    clusters.run_benchmark("ci", src, clusters=("M67",), table=table[:4], model_folders=folders)
+    assert calls["predict"] == 4
+
+
+def test_figures_draw(tmp_path):
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from astronn_paper.figures import clusters as figs
+
+    r = _result()
+    fig = figs.homogeneity({"M67": dataclasses.replace(r, cluster="M67")})
+    assert "below ASPCAP's for" in fig.axes[0].get_title()
+    fig = figs.globular(r)
+    assert len(fig.axes) == 3
+
+
+def test_published_meszaros_table_matches(tmp_path):
+    """The real Meszaros et al. (2013) table, read with the survey package's reader, matched
+    against an allStar holding all but one M67 member (and one of them flagged only)."""
+    from conftest import SHARED
+
+    path = SHARED / "data" / "meszaros2013_clusters_aj485195t4_mrt.txt"
+    if not path.is_file():
+        pytest.skip("shared reference data absent")
+    table = clusters.members_table(None, path)
+    m67 = [str(s).strip() for s, c in zip(table["2MASS"], table["Cluster"]) if c == "M67"]
+    assert len(m67) == 24
+    a = np.zeros(len(m67) - 1, dtype=[("APOGEE_ID", "S18"), ("STARFLAG", ">i4"), ("SNR", ">f4")])
+    a["APOGEE_ID"] = m67[1:]            # the first member is not in this allStar
+    a["STARFLAG"][0] = 1 << 3           # the second one is flagged
+    m = clusters.cluster_members(table, a, clusters=("M67", "N6819"))["M67"]
+    assert m.n == 22 and m.missing == (m67[0],) and m.flagged == (m67[1],)
+    assert list(m.allstar_index) == list(range(1, 23))

@@ -200,3 +200,10 @@ def test_figures_draw(tmp_path):
     for f in figs:
         f.savefig(tmp_path / "f.png", dpi=40)
         assert len(f.axes) >= 1
+
+
+def test_paper_precision_is_the_published_snr50_list():
+    p = visits.paper_precision()
+    assert len(p) == 22 and p["Fe"] == 0.015 and p["teff"] == 19.9 and p["P"] == 0.082
+    with pytest.raises(ValueError, match="SNR 50"):
+        visits.paper_precision(30)

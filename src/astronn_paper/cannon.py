@@ -215,14 +215,14 @@ class CannonResult:
         return len(self.labels) / self.time_s if self.time_s else float("nan")
 
 
-def infer(fit: CannonFit, flux: np.ndarray, err: np.ndarray, quiet: bool = True) -> CannonResult:
+def infer_labels(fit: CannonFit, flux: np.ndarray, err: np.ndarray, quiet: bool = True) -> CannonResult:
     """Labels of normalised spectra by TheCannon's own inference (``curve_fit`` per star,
     started at the pivot, i.e. the training set's median labels).
 
     ``good``: the fit converged, every label lies within the training range widened by 10 %,
     and chi^2 per used pixel < 5.
     """
-    dataset, _, _, infer_labels = _thecannon()
+    dataset, _, _, thecannon_infer = _thecannon()
     t0 = time.perf_counter()
     flux = np.array(flux, float)          # TheCannon overwrites masked pixels in place
     ivar = ivar_of(err)
@@ -232,7 +232,7 @@ def infer(fit: CannonFit, flux: np.ndarray, err: np.ndarray, quiet: bool = True)
                              np.zeros((0, flux.shape[1])), np.zeros((0, n_lab)),
                              np.arange(len(flux)), flux, ivar)
         ds.set_label_names(list(fit.labels))
-        errs, chi2 = infer_labels._infer_labels(fit.to_thecannon(), ds,
+        errs, chi2 = thecannon_infer._infer_labels(fit.to_thecannon(), ds,
                                                 starting_guess=np.zeros(n_lab))
     labels = np.asarray(ds.test_label_vals, float)
     failed = np.all(errs == -9999.0, axis=1) | ~np.all(np.isfinite(labels), axis=1)
@@ -286,7 +286,7 @@ def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFi
         h[f"TCOMM{i}"] = c
     for i, t in enumerate(apogee.TARGETS, start=1):
         h[f"TARG{i:02d}"] = (t, "fitted" if t in fit.labels else "not fitted (-9999)")
-    h["NTRAIN"] = (fit.n_train, "training spectra (no -9999 among the fitted labels)")
+    h["NTRAIN"] = (fit.n_train, "training spectra (all fitted labels known)")
     for k, v in provenance.items():
         h[f"HIERARCH {k.upper()}"] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
     h.add_comment("The Cannon (TheCannon 0.7.3, A. Ho), quadratic, trained by astronn_paper")
@@ -335,7 +335,7 @@ def run_comparison(profile=None, force: bool = False, progress: bool = True) -> 
     if cached is not None:
         result = cached
     else:
-        result = infer(fit, xt, xt_err)
+        result = infer_labels(fit, xt, xt_err)
         ids = dataset.load_columns(sets["test"], ["APOGEE_ID", "LOCATION_ID", "RA", "DEC"])
         prov = {"fingerprint": fp, "profile": p.name, "train_fingerprint": key["train"],
                 "test_fingerprint": key["test"], "labels": ",".join(CANNON_LABELS),
@@ -388,3 +388,48 @@ def _cli(args) -> int:
     print(f"{res['path']}: {len(r.labels)} stars, {r.good.sum()} good, "
           f"train {res['fit'].train_time_s:.1f} s, infer {r.spectra_per_s:.1f} spectra/s")
     return 0
+
+
+# =========================================================================== comparison
+def compare(truth: np.ndarray, network: np.ndarray, cannon: np.ndarray, aspcap=None,
+            good=None, labels=CANNON_LABELS):
+    """Per label, bias and robust scatter (1.4826 MAD, :func:`astronn_paper.metrics.residual_stats`)
+    of the network and of The Cannon against the truth, on the same stars (``good``; default
+    all). Arrays are (N, len(labels)); ``aspcap`` (the ASPCAP-like labels) adds their own
+    scatter. Returns a DataFrame indexed by label, with ``better`` = which method scatters less.
+    """
+    import pandas as pd
+
+    from .metrics import residual_stats
+
+    good = np.ones(len(truth), bool) if good is None else np.asarray(good, bool)
+    cols = {"n": (np.asarray(truth)[good] != apogee.MISSING).sum(axis=0)}
+    cols["bias_network"], cols["scatter_network"] = residual_stats(np.asarray(network)[good], np.asarray(truth)[good])
+    cols["bias_cannon"], cols["scatter_cannon"] = residual_stats(np.asarray(cannon)[good], np.asarray(truth)[good])
+    if aspcap is not None:
+        asp = np.asarray(aspcap, float)[good]
+        asp = np.where(asp == apogee.MISSING, np.nan, asp)
+        cols["scatter_aspcap"] = residual_stats(asp, np.asarray(truth)[good])[1]
+    df = pd.DataFrame(cols, index=pd.Index(list(labels), name="label"))
+    df["better"] = np.where(df["scatter_network"] < df["scatter_cannon"], "astroNN", "The Cannon")
+    df["unit"] = [apogee.TARGET_UNITS[t] for t in labels]
+    return df
+
+
+def benchmark(model, fit: CannonFit, x, x_err, mc: int, seed: int, n: int | None = None) -> dict:
+    """Inference speed of the network (fast engine, ``mc`` passes) and of The Cannon on the same
+    ``n`` spectra, measured one after the other in this process: spectra per second, and the
+    ratio."""
+    from . import infer as engine
+
+    n = len(x) if n is None else min(int(n), len(x))
+    xs, es = np.asarray(x[:n]), np.asarray(x_err[:n])
+    t0 = time.perf_counter()
+    engine.predict(model, xs, mc=mc, seed=seed, progress=False)
+    t_net = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = infer_labels(fit, xs, es)
+    t_can = time.perf_counter() - t0
+    return {"n_spectra": n, "mc_passes": mc, "network_s": t_net, "cannon_s": t_can,
+            "network_spectra_per_s": n / t_net, "cannon_spectra_per_s": n / t_can,
+            "network_over_cannon": t_can / t_net, "cannon_good_fraction": float(res.good.mean())}

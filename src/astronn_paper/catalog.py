@@ -448,19 +448,19 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
         h[f"TCOMM{i}"] = comment
     for i, (t, u) in enumerate(((t, apogee.TARGET_UNITS[t]) for t in apogee.TARGETS), start=1):
         h[f"TARG{i:02d}"] = (t, f"astroNN[:, {i - 1}] ({u})")
-    h["MISSING"] = (apogee.MISSING, "value of labels / errors not predicted")
-    h["MODEL"] = (provenance["model_folder"], "astroNN model folder")
-    h["MODELFP"] = (provenance["model_fingerprint"], "sha256 of weights + parameters (16)")
-    h["PROFILE"] = (provenance["profile"], "astronn_paper profile")
-    h["SEED"] = (provenance["seed"], "MC-dropout seed (row i: infer stream start_index=i)")
-    h["MCPASSES"] = (provenance["mc_passes"], "MC-dropout passes")
-    h["CHUNK"] = (provenance["chunk_size"], "stars per inference chunk")
-    h["SOURCE"] = (provenance["source"], "survey source kind")
-    h["SOURCEFP"] = (provenance["source_fingerprint"], "survey source fingerprint")
-    h["NPRED"] = (provenance["n_predicted"], "stars predicted")
-    h["SKIPPED"] = (json.dumps(provenance["skipped"], sort_keys=True), "stars skipped by reason")
-    h["WALLTIME"] = (provenance["wall_time_s"], "[s] wall time of the run that wrote it")
-    h["PLAN"] = (provenance["plan"], "fingerprint of the inputs (cache key)")
+    _card(h, "MISSING", apogee.MISSING, "value of labels / errors not predicted")
+    _card(h, "MODEL", provenance["model_folder"], "astroNN model folder")
+    _card(h, "MODELFP", provenance["model_fingerprint"], "sha256 of weights + parameters (16)")
+    _card(h, "PROFILE", provenance["profile"], "astronn_paper profile")
+    _card(h, "SEED", provenance["seed"], "MC seed; row i uses stream start_index=i")
+    _card(h, "MCPASSES", provenance["mc_passes"], "MC-dropout passes")
+    _card(h, "CHUNK", provenance["chunk_size"], "stars per inference chunk")
+    _card(h, "SOURCE", provenance["source"], "survey source kind")
+    _card(h, "SOURCEFP", provenance["source_fingerprint"], "survey source fingerprint")
+    _card(h, "NPRED", provenance["n_predicted"], "stars predicted")
+    _card(h, "SKIPPED", json.dumps(provenance["skipped"], sort_keys=True), "stars skipped by reason")
+    _card(h, "WALLTIME", provenance["wall_time_s"], "[s] wall time of the run that wrote it")
+    _card(h, "PLAN", provenance["plan"], "fingerprint of the inputs (cache key)")
     for k, v in provenance["versions"].items():
         h[f"HIERARCH VERSION {k.upper()}"] = v
     h["DATE"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
@@ -471,6 +471,15 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
     os.replace(tmp, path)
     return path
+
+
+def _card(header, key: str, value, comment: str) -> None:
+    """Set a header card, dropping the comment when the value is too long to keep both
+    (long strings continue on CONTINUE cards, which carry no comment)."""
+    if isinstance(value, str) and len(value) + len(comment) > 60:
+        header[key] = value
+    else:
+        header[key] = (value, comment)
 
 
 def read_catalog(path: os.PathLike | None = None, profile=None):

@@ -32,6 +32,7 @@ The statistics (:func:`spread`, :func:`mean_and_error`, :func:`x_over_fe`,
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -285,14 +286,21 @@ def _sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=16)
+def _model_fingerprint(folder: str, mtime_ns: int) -> str:
+    from .predictions import model_fingerprint
+
+    return model_fingerprint(folder)
+
+
 def cache_key(model_folder, source, members: Members, profile=None) -> dict:
     """What determines a cluster's predictions: model weights, source, member list, MC passes,
     seed."""
-    from .predictions import model_fingerprint
-
     p = config.get_profile(profile)
+    weights = Path(model_folder) / "model_weights.h5"
+    mtime = weights.stat().st_mtime_ns if weights.is_file() else 0
     return {
-        "version": CACHE_VERSION, "model": model_fingerprint(model_folder),
+        "version": CACHE_VERSION, "model": _model_fingerprint(str(Path(model_folder).resolve()), mtime),
         "source": source.fingerprint(), "cluster": members.cluster,
         "members": _sha([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),
         "mc": p.mc_passes, "seed": config.seed_for(f"clusters:{members.cluster}", p),

@@ -17,9 +17,10 @@ in memory) through one code path:
                                      ignores them)
            truth                     (N, 22) float32, synthetic sources only
            APOGEE_ID, TELESCOPE, FIELD, LOCATION_ID, RA, DEC, SNR, NVISITS, allstar_index
-       /visits/          one row per individual visit of those stars: the same columns,
-                         SNR of the visit, plus star_index (row in /combined) and
-                         visit (0-based visit number within the apStar file)
+       /visits/          one row per individual visit of those stars with NVISITS > 1
+                         (as in the paper: a single visit is the combined spectrum):
+                         the same columns, SNR of the visit, plus star_index (row in
+                         /combined) and visit (0-based visit number within the apStar file)
 
 3. :func:`load` returns ``(x, y, x_err, y_err)`` of one group for chosen targets, reading
    only that group (and only the requested ``rows``).
@@ -37,6 +38,7 @@ zeroed.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -54,7 +56,7 @@ from . import __version__, apogee, config
 from .sources import SKIP_REASONS, SpectrumError, SurveySource, open_source
 
 #: Bump when the bytes compile writes for the same inputs change (invalidates caches).
-COMPILE_VERSION = 1
+COMPILE_VERSION = 3
 FORMAT = "astronn_paper.dataset/1"
 KINDS = ("combined", "visits")
 NORMALISATIONS = ("continuum", "aspcap")
@@ -272,7 +274,7 @@ def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
         f, e, m = (s.flux, s.err, None) if normalisation == "aspcap" else s.combined()
         comb_f.append(f), comb_e.append(e), comb_i.append(index)
         comb_m.append(np.zeros(apogee.N_PIX, np.int64) if m is None else m)
-        if visits:
+        if visits and s.nvisits > 1:  # a single visit *is* the combined spectrum
             vf, ve, vm = s.visits()
             vis_f.append(vf), vis_e.append(ve), vis_m.append(vm)
             vis_i.append(np.full(len(vf), index)), vis_n.append(np.arange(len(vf)))
@@ -409,6 +411,21 @@ def _astronn_version() -> str:
     return version("astroNN")
 
 
+@contextlib.contextmanager
+def _locked(out_path: Path):
+    """Hold an exclusive lock on ``<out_path>.lock``: two processes (say a notebook and the
+    pipeline) compiling the same file wait for each other instead of sharing its chunks."""
+    import fcntl
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(out_path) + ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def compile_dataset(source: SurveySource, selection: Selection, out_path: os.PathLike, *,
                     workers: int | None = None, progress: bool = True, profile=None,
                     chunk_size: int = CHUNK_SIZE) -> CompileReport:
@@ -418,6 +435,13 @@ def compile_dataset(source: SurveySource, selection: Selection, out_path: os.Pat
     profile's); resumes from ``<out_path>.partial/`` when a previous run with the same
     inputs was interrupted; writes atomically. Returns a :class:`CompileReport`.
     """
+    with _locked(Path(out_path)):
+        return _compile(source, selection, out_path, workers=workers, progress=progress,
+                        profile=profile, chunk_size=chunk_size)
+
+
+def _compile(source, selection, out_path, *, workers, progress, profile,
+             chunk_size) -> CompileReport:
     global _WORKER_SOURCE
     t0 = time.perf_counter()
     p = config.get_profile(profile)
@@ -559,7 +583,8 @@ def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, 
             g.attrs["n"] = rows.size
             for name in ("spectra", "spectra_err"):
                 spectra[f"{kind}/{name}"] = g.create_dataset(
-                    name, shape=(rows.size, apogee.N_PIX_GAP_DELETED), dtype=np.float32)
+                    name, shape=(rows.size, apogee.N_PIX_GAP_DELETED), dtype=np.float32,
+                    **_storage(rows.size))
                 digests[f"{kind}/{name}"] = hashlib.sha256()
             cols = _row_columns(allstar, rows, truth)
             if kind == "visits":
@@ -599,6 +624,7 @@ def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, 
             "astroNN": _astronn_version(), "h5py": h5py.__version__, "numpy": np.__version__,
             "python": sys.version.split()[0], "time": plan["time"],
             "normalisation": _normalisation_settings(selection.normalisation),
+            "storage": SPECTRA_STORAGE,
         }
         f.attrs["format"] = FORMAT
         f.attrs["targets"] = json.dumps(list(apogee.TARGETS))
@@ -612,6 +638,19 @@ def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, 
     os.replace(tmp, out_path)
     shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+#: HDF5 storage of the spectra: 64-row chunks, byte-shuffled, deflate level 1 (lossless;
+#: ~35 % smaller for normalised float32 spectra at ~100 MB/s).
+SPECTRA_STORAGE = {"chunk_rows": 64, "compression": "gzip", "compression_opts": 1,
+                   "shuffle": True}
+
+
+def _storage(n: int) -> dict:
+    if n == 0:
+        return {}
+    s = dict(SPECTRA_STORAGE)
+    return {"chunks": (min(s.pop("chunk_rows"), n), apogee.N_PIX_GAP_DELETED), **s}
 
 
 def _jsonable(obj):
@@ -785,17 +824,16 @@ def build_standard_sets(profile=None, source: SurveySource | None = None, force:
     for name in names:
         sel = selections[name]
         path = standard_path(name, p, normalisation)
-        if not force and path.is_file() and \
-                _recorded_input_fingerprint(path) == input_fingerprint(source, sel):
-            if reports is not None:
-                rep = info(path)["report"]
-                reports[name] = CompileReport(path=str(path), selection=sel.describe(),
-                                              cached=True, **rep)
-        else:
-            rep = compile_dataset(source, sel, path, workers=workers, progress=progress,
-                                  profile=p)
-            if reports is not None:
-                reports[name] = rep
+        with _locked(path):
+            if not force and path.is_file() and \
+                    _recorded_input_fingerprint(path) == input_fingerprint(source, sel):
+                rep = CompileReport(path=str(path), selection=sel.describe(), cached=True,
+                                    **info(path)["report"])
+            else:
+                rep = _compile(source, sel, path, workers=workers, progress=progress,
+                               profile=p, chunk_size=CHUNK_SIZE)
+        if reports is not None:
+            reports[name] = rep
         out[name] = path
     return out
 

@@ -104,6 +104,11 @@ class Prediction:
     predictive: np.ndarray
     targetname: tuple[str, ...]
     meta: dict = field(default_factory=dict)
+    #: with ``return_samples=True``: every pass's output (N, mc, n_labels), denormalised
+    samples: np.ndarray | None = None
+    #: with ``return_samples=True``: every pass's log aleatoric variance (N, mc, n_labels),
+    #: log of the variance in the labels' units squared
+    samples_logvar: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.mean.shape[0])
@@ -119,9 +124,11 @@ class Prediction:
 
     def __getitem__(self, index) -> "Prediction":
         """The predictions of a subset of the spectra (index, slice or boolean mask)."""
-        pick = (lambda a: np.atleast_2d(a[index]))
+        def pick(a, nd=2):
+            return None if a is None else a[index] if np.ndim(a[index]) == nd else a[index][None]
         return Prediction(pick(self.mean), pick(self.total), pick(self.model),
-                          pick(self.predictive), self.targetname, dict(self.meta))
+                          pick(self.predictive), self.targetname, dict(self.meta),
+                          pick(self.samples, 3), pick(self.samples_logvar, 3))
 
     def column(self, name: str, kind: str = "mean") -> np.ndarray:
         """One label's ``mean`` / ``total`` / ``model`` / ``predictive`` column by name."""
@@ -728,7 +735,7 @@ class Engine:
     def predict(self, x, x_err=None, mc: int = 100, seed: int | None = None,
                 batch_size: int | None = None, progress: bool = True,
                 deterministic: bool = False, workers: int | None = None,
-                start_index: int = 0) -> Prediction:
+                start_index: int = 0, return_samples: bool = False) -> Prediction:
         """MC-dropout prediction of the spectra ``x`` (N, n_pix) or (N, n_pix, 1).
 
         ``x`` may be any array-like that supports ``shape`` and slicing by rows (numpy,
@@ -736,6 +743,8 @@ class Engine:
         ``config.seed_for("infer")``) and the spectrum's index (``start_index`` + row) fix its
         random masks. ``x_err`` is checked and ignored, as by astroNN (see module docstring).
         ``deterministic`` turns every dropout off (one pass; ``model`` is then zero).
+        ``return_samples`` also keeps every pass's outputs (N x mc x 2 x n_labels floats:
+        for small N only).
         """
         from tqdm.auto import tqdm
 
@@ -768,6 +777,7 @@ class Engine:
         mean = np.empty((N, n_out))
         var = np.empty((N, n_out))
         logvar = np.empty((N, n_out))
+        samples = np.empty((N, mc, 2 * n_out), np.float32) if return_samples else None
         per_block = max(1, math.ceil(192 / mc))       # spectra per work unit (~200 rows)
         tile = max(1, min(mc, 10))
         local = threading.local()
@@ -777,6 +787,8 @@ class Engine:
             if buf is None:
                 buf = local.buf = {"tile": tile}
             res = self._block(a1, h, idx, mc, seed, weights, deterministic, buf)
+            if samples is not None:
+                samples[rows] = res
             res = res.astype(np.float64)
             out, lv = res[..., :n_out], res[..., n_out:]
             mean[rows] = out.mean(axis=1)
@@ -823,9 +835,13 @@ class Engine:
             "n_spectra": N, "seconds": round(elapsed, 3), "start_index": int(start_index),
             "mask_rng": "SFC64(SeedSequence(seed, spawn_key=(index,))), uint16 thresholds",
         }
-        return Prediction(mean=pred, total=np.sqrt(model_var + pred_var),
-                          model=np.sqrt(model_var), predictive=np.sqrt(pred_var),
-                          targetname=self.targetname, meta=meta)
+        result = Prediction(mean=pred, total=np.sqrt(model_var + pred_var),
+                            model=np.sqrt(model_var), predictive=np.sqrt(pred_var),
+                            targetname=self.targetname, meta=meta)
+        if samples is not None:
+            result.samples = samples[..., :n_out] * std + self.labels_mean
+            result.samples_logvar = samples[..., n_out:] + 2 * np.log(std)
+        return result
 
 
 def _row_thr(rates: list[float], u: int) -> np.ndarray:
@@ -917,7 +933,7 @@ def engine(model) -> Engine:
 def predict(model, x, x_err=None, mc: int = 100, seed: int | None = None,
             batch_size: int | None = None, progress: bool = True,
             deterministic: bool = False, workers: int | None = None,
-            start_index: int = 0) -> Prediction:
+            start_index: int = 0, return_samples: bool = False) -> Prediction:
     """MC-dropout predictions of an astroNN ApogeeBCNNCensored / ApogeeBCNN for spectra x.
 
     ``model`` is an astroNN model object (from ``load_folder`` or freshly trained), a model
@@ -926,4 +942,5 @@ def predict(model, x, x_err=None, mc: int = 100, seed: int | None = None,
     """
     return engine(model).predict(x, x_err=x_err, mc=mc, seed=seed, batch_size=batch_size,
                                  progress=progress, deterministic=deterministic,
-                                 workers=workers, start_index=start_index)
+                                 workers=workers, start_index=start_index,
+                                 return_samples=return_samples)

@@ -12,7 +12,9 @@
 # * **High-SNR test set**: the same cuts but 100 < SNR < 200 — stars of the same kind that the
 #   networks never see, at the SNR of most of the survey (28,692 stars, 86,200 visits in the paper).
 # * **Individual visits** of both: the same stars at SNR ~ 50–100 each, which measure how
-#   the networks degrade with noise (same star, same labels, different spectra).
+#   the networks degrade with noise (same star, same labels, different spectra). As in the
+#   paper, only stars observed more than once contribute visits (a single visit *is* the combined
+#   spectrum).
 #
 # The labels are ASPCAP's: T<sub>eff</sub> and log g from `PARAM`, the 20 abundances [X/H] from
 # `X_H`, with their errors. **Missing labels stay -9999**: the censored loss ignores them, so a star
@@ -51,8 +53,10 @@ print(f"survey source: {source.kind} ({len(allstar):,} allStar rows, fingerprint
 # %%
 selections = dataset.standard_selections(P)
 for name, sel in selections.items():
-    n_pass = int(dataset.selection_mask(allstar, sel).sum())
-    nvis = int(allstar["NVISITS"][dataset.selection_mask(allstar, sel)].sum())
+    passing = dataset.selection_mask(allstar, sel)
+    n_pass = int(passing.sum())
+    nv = allstar["NVISITS"][passing]
+    nvis = int(nv[nv > 1].sum())
     print(f"{name:>5}: {sel.describe()}")
     print(f"       {n_pass:,} stars pass ({nvis:,} visits); the profile keeps "
           f"{min(n_pass, sel.max_stars or n_pass):,}")
@@ -136,7 +140,10 @@ save(fig, "datasets_teff_logg", P)
 # from either — see `ASPCAP_Normalization.ipynb` for the comparison of their predictions.
 
 # %%
-star = int(dataset.load_columns(paths["train"], ["allstar_index"], rows=[0])["allstar_index"][0])
+# a typical training giant: closest to Teff = 4700 K and solar [Fe/H]
+cols = dataset.load_columns(paths["train"], ["labels", "allstar_index"])
+teff, feh = cols["labels"][:, apogee.TARGETS.index("teff")], cols["labels"][:, apogee.TARGETS.index("Fe")]
+star = int(cols["allstar_index"][np.argmin(np.abs(teff - 4700) / 100 + np.abs(feh) / 0.1)])
 fig = figs.normalisation_comparison(source, star)
 save(fig, "datasets_normalisation", P)
 

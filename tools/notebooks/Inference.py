@@ -27,7 +27,7 @@ profile = None
 import numpy as np
 import pandas as pd
 
-from astronn_paper import apogee, config, dataset, metrics, paper, results, train, visits
+from astronn_paper import apogee, config, dataset, metrics, results, train, visits
 from astronn_paper.figures import inference_visits as figs
 from astronn_paper.figures import save
 
@@ -70,8 +70,7 @@ print(f"visit SNR: median {np.median(test.snr):.1f} (paper: 57.2 for the 86,200 
 # paper's (red star).
 
 # %%
-paper_snr50 = {k: v for k, v in paper.results()["precision_snr50_visit_vs_combined"].items()
-               if not k.startswith("_")}
+paper_snr50 = visits.paper_precision()
 prec = test.precision(min_count=10 if P.name != "ci" else 5)
 fig = figs.precision_vs_snr(prec, paper=paper_snr50)
 save(fig, "inference_visits_precision_vs_snr", P)

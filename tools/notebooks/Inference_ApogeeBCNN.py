@@ -34,7 +34,7 @@ profile = None
 import numpy as np
 import pandas as pd
 
-from astronn_paper import apogee, compare, config, dataset, metrics, paper, results, train, visits
+from astronn_paper import apogee, compare, config, dataset, metrics, results, train, visits
 from astronn_paper.figures import inference_bcnn as figs
 from astronn_paper.figures import save
 
@@ -71,8 +71,10 @@ table = compare.scatter_table(
     {f"{kind} {where}": ((r.combined["mean"], r.star_labels, r.truth) if where == "test" else
                          (r.visits["mean"], r.labels, r.visit_truth))
      for kind, r in runs.items() for where in ("test", "visits")},
-    paper={"paper bcnn test": metrics.paper_values("bcnn_highsnr_test"),
-           "paper censored visits (training stars)": metrics.paper_values("censored_visits_of_training_stars")},
+    paper={
+        "paper bcnn test": metrics.paper_values("bcnn_highsnr_test"),
+        "paper censored visits (training stars)": metrics.paper_values("censored_visits_of_training_stars"),
+    },
 )
 scatter_cols = [col for col in table.columns if "scatter" in col or col.startswith("paper")]
 print(table[scatter_cols].round(4).to_string())
@@ -82,7 +84,8 @@ n_better = int((table["censored test scatter"] < table["bcnn test scatter"]).sum
 print(f"censored network lower scatter than the full-spectrum one (high-SNR test, vs labels): "
       f"{n_better} of {len(table)} labels")
 if "censored test scatter vs truth" in table:
-    n_better_truth = int((table["censored test scatter vs truth"] < table["bcnn test scatter vs truth"]).sum())
+    n_better_truth = int((table["censored test scatter vs truth"]
+                          < table["bcnn test scatter vs truth"]).sum())
     print(f"... and against the truth: {n_better_truth} of {len(table)} labels")
 fig = figs.scatter_comparison(table, {
     "censored test scatter": "censored, high-SNR test",
@@ -101,8 +104,7 @@ save(fig, "inference_bcnn_scatter_comparison", P)
 # %%
 at50 = pd.DataFrame({kind: r.precision(min_count=10 if P.name != "ci" else 5).at()["vs_combined"]
                      for kind, r in runs.items()})
-at50["paper censored"] = pd.Series({k: v for k, v in paper.results()["precision_snr50_visit_vs_combined"].items()
-                                    if not k.startswith("_")})
+at50["paper censored"] = pd.Series(visits.paper_precision())
 print("median |visit - combined| at SNR 50")
 print(at50.round(4).to_string())
 

@@ -80,15 +80,18 @@ def globular(result: ClusterResult):
     ax1 = fig.add_subplot(gs[1, 0])
     for m in methods:
         xfe = np.where(result.abundances(m, "X/Fe") > apogee.MISSING, result.abundances(m, "X/Fe"), np.nan)
-        st = STYLE[m]
-        if m in ("censored", "bcnn"):
-            err = result.uncertainties(m, "X/Fe")
-            ax1.errorbar(xfe[:, mg], xfe[:, al], xerr=err[:, mg], yerr=err[:, al], ls="none",
-                         color=st["color"], marker=st["marker"], ms=5, alpha=0.8, elinewidth=0.6,
-                         label=st["label"])
-        else:
-            ax1.plot(xfe[:, mg], xfe[:, al], ls="none", ms=5, alpha=0.8,
-                     mfc="none" if m == "truth" else None, **st)
+        ax1.plot(xfe[:, mg], xfe[:, al], ls="none", ms=5, alpha=0.8,
+                 mfc="none" if m == "truth" else None, **STYLE[m])
+    # one cross per network: its median uncertainty in [Mg/Fe] and [Al/Fe]
+    x0, x1 = ax1.get_xlim()
+    y0, y1 = ax1.get_ylim()
+    for k, m in enumerate(m for m in methods if m in result.errors and m != "aspcap"):
+        err = np.where(result.uncertainties(m, "X/Fe") > 0, result.uncertainties(m, "X/Fe"), np.nan)
+        ax1.errorbar(x0 + (0.1 + 0.12 * k) * (x1 - x0), y0 + 0.1 * (y1 - y0),
+                     xerr=np.nanmedian(err[:, mg]), yerr=np.nanmedian(err[:, al]),
+                     color=STYLE[m]["color"], capsize=2, lw=1)
+    ax1.text(x0 + 0.02 * (x1 - x0), y0 + 0.02 * (y1 - y0), "median network uncertainty",
+             fontsize=7, color="0.3")
     ax1.set(xlabel="[Mg/Fe]", ylabel="[Al/Fe]", title="The Mg-Al anticorrelation")
 
     if has_truth:

@@ -74,28 +74,32 @@ def normalisation_comparison(source, index: int):
     from astroNN.apogee import chips_split
 
     ap = source.apstar(int(index))
-    cont, _ = normalise.continuum(*ap.combined())
+    flux, err, bitmask = ap.combined()
+    cont, _ = normalise.continuum(flux, err, bitmask)
+    masked = normalise.mask_of(bitmask[apogee.gap_delete_index()])[None, :]
     asp = source.aspcapstar(int(index))
     aspn, _ = normalise.aspcap(asp.flux, asp.err)
     lam = apogee.wavelength()[apogee.gap_delete_index()][None, :]
-    parts = [chips_split(a, dr=14) for a in (lam, cont, aspn)]
+    parts = [chips_split(a, dr=14) for a in (lam, cont, aspn, masked.astype(float))]
     fig, axes = plt.subplots(2, 3, figsize=(14, 5), sharey="row",
                              gridspec_kw={"height_ratios": [3, 1.2]})
     for k, chip in enumerate(("blue", "green", "red")):
-        w, c, a = parts[0][k][0], parts[1][k][0], parts[2][k][0]
+        w, c, a, m = (p[k][0] for p in parts)
         top, bottom = axes[0, k], axes[1, k]
         top.plot(w, c, lw=0.5, color="k", label="continuum-normalised (this paper)")
         top.plot(w, a, lw=0.5, color="C3", alpha=0.8, label="ASPCAP-normalised")
-        valid = (a != 0) & np.isfinite(a)
+        top.plot(w[m > 0], np.full(int((m > 0).sum()), 0.45), "|", color="C0", ms=5,
+                 label="masked pixels (set to 1)" if k == 0 else None)
+        valid = (a != 0) & np.isfinite(a) & (m == 0)
         resid = np.where(valid, c - a, np.nan)
         bottom.plot(w, resid, lw=0.5, color="C0")
         bottom.axhline(0, color="0.5", lw=0.6)
         top.set_title(f"{chip} chip: median difference {np.nanmedian(resid):+.3f}", fontsize=9)
         bottom.set_xlabel(r"wavelength ($\AA$)")
     axes[0, 0].set_ylim(0.4, 1.25)
-    axes[1, 0].set_ylim(-0.15, 0.15)
+    axes[1, 0].set_ylim(-0.06, 0.06)
     axes[0, 0].set_ylabel("normalised flux")
-    axes[1, 0].set_ylabel("continuum - ASPCAP")
+    axes[1, 0].set_ylabel("continuum - ASPCAP\n(unmasked pixels)")
     axes[0, 0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"{ap.apogee_id} (allStar row {int(index)})", fontsize=10)
     fig.tight_layout()

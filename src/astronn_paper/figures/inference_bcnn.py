@@ -39,7 +39,8 @@ def scatter_comparison(table, columns: Mapping[str, str]):
     return fig
 
 
-def jacobian_concentration(conc: Mapping[str, Mapping[str, float]], baseline: Mapping[str, float] | None = None,
+def jacobian_concentration(conc: Mapping[str, Mapping[str, float]],
+                           baseline: Mapping[str, float] | None = None,
                            highlight: Sequence[str] = WEAK_LINE_ELEMENTS):
     """Fraction of each abundance's squared Jacobian inside its ASPCAP windows, per network
     (``conc``: network -> {element: fraction}); ``baseline`` (the windows' share of the

@@ -46,6 +46,10 @@ def main(args) -> int:
         if args.stars is not None and args.stars < len(rows):
             rng = np.random.default_rng(config.seed_for("synth:export", prof))
             rows = np.sort(rng.choice(rows, size=args.stars, replace=False))
+    nrows = src.allstar()["NVISITS"][rows]
+    est = float(np.sum(np.where(nrows > 1, nrows + 2, 1))) * 7 * 4 * 8575 / 1e9 + 0.03 * len(rows) / 1e3
+    print(f"exporting {len(rows)} stars of seed {seed} to {root} (about {est:.1f} GB of spectra "
+          "plus ~0.2 GB of tables)")
     summary = export_mirror(root, src, rows, aspcap=not args.no_aspcap, progress=not args.quiet)
     per_1000 = summary["spectra_bytes"] / max(summary["n_rows_exported"], 1) * 1000 / 1e6
     print(f"exported {summary['n_rows_exported']} stars ({summary['n_written']} newly written) "

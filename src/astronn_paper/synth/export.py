@@ -7,6 +7,9 @@ Writes, under the mirror root (the folder ``SDSS_LOCAL_SAS_MIRROR`` points to):
   with the folder's ``r8_stars_apo25m_<LOCATION_ID>.sha1sum``;
 * ``.../stars/l31c/l31c.2/<LOCATION_ID>/aspcapStar-r8-l31c.2-<APOGEE_ID>.fits`` with
   ``stars_l31c_l31c.2_<LOCATION_ID>.sha1sum``;
+* per folder, as on the SAS, the field summaries ``apField-<LOCATION_ID>.fits`` and
+  ``aspcapField-<LOCATION_ID>.fits`` (the allStar rows of the field), listed in the
+  sha1sum files too (astroNN's readers of a sha1sum file need at least two lines);
 * ``astronn_paper_synthetic/``: ``truth.fits`` (one row per allStar row),
   ``members_meszaros2013.txt`` (cluster membership, Meszaros et al. 2013 layout) and
   ``provenance.json`` (seed, generator fingerprint, package version, exported rows).
@@ -26,7 +29,7 @@ import numpy as np
 from .. import fitsio
 from .. import mirror as _mirror
 from . import catalog as _catalog
-from .survey import SyntheticSource
+from .survey import SyntheticSource, _s
 
 
 def default_rows(source: SyntheticSource, profile=None) -> np.ndarray:
@@ -74,13 +77,47 @@ def _rv_table(star, row) -> np.ndarray:
     return t
 
 
+_ASPCAP_COLUMNS = ("APOGEE_ID", "TELESCOPE", "LOCATION_ID", "FIELD", "SNR", "ASPCAPFLAG", "PARAM",
+                   "FPARAM", "TEFF", "LOGG", "M_H", "ALPHA_M", "X_H", "X_H_ERR")
+
+
 def _aspcap_row(row) -> np.ndarray:
-    names = ("APOGEE_ID", "TELESCOPE", "LOCATION_ID", "FIELD", "SNR", "ASPCAPFLAG", "PARAM", "FPARAM",
-             "TEFF", "LOGG", "M_H", "ALPHA_M", "X_H", "X_H_ERR")
-    dt = np.dtype([(n, row.dtype[n]) for n in names])
-    out = np.zeros(1, dtype=dt)
+    return _columns(np.atleast_1d(row), _ASPCAP_COLUMNS)
+
+
+#: allStar columns of the field summary files.
+_FIELD_COLUMNS = ("APOGEE_ID", "TELESCOPE", "LOCATION_ID", "FIELD", "RA", "DEC", "J", "H", "K",
+                  "NVISITS", "SNR", "STARFLAG", "VHELIO_AVG", "VSCATTER")
+
+
+def _write_field_files(root: Path, allstar: np.ndarray, folders: set, aspcap: bool) -> dict:
+    """apField / aspcapField summaries (all allStar rows of the field) of the touched
+    folders; returns ``{(folder, sha1sum_name): [file names]}``."""
+    out = defaultdict(list)
+    for tel, key in sorted(folders):
+        if tel == "apo1m":
+            rows = allstar[(allstar["TELESCOPE"] == b"apo1m") & (allstar["FIELD"] == key.encode())]
+            loc = 1
+        else:
+            loc = int(key)
+            rows = allstar[(allstar["LOCATION_ID"] == loc) & (allstar["TELESCOPE"] == tel.encode())]
+        first = rows[0]
+        ap = root / _mirror.apstar_relpath(first["APOGEE_ID"], tel, loc, first["FIELD"])
+        name = f"apField-{key}.fits"
+        fitsio.write_allstar(ap.parent / name, _columns(rows, _FIELD_COLUMNS))
+        out[(ap.parent, _mirror.apstar_sha1sum_name(tel, loc, key))].append(name)
+        if aspcap:
+            asp = root / _mirror.aspcapstar_relpath(first["APOGEE_ID"], loc)
+            name = f"aspcapField-{loc}.fits"
+            fitsio.write_allstar(asp.parent / name, _columns(rows, _ASPCAP_COLUMNS))
+            out[(asp.parent, _mirror.aspcapstar_sha1sum_name(loc))].append(name)
+    return out
+
+
+def _columns(rows: np.ndarray, names) -> np.ndarray:
+    out = np.zeros(len(rows), dtype=[(n, rows.dtype[n]) for n in names])
     for n in names:
-        out[n] = row[n]
+        out[n] = rows[n]
     return out
 
 
@@ -92,7 +129,6 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
 
     root = Path(root).expanduser().resolve()
     rows = np.unique(np.asarray(rows, dtype=np.int64))
-    allstar = source.allstar()
     synth_dir = root / _mirror.SYNTH_DIR
     prov_path = synth_dir / _mirror.PROVENANCE_FILE
     if prov_path.is_file():
@@ -100,13 +136,15 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
         if old.get("seed") != source.seed:
             raise ValueError(f"{root} already holds the synthetic survey of seed {old.get('seed')}; "
                              f"refusing to mix in seed {source.seed} (use another --mirror folder)")
+    allstar = source.allstar()
 
     # tables
     allstar_path = root / _mirror.allstar_relpath()
     header = {"ORIGIN": "astronn_paper synthetic DR14", "SYNSEED": source.seed,
               "SYNFP": source.fingerprint()}
-    fitsio.write_allstar(allstar_path, allstar, header)
-    fitsio.write_allstar(synth_dir / _mirror.TRUTH_FILE, source.truth(), header)
+    for path, table in ((allstar_path, allstar), (synth_dir / _mirror.TRUTH_FILE, source.truth())):
+        if not _same_generator(path, header):  # the tables depend only on seed and generator
+            fitsio.write_allstar(path, table, header)
     fitsio.atomic_write_bytes(synth_dir / _mirror.MEMBERS_FILE,
                               _catalog.format_meszaros(_catalog.membership_rows(source.catalog)).encode())
 
@@ -131,6 +169,11 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
     todo = [p for p in plan if not p[5]]
 
     written: dict[tuple[Path, str], list[str]] = defaultdict(list)
+    folders = {(_s(allstar["TELESCOPE"][p[0]]),
+                _s(allstar["FIELD"][p[0]]) if allstar["TELESCOPE"][p[0]] == b"apo1m"
+                else str(int(allstar["LOCATION_ID"][p[0]]))) for p in todo}
+    for k, v in _write_field_files(root, allstar, folders, aspcap).items():
+        written[k].extend(v)
     bar = _progress(progress, total=len(todo), desc="synthetic spectra", unit="star")
     try:
         for a in range(0, len(todo), batch):
@@ -164,6 +207,17 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
     all_rows = sorted(set(prev.get("rows", [])) | set(int(i) for i in rows))
     fitsio.atomic_write_bytes(prov_path, json.dumps({**summary, "rows": all_rows}, indent=1).encode())
     return summary
+
+
+def _same_generator(path: Path, header: dict) -> bool:
+    """Whether the FITS table at ``path`` was written by the same seed and generator."""
+    from astropy.io import fits
+
+    try:
+        h = fits.getheader(path, 0)
+    except (OSError, ValueError):
+        return False
+    return h.get("SYNSEED") == header["SYNSEED"] and h.get("SYNFP") == header["SYNFP"]
 
 
 def _flush_sums(written) -> None:

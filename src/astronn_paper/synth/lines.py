@@ -116,7 +116,7 @@ _CO_OUTSIDE_C = 0.15      # CO lines whose centre is outside the C windows are d
 _OH_LOG_S = (0.2, 1.0)
 _CN_LOG_S = (-0.75, 0.30)  # mean, sd of the log-normal CN strengths
 _CN_PER_PIXEL = 0.33
-_H_LOG_S0 = -5.2          # Br 11 in the reference giant (invisible; appears > 5500 K)
+_H_LOG_S0 = -1.8          # Br 11 in the reference giant (invisible; appears > 5500 K)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ informative, evaluated for many stars at once:
 3. **Profiles** (:func:`render`): integrated opacities are dropped as sticks on a fine
    grid (3 points per apStar pixel) and convolved, in Fourier space, with per-star Voigt
    kernels — Gaussian core from thermal + microturbulent motion, Lorentzian wings from
-   van der Waals broadening growing with gas pressure (``∝ P_g^0.7``, so dwarfs show
+   van der Waals broadening growing with gas pressure (``∝ P_g``, so dwarfs show
    pressure-broadened Mg/Si/Al/Fe lines) or Stark broadening for H. Emergent flux
    ``1 − D (1 − e^(−τ))`` saturates (curve of growth), then macroturbulence, the APOGEE
    LSF (R ≈ 22,500: σ ≈ 1.4 px including the pixel width) and pixel integration are
@@ -66,7 +66,7 @@ _C_KP = 7.82                         # log K_p = C + 1.5 log T − θ D0 (dyn cm
 _KT_OVER_AMU = 8.254e-3              # k/amu in km^2 s^-2 K^-1
 _MEAN_MASS = 40.0                    # amu, metals and molecules
 _GAMMA_NARROW = 0.02                 # Lorentz HWHM (fine px) in the reference giant
-_GAMMA_STRONG = 0.06
+_GAMMA_STRONG = 0.15
 _GAMMA_H = 20.0                      # Stark HWHM (fine px) at log Pe = _LOG_PE_H_REF
 _LOG_PE_H_REF = 1.26                 # (Teff 6000 K, logg 4.0)
 
@@ -217,7 +217,7 @@ def broadening(teff, logg, vmicro=None) -> dict[str, np.ndarray]:
     ref = atmosphere(np.array([REF_TEFF]), np.array([REF_LOGG]))
     sig_metal = np.sqrt(_KT_OVER_AMU * teff / _MEAN_MASS + 0.5 * xi ** 2) / DV_FINE
     sig_h = np.sqrt(_KT_OVER_AMU * teff + 0.5 * xi ** 2) / DV_FINE
-    press = 10.0 ** (0.7 * (atm["log_pg"] - ref["log_pg"])) * (teff / REF_TEFF) ** 0.3
+    press = 10.0 ** (atm["log_pg"] - ref["log_pg"]) * (teff / REF_TEFF) ** 0.3
     gam_h = _GAMMA_H * 10.0 ** (0.67 * (atm["log_pe"] - _LOG_PE_H_REF))
     mac = default_vmacro(teff, logg) / (OVERSAMPLE * DV_FINE)
     return {"sigma": np.stack([sig_metal, sig_metal, sig_h]),

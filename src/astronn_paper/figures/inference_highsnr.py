@@ -1,0 +1,259 @@
+"""Figures of Inference_highSNR.ipynb (the censored network on the high-SNR test set).
+
+One function per figure, each returning the Figure; the numbers come from
+:mod:`astronn_paper.metrics` and :mod:`astronn_paper.highsnr`.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import apogee, metrics
+
+
+def _label(t: str) -> str:
+    return apogee.TARGET_LATEX.get(t, t)
+
+
+def _grid(n: int, ncols: int = 5, size=(2.6, 2.1)):
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+# --------------------------------------------------------------------------- table
+def scatter_table(table, title: str = "Scatter of the censored network, high-SNR test set"):
+    """The bias/scatter table as a figure: scatter per label against the ASPCAP-like labels,
+    against the truth, the ASPCAP-like labels' own scatter about the truth and the paper's
+    published value (Teff in units of 100 K so that all labels share the axis)."""
+    targets = list(table.index)
+    x = np.arange(len(targets))
+    unit = np.array([100.0 if t == "teff" else 1.0 for t in targets])
+    fig, ax = plt.subplots(figsize=(12, 4.2))
+    series = [("scatter_aspcap", "network - ASPCAP-like", "o", "C0"),
+              ("scatter_truth", "network - truth", "s", "C2"),
+              ("aspcap_scatter_truth", "ASPCAP-like - truth", "x", "C7"),
+              ("paper_scatter", "paper (network - ASPCAP)", "*", "C3")]
+    for col, lab, m, c in series:
+        if col in table:
+            ax.plot(x, table[col].to_numpy(float) / unit, m, color=c, label=lab, ms=7,
+                    mfc="none" if m in "os" else None)
+    ax.set_xticks(x, [("Teff/100" if t == "teff" else _label(t)) for t in targets], rotation=60, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("scatter (mad_std; dex, Teff in 100 K)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both", axis="y")
+    ax.legend(fontsize=8, ncol=4)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- binned errors
+def _binned_panel(ax, b, k, xlabel, unit):
+    ok = b.count[:, k] if b.count.ndim == 2 else b.count
+    ax.plot(b.centers, b.median_abs_error[:, k], "o-", color="k", label="median |error|")
+    ax.plot(b.centers, b.mean_total[:, k], "s--", color="C0", label="mean total uncertainty")
+    ax.plot(b.centers, b.mean_model[:, k], "^:", color="C1", label="mean model uncertainty")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(unit, fontsize=8)
+    for xc, n in zip(b.centers, ok):
+        if n:
+            ax.annotate(str(int(n)), (xc, 0), xycoords=("data", "axes fraction"), fontsize=6,
+                        ha="center", va="bottom", color="0.4")
+
+
+def errors_vs_teff_logg(by_teff, by_logg, targets: Sequence[str] = ("teff", "logg"),
+                        reference: str = "ASPCAP-like labels"):
+    """The paper's figure: median |prediction - reference| and mean total / model
+    uncertainty in bins of Teff (left) and of logg (right), one row per label.
+    ``by_teff`` / ``by_logg``: :class:`highsnr.BinnedErrors` over all 22 targets."""
+    fig, axes = plt.subplots(len(targets), 2, figsize=(10, 3.0 * len(targets)), squeeze=False)
+    for r, t in enumerate(targets):
+        k = by_teff.targets.index(t)
+        u = apogee.TARGET_UNITS[t]
+        _binned_panel(axes[r, 0], by_teff, k, r"reference $T_\mathrm{eff}$ (K)", f"{_label(t)} ({u})")
+        _binned_panel(axes[r, 1], by_logg, k, r"reference $\log g$", f"{_label(t)} ({u})")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Error against the {reference} and the network's uncertainty")
+    fig.tight_layout()
+    return fig
+
+
+def abundance_errors(binned: Mapping, xlabel: str, title: str, shared=None):
+    """Median |error| and mean total / model uncertainty of the 20 abundances, one panel
+    each; ``binned`` is either one :class:`BinnedErrors` over all targets (bins of a common
+    variable, e.g. Teff) or a dict ``{target: BinnedErrors}`` (bins of each element's own
+    [X/H], :func:`highsnr.binned_errors_by_own_label`)."""
+    targets = list(apogee.ABUNDANCES)
+    fig, axes = _grid(len(targets))
+    for ax, t in zip(axes, targets):
+        if isinstance(binned, Mapping):
+            b, k, xl = binned[t], 0, f"{_label(t)}"
+        else:
+            b, k, xl = binned, binned.targets.index(t), xlabel
+        _binned_panel(ax, b, k, xl, "dex")
+        ax.set_title(_label(t), fontsize=9)
+        ax.set_ylim(0, None)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- Kiel diagram
+def kiel_diagram(teff, logg, feh, tracks: Sequence = (), title: str = "Network labels, high-SNR test set"):
+    """Teff-logg of the network's predictions coloured by its [Fe/H], with giant-branch
+    tracks ``(label, teff, logg)`` overlaid (synthetic population tracks or PARSEC files)."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    sc = ax.scatter(teff, logg, c=feh, s=4, cmap="viridis", vmin=-1.5, vmax=0.5, rasterized=True)
+    fig.colorbar(sc, ax=ax, label="network [Fe/H]")
+    colors = plt.cm.plasma(np.linspace(0.05, 0.85, max(len(tracks), 1)))
+    for (lab, t, g), c in zip(tracks, colors):
+        ax.plot(t, g, "-", color=c, lw=1.8, label=lab)
+    ax.set(xlabel=r"$T_\mathrm{eff}$ (K)", ylabel=r"$\log g$", title=title)
+    ax.set_xlim(5700, 3700)
+    ax.set_ylim(4.2, 0.0)
+    if len(tracks):
+        ax.legend(fontsize=8, title="giant branch", loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- Jacobian
+def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=None,
+                     concentration: Mapping | None = None, similarity: Mapping | None = None):
+    """Per element: the network's median Jacobian (d label / d normalised flux) against
+    wavelength, the element's ASPCAP windows shaded, and (synthetic data) the true derivative
+    of the forward model (d flux / d [X/H]), both scaled to their maximum |value|. The
+    expected sign is opposite: a deeper line (lower flux) means more of the element."""
+    windows = apogee.aspcap_windows() if windows is None else windows
+    lam = apogee.wavelength()[apogee.gap_delete_index()]
+    targets = [t for t in targets if t in windows]
+    fig, axes = plt.subplots(len(targets), 1, figsize=(12, 1.05 * len(targets) + 0.6), sharex=True)
+    axes = np.atleast_1d(axes)
+    for ax, t in zip(axes, targets):
+        k = list(targets).index(t)
+        w = windows[t]
+        ax.fill_between(lam, -1.05, 1.05, where=w, color="C1", alpha=0.25, lw=0, step="mid")
+        j = np.asarray(jac[k], float)
+        ax.plot(lam, j / (np.abs(j).max() or 1.0), lw=0.5, color="k")
+        if true_derivative is not None:
+            d = np.asarray(true_derivative[k], float)
+            ax.plot(lam, -d / (np.abs(d).max() or 1.0), lw=0.5, color="C3", alpha=0.7)
+        text = _label(t)
+        if concentration is not None:
+            text += f"  in windows {concentration[t]:.0%}"
+        if similarity is not None:
+            text += f"  corr {similarity[t]:+.2f}"
+        ax.text(0.005, 0.92, text, transform=ax.transAxes, fontsize=7, va="top")
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_yticks([])
+    axes[-1].set_xlabel(r"wavelength ($\AA$)")
+    handles = [plt.Line2D([], [], color="k", lw=1, label="network Jacobian (median, scaled)"),
+               plt.Rectangle((0, 0), 1, 1, color="C1", alpha=0.25, label="ASPCAP windows")]
+    if true_derivative is not None:
+        handles.append(plt.Line2D([], [], color="C3", lw=1, label="-(true d flux / d[X/H]) (scaled)"))
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+    fig.subplots_adjust(hspace=0.05)
+    return fig
+
+
+# --------------------------------------------------------------------------- calibration
+def z_histograms(cal, against: str = "truth"):
+    """Distribution of z = (prediction - reference) / sigma per label with the raw astroNN
+    total uncertainty and with the calibrated one, against a unit Gaussian."""
+    if against == "truth":
+        zr, zc = cal.z_raw_truth, cal.z_cal_truth
+    else:
+        zr, zc = cal.z_raw_aspcap, cal.z_cal_aspcap
+    targets = cal.targets
+    fig, axes = _grid(len(targets), ncols=6, size=(2.2, 1.8))
+    grid = np.linspace(-4, 4, 200)
+    gauss = np.exp(-0.5 * grid ** 2) / np.sqrt(2 * np.pi)
+    for k, (ax, t) in enumerate(zip(axes, targets)):
+        for z, c, lab in ((zr, "C0", "raw"), (zc, "C3", "calibrated")):
+            v = z[:, k][np.isfinite(z[:, k])]
+            ax.hist(np.clip(v, -4, 4), bins=np.linspace(-4, 4, 33), density=True, histtype="step",
+                    color=c, label=f"{lab} ({metrics.robust_std(v):.2f})")
+        ax.plot(grid, gauss, color="0.5", lw=0.8)
+        ax.set_title(_label(t), fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=5, loc="upper left", frameon=False)
+    ref = "truth" if against == "truth" else "ASPCAP-like labels (with their errors)"
+    fig.suptitle(f"(prediction - {ref}) / sigma: raw vs calibrated (robust std in brackets)")
+    fig.tight_layout()
+    return fig
+
+
+def reliability(cal):
+    """Reliability diagram: fraction of stars within k sigma against the Gaussian expectation,
+    one line per label, raw (left column of each pair) and calibrated, against the ASPCAP-like
+    labels and against the truth. Above the diagonal: uncertainties too large."""
+    panels = [("raw vs ASPCAP-like", cal.z_raw_aspcap), ("calibrated vs ASPCAP-like", cal.z_cal_aspcap)]
+    if cal.z_raw_truth is not None:
+        panels += [("raw vs truth", cal.z_raw_truth), ("calibrated vs truth", cal.z_cal_truth)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), sharey=True)
+    colors = plt.cm.turbo(np.linspace(0, 1, len(cal.targets)))
+    for ax, (title, z) in zip(np.atleast_1d(axes), panels):
+        k, obs, exp = metrics.reliability_curve(z)
+        for j, c in enumerate(colors):
+            ax.plot(exp, obs[:, j], color=c, lw=0.8)
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set(xlabel="expected fraction within k sigma", title=title, xlim=(0, 1), ylim=(0, 1))
+        ax.set_aspect("equal")
+    np.atleast_1d(axes)[0].set_ylabel("observed fraction")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_summary(spreads: Mapping, targets: Sequence[str], scales=None):
+    """Robust std of the z-scores per label (1 = calibrated): raw and calibrated, against the
+    ASPCAP-like labels and the truth; with the fitted scale factors on a second axis."""
+    x = np.arange(len(targets))
+    fig, ax = plt.subplots(figsize=(12, 3.8))
+    styles = {"raw_vs_aspcap": ("o", "C0"), "calibrated_vs_aspcap": ("o", "C3"),
+              "raw_vs_truth": ("s", "C0"), "calibrated_vs_truth": ("s", "C3")}
+    for name, v in spreads.items():
+        m, c = styles.get(name, ("d", "k"))
+        ax.plot(x, v, m, color=c, mfc="none" if "truth" in name else c, label=name.replace("_", " "))
+    if scales is not None:
+        ax.plot(x, scales, "_", color="k", ms=12, label="fitted scale s")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhspan(0.8, 1.25, color="0.9", zorder=0)
+    ax.set_xticks(x, [_label(t) for t in targets], rotation=60, fontsize=8)
+    ax.set_ylabel("robust std of z")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=5)
+    ax.set_title("Uncertainty calibration on the test set (scales fitted on the validation set)")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- OOD
+def ood_uncertainty(distance, sigma_rel, category, binned=None,
+                    targets: Sequence[str] = ("teff", "logg", "Fe", "Mg")):
+    """Total uncertainty relative to the median in-box value against the distance from the
+    training box, for a few labels; points coloured by why a star is out of the box."""
+    fig, axes = plt.subplots(1, len(targets), figsize=(3.3 * len(targets), 3.3), sharey=True)
+    cats = list(dict.fromkeys(category))
+    colors = {c: f"C{i}" for i, c in enumerate(cats)}
+    for ax, t in zip(np.atleast_1d(axes), targets):
+        k = list(apogee.TARGETS).index(t)
+        for c in cats:
+            m = np.asarray(category) == c
+            ax.scatter(distance[m], sigma_rel[m, k], s=5, color=colors[c], label=c, alpha=0.6)
+        if binned is not None:
+            ok = np.isfinite(binned.stat[:, k])
+            ax.plot(binned.centers[ok], binned.stat[ok, k], "k-o", ms=3, lw=1)
+        ax.axhline(1.0, color="k", lw=0.6)
+        ax.set(xlabel="distance from the training box", title=_label(t), yscale="log")
+    np.atleast_1d(axes)[0].set_ylabel(r"$\sigma_\mathrm{total}$ / median in-box")
+    np.atleast_1d(axes)[0].legend(fontsize=7, markerscale=2)
+    fig.tight_layout()
+    return fig

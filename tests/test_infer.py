@@ -1,0 +1,259 @@
+"""The fast MC-dropout engine reproduces astroNN's ``.test()`` (astronn_paper.infer).
+
+Two tiny models (ApogeeBCNNCensored and ApogeeBCNN with the paper's layer sizes), trained
+for one epoch on 300 synthetic spectra, saved and re-loaded with ``load_folder``, serve
+every test (session fixture).
+
+Tolerances
+----------
+* dropout off: the engine's outputs equal the Keras forward pass (every MCDropout disabled)
+  to float32 precision: ``rtol = atol = 2e-5`` on the normalised outputs (observed ~1e-7;
+  float32 sums of ~7500 terms in a different order differ by ~1e-6 relative at most);
+* dropout on (100 passes each, independent masks): per spectrum and label,
+  ``z = (mean_engine - mean_astroNN) / (s * sqrt(2 / 100))`` with ``s`` the per-pass standard
+  deviation is ~N(0, 1). Per label, over N spectra: ``|mean z| < 5 / sqrt(N)`` and
+  ``0.7 < std z < 1.3`` (sampling error of a std from N values ~ 1/sqrt(2N) = 0.06 for
+  N = 120), and ``max |z| < 6``. The same test is applied to the log of the model variance
+  (sample variance of n = 100 passes: sd of log var = sqrt((kurtosis - 1) / n), ~0.14 for
+  Gaussian passes, i.e. the std itself has the quoted ~7 % error) and to the mean
+  log-variance of the aleatoric head.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from astronn_paper import apogee, infer
+
+N_PIX = apogee.N_PIX_GAP_DELETED
+MC = 100
+
+
+def _spectra(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Continuum-normalised-looking spectra (flux ~ 1 with absorption features) and labels
+    that depend on them, so that the tiny networks learn something non-trivial."""
+    rng = np.random.default_rng(seed)
+    labels = rng.standard_normal((n, len(apogee.TARGETS))).astype(np.float32)
+    lines = rng.integers(0, N_PIX, size=(len(apogee.TARGETS), 40))
+    x = np.ones((n, N_PIX), np.float32)
+    for j in range(len(apogee.TARGETS)):
+        x[:, lines[j]] -= 0.05 * (1.0 + 0.5 * labels[:, j:j + 1])
+    x += 0.01 * rng.standard_normal(x.shape).astype(np.float32)
+    y = labels.copy()
+    y[:, 0] = 4700 + 400 * labels[:, 0]
+    y[:, 1] = 2.5 + 0.8 * labels[:, 1]
+    y[:, 2:] = 0.2 * labels[:, 2:]
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """{'censored': model, 'bcnn': model}: normalisation from a 1-epoch fit, random weights,
+    saved and reloaded with load_folder."""
+    from astronn_paper import train
+
+    x, y = _spectra(128, seed=11)
+    out = {}
+    root = tmp_path_factory.mktemp("infer_models")
+    rng = np.random.default_rng(2019)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kind in ("censored", "bcnn"):
+            model = train.build_model(train.NETWORKS[kind], epochs=1, batch_size=64)
+            model.fit(x, y, labels_err=np.full_like(y, 0.01))
+            # astroNN's layers share one unseeded initializer, so layers of equal shape start
+            # (and after one epoch nearly stay) identical; distinct random weights make any
+            # mis-wiring of branches or heads visible
+            model.keras_model.set_weights([
+                rng.normal(0.0, 0.05, w.shape).astype(np.float32)
+                for w in model.keras_model.get_weights()])
+            model.save(str(root / kind))
+            out[kind] = infer.load_model(root / kind)
+    return out
+
+
+@pytest.fixture(scope="session")
+def test_spectra():
+    x, _ = _spectra(200, seed=12)
+    return x
+
+
+def _keras_deterministic(model, xn: np.ndarray) -> np.ndarray:
+    """The Keras prediction model with every MCDropout layer switched off."""
+    from astroNN.nn.layers import MCDropout
+
+    drops = [lay for lay in model.keras_model_predict.layers if isinstance(lay, MCDropout)]
+    assert len(drops) >= 3
+    for lay in drops:
+        lay.disable_layer = True
+    try:
+        return np.asarray(model.keras_model_predict(xn[:, :, None], training=False))
+    finally:
+        for lay in drops:
+            lay.disable_layer = False
+
+
+@pytest.mark.parametrize("kind", ["censored", "bcnn"])
+def test_deterministic_pass_equals_keras(models, test_spectra, kind):
+    model = models[kind]
+    eng = infer.engine(model)
+    x = test_spectra[:64].copy()
+    x[3, 100:110] = -9999.0          # astroNN's magic value passes through normalisation
+    pred = eng.predict(x, deterministic=True, progress=False, return_samples=True)
+    ref = _keras_deterministic(model, eng.normalise(x))
+    n = len(model.targetname)
+    got = (pred.samples[:, 0] - eng.labels_mean) / eng.labels_std
+    np.testing.assert_allclose(got, ref[:, :n], rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(pred.samples_logvar[:, 0] - 2 * np.log(eng.labels_std),
+                               ref[:, n:], rtol=2e-5, atol=2e-5)
+    assert np.all(pred.model == 0)
+    expected = ref[:, :n] * eng.labels_std + eng.labels_mean      # astroNN's denormalisation
+    assert np.all(np.abs(pred.mean - expected) <= 2e-5 * (np.abs(expected) + eng.labels_std))
+
+
+def test_graph_is_the_papers(models):
+    """The engine found what the paper describes: 18 element branches on the ASPCAP windows
+    (C and N 256 -> 64 units, the others 32 -> 16), conv 2 -> 4 filters of length 8, pool 4."""
+    a = infer.engine(models["censored"]).arch
+    assert len(a.branches) == 18
+    units = sorted((br.w1.shape[1], br.w2.shape[1]) for br in a.branches)
+    assert units.count((256, 64)) == 2 and units.count((32, 16)) == 16
+    assert a.conv1_w.shape == (8, 2) and a.conv2_w.shape == (8, 2, 4) and a.pool == 4
+    assert a.w3.shape == (7512, 192) and a.n_out == 22
+    assert {a.rate_a1, a.rate_flat, a.rate_h3} == {0.3}
+    windows = apogee.aspcap_windows()
+    c = next(br for br in a.branches if br.name == "c_dense")
+    np.testing.assert_array_equal(c.pixels, windows["C"])
+    assert infer.engine(models["bcnn"]).arch.branches == []
+
+
+def _z(a, b, s, n=MC):
+    return (a - b) / (s * np.sqrt(2.0 / n))
+
+
+def _check_z(z, label):
+    n = z.shape[0]
+    assert np.all(np.abs(z.mean(axis=0)) < 5 / np.sqrt(n)), (label, z.mean(axis=0))
+    assert np.all((z.std(axis=0) > 0.7) & (z.std(axis=0) < 1.3)), (label, z.std(axis=0))
+    assert np.abs(z).max() < 6, (label, np.abs(z).max())
+
+
+@pytest.mark.parametrize("kind,n", [("censored", 120), ("bcnn", 80)])
+def test_mc_statistics_match_astronn_test(models, test_spectra, kind, n):
+    model = models[kind]
+    x = test_spectra[:n]
+    model.mc_num = MC
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_mean, ref_unc = model.test(x.copy())
+    pred = infer.predict(model, x, mc=MC, seed=5, progress=False, return_samples=True)
+
+    s = pred.samples.std(axis=1)                      # per-pass std (label units)
+    assert np.all(s > 0)
+    _check_z(_z(pred.mean, ref_mean, s), "mean")
+    # model variance: log of a sample variance from n passes has sd sqrt((kurt - 1) / n)
+    dev = pred.samples - pred.samples.mean(axis=1, keepdims=True)
+    kurt = (dev**4).mean(axis=1) / (dev**2).mean(axis=1) ** 2
+    z_model = (np.log(pred.model**2) - np.log(ref_unc["model"] ** 2)) / np.sqrt(2 * (kurt - 1) / MC)
+    _check_z(z_model, "model")
+    # aleatoric: mean over passes of the log-variance head
+    lv = pred.samples_logvar
+    z_pred = _z(np.log(pred.predictive**2), np.log(ref_unc["predictive"] ** 2), lv.std(axis=1))
+    _check_z(z_pred, "predictive")
+    # astroNN's combination
+    np.testing.assert_allclose(pred.total**2, pred.model**2 + pred.predictive**2, rtol=1e-12)
+    np.testing.assert_allclose(ref_unc["total"] ** 2, ref_unc["model"] ** 2
+                               + ref_unc["predictive"] ** 2, rtol=1e-5)
+
+
+def test_reproducible_and_independent_of_chunking(models, test_spectra):
+    model = models["censored"]
+    x = test_spectra[:9]
+    a = infer.predict(model, x, mc=20, seed=3, progress=False)
+    b = infer.predict(model, x, mc=20, seed=3, progress=False, batch_size=2, workers=1)
+    c = infer.predict(model, x, mc=20, seed=4, progress=False)
+    tail = infer.predict(model, x[4:], mc=20, seed=3, progress=False, start_index=4)
+    for f in ("mean", "model", "predictive", "total"):
+        np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(getattr(a, f)[4:], getattr(tail, f), rtol=1e-6, atol=1e-9)
+    assert np.all(a.model != c.model)
+    assert a.meta["seed"] == 3 and a.meta["mc"] == 20
+
+
+def test_inputs(models, test_spectra, tmp_path):
+    import h5py
+
+    model = models["censored"]
+    x = test_spectra[:5].copy()
+    err = np.full_like(x, 0.01)
+    p = infer.predict(model, x, err, mc=10, seed=1, progress=False)
+    assert np.all(err == 0.01) and np.all(x == test_spectra[:5])   # nothing modified
+    # x_err is ignored, as by astroNN; (N, 7514, 1) and h5py datasets are accepted
+    q = infer.predict(model, x[:, :, None], None, mc=10, seed=1, progress=False)
+    np.testing.assert_array_equal(p.mean, q.mean)
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f["x"] = x
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        r = infer.predict(model, f["x"], mc=10, seed=1, progress=False, batch_size=2)
+    np.testing.assert_allclose(p.mean, r.mean, rtol=1e-6)
+    single = infer.predict(model, x[0], mc=10, seed=1, progress=False)
+    np.testing.assert_allclose(single.mean[0], p.mean[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="7514"):
+        infer.predict(model, x[:, :-1], progress=False)
+    with pytest.raises(ValueError, match="x_err"):
+        infer.predict(model, x, err[:2], progress=False)
+    bad = x.copy()
+    bad[1, 5] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        infer.predict(model, bad, mc=10, progress=False)
+    with pytest.raises(ValueError, match="at least 2"):
+        infer.predict(model, x, mc=1, progress=False)
+
+
+def test_prediction_table(models, test_spectra):
+    pred = infer.predict(models["censored"], test_spectra[:4], mc=10, seed=2, progress=False)
+    t = pred.to_table(ids=["a", "b", "c", "d"])
+    assert len(t) == 4 and t.colnames[:5] == ["id", "teff", "teff_err", "teff_err_model",
+                                              "teff_err_predictive"]
+    assert str(t["teff"].unit) == "K" and str(t["Fe_err"].unit) == "dex"
+    np.testing.assert_array_equal(t["Fe"], pred.column("Fe"))
+    mean, unc = pred.as_astronn()
+    assert set(unc) == {"total", "model", "predictive"} and mean.shape == (4, 22)
+    sub = pred[1:3]
+    assert len(sub) == 2 and np.all(sub.mean == pred.mean[1:3])
+
+
+def test_model_folder_errors(models, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    with pytest.raises(infer.ModelFolderError, match="does not exist"):
+        infer.load_model(tmp_path / "nowhere")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "astroNN_model_parameter.json").write_text("{}")
+    with pytest.raises(infer.ModelFolderError, match="model_weights.h5"):
+        infer.load_model(tmp_path / "half")
+    censored = Path(models["censored"].fullfilepath)
+    bcnn = Path(models["bcnn"].fullfilepath)
+    params = json.loads((censored / "astroNN_model_parameter.json").read_text())
+    for name, ident, weights in (("other", "ApogeeCNN", None), ("broken", None, b"not hdf5"),
+                                 ("mixed", None, bcnn / "model_weights.h5")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "astroNN_model_parameter.json").write_text(
+            json.dumps(params | ({"id": ident} if ident else {})))
+        if isinstance(weights, Path):
+            shutil.copy(weights, folder / "model_weights.h5")
+        else:
+            shutil.copy(censored / "model_weights.h5", folder / "model_weights.h5")
+            if weights is not None:
+                (folder / "model_weights.h5").write_bytes(weights)
+    with pytest.raises(infer.ModelFolderError, match="ApogeeCNN"):
+        infer.load_model(tmp_path / "other")
+    with pytest.raises(infer.ModelFolderError, match="HDF5"):
+        infer.load_model(tmp_path / "broken")
+    with pytest.raises(infer.ModelFolderError, match="cannot load"):
+        infer.load_model(tmp_path / "mixed")

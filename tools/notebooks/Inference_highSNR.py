@@ -1,0 +1,293 @@
+# %% [markdown]
+# # The censored network on the high-SNR test set
+#
+# Leung & Bovy (2019, sect. 5.1) apply the trained censored network (`ApogeeBCNNCensored`,
+# `astroNN_0617_run001`) to the **high-SNR test set**: stars in the same Teff range as the
+# training set (4000–5500 K) but with 100 < SNR < 200, so none of them was seen in training.
+# They report, for each of the 22 labels, the **bias** (median residual) and **scatter**
+# (`mad_std` of the residuals) against the ASPCAP labels, how the error and the network's own
+# uncertainty vary with Teff, log g and [X/H], and — to show that each abundance is read from
+# that element's own lines — the **Jacobian** of the network: the derivative of each output
+# label with respect to each input pixel.
+#
+# The synthetic survey lets us go further, because we know the **true labels**:
+#
+# * the scatter against the *truth*, next to the scatter of the ASPCAP-like labels themselves
+#   about the truth: a network trained on noisy labels can be closer to the truth than the labels
+#   it learned from, because it averages their noise over many similar stars;
+# * the Jacobian against the **true derivative of the forward model**: where an element's
+#   abundance really changes the spectrum;
+# * whether astroNN's uncertainty (variance over MC-dropout passes + predicted aleatoric
+#   variance) is *calibrated*, and a per-label rescaling, fitted on the validation set using
+#   only what real data has (the ASPCAP labels and their reported errors), that makes it so;
+# * how the uncertainty grows for stars **outside the training box** (hot stars, dwarfs,
+#   very metal-poor stars).
+#
+# astroNN's raw uncertainty (the paper's) is kept everywhere; the calibrated one is an addition.
+
+# %% tags=["parameters"]
+profile = None
+
+# %%
+import json
+
+import numpy as np
+import pandas as pd
+
+from astronn_paper import apogee, config, dataset, highsnr, isochrones, metrics, paper, predictions
+from astronn_paper import results, train
+from astronn_paper.figures import inference_highsnr as figs
+from astronn_paper.figures import save
+from astronn_paper.synth import population
+
+pd.set_option("display.precision", 3)
+pd.set_option("display.width", 160)
+P = config.get_profile(profile)
+T = list(apogee.TARGETS)
+sets = dataset.build_standard_sets(P)
+censored = train.ensure_model("censored", P, sets["train"])
+test = predictions.predict_set(censored, sets["test"], profile=P)
+ref = highsnr.load_labels(sets["test"])
+synthetic = ref["truth"] is not None
+print(f"profile {P.name}: {censored.name}, {P.mc_passes} MC-dropout passes; "
+      f"high-SNR test set: {len(test['mean'])} stars, median SNR {np.median(ref['snr']):.1f} "
+      f"(paper: 28,692 stars, median SNR 140.9); truth available: {synthetic}")
+
+# %% [markdown]
+# ## Bias and scatter of the 22 labels
+#
+# `metrics.bias_scatter_table`: bias = median(network − reference) and scatter =
+# `mad_std(network − reference)`, over the stars whose reference label is not −9999 (the
+# paper's definition). Columns: against the ASPCAP-like labels (`n_aspcap` stars have one),
+# against the truth, the ASPCAP-like labels' own scatter about the truth, and the paper's
+# published scatter. The paper's table for the censored network on continuum-normalised
+# spectra is measured on the individual visits of its training stars (its high-SNR test-set
+# numbers were published for the full-spectrum network and for ASPCAP-normalised spectra); we
+# put that column beside ours as the closest published reference.
+
+# %%
+published = paper.scatter("censored_visits_of_training_stars")
+table = metrics.bias_scatter_table(test["mean"], ref["aspcap"], ref["truth"], targets=T, paper=published)
+print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+fig = figs.scatter_table(table)
+save(fig, "inference_highsnr_scatter_table", P)
+
+# %%
+if synthetic:
+    closer = table["scatter_truth"] < table["aspcap_scatter_truth"]
+    print(f"the network is closer to the truth than the ASPCAP-like labels it was trained on for "
+          f"{closer.sum()} of {len(T)} labels: {', '.join(closer.index[closer])}")
+
+# %% [markdown]
+# ## Error and uncertainty versus Teff and log g
+#
+# The paper's figure: the median |network − ASPCAP| in bins of the reference Teff and log g, with
+# the mean total uncertainty (MC-dropout variance + predicted variance) and the mean model
+# (MC-dropout only) uncertainty of the same stars. The error grows towards the hot end of the
+# training box (5400–5500 K), where training stars are sparse and lines are weaker, and the
+# predicted uncertainty grows with it. (Numbers of stars per bin at the bottom of each panel.)
+
+# %%
+teff_bins = np.arange(4000, 5501, 250)
+logg_bins = np.arange(0.5, 4.01, 0.5)
+minc = 3 if P.name == "ci" else 10
+refs = {"ASPCAP-like labels": ref["aspcap"]} | ({"truth": ref["truth"]} if synthetic else {})
+binned = {}
+for name, r in refs.items():
+    x_teff = np.where(r[:, 0] == apogee.MISSING, np.nan, r[:, 0])
+    x_logg = np.where(r[:, 1] == apogee.MISSING, np.nan, r[:, 1])
+    by_teff = highsnr.binned_errors(x_teff, test["mean"], r, test["total"], test["model"], teff_bins, T, minc)
+    by_logg = highsnr.binned_errors(x_logg, test["mean"], r, test["total"], test["model"], logg_bins, T, minc)
+    binned[name] = (by_teff, by_logg)
+    fig = figs.errors_vs_teff_logg(by_teff, by_logg, ("teff", "logg", "Fe"), reference=name)
+    save(fig, f"inference_highsnr_errors_teff_logg_{'truth' if name == 'truth' else 'aspcap'}", P)
+
+# %%
+by_teff = binned["ASPCAP-like labels"][0]
+print("Teff: median |network - ASPCAP| (K) and mean total uncertainty (K) per Teff bin")
+print(pd.DataFrame({"Teff bin centre": by_teff.centers, "n": by_teff.count[:, 0],
+                    "median |error|": by_teff.median_abs_error[:, 0],
+                    "mean total unc.": by_teff.mean_total[:, 0]}).round(1).to_string(index=False))
+
+# %% [markdown]
+# ## The 20 abundances: errors in Teff bins and in [X/H] bins
+#
+# Each abundance's median |network − ASPCAP| with the network's mean uncertainties, first in bins of
+# Teff, then in bins of that element's own [X/H]. Weak lines (Na, P, S, V, Co, Ti II) give larger
+# errors everywhere; all abundances degrade at the hot end and at low metallicity, where their
+# lines weaken.
+
+# %%
+ref_key = "truth" if synthetic else "ASPCAP-like labels"
+fig = figs.abundance_errors(binned["ASPCAP-like labels"][0], r"reference $T_\mathrm{eff}$ (K)",
+                            "Abundance errors against the ASPCAP-like labels in bins of Teff")
+save(fig, "inference_highsnr_abundance_errors_teff", P)
+xh_bins = np.arange(-1.5, 0.76, 0.25)
+by_xh = highsnr.binned_errors_by_own_label(test["mean"], refs[ref_key], test["total"], test["model"],
+                                           xh_bins, apogee.ABUNDANCES, T, minc)
+fig = figs.abundance_errors(by_xh, "[X/H]", f"Abundance errors against the {ref_key} in bins of [X/H]")
+save(fig, "inference_highsnr_abundance_errors_xh", P)
+
+# %% [markdown]
+# ## Kiel diagram
+#
+# The network's Teff and log g of the test stars, coloured by its [Fe/H]. Overlaid, giant branches
+# for [M/H] = −1.75, −0.75, −0.25, +0.25: on the synthetic survey these are the tracks the
+# population was drawn from (a fit to PARSEC v1.2S 5 Gyr isochrones, `synth.population.rgb_teff`);
+# on real data, point `isochrone_files` (below) at PARSEC tables from the CMD web interface, read
+# by `isochrones.read_parsec` (format documented there). A network that learned the physics puts
+# metal-poor stars on the hotter branches.
+
+# %%
+isochrone_files = []  # e.g. sorted(Path("my_isochrones").glob("*.dat")) for real data
+logg_grid = np.linspace(0.5, 3.6, 60)
+if isochrone_files:
+    tracks = []
+    for f in isochrone_files:
+        iso = isochrones.read_parsec(f)
+        t_gb, g_gb = isochrones.giant_branch(iso)
+        tracks.append((f"[M/H] = {np.median(iso['mh']):+.2f}", t_gb, g_gb))
+else:
+    tracks = [(f"[M/H] = {mh:+.2f}", population.rgb_teff(logg_grid, mh), logg_grid) for mh in population.RC_MH]
+fig = figs.kiel_diagram(test["mean"][:, 0], test["mean"][:, 1], test["mean"][:, T.index("Fe")], tracks)
+save(fig, "inference_highsnr_kiel", P)
+
+# %% [markdown]
+# ## The Jacobian: where in the spectrum does each abundance come from?
+#
+# `metrics.jacobian` differentiates the network's predicted labels (dropout off, so the network is
+# deterministic) with respect to the 7514 input pixels with TensorFlow's `GradientTape`, in label
+# units per unit of normalised flux, for a random subset of test stars, and takes the median over
+# stars. For each element the **window concentration** is the fraction of the Jacobian's squared
+# norm inside that element's ASPCAP windows. On the synthetic survey the red curve is the true
+# derivative of the forward model with respect to the element's abundance at the median test star
+# (rendered with `synth.spectra.render` at ±0.05 dex and continuum-normalised like the data), with
+# its sign flipped (more of an element means deeper lines, i.e. less flux), and `corr` is the
+# Pearson correlation between the two curves over all pixels.
+
+# %%
+n_jac = 24 if P.name == "ci" else 200
+rng = np.random.default_rng(config.seed_for("highsnr:jacobian", P))
+jac_rows = np.sort(rng.choice(len(test["mean"]), size=min(n_jac, len(test["mean"])), replace=False))
+x_jac = dataset.load(sets["test"], rows=jac_rows)[0]
+model = predictions.load_model(censored)
+jac = metrics.jacobian(model, x_jac, targets=T)           # (22, 7514), median over stars
+windows = apogee.aspcap_windows()
+concentration = metrics.window_concentrations(jac[2:], apogee.ABUNDANCES, windows)
+true_deriv, similarity = None, None
+if synthetic:
+    star = highsnr.median_star(ref["truth"])
+    true_deriv = highsnr.forward_model_derivative(star, apogee.ABUNDANCES)
+    similarity = {t: highsnr.profile_similarity(jac[2 + i], -true_deriv[i])
+                  for i, t in enumerate(apogee.ABUNDANCES)}
+    true_concentration = metrics.window_concentrations(true_deriv, apogee.ABUNDANCES, windows)
+fig = figs.jacobian_windows(jac[2:], apogee.ABUNDANCES, true_deriv, windows, concentration, similarity)
+save(fig, "inference_highsnr_jacobian", P)
+jac_table = pd.DataFrame({"window pixels": [int(windows[t].sum()) for t in apogee.ABUNDANCES],
+                          "window fraction of spectrum": [windows[t].mean() for t in apogee.ABUNDANCES],
+                          "network: in windows": [concentration[t] for t in apogee.ABUNDANCES]},
+                         index=apogee.ABUNDANCES)
+if synthetic:
+    jac_table["forward model: in windows"] = [true_concentration[t] for t in apogee.ABUNDANCES]
+    jac_table["corr(network, -forward)"] = [similarity[t] for t in apogee.ABUNDANCES]
+print(f"Jacobian: median over {len(jac_rows)} test stars")
+print(jac_table.round(3).to_string())
+
+# %% [markdown]
+# ## Are the uncertainties calibrated?
+#
+# If σ is a good 1-σ uncertainty, z = (prediction − reference)/σ is a unit Gaussian: robust std 1,
+# 68 % of stars within 1σ. Against the truth σ is the network's total uncertainty; against the
+# ASPCAP-like labels the labels' own reported error is added in quadrature,
+# z = (prediction − label)/√(σ² + σ_label²).
+#
+# **Calibration.** One scale factor s per label, fitted on the **validation set** (the 10 % of
+# the training stars held out during training, `validation_index.npy` in the model folder) so
+# that (prediction − ASPCAP label)/√((s·σ)² + σ_label²) has unit robust spread (a 1-d root find
+# per label, `metrics.fit_calibration_scale`; s ≥ 0, s = 0 when the label errors alone explain
+# the residuals). It uses only what real data has, so it works on real data too. It is then
+# applied to the test set, and checked against the ASPCAP-like labels and, on synthetic data,
+# against the truth. s < 1: astroNN's uncertainty is conservative; s > 1: it under-estimates.
+
+# %%
+val_idx = np.load(censored / "validation_index.npy")
+val = predictions.predict_set(censored, sets["train"], profile=P, rows=val_idx)
+ref_val = highsnr.load_labels(sets["train"], rows=val_idx)
+fit = {"pred": val["mean"], "sigma": val["total"], "aspcap": ref_val["aspcap"],
+       "aspcap_err": ref_val["aspcap_err"], "truth": ref_val["truth"]}
+tst = {"pred": test["mean"], "sigma": test["total"], "aspcap": ref["aspcap"],
+       "aspcap_err": ref["aspcap_err"], "truth": ref["truth"]}
+cal = highsnr.calibration(fit, tst, T)
+spreads = cal.spreads()
+cal_table = pd.DataFrame({"scale s (validation)": cal.scale_aspcap} | spreads, index=T)
+if cal.scale_truth is not None:
+    cal_table.insert(1, "s vs truth (diagnostic)", cal.scale_truth)
+print(f"scales fitted on {len(val_idx)} validation stars; z-score robust std on {len(test['mean'])} test stars")
+print(cal_table.round(3).to_string())
+
+# %%
+fig = figs.calibration_summary(spreads, T, cal.scale_aspcap)
+save(fig, "inference_highsnr_calibration_summary", P)
+fig = figs.z_histograms(cal, "truth" if synthetic else "aspcap")
+save(fig, "inference_highsnr_z_histograms", P)
+fig = figs.reliability(cal)
+save(fig, "inference_highsnr_reliability", P)
+
+# %% [markdown]
+# ## Outside the training box
+#
+# The network only knows red giants with 4000 < Teff < 5500 K. A small extra set of synthetic stars
+# of every kind (SNR > 100, 3500–8000 K, no flag cuts; `highsnr.ood_dataset`) is predicted, and each
+# star's **distance from the training box** is measured from its true labels
+# (`metrics.out_of_box_distance`: the box is 4000–5500 K, log g ≤ 3.8, [Fe/H] ≥ −1.5; distances in
+# units of 300 K, 0.7 dex and 0.3 dex added in quadrature). The network's total uncertainty,
+# relative to the median of the in-box stars of the same set, should grow with that distance: the
+# network signals that it is extrapolating.
+
+# %%
+ood = {}
+if synthetic:
+    ood_path = highsnr.ood_dataset(P)
+    pred_ood = predictions.predict_set(censored, ood_path, profile=P)
+    truth_ood = highsnr.load_labels(ood_path)["truth"]
+    tt, tg, tf = truth_ood[:, 0], truth_ood[:, 1], truth_ood[:, T.index("Fe")]
+    dist = metrics.out_of_box_distance(tt, tg, tf)
+    category = np.select([dist == 0, tt > 5500, tg > 3.8, tf < -1.5, tt < 4000],
+                         ["in box", "hot (Teff > 5500)", "dwarf (logg > 3.8)", "[Fe/H] < -1.5", "cool (Teff < 4000)"],
+                         "other")
+    ratio, binned_ood = highsnr.ood_ratio(pred_ood["total"], dist)
+    inside = dist == 0
+    sigma_rel = pred_ood["total"] / np.median(pred_ood["total"][inside], axis=0)
+    fig = figs.ood_uncertainty(dist, sigma_rel, category, binned_ood)
+    save(fig, "inference_highsnr_ood", P)
+    counts = pd.Series(category).value_counts()
+    print(counts.to_string())
+    per_cat = pd.DataFrame({c: np.median(sigma_rel[category == c], axis=0) for c in counts.index
+                            if c != "in box" and (category == c).sum() >= 3}, index=T).T
+    print("median sigma_total / median in-box sigma_total, by category:")
+    print(per_cat[["teff", "logg", "Fe", "Mg", "Na", "Ni"]].round(2).to_string())
+    print(f"out of box / in box (all out-of-box stars): Teff {ratio[0]:.2f}, logg {ratio[1]:.2f}, "
+          f"median over the 22 labels {np.median(ratio):.2f}")
+    ood = {"n_in_box": int(inside.sum()), "n_out_of_box": int((~inside).sum()),
+           "category_counts": counts.to_dict(),
+           "ratio_out_over_in": dict(zip(T, ratio)), "median_ratio_over_labels": float(np.median(ratio)),
+           "ratio_by_category": {c: dict(zip(T, per_cat.loc[c])) for c in per_cat.index},
+           "ratio_by_distance": {"centers": binned_ood.centers, "teff": binned_ood.stat[:, 0],
+                                 "logg": binned_ood.stat[:, 1], "Fe": binned_ood.stat[:, T.index("Fe")]}}
+
+# %% [markdown]
+# ## Numbers for the README and the tests
+
+# %%
+summary = {
+    "n_test": len(test["mean"]), "n_validation": len(val_idx), "mc_passes": P.mc_passes,
+    "model_folder": censored.name, "synthetic": synthetic,
+    "table": {t: {k: table.loc[t, k] for k in table.columns if k != "unit"} for t in T},
+    "calibration_scale": dict(zip(T, cal.scale_aspcap)),
+    "calibration_scale_vs_truth": None if cal.scale_truth is None else dict(zip(T, cal.scale_truth)),
+    "z_robust_std": {k: dict(zip(T, v)) for k, v in spreads.items()},
+    "jacobian_concentration": concentration, "jacobian_n_stars": len(jac_rows),
+    "jacobian_corr_forward_model": similarity, "ood": ood,
+}
+out = results.write("Inference_highSNR", summary, P)
+print("wrote", out)

@@ -165,10 +165,17 @@ def test_cluster_result_table_and_summaries(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- the chain
 def _fake_model(folder, offset):
-    """A 'model folder' whose two files only feed the fingerprint."""
+    """A 'model folder' that passes the folder check and feeds the fingerprint (never loaded)."""
+    import h5py
+
     folder.mkdir()
-    (folder / "model_weights.h5").write_bytes(b"weights %f" % offset)
-    (folder / "astroNN_model_parameter.json").write_text("{}")
+    with h5py.File(folder / "model_weights.h5", "w") as f:
+        f.attrs["model_config"] = "{}"
+        f.create_dataset("w", data=[offset])
+    params = {k: [] for k in ("input", "labels", "input_mean", "input_std", "labels_mean",
+                              "labels_std", "targetname")}
+    params["id"] = "ApogeeBCNN" if offset else "ApogeeBCNNCensored"
+    (folder / "astroNN_model_parameter.json").write_text(json.dumps(params))
     return folder
 
 
@@ -177,11 +184,11 @@ def test_run_benchmark_matches_reads_predicts_and_caches(tmp_path, monkeypatch):
     missing one and a star with a bad spectrum are reported; the second run reads the cache."""
     from fakesurvey import FakeSource
 
-    from astronn_paper import infer, predictions
+    from astronn_paper import infer
 
     monkeypatch.setenv("ASTRONN_PAPER_DATA", str(tmp_path / "data"))
     src = FakeSource(n=12, bad={3: "nonfinite"})
-    calls = {"predict": 0, "apstar": 0}
+    calls = {"predict": 0, "apstar": 0, "load": 0}
     apstar = src.apstar
 
     def counting_apstar(i):
@@ -197,31 +204,40 @@ def test_run_benchmark_matches_reads_predicts_and_caches(tmp_path, monkeypatch):
 
     monkeypatch.setattr(src, "apstar", counting_apstar)
     monkeypatch.setattr(infer, "predict", fake_predict)
-    monkeypatch.setattr(predictions, "load_model", lambda folder: 0.5 if "bcnn" in str(folder) else 0.0)
+    def fake_load(folder):
+        calls["load"] += 1
+        return 0.5 if "bcnn" in str(folder) else 0.0
+
+    monkeypatch.setattr(infer, "load_model", fake_load)
     folders = {"censored": _fake_model(tmp_path / "censored", 0), "bcnn": _fake_model(tmp_path / "bcnn", 1)}
     ids = [s.decode() for s in src.allstar()["APOGEE_ID"]]
-    table = Table({"2MASS": ids[:8] + ["2M99999999+9999999"], "Cluster": ["M67"] * 9})
+    table = Table({"2MASS": ids[:8] + ["2M99999999+9999999"] + ids[8:],
+                   "Cluster": ["M67"] * 9 + ["N6819"] * 4})
 
-    res = clusters.run_benchmark("ci", src, clusters=("M67",), table=table, model_folders=folders)
+    res = clusters.run_benchmark("ci", src, clusters=("M67", "N6819"), table=table,
+                                 model_folders=folders)
     r = res["M67"]
     # rows 0-7: row 5 has STARFLAG != 0, row 3 a NaN flux -> 6 stars predicted
     assert r.members.flagged == (ids[5],) and r.members.missing == ("2M99999999+9999999",)
     assert list(r.allstar_index) == [0, 1, 2, 4, 6, 7]
     assert [s["reason"] for s in r.skipped] == ["nonfinite"] and r.skipped[0]["allstar_index"] == 3
-    assert calls == {"predict": 2, "apstar": 7}                   # spectra read once for both nets
+    assert list(res["N6819"].allstar_index) == [8, 9, 10, 11]
+    # spectra read once for both networks, each network loaded once for both clusters
+    assert calls == {"predict": 4, "apstar": 11, "load": 2}
     np.testing.assert_allclose(r.labels["bcnn"] - r.labels["censored"], 0.5, atol=1e-6)
     np.testing.assert_array_equal(r.labels["truth"], src.truth()[r.allstar_index])
     fe = apogee.X_H_INDEX["Fe"]
     np.testing.assert_allclose(r.labels["aspcap"][:, apogee.TARGETS.index("Fe")],
                                src.allstar()["X_H"][r.allstar_index, fe], rtol=1e-6)
 
-    again = clusters.run_benchmark("ci", src, clusters=("M67",), table=table, model_folders=folders)
-    assert calls == {"predict": 2, "apstar": 7}                   # all from the cache
+    again = clusters.run_benchmark("ci", src, clusters=("M67", "N6819"), table=table,
+                                   model_folders=folders)
+    assert calls == {"predict": 4, "apstar": 11, "load": 2}       # all from the cache
     np.testing.assert_array_equal(again["M67"].labels["censored"], r.labels["censored"])
     assert again["M67"].skipped == r.skipped
     # another member list is another cache entry
     clusters.run_benchmark("ci", src, clusters=("M67",), table=table[:4], model_folders=folders)
-    assert calls["predict"] == 4
+    assert calls["predict"] == 6
 
 
 def test_figures_draw(tmp_path):
@@ -256,3 +272,31 @@ def test_published_meszaros_table_matches(tmp_path):
     m = clusters.cluster_members(table, a, clusters=("M67", "N6819"))["M67"]
     assert m.n == 22 and m.missing == (m67[0],) and m.flagged == (m67[1],)
     assert list(m.allstar_index) == list(range(1, 23))
+
+
+def test_members_table_sources(tmp_path, monkeypatch):
+    class NoTable:
+        kind = "mirror"
+
+        def cluster_members(self):
+            return None
+
+    monkeypatch.delenv(clusters.MEMBERS_TABLE_ENV, raising=False)
+    with pytest.raises(ValueError, match=clusters.MEMBERS_TABLE_ENV):
+        clusters.members_table(NoTable())
+    f = tmp_path / "members.txt"
+    f.write_text("2M08512156+1153144 M67       33.10 4780.0 4780.0 2.80  2.80  0.00  0.00\n")
+    monkeypatch.setenv(clusters.MEMBERS_TABLE_ENV, str(f))
+    t = clusters.members_table(NoTable())
+    assert list(t["2MASS"]) == ["2M08512156+1153144"] and list(t["Cluster"]) == ["M67"]
+    monkeypatch.setenv(clusters.MEMBERS_TABLE_ENV, str(tmp_path / "absent.txt"))
+    with pytest.raises(FileNotFoundError, match="absent.txt"):
+        clusters.members_table(NoTable())
+
+
+def test_summary_for_reading():
+    r = _result()
+    s = r.summary("X/Fe")
+    assert list(s.columns[:3]) == ["σ network", "unc. network", "σ ASPCAP"]
+    assert "σ full-spectrum" in s.columns and "σ full-spectrum" not in r.summary("X/H").columns
+    assert s.at["Fe", "mean truth"] == "-1.550" and " ± " in s.at["Fe", "mean network"]

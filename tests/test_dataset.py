@@ -290,3 +290,21 @@ def test_selection_on_the_synthetic_survey_matches_its_paper_cuts():
         np.testing.assert_array_equal(dataset.select(a, sel), direct_filter(a, sel))
         loose = dataclasses.replace(sel, exclude_apo1m=False)
         np.testing.assert_array_equal(dataset.select(a, loose), np.flatnonzero(cuts[name]))
+
+
+def test_compile_command(tmp_path, monkeypatch, capsys):
+    from astronn_paper import cli
+
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path))
+    monkeypatch.setattr(dataset, "open_source", lambda spec, prof: FakeSource(n=300, seed=5))
+    out = tmp_path / "mine.h5"
+    assert cli.main(["compile", "--profile", "ci", "--set", "test", "--max-stars", "4",
+                     "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "selected  : 4 stars" in text and "100 < SNR < 200" in text
+    assert dataset.info(out)["n"]["combined"] == 4
+    cli.main(["compile", "--profile", "ci", "--set", "test", "--max-stars", "4",
+              "--out", str(out), "--no-progress"])
+    assert "up to date" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["compile", "--set", "all", "--out", str(out)])

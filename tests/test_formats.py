@@ -270,3 +270,29 @@ def test_sha1sum_helpers(tmp_path):
     assert lines == ["a9993e364706816aba3e25717850c26c9cd0d89d  a.fits",
                      "da39a3ee5e6b4b0d3255bfef95601890afd80709  b.fits"]
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_lite_apstar_keeps_the_hdu_numbering(tmp_path, source, rows):
+    star = source.apstar(int(rows[0]))
+    full, lite = tmp_path / "full.fits", tmp_path / "lite.fits"
+    fitsio.write_apstar(full, star)
+    fitsio.write_apstar(lite, star, lite=True)
+    assert lite.stat().st_size < 0.6 * full.stat().st_size
+    with fits.open(lite) as h:
+        assert len(h) == 10 and h[4].data is None and h[9].data is not None
+    a, b = fitsio.read_apstar(full), fitsio.read_apstar(lite)
+    assert np.array_equal(a.flux, b.flux) and np.array_equal(a.bitmask, b.bitmask)
+
+
+def test_allstar_column_subset_and_open_source(mirror, disk):
+    root, _ = mirror
+    from astronn_paper.sources import open_source
+
+    m = MirrorSource(root, columns=("APOGEE_ID", "SNR", "PARAM"))
+    a = m.allstar()
+    assert a.dtype.names == ("APOGEE_ID", "SNR", "PARAM")
+    assert np.array_equal(a["SNR"], disk.allstar()["SNR"])
+    again = open_source(m.spec())
+    assert isinstance(again, MirrorSource) and again.columns == m.columns and again.root == root
+    with pytest.raises(SpectrumError, match="NOPE"):
+        fitsio.read_allstar(m.allstar_path, columns=("NOPE",))

@@ -115,12 +115,13 @@ def test_deterministic_pass_equals_keras(models, test_spectra, kind):
 
 
 def test_graph_is_the_papers(models):
-    """The engine found what the paper describes: 18 element branches on the ASPCAP windows
-    (C and N 256 -> 64 units, the others 32 -> 16), conv 2 -> 4 filters of length 8, pool 4."""
+    """The engine found what the paper describes: 19 element branches (every abundance but
+    Fe, which comes from the trunk) on the ASPCAP windows (C and N 256 -> 64 units, the
+    others 32 -> 16), conv 2 -> 4 filters of length 8, pool 4."""
     a = infer.engine(models["censored"]).arch
-    assert len(a.branches) == 18
+    assert len(a.branches) == 19
     units = sorted((br.w1.shape[1], br.w2.shape[1]) for br in a.branches)
-    assert units.count((256, 64)) == 2 and units.count((32, 16)) == 16
+    assert units.count((256, 64)) == 2 and units.count((32, 16)) == 17
     assert a.conv1_w.shape == (8, 2) and a.conv2_w.shape == (8, 2, 4) and a.pool == 4
     assert a.w3.shape == (7512, 192) and a.n_out == 22
     assert {a.rate_a1, a.rate_flat, a.rate_h3} == {0.3}
@@ -257,3 +258,83 @@ def test_model_folder_errors(models, tmp_path):
         infer.load_model(tmp_path / "broken")
     with pytest.raises(infer.ModelFolderError, match="cannot load"):
         infer.load_model(tmp_path / "mixed")
+
+
+# ----------------------------------------------------------------------------- predict command
+def _write_star_files(folder):
+    """A 1-visit and a 3-visit apStar (DR14 layouts), a DR17-like single-visit apStar (3 rows,
+    NVISITS = 1), an aspcapStar, a non-APOGEE FITS file and a non-FITS file."""
+    from astropy.io import fits
+
+    from astronn_paper import fitsio
+    from astronn_paper.sources import ApStar, AspcapStar
+
+    rng = np.random.default_rng(0)
+    shape = 300.0 * (1 + 0.1 * np.sin(np.arange(apogee.N_PIX) / 1500.0))
+
+    def star(nrows, nvisits, name):
+        flux = (shape * (1 - 0.05 * rng.random((nrows, apogee.N_PIX)))).astype(np.float32)
+        mask = np.zeros(flux.shape, np.int16)
+        mask[:, 500:510] = 1 << 12                                 # SIG_SKYLINE: masked
+        return ApStar(name, flux, np.full_like(flux, 3.0), mask,
+                      header={"NVISITS": nvisits, "OBJID": name})
+
+    files = {"ap1": folder / "apStar-r8-2M1.fits", "ap3": folder / "apStar-r8-2M3.fits",
+             "dr17": folder / "apStar-dr17-2M9.fits", "aspcap": folder / "aspcapStar-2M4.fits",
+             "other": folder / "image.fits", "text": folder / "text.fits"}
+    fitsio.write_apstar(files["ap1"], star(1, 1, "2M1"))
+    five = star(5, 3, "2M3")
+    fitsio.write_apstar(files["ap3"], five)
+    with fits.open(files["ap3"]) as hdul:                           # DR17 single visit
+        out = fits.HDUList([h.copy() for h in hdul])
+    out[0].header["NVISITS"], out[0].header["OBJID"] = 1, "2M9"
+    for h in out[1:8]:
+        if h.data is not None and h.data.ndim == 2:
+            h.data = h.data[:3]
+    out.writeto(files["dr17"])
+    fitsio.write_aspcapstar(files["aspcap"], AspcapStar(
+        "2M4", (1 - 0.05 * rng.random(apogee.N_PIX)).astype(np.float32),
+        np.full(apogee.N_PIX, 0.01, np.float32)))
+    fits.HDUList([fits.PrimaryHDU(np.zeros((10, 10)))]).writeto(files["other"])
+    files["text"].write_text("not a FITS file")
+    return files, five
+
+
+def test_predict_command(models, tmp_path, capsys):
+    from astropy.table import Table
+
+    from astronn_paper import normalise, predict
+    from astronn_paper.cli import main
+
+    files, five = _write_star_files(tmp_path)
+    model_dir = models["censored"].fullfilepath
+    out = tmp_path / "labels.csv"
+    status = predict.run([files[k] for k in ("ap1", "ap3", "dr17", "aspcap")], model_dir,
+                         mc=10, seed=1, out=out)
+    assert status == 0
+    t = Table.read(out, format="ascii.csv", comment="#")
+    assert list(t["kind"]) == ["apStar", "apStar", "apStar", "aspcapStar"]
+    assert list(t["row"]) == [0, 1, 1, -1]                  # global-weighted combined row
+    assert list(t["apogee_id"][:3]) == ["2M1", "2M3", "2M9"]
+    assert np.all(np.isfinite(t["teff"])) and np.all(t["Fe_err"] > 0)
+    # the 3-visit star is predicted from its normalised row 1
+    spec, _ = normalise.continuum(five.flux[1], five.err[1], five.bitmask[1])
+    ref = infer.predict(models["censored"], spec, mc=10, seed=1, progress=False, start_index=1)
+    assert t["teff"][1] == pytest.approx(ref.mean[0, 0], rel=1e-6)
+    assert "seed = 1" in out.read_text()
+    # FITS output with provenance in the header
+    status = predict.run([files["ap1"]], model_dir, mc=10, seed=1, out=tmp_path / "l.fits")
+    assert status == 0 and Table.read(tmp_path / "l.fits").meta["MC"] == 10
+    # clean failures: exit status, one line on stderr, no traceback
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "missing.fits"), "--model", model_dir]) != 0
+    assert main(["predict", str(files["other"]), str(files["text"]), "--model", model_dir]) != 0
+    err = capsys.readouterr().err
+    assert "no such file" in err and "not an APOGEE apStar or aspcapStar" in err
+    assert "not a readable FITS file" in err and "Traceback" not in err
+    assert main(["predict", str(files["ap1"]), str(files["other"]), "--model", model_dir,
+                 "--mc", "5"]) == predict.EXIT_BAD_INPUT      # the good file is still predicted
+    captured = capsys.readouterr()
+    assert "2M1" in captured.out and "image.fits" in captured.err
+    assert main(["predict", str(files["ap1"]), "--model", str(tmp_path / "nomodel")]) != 0
+    assert "does not exist" in capsys.readouterr().err

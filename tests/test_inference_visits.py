@@ -207,3 +207,57 @@ def test_paper_precision_is_the_published_snr50_list():
     assert len(p) == 22 and p["Fe"] == 0.015 and p["teff"] == 19.9 and p["P"] == 0.082
     with pytest.raises(ValueError, match="SNR 50"):
         visits.paper_precision(30)
+
+
+# --------------------------------------------------------------------------- end to end (fake net)
+def test_predict_visits_on_a_compiled_fake_survey(data_home, monkeypatch, tmp_path):
+    """Compile a tiny survey, predict with a fake network (prediction = a function of the
+    spectrum), and check that every visit is paired with its own star's prediction and labels,
+    also for a subset of the stars."""
+    import sys
+    from pathlib import Path
+
+    from astronn_paper import config, dataset, infer, predictions
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fakesurvey import FakeSource
+
+    class _Pred:
+        targetname = list(apogee.TARGETS)
+
+    def fake_predict(model, x, x_err=None, mc=100, seed=None, **kw):
+        x = np.asarray(x, np.float64)
+        out = _Pred()
+        # the mean flux of the line pixels carries the star's line depth: a per-star label
+        out.mean = np.repeat(x[:, ::7].mean(axis=1, keepdims=True), 22, axis=1)
+        out.total = out.model = out.predictive = np.full_like(out.mean, 0.01)
+        return out
+
+    monkeypatch.setattr(infer, "predict", fake_predict)
+    monkeypatch.setattr(predictions, "load_model", lambda folder: "fake-model")
+    monkeypatch.setattr(predictions, "model_fingerprint", lambda folder: "fakefp")
+    folder = tmp_path / "astroNN_fake"
+    folder.mkdir()
+    sel = dataset.Selection(name="all", teff_min=0, teff_max=1e5, snr_min=0, vscatter_max=10,
+                            starflag_zero=False, aspcapflag_zero=False)
+    path = tmp_path / "fake.h5"
+    dataset.compile_dataset(FakeSource(n=16), sel, path, workers=1, progress=False)
+    P = config.get_profile("ci").replace(mc_passes=3)
+
+    full = visits.predict_visits(folder, path, P)
+    assert full.match.summary()["fraction_agree"] == 1.0
+    np.testing.assert_array_equal(full.star_labels[full.star_index], full.labels)
+    # the fake prediction is the spectrum's mean line flux: visit and combined agree to the noise
+    diff = np.abs(full.visits["mean"] - full.combined["mean"][full.star_index])
+    spread = np.ptp(full.combined["mean"][:, 0])
+    assert diff.max() < 0.05 * spread
+    assert full.truth is not None and full.visit_truth.shape == full.labels.shape
+
+    sub = visits.predict_visits(folder, path, P, n_stars=5)
+    assert len(sub.combined["mean"]) == 5 and sub.match.n < full.match.n
+    np.testing.assert_array_equal(sub.star_labels[sub.star_index], sub.labels)
+    diff = np.abs(sub.visits["mean"] - sub.combined["mean"][sub.star_index])
+    assert diff.max() < 0.05 * spread
+    # the subset is seeded: the same stars again
+    again = visits.predict_visits(folder, path, P, n_stars=5)
+    np.testing.assert_array_equal(again.combined["rows"], sub.combined["rows"])

@@ -36,7 +36,8 @@ def test_allstar_columns_and_dtypes(cat):
         assert name in a.dtype.names, name
     assert a["X_H"].shape == (len(a), 26) and a["X_H_ERR"].shape == (len(a), 26)
     assert a["PARAM"].shape == (len(a), 9)
-    assert a.dtype["LOCATION_ID"] == np.dtype(">i2") and a.dtype["X_H"].base == np.dtype(">f4")
+    assert a.dtype["LOCATION_ID"].newbyteorder("=") == np.dtype("i2")
+    assert a.dtype["X_H"].base.newbyteorder("=") == np.dtype("f4") and a.dtype["RA"].itemsize == 8
     # PARAM and the named columns agree; FE_H is X_H[:, 17]
     ok = a["TEFF"] != apogee.MISSING
     assert np.array_equal(a["PARAM"][ok, 0], a["TEFF"][ok])

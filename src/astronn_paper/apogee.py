@@ -82,17 +82,25 @@ APSTAR_HDU = {"flux": 1, "err": 2, "bitmask": 3, "sky": 4, "sky_err": 5, "tellur
               "telluric_err": 7, "lsf": 8, "rv": 9}
 
 
-def combined_row(nvisits: int) -> int:
+def combined_row(nvisits: int, nrows: int | None = None) -> int:
     """Row of the apStar arrays holding the combined spectrum the paper uses.
 
-    With one visit the file holds a single row; with NVISITS > 1 row 0 is the
+    With one visit a DR14 file holds a single row; with NVISITS > 1 row 0 is the
     pixel-weighted and row 1 the global-weighted combination (the paper's choice).
+    DR16/DR17 apStar files of single-visit stars may still carry the two combined rows plus
+    the visit (3 rows, NVISITS = 1): pass ``nrows`` (the number of rows in the file) and the
+    rule becomes "row 1 whenever the file has the two combined rows (nrows >= 3), else row 0".
     """
+    if nrows is not None:
+        return 1 if int(nrows) >= 3 else 0
     return 1 if int(nvisits) > 1 else 0
 
 
-def visit_rows(nvisits: int) -> list[int]:
-    """Rows of the apStar arrays holding the individual visits (rows 2.. or row 0)."""
+def visit_rows(nvisits: int, nrows: int | None = None) -> list[int]:
+    """Rows of the apStar arrays holding the individual visits (rows 2.. or row 0);
+    ``nrows`` as in :func:`combined_row`."""
+    if nrows is not None and int(nrows) >= 3:
+        return list(range(2, int(nrows)))
     return list(range(2, 2 + int(nvisits))) if int(nvisits) > 1 else [0]
 
 

@@ -9,6 +9,9 @@ dropout). It is
   the list of completed chunk ids; a new run with the same plan (model fingerprint, rows,
   MC passes, seed, chunk size) skips them;
 * **atomic**: the FITS file is written to a temporary name and renamed;
+* **chunking-independent**: the engine draws each spectrum's MC-dropout masks from (seed,
+  position), and the star at catalog position ``i`` is predicted at ``start_index = i`` with
+  :func:`catalog_seed`, so the catalog equals one ``infer.predict`` call over all its spectra;
 * **honest about bad stars**: a star whose spectrum cannot be read or normalised keeps
   ``-9999`` everywhere and is counted by :attr:`astronn_paper.sources.SpectrumError.reason`.
 
@@ -35,6 +38,7 @@ import json
 import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,6 +198,8 @@ def build_catalog(profile=None, source: SurveySource | None = None,
         model_folder = train.ensure_model("censored", p)
     model_folder = Path(model_folder)
     rows = catalog_rows(allstar, p) if rows is None else np.sort(np.asarray(rows, np.int64))
+    if not len(rows):
+        raise ValueError("no catalog rows: the allStar table has no row with a spectrum (NVISITS > 0)")
     mc = p.mc_passes if mc is None else int(mc)
     out_path = Path(out_path) if out_path is not None else catalog_path(p)
     plan = {
@@ -219,31 +225,46 @@ def build_catalog(profile=None, source: SurveySource | None = None,
     if max_chunks is not None:
         todo = todo[:max_chunks]
 
-    model = predictions.load_model(model_folder) if todo else None
+    try:
+        model = predictions.load_model(model_folder) if todo else None
+    except Exception:
+        if not done:  # a refused model folder leaves no empty partial file behind
+            partial.unlink(missing_ok=True)
+        raise
     t_pred, n_run = 0.0, 0
     bar = _progress(progress, total=len(rows), initial=min(len(rows), resumed * chunk_size),
                     desc="catalog", unit="star")
-    for k in todo:
-        idx = rows[k * chunk_size:(k + 1) * chunk_size]
-        spec, spec_err, good, problems = read_spectra(source, idx)
-        out = {f: np.full((len(idx), len(apogee.TARGETS)), apogee.MISSING, np.float32) for f in _FIELDS}
-        if good.any():
-            t1 = time.perf_counter()
-            pred = predict_at(model, spec, k * chunk_size + np.flatnonzero(good), mc,
-                              catalog_seed(p))
-            for f in _FIELDS:
-                out[f][good] = pred[f]
-            t_pred += time.perf_counter() - t1
-        reasons = np.array([problems[j].reason if j in problems else "" for j in range(len(idx))], "S16")
-        with h5py.File(partial, "a") as h:
-            g = h.create_group(f"chunks/{k:06d}")
-            g.create_dataset("rows", data=idx)
-            for f in _FIELDS:
-                g.create_dataset(f, data=out[f])
-            g.create_dataset("reason", data=reasons)
-            h.attrs["done"] = np.append(h.attrs["done"], k).astype(np.int64)
-        bar.update(len(idx))
-        n_run += len(idx)
+    def chunk_rows(k):
+        return rows[k * chunk_size:(k + 1) * chunk_size]
+
+    # read (and normalise) the next chunk in a background thread while this one is predicted
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(read_spectra, source, chunk_rows(todo[0])) if todo else None
+        for n, k in enumerate(todo):
+            idx = chunk_rows(k)
+            spec, spec_err, good, problems = pending.result()
+            if n + 1 < len(todo):
+                pending = reader.submit(read_spectra, source, chunk_rows(todo[n + 1]))
+            out = {f: np.full((len(idx), len(apogee.TARGETS)), apogee.MISSING, np.float32)
+                   for f in _FIELDS}
+            if good.any():
+                t1 = time.perf_counter()
+                pred = predict_at(model, spec, k * chunk_size + np.flatnonzero(good), mc,
+                                  catalog_seed(p))
+                for f in _FIELDS:
+                    out[f][good] = pred[f]
+                t_pred += time.perf_counter() - t1
+            reasons = np.array([problems[j].reason if j in problems else "" for j in range(len(idx))],
+                               "S16")
+            with h5py.File(partial, "a") as h:
+                g = h.create_group(f"chunks/{k:06d}")
+                g.create_dataset("rows", data=idx)
+                for f in _FIELDS:
+                    g.create_dataset(f, data=out[f])
+                g.create_dataset("reason", data=reasons)
+                h.attrs["done"] = np.append(h.attrs["done"], k).astype(np.int64)
+            bar.update(len(idx))
+            n_run += len(idx)
     bar.close()
 
     done = _open_partial(partial, plan_fp, False)
@@ -563,16 +584,20 @@ def radial_gradient(R, feh, z=None, r0: float = 8.0, f_scale: float = 0.2) -> Gr
 
 
 def map_sample(table, max_error: dict | None = None) -> dict:
-    """The stars of the Milky Way maps: predicted, inside the training box, good parallax,
-    small uncertainties ([Fe/H] and [Mg/H] errors below ``max_error``, default 0.1 dex).
+    """The stars of the Milky Way maps: predicted, inside the training box (flag 0), good
+    parallax (:func:`galactic_positions`), small uncertainties: the total [Fe/H] and [Mg/H]
+    uncertainties below ``max_error`` (default: 0.1 dex, or the median uncertainty of the
+    predicted stars when that is larger, e.g. for the briefly trained ``ci`` network).
 
     ``table`` is the catalog's FITS table. Returns arrays: ``index`` (rows of ``table``),
-    ``X, Y, z, R``, ``feh``, ``mgfe``.
+    ``X, Y, z, R`` (kpc), ``feh``, ``mgfe``, and the thresholds used (``max_error``).
     """
     ix = {t: i for i, t in enumerate(apogee.TARGETS)}
-    max_error = {"Fe": 0.1, "Mg": 0.1} if max_error is None else max_error
     lab, err = np.asarray(table["astroNN"]), np.asarray(table["astroNN_error"])
     ok = np.asarray(table["OUTSIDE_TRAINING"]) == 0
+    if max_error is None:
+        max_error = {t: max(0.1, float(np.median(err[ok, ix[t]]))) if ok.any() else 0.1
+                     for t in ("Fe", "Mg")}
     for t, e in max_error.items():
         ok &= (err[:, ix[t]] > 0) & (err[:, ix[t]] < e)
     plx, eplx = gaia_parallax(np.asarray(table["ALLSTAR_INDEX"]))
@@ -583,7 +608,34 @@ def map_sample(table, max_error: dict | None = None) -> dict:
     out["index"] = np.flatnonzero(sel)
     out["feh"] = lab[sel, ix["Fe"]]
     out["mgfe"] = lab[sel, ix["Mg"]] - out["feh"]
+    out["max_error"] = max_error
     return out
+
+
+def measure_gradient(sample: dict, feh=None, z_max: float = 0.5, r_range=(4.0, 13.0)):
+    """The radial [Fe/H] gradient of the thin-disc-like stars (:func:`thin_disc_like` by the
+    network's [Mg/Fe]) with |z| < ``z_max`` and R in ``r_range``, robust fit with an |z| term
+    (:func:`radial_gradient`). ``feh`` replaces the sample's [Fe/H] (e.g. the true one, for
+    the same stars). Returns ``(fit, mask over the sample)``."""
+    R, z = np.asarray(sample["R"]), np.asarray(sample["z"])
+    sel = (thin_disc_like(sample["feh"], sample["mgfe"]) & (np.abs(z) < z_max)
+           & (R > r_range[0]) & (R < r_range[1]))
+    values = np.asarray(sample["feh"] if feh is None else feh)
+    if sel.sum() < 10:  # too few stars for a meaningful fit
+        nan = float("nan")
+        return GradientFit(nan, nan, nan, nan, int(sel.sum()), 8.0), sel
+    return radial_gradient(R[sel], values[sel], z=z[sel]), sel
+
+
+def true_labels(source: SurveySource, allstar_index) -> np.ndarray | None:
+    """True labels (N, 22, ``apogee.TARGETS`` order) of allStar rows, or None for a real survey."""
+    t = source.truth()
+    if t is None:
+        return None
+    t = t[np.asarray(allstar_index)]
+    if t.dtype.names:
+        return np.stack([np.asarray(t[name], float) for name in apogee.TARGETS], axis=1)
+    return np.asarray(t, float)
 
 
 # =========================================================================== command line

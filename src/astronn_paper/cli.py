@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "astronn_paper.train",         # train
     "astronn_paper.predict",       # predict
     "astronn_paper.bench",         # bench
+    "astronn_paper.catalog",       # catalog
+    "astronn_paper.cannon",        # cannon
 )
 
 

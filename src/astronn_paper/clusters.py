@@ -239,18 +239,32 @@ def cluster_members(table, allstar: np.ndarray, clusters=BENCHMARK_CLUSTERS) -> 
     return out
 
 
-def members_table(source, path: os.PathLike | None = None):
-    """The membership table: the published one at ``path`` (read with the survey package's
-    Meszaros et al. 2013 reader), else the survey source's own."""
-    if path is not None:
-        from .synth.catalog import read_meszaros  # the one reader of the published table
+#: Environment variable naming a membership table file in the Meszaros et al. (2013) layout
+#: (e.g. the published ``aj485195t4_mrt.txt``), used instead of the survey source's own.
+MEMBERS_TABLE_ENV = "ASTRONN_PAPER_CLUSTER_TABLE"
 
+
+def members_table(source, path: os.PathLike | None = None):
+    """The membership table (astropy Table, Meszaros et al. 2013 layout).
+
+    From, in order: ``path``; the file named by ``ASTRONN_PAPER_CLUSTER_TABLE``; the survey
+    source's own (:meth:`~astronn_paper.sources.SurveySource.cluster_members`: the synthetic
+    survey's, or an exported synthetic mirror's). Files are read with the survey package's
+    reader (:func:`astronn_paper.synth.catalog.read_meszaros`).
+    """
+    path = path or os.environ.get(MEMBERS_TABLE_ENV)
+    if path:
+        from .synth.catalog import read_meszaros
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"cluster membership table {path} does not exist")
         return read_meszaros(path)
-    table = source.cluster_members()
+    table = None if source is None else source.cluster_members()
     if table is None:
         raise ValueError(
-            f"the {source.kind} survey source carries no cluster membership table; pass the "
-            "published Meszaros et al. (2013) table (aj485195t4_mrt.txt) as `path`")
+            f"the {getattr(source, 'kind', '')} survey source carries no cluster membership table; "
+            f"point {MEMBERS_TABLE_ENV} at the published Meszaros et al. (2013) table "
+            "(aj485195t4_mrt.txt) or pass it as `path`")
     return table
 
 
@@ -304,8 +318,15 @@ def cache_key(model_folder, source, members: Members, profile=None) -> dict:
         "source": source.fingerprint(), "cluster": members.cluster,
         "members": _sha([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),
         "mc": p.mc_passes, "seed": config.seed_for(f"clusters:{members.cluster}", p),
-        "normalisation": "continuum",
+        "normalisation": "continuum", "engine": _engine_version(),
     }
+
+
+def _engine_version() -> str:
+    """Version of the fast MC-dropout engine (its masks decide the MC means)."""
+    from . import infer
+
+    return str(getattr(infer, "ENGINE_VERSION", "unknown"))
 
 
 def cache_path(model_folder, key: dict, profile=None) -> Path:
@@ -314,13 +335,15 @@ def cache_path(model_folder, key: dict, profile=None) -> Path:
 
 
 def predict_members(model_folder, source, members: Members, profile=None,
-                    spectra: MemberSpectra | None = None, force: bool = False) -> dict:
+                    spectra: MemberSpectra | None = None, force: bool = False,
+                    model=None) -> dict:
     """Predictions of the network in ``model_folder`` for the members of one cluster, cached.
 
     Returns a dict with ``mean``, ``total``, ``model``, ``predictive`` ((n, 22), denormalised;
     uncertainties are standard deviations), ``targets``, ``allstar_index`` (the members whose
     spectra could be used) and ``skipped``. ``spectra`` (from :func:`member_spectra`) avoids
-    reading the spectra again when several networks are run on the same members.
+    reading the spectra again when several networks are run on the same members; ``model``
+    (the folder's astroNN model, already loaded) avoids loading it again for every cluster.
     """
     import h5py
 
@@ -331,13 +354,12 @@ def predict_members(model_folder, source, members: Members, profile=None,
         return read_cached(out)
 
     from . import infer
-    from .predictions import load_model
 
     if spectra is None:
         spectra = member_spectra(source, members.allstar_index)
     n_good = len(spectra.allstar_index)
     if n_good:
-        model = load_model(model_folder)
+        model = infer.load_model(model_folder) if model is None else model
         pred = infer.predict(model, spectra.x, spectra.x_err, mc=p.mc_passes, seed=key["seed"],
                              progress=False)
         result = {f: np.asarray(getattr(pred, f), dtype=np.float64) for f in PRED_FIELDS}
@@ -438,6 +460,27 @@ class ClusterResult:
                 cols[f"unc_{m}"] = np.nanmean(valid(self.uncertainties(m, scale)), axis=0)
         return pd.DataFrame(cols, index=pd.Index(ELEMENTS, name="element"))
 
+    def summary(self, scale: str = "X/H"):
+        """:meth:`table` for reading: scatters (3 decimals) of the censored network (with its
+        mean uncertainty), ASPCAP, the truth and (on the [X/Fe] scale) the full-spectrum
+        network, then the cluster means +- error of the mean as text."""
+        import pandas as pd
+
+        tab = self.table(scale)
+        names = {"censored": "network", "bcnn": "full-spectrum", "aspcap": "ASPCAP", "truth": "truth"}
+        cols = {}
+        for m in ("censored", "aspcap", "truth") + (("bcnn",) if scale == "X/Fe" else ()):
+            if f"sigma_{m}" in tab:
+                cols[f"σ {names[m]}"] = tab[f"sigma_{m}"].round(3)
+                if m == "censored":
+                    cols["unc. network"] = tab["unc_censored"].round(3)
+        for m in ("censored", "aspcap", "truth"):
+            if f"mean_{m}" in tab:
+                cols[f"mean {names[m]}"] = [
+                    "—" if not np.isfinite(a) else f"{a:+.3f}" if m == "truth" else f"{a:+.3f} ± {b:.3f}"
+                    for a, b in zip(tab[f"mean_{m}"], tab[f"err_{m}"])]
+        return pd.DataFrame(cols, index=tab.index)
+
 
 def injected_spread(cluster: str) -> float | None:
     """The intrinsic abundance spread the synthetic population gives a homogeneous cluster
@@ -486,7 +529,16 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
         from . import train
 
         model_folders = {k: train.ensure_model(k, p) for k in networks}
-    truth = source.truth() if source.is_synthetic else None
+    truth = source.truth()   # None for a real survey
+
+    loaded: dict = {}   # each network is loaded once, and only if some prediction is not cached
+
+    def model_of(kind):
+        if kind not in loaded:
+            from .infer import load_model
+
+            loaded[kind] = load_model(model_folders[kind])
+        return loaded[kind]
 
     results = {}
     for cl, mem in members.items():
@@ -494,9 +546,11 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
         preds = {}
         for kind, folder in model_folders.items():
             out = cache_path(folder, cache_key(folder, source, mem, p), p)
-            if spectra is None and (force or not out.is_file()):
+            todo = force or not out.is_file()
+            if todo and spectra is None:
                 spectra = member_spectra(source, mem.allstar_index)
-            preds[kind] = _reorder(predict_members(folder, source, mem, p, spectra, force))
+            preds[kind] = _reorder(predict_members(folder, source, mem, p, spectra, force,
+                                                   model=model_of(kind) if todo else None))
         first = preds[next(iter(preds))]
         rows = first["allstar_index"]
         if any(not np.array_equal(pr["allstar_index"], rows) for pr in preds.values()):
@@ -537,7 +591,10 @@ def homogeneity_summary(result: ClusterResult, network: str = "censored") -> dic
     out["n_elements_compared"] = int(comparable.sum())
     out["n_elements_network_below_aspcap"] = int(
         (tab[f"sigma_{network}"] < tab["sigma_aspcap"])[comparable].sum())
-    out["injected_spread"] = injected_spread(result.cluster)
+    if "sigma_truth" in tab:
+        out["injected_spread"] = injected_spread(result.cluster)
+        d = (tab[f"sigma_{network}"] - tab["sigma_truth"]).abs()
+        out["within_0.02_of_truth"] = {e: bool(d[e] <= 0.02) for e in ("Fe", "Mg", "Si", "Ni")}
     return out
 
 
@@ -556,6 +613,7 @@ def globular_summary(result: ClusterResult) -> dict:
         out["feh"][m] = [_f(mean), _f(err)]
     true = out["al_fe_spread"].get("truth")
     if true:
+        out["al_fe_spread_injected"] = true
         out["al_fe_spread_recovered"] = {
             k: _f(out["al_fe_spread"][k] / true) for k in NETWORKS
             if out["al_fe_spread"].get(k) is not None}

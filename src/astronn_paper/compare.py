@@ -24,7 +24,7 @@ from . import apogee, metrics
 #: Elements with few, weak lines in the H band (the paper's examples where censoring matters).
 WEAK_LINE_ELEMENTS: tuple[str, ...] = ("Na", "P", "V", "Co")
 #: Spectra whose median Jacobian is taken, per profile.
-JACOBIAN_SPECTRA: dict[str, int] = {"ci": 16, "default": 200, "paper": 1000}
+JACOBIAN_SPECTRA: dict[str, int] = {"ci": 16, "default": 100, "paper": 1000}
 
 
 def scatter_table(runs: Mapping[str, tuple], paper: Mapping[str, Mapping[str, float]] | None = None,

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, apogee, config
-from .sources import SKIP_REASONS, SpectrumError, SurveySource, open_source
+from .sources import SpectrumError, SurveySource, open_source
 
 #: Bump when the bytes compile writes for the same inputs change (invalidates caches).
 COMPILE_VERSION = 3
@@ -235,9 +235,15 @@ def _init_worker(spec: dict | None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def _skip(index: int, apogee_id: str, visit: int, err: SpectrumError) -> dict:
+def _skip(index: int, apogee_id: str, visit: int, err: SpectrumError,
+          path: str | None = None) -> dict:
+    """One skipped spectrum; ``path`` names the file when the error itself does not (a
+    spectrum rejected by the normalisation checks)."""
+    message, path = str(err), err.path or path
+    if path and path not in message:
+        message = f"{path}" + (f" (visit {visit})" if visit >= 0 else "") + f": {message}"
     return {"allstar_index": int(index), "APOGEE_ID": apogee_id, "visit": int(visit),
-            "reason": err.reason, "message": str(err), "path": err.path}
+            "reason": err.reason, "message": message, "path": path}
 
 
 def _read_stars(reader, batch, indices) -> list:
@@ -263,7 +269,7 @@ def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
     from . import normalise
 
     skips: list[dict] = []
-    comb_f, comb_e, comb_m, comb_i = [], [], [], []
+    comb_f, comb_e, comb_m, comb_i, paths = [], [], [], [], {}
     vis_f, vis_e, vis_m, vis_i, vis_n, vis_snr = [], [], [], [], [], []
     reader = source.aspcapstar if normalisation == "aspcap" else source.apstar
     batch = None if normalisation == "aspcap" else getattr(source, "apstars", None)
@@ -272,6 +278,7 @@ def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
             skips.append(_skip(index, aid, -1, s))
             continue
         f, e, m = (s.flux, s.err, None) if normalisation == "aspcap" else s.combined()
+        paths[int(index)] = getattr(s, "path", None)
         comb_f.append(f), comb_e.append(e), comb_i.append(index)
         comb_m.append(np.zeros(apogee.N_PIX, np.int64) if m is None else m)
         if visits and s.nvisits > 1:  # a single visit *is* the combined spectrum
@@ -288,7 +295,8 @@ def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
                                   method=normalisation)
     comb_i = np.array(comb_i, np.int64)
     for row, err in n.errors.items():
-        skips.append(_skip(comb_i[row], ids[np.searchsorted(indices, comb_i[row])], -1, err))
+        skips.append(_skip(comb_i[row], ids[np.searchsorted(indices, comb_i[row])], -1, err,
+                           paths.get(int(comb_i[row]))))
     out["combined/spectra"], out["combined/spectra_err"] = n.spec, n.err
     out["combined/allstar_index"] = comb_i[n.good]
     if visits:
@@ -302,7 +310,8 @@ def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
         v_i, v_n = v_i[keep_star], (np.concatenate(vis_n)[keep_star] if vis_n else np.empty(0, int))
         v_snr = np.concatenate(vis_snr)[keep_star] if vis_snr else np.empty(0)
         for row, err in nv.errors.items():
-            skips.append(_skip(v_i[row], ids[np.searchsorted(indices, v_i[row])], v_n[row], err))
+            skips.append(_skip(v_i[row], ids[np.searchsorted(indices, v_i[row])], v_n[row], err,
+                               paths.get(int(v_i[row]))))
         out["visits/spectra"], out["visits/spectra_err"] = nv.spec, nv.err
         out["visits/allstar_index"] = v_i[nv.good].astype(np.int64)
         out["visits/visit"] = v_n[nv.good].astype(np.int16)
@@ -316,9 +325,13 @@ def _write_chunk(path: Path, arrays: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     payload = {k.replace("/", "__"): v for k, v in arrays.items() if k != "skips"}
     payload["skips"] = np.array(json.dumps(arrays["skips"]))
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **payload)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _read_chunk_file(path: Path, keys=None) -> dict:
@@ -451,7 +464,12 @@ def _compile(source, selection, out_path, *, workers, progress, profile,
     workers = p.workers if workers is None else max(1, int(workers))
 
     allstar = source.allstar()
-    indices = select(allstar, selection)
+    try:
+        indices = select(allstar, selection)
+    except KeyError as exc:  # name the file, not only the column
+        where = getattr(source, "allstar_path", repr(source))
+        raise KeyError(f"{where}: {exc.args[0]}") from None
+    indices, duplicates = drop_duplicates(allstar, indices)
     ids = np.char.strip(np.asarray(allstar["APOGEE_ID"][indices]).astype(str))
     chunks = [np.arange(s, min(s + chunk_size, indices.size))
               for s in range(0, indices.size, chunk_size)]
@@ -480,14 +498,57 @@ def _compile(source, selection, out_path, *, workers, progress, profile,
                 _WORKER_SOURCE = previous
         else:
             _run_pool(source, tasks, workers, lambda cid: bar.update(chunks[cid].size))
+    except OSError as exc:
+        raise _disk_error(exc, out_path, workdir) from exc
     finally:
         bar.close()
 
-    report = _assemble(source, allstar, selection, indices, len(chunks), workdir, out_path,
-                       plan, p)
+    try:
+        report = _assemble(source, allstar, selection, indices, len(chunks), workdir, out_path,
+                           plan, p, extra_skips=duplicates)
+    except OSError as exc:
+        raise _disk_error(exc, out_path, workdir) from exc
     report.resumed_chunks = len(chunks) - len(todo) if resumed else 0
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def drop_duplicates(allstar: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """Keep the first of selected allStar rows that point to the same apStar file (same
+    APOGEE_ID, TELESCOPE and LOCATION_ID / FIELD); the others become ``duplicate`` skips.
+
+    DR14 lists a star observed in several fields once per field (distinct files, all kept);
+    two rows naming the same file would put one spectrum twice into a dataset.
+    """
+    names = allstar.dtype.names or ()
+    parts = [np.char.strip(np.asarray(allstar[c][indices]).astype(str))
+             for c in ("APOGEE_ID", "TELESCOPE", "LOCATION_ID", "FIELD") if c in names]
+    if not parts or indices.size < 2:
+        return indices, []
+    key = parts[0]
+    for p in parts[1:]:
+        key = np.char.add(np.char.add(key, "|"), p)
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    keep = np.zeros(indices.size, bool)
+    keep[first] = True
+    skips = [{"allstar_index": int(indices[j]), "APOGEE_ID": str(parts[0][j]), "visit": -1,
+              "reason": "duplicate", "path": None,
+              "message": f"allStar row {int(indices[j])} repeats row {int(indices[first[group[j]]])} "
+                         f"({key[j]}): the same apStar file, compiled once"}
+             for j in np.flatnonzero(~keep)]
+    return indices[keep], skips
+
+
+def _disk_error(exc: OSError, out_path: Path, workdir: Path) -> OSError:
+    """A clear message for a full disk (the finished chunks stay for a resumed run)."""
+    import errno
+
+    if getattr(exc, "errno", None) != errno.ENOSPC and "No space left" not in str(exc):
+        return exc
+    free = shutil.disk_usage(out_path.parent).free if out_path.parent.exists() else 0
+    return OSError(errno.ENOSPC, f"no space left on the device while compiling {out_path} "
+                   f"({free} bytes free); nothing was written to {out_path.name}, the finished "
+                   f"chunks are kept in {workdir} and a re-run resumes from them", str(out_path))
 
 
 def _prepare_workdir(workdir: Path, plan: dict) -> bool:
@@ -554,27 +615,40 @@ def _progress(enabled: bool, **kw):
 
 
 def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, plan,
-              profile) -> CompileReport:
-    """Write the final HDF5 from the chunk files (in chunk order) and rename it into place."""
+              profile, extra_skips=()) -> CompileReport:
+    """Write the final HDF5 from the chunk files (in chunk order) and rename it into place
+    (a failure removes the half-assembled file; the remaining chunks stay for a resume)."""
+    tmp = workdir / "assembled.h5"
+    try:
+        return _assemble_to(tmp, source, allstar, selection, indices, n_chunks, workdir,
+                            out_path, plan, profile, extra_skips)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _assemble_to(tmp, source, allstar, selection, indices, n_chunks, workdir, out_path, plan,
+                 profile, extra_skips) -> CompileReport:
     import h5py
 
     files = [workdir / f"chunk_{c:06d}.npz" for c in range(n_chunks)]
     heads = [_read_chunk_file(f, ["combined/allstar_index", "visits/allstar_index",
                                   "visits/visit", "visits/SNR"]) for f in files]
-    skips = [s for h in heads for s in h["skips"]]
+    skips = sorted([s for h in heads for s in h["skips"]] + list(extra_skips),
+                   key=lambda s: (s["allstar_index"], s["visit"]))
     comb_idx = np.concatenate([h["combined/allstar_index"] for h in heads] or [np.empty(0, np.int64)])
     groups = {"combined": comb_idx}
     if selection.visits:
         vis_idx = np.concatenate([h["visits/allstar_index"] for h in heads] or [np.empty(0, np.int64)])
         groups["visits"] = vis_idx
     report = CompileReport(
-        path=str(out_path), selection=selection.describe(), selected=int(indices.size),
+        path=str(out_path), selection=selection.describe(),
+        selected=int(indices.size) + len(extra_skips),
         written=int(comb_idx.size), visits_written=int(groups.get("visits", np.empty(0)).size),
         skipped=[s for s in skips if s["visit"] < 0],
         visits_skipped=[s for s in skips if s["visit"] >= 0])
 
     truth = source.truth() if source.is_synthetic else None
-    tmp = workdir / "assembled.h5"
     digests: dict[str, "hashlib._Hash"] = {}
     with h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
         spectra = {}

@@ -192,15 +192,22 @@ def calibration(fit: dict, test: dict, targets=apogee.TARGETS) -> Calibration:
 
 def ood_ratio(sigma, distance, in_box_max: float = 0.0, bins=None):
     """Median uncertainty out of the box over median in the box, per label, overall and in
-    bins of distance. Returns ``(ratio (K,), Binned of median sigma / in-box median)``."""
+    bins of distance (the in-box stars form the first bin).
+
+    Returns ``(ratio (K,), Binned)``: the binned median of sigma / (median in-box sigma), with
+    ``centers`` replaced by the median distance of the stars in each bin.
+    """
     sigma = np.asarray(sigma, float)
     d = np.asarray(distance, float)
     inside = d <= in_box_max
+    if not inside.any() or inside.all():
+        raise ValueError("need stars both inside and outside the training box")
     ref = np.median(sigma[inside], axis=0)
     ratio = np.median(sigma[~inside], axis=0) / ref
-    bins = np.array([0.0, 1e-9, 0.5, 1.0, 2.0, 4.0, 100.0]) if bins is None else bins
+    bins = np.array([0.0, in_box_max + 1e-9, 0.5, 1.0, 2.0, 4.0, 8.0, np.inf]) if bins is None else bins
     binned = metrics.binned_stat(d, sigma / ref, bins, "median")
-    return ratio, binned
+    where = metrics.binned_stat(d, d, bins, "median").stat
+    return ratio, metrics.Binned(where, binned.stat, binned.count)
 
 
 def binned_errors_by_own_label(pred, ref, total, model_unc, bins, targets=apogee.ABUNDANCES,

@@ -30,9 +30,10 @@ How it is made fast
 -------------------
 Everything before the first dropout layer is deterministic and computed once per spectrum:
 the first convolution (1 -> 2 channels) and, in the censored network, the first dense layer
-of each of the 18 element branches (a gather of each ASPCAP window, e.g. C 3806 -> 256,
-folded into one 7514 x 1024 matrix product). Only the rest - 2nd convolution, pooling, the
-7512 -> 192 (ApogeeBCNN: 196) and 192 -> 96 dense layers, the branch layers and the heads -
+of each of the 19 element branches (each reads its ASPCAP windows, e.g. C 3806 pixels -> 256
+units; all folded into one 7514 x 1056 matrix product). Only the rest - 2nd convolution,
+pooling, the two trunk dense layers (7512 -> 192 -> 64 in the paper's censored network), the
+branches' second dense layers and the heads -
 runs for every pass, for all passes of a spectrum at once, in float32 BLAS products:
 
 * the 2 -> 4 channel, length-8 convolution followed by the 4-wide max-pooling is one matrix
@@ -542,7 +543,7 @@ class Engine:
         f32 = (lambda v: np.ascontiguousarray(v, dtype=np.float32))
         w = {
             "G": f32(self._G * s(a.rate_a1)),
-            "W3": f32(self._W3 * s(a.rate_flat)),
+            "W3": f32(self._W3 * s(a.rate_flat)).reshape(self.c2, self.n_sp, -1),
             "W4": f32(a.w4.astype(np.float64) * s(a.rate_h3)),
             "groups": [],
         }
@@ -656,11 +657,11 @@ class Engine:
             thr = rate_or_thr if isinstance(rate_or_thr, np.ndarray) else _threshold(rate_or_thr)
             return U[s][:, o[0]:o[1]].reshape((mc,) + shape) >= thr
 
-        # ---- conv 2 + relu + max-pool, in tiles of passes -> pooled maps (R, c2, n_sp)
-        if buf.get("R", 0) < R:
-            buf["pooled"] = np.empty((R, c2, n_sp), np.float32)
+        # ---- conv 2 + relu + max-pool, in tiles of passes -> pooled maps (c2, R, n_sp)
+        if buf.get("R", 0) != R:
+            buf["pooled"] = np.empty((c2, R, n_sp), np.float32)
             buf["R"] = R
-        pooled = buf["pooled"][:R]
+        pooled = buf["pooled"]
         tile = buf["tile"]
         if "C" not in buf:
             buf["C"] = np.empty((self.win, tile, n_sp), np.float32)
@@ -683,19 +684,22 @@ class Engine:
                 out = _view(buf["conv"][:, :nt], (P * c2, L))
                 np.matmul(weights["G"], C, out=out)
                 o = _view(buf["conv"][:, :nt], (P, c2, nt, n_sp))
-                dst = pooled[s * mc + t0:s * mc + t0 + nt].transpose(1, 0, 2)  # (c2, nt, n_sp)
+                dst = pooled[:, s * mc + t0:s * mc + t0 + nt]      # (c2, nt, n_sp)
                 np.maximum(o[0], o[1], out=dst)
                 for r in range(2, P):
                     np.maximum(dst, o[r], out=dst)
-        pooled += a.conv2_b[None, :, None]                  # bias and relu commute with max
+        pooled += a.conv2_b[:, None, None]                  # bias and relu commute with max
         np.maximum(pooled, 0, out=pooled)
         pooled[:, :, self.n_pool:] = 0                      # windows past the spectrum's end
-        flat = _view(pooled, (R, c2 * n_sp))
         for s in range(n):
             if U[s] is not None:
-                flat[s * mc:(s + 1) * mc] *= masked("flat", s, (c2 * n_sp,), a.rate_flat)
-        # ---- dense layers
-        h3 = flat @ weights["W3"]
+                pooled[:, s * mc:(s + 1) * mc] *= masked(
+                    "flat", s, (c2, n_sp), a.rate_flat).transpose(1, 0, 2)
+        # ---- dense layers (the flatten's input is summed channel by channel)
+        W3 = weights["W3"]
+        h3 = pooled[0] @ W3[0]
+        for c in range(1, c2):
+            h3 += pooled[c] @ W3[c]
         h3 += a.b3
         np.maximum(h3, 0, out=h3)
         for s in range(n):
@@ -892,6 +896,25 @@ def check_model_folder(folder) -> Path:
     return folder
 
 
+def _seed_if_deterministic() -> None:
+    """With TF op determinism on (``TF_DETERMINISTIC_OPS=1``, e.g. inherited from a process
+    that trained a network) every random op needs a global seed, and building astroNN's
+    MCDropout layers in ``load_folder`` would fail without one. Set a fixed one then (the
+    engine seeds its own dropout masks; nothing else is drawn while loading)."""
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    from . import config
+
+    on = os.environ.get("TF_DETERMINISTIC_OPS", "").lower() in ("1", "true")
+    try:
+        on = on or tf.config.experimental.is_op_determinism_enabled()
+    except AttributeError:  # pragma: no cover - older TF
+        pass
+    if on and context.global_seed() is None:
+        tf.random.set_seed(config.seed_for("load_model"))
+
+
 def load_model(folder):
     """``astroNN.models.load_folder`` with validation and clear errors (no network access)."""
     import contextlib
@@ -903,6 +926,7 @@ def load_model(folder):
     config.quiet_tensorflow()
     from astroNN.models import load_folder
 
+    _seed_if_deterministic()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             model = load_folder(str(folder))

@@ -80,9 +80,12 @@ class MirrorSource(SurveySource):
 
     kind = "mirror"
 
-    def __init__(self, root=None, verify: bool = True):
+    def __init__(self, root=None, verify: bool = True, columns=None):
+        """``verify``: check every spectrum against its folder's sha1sum file;
+        ``columns``: read only these allStar columns (default: all)."""
         self.root = mirror_root(root)
         self.verify = verify
+        self.columns = None if columns is None else tuple(columns)
         self._allstar = None
         self._sums: dict[Path, dict[str, str]] = {}
 
@@ -120,7 +123,7 @@ class MirrorSource(SurveySource):
 
     def allstar(self) -> np.ndarray:
         if self._allstar is None:
-            self._allstar = fitsio.read_allstar(self.allstar_path)
+            self._allstar = fitsio.read_allstar(self.allstar_path, self.columns)
         return self._allstar
 
     def apstar(self, index: int) -> ApStar:
@@ -156,7 +159,10 @@ class MirrorSource(SurveySource):
         return _file_fingerprint(str(self.allstar_path), *_stat_key(self.allstar_path))
 
     def spec(self) -> dict:
-        return {"kind": "mirror", "root": str(self.root)}
+        spec = {"kind": "mirror", "root": str(self.root)}
+        if self.columns is not None:
+            spec["columns"] = list(self.columns)
+        return spec
 
     def __repr__(self) -> str:
         return f"MirrorSource(root={str(self.root)!r})"

@@ -31,25 +31,23 @@ def _file_sha(path: Path, chunk: int = 1 << 20) -> str:
 
 def model_fingerprint(folder: os.PathLike) -> str:
     """Hash of a model folder's weights and parameters (what determines its predictions)."""
-    folder = Path(folder)
+    from .infer import check_model_folder
+
+    folder = check_model_folder(folder)  # a clear ModelFolderError, not a bare OSError
     parts = [_file_sha(folder / n) for n in ("model_weights.h5", "astroNN_model_parameter.json")]
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
 
 def load_model(folder: os.PathLike):
-    """``astroNN.models.load_folder`` with a clear message for a missing or broken folder."""
-    folder = Path(folder)
-    missing = [n for n in ("model_weights.h5", "astroNN_model_parameter.json")
-               if not (folder / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder} is not an astroNN model folder: missing {', '.join(missing)}")
-    config.quiet_tensorflow()
-    from astroNN.models import load_folder
+    """``astroNN.models.load_folder`` with a clear message for a missing or broken folder.
 
-    try:
-        return load_folder(str(folder))
-    except Exception as exc:  # astroNN / Keras raise many kinds on a broken folder
-        raise ValueError(f"cannot load the astroNN model in {folder}: {type(exc).__name__}: {exc}") from exc
+    Delegates to :func:`astronn_paper.infer.load_model`, which validates the folder first and
+    raises :class:`astronn_paper.infer.ModelFolderError` (a ``ValueError``) naming the folder
+    and the problem instead of a TensorFlow stack trace.
+    """
+    from .infer import load_model as _load
+
+    return _load(folder)
 
 
 def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str = "combined",

@@ -25,7 +25,7 @@ from . import apogee
 #: Why a star can be skipped (``SpectrumError.reason``).
 SKIP_REASONS = (
     "missing_file", "bad_checksum", "corrupt_fits", "bad_layout", "all_masked", "nonfinite",
-    "bad_error",
+    "bad_error", "duplicate",
 )
 
 
@@ -75,12 +75,12 @@ class ApStar:
 
     def combined(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(flux, err, bitmask) of the combined spectrum the paper uses (1-d, 8575)."""
-        r = apogee.combined_row(self.nvisits)
+        r = apogee.combined_row(self.nvisits, self.flux.shape[0])
         return self.flux[r], self.err[r], self.bitmask[r]
 
     def visits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(flux, err, bitmask) of the individual visits, shape (NVISITS, 8575)."""
-        rows = apogee.visit_rows(self.nvisits)
+        rows = apogee.visit_rows(self.nvisits, self.flux.shape[0])
         return self.flux[rows], self.err[rows], self.bitmask[rows]
 
     def visit_snr(self) -> np.ndarray:
@@ -161,5 +161,5 @@ def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
     if kind == "mirror":
         from .mirror import MirrorSource
 
-        return MirrorSource(spec.get("root"))
+        return MirrorSource(spec.get("root"), columns=spec.get("columns"))
     raise ValueError(f"unknown survey source {spec!r}: use 'synthetic' or 'mirror'")

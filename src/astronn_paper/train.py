@@ -164,6 +164,7 @@ def train_network(
     wall = time.time() - t0
 
     tmp = out.with_name(out.name + f".partial-{os.getpid()}")
+    _remove_stale_partials(out)
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp))
     if not keep_optimizer:
@@ -190,6 +191,21 @@ def train_network(
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Delete ``<out>.partial-<pid>`` folders left by killed trainings (process gone)."""
+    for stale in out.parent.glob(out.name + ".partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue            # still running: another training of the same folder
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def read_provenance(folder: os.PathLike) -> dict:

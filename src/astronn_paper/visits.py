@@ -16,7 +16,12 @@ This module holds the pure pieces of that measurement:
 * :func:`precision_vs_snr` - median |visit - combined| (and |visit - truth|) and the mean
   total / model uncertainty in bins of visit SNR (:class:`PrecisionVsSNR`);
 * :func:`value_at_snr` - the value of a binned curve at a given SNR (log-log interpolation
-  between the bins' median SNRs, so that a 1/SNR law is interpolated exactly).
+  between the bins' median SNRs, so that a 1/SNR law is interpolated exactly);
+* :func:`predict_visits` - a network's cached predictions on the visits of a compiled dataset's
+  stars (all, or a seeded subset) and on their combined spectra, matched
+  (:class:`VisitPredictions`); :func:`paper_precision` - the paper's values at SNR 50.
+
+Binned statistics come from :func:`astronn_paper.metrics.binned_stat`.
 """
 from __future__ import annotations
 
@@ -273,7 +278,7 @@ def precision_vs_snr(visit_mean, combined_mean, star_index, snr, total, model, t
 # =========================================================================== predictions
 #: Training stars whose visits are predicted, per profile (a seeded random subset keeps the
 #: default profile's wall-clock budget; None = every training star, as in the paper).
-TRAINING_VISIT_STARS: dict[str, int | None] = {"ci": 300, "default": 2000, "paper": None}
+TRAINING_VISIT_STARS: dict[str, int | None] = {"ci": 300, "default": 1000, "paper": None}
 
 
 @dataclass(frozen=True)

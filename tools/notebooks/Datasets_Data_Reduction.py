@@ -11,7 +11,8 @@
 #   (30,067 to train, 3,340 for validation) and their 98,596 individual visits.
 # * **High-SNR test set**: the same cuts but 100 < SNR < 200 — stars of the same kind that the
 #   networks never see, at the SNR of most of the survey (28,692 stars, 86,200 visits in the paper).
-# * **Individual visits** of both: the same stars at SNR ~ 50–100 each, which measure how
+# * **Individual visits** of both: the same stars at lower SNR (a visit has roughly the SNR of
+#   the combined spectrum divided by the square root of the number of visits), which measure how
 #   the networks degrade with noise (same star, same labels, different spectra). As in the
 #   paper, only stars observed more than once contribute visits (a single visit *is* the combined
 #   spectrum).

@@ -22,7 +22,8 @@
 #
 # Membership comes from the Mészáros et al. (2013) table of APOGEE calibration-cluster stars
 # (2MASS ID, cluster, ...): the synthetic survey carries its own table in that layout; for a real
-# mirror, pass the published table (`aj485195t4_mrt.txt`) to `clusters.members_table`. Each member
+# mirror, point the environment variable `ASTRONN_PAPER_CLUSTER_TABLE` at the published table
+# (`aj485195t4_mrt.txt`). Each member
 # is matched to its allStar row without STARFLAG, its combined apStar spectrum (row 1 when
 # NVISITS > 1) is read through the survey source and continuum-normalised as the paper, and both
 # networks predict its labels with fast MC dropout. On the synthetic survey we also know the
@@ -33,13 +34,11 @@
 profile = None
 
 # %%
-import numpy as np
-import pandas as pd
-
 from astronn_paper import clusters, config, paper, results, sources
 from astronn_paper.figures import clusters as figs
 from astronn_paper.figures import save
 
+config.quiet_tensorflow()
 P = config.get_profile(profile)
 source = sources.open_source(None, P)
 print(f"profile {P.name}: {P.mc_passes} MC-dropout passes; survey source: {source.kind}")
@@ -71,28 +70,10 @@ for cl, r in res.items():
 # mean.
 
 # %%
-def show(r, scale="X/H"):
-    tab = r.table(scale)
-    cols = {"σ network": tab["sigma_censored"], "unc. network": tab["unc_censored"],
-            "σ ASPCAP": tab["sigma_aspcap"]}
-    if "sigma_truth" in tab:
-        cols["σ truth"] = tab["sigma_truth"]
-    if "sigma_bcnn" in tab and scale == "X/Fe":
-        cols["σ full-spectrum"] = tab["sigma_bcnn"]
-    pm = lambda m: [f"{a:+.3f} ± {b:.3f}" if np.isfinite(a) else "—"
-                    for a, b in zip(tab[f"mean_{m}"], tab[f"err_{m}"])]
-    cols["mean network"], cols["mean ASPCAP"] = pm("censored"), pm("aspcap")
-    if "mean_truth" in tab:
-        cols["mean truth"] = [f"{a:+.3f}" for a in tab["mean_truth"]]
-    out = pd.DataFrame(cols)
-    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
-        print(out.to_string())
-
-
 for cl in ("M67", "N6819", "N6791"):
     if cl in res:
         print(f"\n{res[cl].name}  ({res[cl].n} stars)  [X/H]")
-        show(res[cl])
+        print(res[cl].summary("X/H").to_string())
 
 # %%
 fig = figs.homogeneity(res)
@@ -109,10 +90,8 @@ for cl in clusters.OPEN_CLUSTERS:
     print(f"{clusters.CLUSTER_NAMES[cl]}: network scatter below ASPCAP's for "
           f"{s['n_elements_network_below_aspcap']} of {s['n_elements_compared']} elements; "
           f"network [Fe/H] = {fe[0]:+.3f} ± {fe[1]:.3f}")
-    if "sigma_truth" in s:
-        far = [e for e in ("Fe", "Mg", "Si", "Ni")
-               if s["sigma_censored"][e] is not None and s["sigma_truth"][e] is not None
-               and abs(s["sigma_censored"][e] - s["sigma_truth"][e]) > 0.02]
+    if "within_0.02_of_truth" in s:
+        far = [e for e, ok in s["within_0.02_of_truth"].items() if not ok]
         print(f"   Fe, Mg, Si, Ni scatter within 0.02 dex of the intrinsic one: "
               f"{'yes' if not far else 'no (' + ', '.join(far) + ')'}")
     key = {"M67": "M67", "N6819": "NGC6819"}[cl]
@@ -152,7 +131,7 @@ for cl, r in res.items():
 if clusters.GLOBULAR in res:
     m13 = res[clusters.GLOBULAR]
     print(f"{m13.name}  ({m13.n} stars)  [X/Fe]")
-    show(m13, "X/Fe")
+    print(m13.summary("X/Fe").to_string())
     fig = figs.globular(m13)
     print("saved", *(f.name for f in save(fig, "clusters_m13", P)))
 

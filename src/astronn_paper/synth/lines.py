@@ -14,9 +14,12 @@ that define APOGEE abundances:
 * weak blends of Fe and other species outside the windows;
 * Brackett lines (n = 11..22 -> 4) from the Rydberg formula (Br 11 at 16,811 Å).
 
-No line centre falls within 2 pixels of astroNN's DR14 continuum pixels (atomic lines
-prefer >= 3 pixels), so the paper's Chebyshev continuum fit sees a nearly unabsorbed
-pseudo-continuum, as real giants do on those pixels.
+Molecular lines never fall within 2 pixels of astroNN's DR14 continuum pixels; atomic
+lines sit at the point of their window farthest from them, and the few that cannot be
+>= 3 pixels away are capped in strength (:data:`_CONT_CAP`), so the paper's Chebyshev
+continuum fit sees a nearly unabsorbed pseudo-continuum, as real giants do on those
+pixels. Strong lines are also capped by the width of their window (a saturated line's
+abundance signal lives in its wings, which ASPCAP's windows were cut to contain).
 
 Strengths are stored as ``log_s_ref``: log10 of the integrated line opacity (in fine-grid
 pixels, relative to the continuum) in the reference star of :mod:`.spectra`
@@ -111,10 +114,10 @@ _ATOMIC_RECIPE = {
 _SPECIES_OF = {"Ti2": "Ti II", "C1": "C I"}
 
 # Molecules (reference-giant strengths; the balance in spectra.py scales them).
-_CO_LOG_S0 = -0.85        # log_s_ref of an R(J=1) line of the 3-0 band (+ log J)
+_CO_LOG_S0 = -0.75        # log_s_ref of an R(J=1) line of the 3-0 band (+ log J)
 _CO_OUTSIDE_C = 0.15      # CO lines whose centre is outside the C windows are damped
 _OH_LOG_S = (0.2, 1.0)
-_CN_LOG_S = (-0.75, 0.30)  # mean, sd of the log-normal CN strengths
+_CN_LOG_S = (-0.65, 0.30)  # mean, sd of the log-normal CN strengths
 _CN_PER_PIXEL = 0.33
 _H_LOG_S0 = -1.8          # Br 11 in the reference giant (invisible; appears > 5500 K)
 

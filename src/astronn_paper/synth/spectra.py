@@ -4,10 +4,11 @@ A one-layer ("Schuster-Schwarzschild") model with the physics that makes H-band 
 informative, evaluated for many stars at once:
 
 1. **Atmosphere scalings** (:func:`atmosphere`). The electron pressure comes from the
-   ionisation of metals (and of H when hot) in an H⁻-dominated atmosphere in hydrostatic
-   equilibrium: ``P_g P_e ∝ g`` and ``P_e² ∝ P_g Φ(T)``, hence ``P_e ∝ (g Φ)^(1/3)`` and
-   ``P_g ∝ g^(2/3) Φ^(-1/3)``; normalised to log P_e ≈ 1.3 for the Sun. The continuum is
-   H⁻: ``κ ∝ P_e θ^2.5 10^(0.754 θ)`` per H atom, θ = 5040/Teff.
+   Saha ionisation of the electron donors (Na, K, Ca, Al when cool; Mg, Si, Fe; H when
+   hot) in an H⁻-dominated atmosphere in hydrostatic equilibrium: ``P_g P_e ∝ g`` and
+   ``P_e = P_g Σ A_i x_i(T, P_e)`` (solved per star), so roughly ``P_e ∝ g^(1/3)`` and
+   ``P_g ∝ g^(2/3)``. The continuum is H⁻: ``κ ∝ P_e θ^2.5 10^(0.754 θ)`` per H atom,
+   θ = 5040/Teff.
 2. **Line opacities** (:func:`line_opacities`), for N stars × L lines as one array:
    ``S ∝ 10^[X/H] gf 10^(−θχ) f_stage / κ``, with the Saha ionisation fraction
    ``f_stage`` (neutral or singly ionised) of each element at the star's ``P_e`` — so
@@ -59,16 +60,15 @@ DV_FINE = 299_792.458 * np.log(10.0) * apogee.CDELT1 / OVERSAMPLE
 LSF_SIGMA_PIX = float(np.sqrt(1.4 ** 2 - 1.0 / 12.0))
 #: Maximum line depth of the emergent flux (source function floor).
 D_MAX = 0.93
-_LOG_A_METALS = -4.0                 # electron donors (Mg+Si+Fe+...) per H atom
-_C_PE = 0.95                         # zero-point: log Pe(Sun) ≈ 1.3
-_LOG_PG_REF = 4.2                    # log P_g (cgs) of the reference giant at tau ~ 1
+_LOG_C_HYDRO = 1.63                  # log(P_g P_e / g): log P_g ≈ 4.2 in the reference giant
 _C_KP = 7.82                         # log K_p = C + 1.5 log T − θ D0 (dyn cm^-2)
 _KT_OVER_AMU = 8.254e-3              # k/amu in km^2 s^-2 K^-1
 _MEAN_MASS = 40.0                    # amu, metals and molecules
 _GAMMA_NARROW = 0.02                 # Lorentz HWHM (fine px) in the reference giant
 _GAMMA_STRONG = 0.15
 _GAMMA_H = 20.0                      # Stark HWHM (fine px) at log Pe = _LOG_PE_H_REF
-_LOG_PE_H_REF = 1.26                 # (Teff 6000 K, logg 4.0)
+_LOG_PE_H_REF = 1.0                  # (Teff 6000 K, logg 4.0)
+_GAMMA_H_MAX = 60.0                  # fine px: the Stark wings stop growing once H ionises
 
 
 def default_vmicro(logg: np.ndarray) -> np.ndarray:
@@ -78,7 +78,8 @@ def default_vmicro(logg: np.ndarray) -> np.ndarray:
 
 def default_vmacro(teff: np.ndarray, logg: np.ndarray) -> np.ndarray:
     """Gaussian macroturbulent dispersion (km/s): larger in luminous giants."""
-    return np.clip(3.2 - 0.35 * np.asarray(logg, float), 1.2, 3.2) + 0.0 * np.asarray(teff)
+    teff, logg = np.broadcast_arrays(np.asarray(teff, float), np.asarray(logg, float))
+    return np.clip(3.2 - 0.35 * logg, 1.2, 3.2)
 
 
 # ---------------------------------------------------------------------------- physics
@@ -92,21 +93,40 @@ def _log_saha(teff: np.ndarray, chi_ion: float | np.ndarray, log_u_ratio: float 
     return 2.5 * np.log10(teff) - (5040.0 / teff) * chi_ion - 0.4772 + log_u_ratio
 
 
+#: Electron donors of the (solar-scaled) atmosphere: low-χ Na, K, Ca, Al dominate in cool
+#: stars, Mg, Si, Fe in warmer ones, H above ~7000 K.
+_DONORS = ("Na", "K", "Ca", "Al", "Mg", "Si", "Fe", "H")
+
+
+def _log_pe(teff: np.ndarray, logg: np.ndarray, n_iter: int = 45) -> np.ndarray:
+    """Electron pressure from charge conservation with hydrostatic equilibrium.
+
+    ``P_g P_e = C g`` (H⁻ continuum, optical depth ~1) and ``P_e = P_g Σ_i A_i x_i(P_e)``
+    with the Saha ionised fraction ``x_i = Φ_i / (P_e + Φ_i)`` of each donor, solved for
+    log P_e by bisection (vectorised; the residual is monotonic)."""
+    log_a = np.array([_lines.LOG_EPS_SUN[e] - 12.0 for e in _DONORS])
+    log_phi = np.stack([_log_saha(teff, _lines.CHI_ION[e], 0.0 if e == "H" else 0.3) for e in _DONORS], axis=-1)
+    lo = np.full(teff.shape, -8.0)
+    hi = np.full(teff.shape, 8.0)
+    for _ in range(n_iter):
+        y = 0.5 * (lo + hi)
+        # log Σ A_i x_i  with x_i = 1 / (1 + Pe/Φ_i)
+        log_sum = np.log10(np.sum(10.0 ** (log_a - _logaddexp10(0.0, y[..., None] - log_phi)), axis=-1))
+        resid = 2.0 * y - (_LOG_C_HYDRO + logg) - log_sum      # log(Pe²) − log(P_g Pe Σ)
+        hi = np.where(resid > 0, y, hi)
+        lo = np.where(resid > 0, lo, y)
+    return 0.5 * (lo + hi)
+
+
 def atmosphere(teff, logg) -> dict[str, np.ndarray]:
     """θ, log P_e, log P_g, log κ (relative H⁻ opacity per H) of the line-forming layer."""
     teff = np.asarray(teff, float)
     logg = np.asarray(logg, float)
     theta = 5040.0 / teff
-    log_phi = _logaddexp10(_LOG_A_METALS + _log_saha(teff, 7.7),
-                             _log_saha(teff, _lines.CHI_ION["H"], 0.0))
-    log_pe = (logg + log_phi + _C_PE) / 3.0
-    ref_pe = (REF_LOGG + _logaddexp10(_LOG_A_METALS + _log_saha(REF_TEFF, 7.7),
-                                        _log_saha(REF_TEFF, _lines.CHI_ION["H"], 0.0)) + _C_PE) / 3.0
-    log_pg = _LOG_PG_REF + (logg - REF_LOGG) - (log_pe - ref_pe)
+    log_pe = _log_pe(teff, logg)
+    log_pg = _LOG_C_HYDRO + logg - log_pe
     log_kappa = log_pe + 2.5 * np.log10(theta) + 0.754 * theta
     return {"theta": theta, "log_pe": log_pe, "log_pg": log_pg, "log_kappa": log_kappa}
-
-
 
 
 def species_terms(teff, logg, xh) -> np.ndarray:
@@ -200,14 +220,16 @@ def _voigt_ft(sigma: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     return np.exp(-2.0 * np.pi ** 2 * (sigma[:, None] * f) ** 2 - 2.0 * np.pi * gamma[:, None] * f)
 
 
-def lsf_ft(sigma_extra_pix: np.ndarray | float = 0.0) -> np.ndarray:
-    """Fourier transform of LSF ⊗ extra Gaussian ⊗ 1-pixel boxcar on the fine grid."""
-    sig = OVERSAMPLE * np.sqrt(LSF_SIGMA_PIX ** 2 + np.atleast_1d(sigma_extra_pix) ** 2)
+def lsf_ft(sigma_extra_pix: np.ndarray | float = 0.0, lsf_scale: np.ndarray | float = 1.0) -> np.ndarray:
+    """Fourier transform of LSF (width × ``lsf_scale``) ⊗ extra Gaussian ⊗ 1-pixel boxcar
+    on the fine grid, (N, n_freq)."""
+    sig = OVERSAMPLE * np.sqrt((LSF_SIGMA_PIX * np.atleast_1d(lsf_scale)) ** 2
+                               + np.atleast_1d(sigma_extra_pix) ** 2)
     f = _FREQ[None, :]
     return np.exp(-2.0 * np.pi ** 2 * (sig[:, None] * f) ** 2) * np.sinc(OVERSAMPLE * f)
 
 
-def broadening(teff, logg, vmicro=None) -> dict[str, np.ndarray]:
+def broadening(teff, logg, vmicro=None, vmacro=None) -> dict[str, np.ndarray]:
     """Per-star Gaussian (σ) and Lorentzian (γ) widths in fine pixels for each profile
     class, and the macroturbulent σ in apStar pixels."""
     teff = np.atleast_1d(np.asarray(teff, float))
@@ -218,17 +240,18 @@ def broadening(teff, logg, vmicro=None) -> dict[str, np.ndarray]:
     sig_metal = np.sqrt(_KT_OVER_AMU * teff / _MEAN_MASS + 0.5 * xi ** 2) / DV_FINE
     sig_h = np.sqrt(_KT_OVER_AMU * teff + 0.5 * xi ** 2) / DV_FINE
     press = 10.0 ** (atm["log_pg"] - ref["log_pg"]) * (teff / REF_TEFF) ** 0.3
-    gam_h = _GAMMA_H * 10.0 ** (0.67 * (atm["log_pe"] - _LOG_PE_H_REF))
-    mac = default_vmacro(teff, logg) / (OVERSAMPLE * DV_FINE)
+    gam_h = np.minimum(_GAMMA_H * 10.0 ** (0.67 * (atm["log_pe"] - _LOG_PE_H_REF)), _GAMMA_H_MAX)
+    vmac = default_vmacro(teff, logg) if vmacro is None else np.broadcast_to(np.asarray(vmacro, float), teff.shape)
+    mac = vmac / (OVERSAMPLE * DV_FINE)
     return {"sigma": np.stack([sig_metal, sig_metal, sig_h]),
             "gamma": np.stack([_GAMMA_NARROW * press, _GAMMA_STRONG * press, gam_h]),
             "macro_pix": mac}
 
 
-def _render_chunk(teff, logg, xh, vmicro) -> np.ndarray:
+def _render_chunk(teff, logg, xh, vmicro, vmacro, lsf_scale) -> np.ndarray:
     mats, idx = _placement()
     s_all = line_opacities(teff, logg, xh)
-    wid = broadening(teff, logg, vmicro)
+    wid = broadening(teff, logg, vmicro, vmacro)
     tau_ft = None
     for c, (mat, sel) in enumerate(zip(mats, idx)):
         if sel.size == 0:
@@ -238,7 +261,7 @@ def _render_chunk(teff, logg, xh, vmicro) -> np.ndarray:
         tau_ft = ft if tau_ft is None else tau_ft + ft
     tau = scipy.fft.irfft(tau_ft, n=N_FINE, axis=1)
     depth = D_MAX * -np.expm1(-np.maximum(tau, 0.0))
-    depth = scipy.fft.irfft(scipy.fft.rfft(depth, axis=1) * lsf_ft(wid["macro_pix"]),
+    depth = scipy.fft.irfft(scipy.fft.rfft(depth, axis=1) * lsf_ft(wid["macro_pix"], lsf_scale),
                             n=N_FINE, axis=1)
     return 1.0 - depth[:, PAD:PAD + OVERSAMPLE * apogee.N_PIX:OVERSAMPLE]
 
@@ -250,7 +273,7 @@ def _gap_mask() -> np.ndarray:
     return keep
 
 
-def render(teff, logg, xh, vmicro=None, chunk: int = 32) -> np.ndarray:
+def render(teff, logg, xh, vmicro=None, chunk: int = 32, vmacro=None, lsf_scale=None) -> np.ndarray:
     """Intrinsic normalised spectra on the apStar grid.
 
     Parameters
@@ -260,6 +283,10 @@ def render(teff, logg, xh, vmicro=None, chunk: int = 32) -> np.ndarray:
         C I lines and the Ti2 column the Ti II line (equal to C and Ti in the truth).
     vmicro : optional (N,) microturbulence in km/s (default: :func:`default_vmicro`).
     chunk : stars per vectorised batch (memory ~ 2 MB per star in flight).
+    vmacro : optional (N,) Gaussian macroturbulent dispersion, km/s
+        (default: :func:`default_vmacro`).
+    lsf_scale : optional (N,) multiplier of the LSF width (APOGEE's LSF differs by
+        ~10 % from fibre to fibre); default 1.
 
     Returns
     -------
@@ -278,11 +305,14 @@ def render(teff, logg, xh, vmicro=None, chunk: int = 32) -> np.ndarray:
     if np.any(teff < 2500) or np.any(teff > 9000):
         raise ValueError("render: Teff outside the model's range 2500-9000 K")
     vm = None if vmicro is None else np.broadcast_to(np.asarray(vmicro, float), (n,))
+    vmac = None if vmacro is None else np.broadcast_to(np.asarray(vmacro, float), (n,))
+    lsf = np.ones(n) if lsf_scale is None else np.broadcast_to(np.asarray(lsf_scale, float), (n,))
     out = np.zeros((n, apogee.N_PIX))
     gaps = ~_gap_mask()
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
-        out[a:b] = _render_chunk(teff[a:b], logg[a:b], xh[a:b], None if vm is None else vm[a:b])
+        out[a:b] = _render_chunk(teff[a:b], logg[a:b], xh[a:b], None if vm is None else vm[a:b],
+                                 None if vmac is None else vmac[a:b], lsf[a:b])
     out[:, gaps] = 0.0
     return out
 

@@ -148,13 +148,11 @@ def infer_cannon(model, flux: np.ndarray, err: np.ndarray) -> np.ndarray:
 
     ivar = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
     wl = apogee.wavelength()[apogee.gap_delete_index()]
-    nlab = model.coeffs.shape[1]
     with contextlib.redirect_stdout(io.StringIO()):
         ds = Dataset(wl, np.arange(1), flux[:1], ivar[:1], np.zeros((1, len(model.pivots))),
                      np.arange(flux.shape[0]), flux.copy(), ivar)
         ds.set_label_names(list(CANNON_LABELS))
         model.infer_labels(ds)
-    del nlab
     return ds.test_label_vals
 
 

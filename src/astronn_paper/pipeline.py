@@ -177,9 +177,8 @@ def run(profile=None, stages: list[str] | None = None, force: bool = False,
         print(f"{head} {status:<8} ({dt:6.1f} s)", file=stream, flush=True)
         summary.append({"stage": stage.name, "status": "ran" if status == "ok" else "failed",
                         "seconds": dt, "notebook": str(out), "error": error})
-        if status != "ok":
+        if status != "ok":  # later notebooks build their own inputs: carry on, report at the end
             print(f"    {error.splitlines()[0] if error else ''}", file=stream)
-            break
     ran = [s["stage"] for s in summary if s["status"] == "ran"]
     reused = [s["stage"] for s in summary if s["status"] == "reused"]
     failed = [s["stage"] for s in summary if s["status"] == "failed"]

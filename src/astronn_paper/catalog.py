@@ -378,20 +378,11 @@ def _versions() -> dict:
     return out
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(enabled: bool, **kw):
-    if not enabled:
-        return _NoBar()
+    """A tqdm progress bar, silent when ``enabled`` is false."""
     from tqdm.auto import tqdm
 
-    return tqdm(**kw)
+    return tqdm(disable=not enabled, **kw)
 
 
 # =========================================================================== flags / FITS

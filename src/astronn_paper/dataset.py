@@ -598,20 +598,11 @@ def _run_pool(source: SurveySource, tasks, workers: int, done) -> None:
         _WORKER_SOURCE = None
 
 
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(enabled: bool, **kw):
-    if not enabled:
-        return _NoBar()
+    """A tqdm progress bar, silent when ``enabled`` is false."""
     from tqdm.auto import tqdm
 
-    return tqdm(unit="star", smoothing=0.1, **kw)
+    return tqdm(disable=not enabled, unit="star", smoothing=0.1, **kw)
 
 
 def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, plan,

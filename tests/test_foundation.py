@@ -68,6 +68,8 @@ def test_pipeline_reuses_unchanged_stage(tmp_path, monkeypatch, data_home):
     executed = json.loads(Path(first[0]["notebook"]).read_text())
     out = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
     assert "profile is ci ci" in out
+    # papermill's injected parameters cell is removed: the notebook stays profile-neutral
+    assert not any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
     src.write_text(src.read_text() + "\n# %%\nprint(2)\n")
     nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
     third = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))

@@ -118,17 +118,21 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
             os.environ.pop(config.PROFILE_ENV, None)
         else:
             os.environ[config.PROFILE_ENV] = env_before
-    _clean_papermill_metadata(tmp)
+    clean_executed_notebook(tmp)
     os.replace(tmp, out)
     return out
 
 
-def _clean_papermill_metadata(path: Path) -> None:
+def clean_executed_notebook(path: Path) -> None:
     """Drop run-specific papermill metadata (timestamps, durations) so that re-running
-    the default profile leaves the committed notebooks' diffs to the science."""
+    the default profile leaves the committed notebooks' diffs to the science, and drop the
+    cell papermill injects with ``profile = "<name>"``: the executed notebook must stay
+    re-runnable under any profile (nbval sets ``ASTRONN_PAPER_PROFILE``, and the kernel ran
+    with that variable set to the same profile)."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)

@@ -247,7 +247,48 @@ def run_inference(args) -> int:
 
 
 #: name -> benchmark; others add "compile", "training", "synth", ...
+# ============================================================================ training
+def _training_args(p) -> None:
+    p.add_argument("--n", type=int, default=1000, help="training spectra (default 1000)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs timed (the first includes graph set-up)")
+    p.add_argument("--profile", default="default", help="whose trained models' wall time to report")
+
+
+def run_training(args) -> int:
+    """Seconds per epoch per 1000 spectra of both networks on this CPU, in the same run, and
+    the recorded training wall time of the profile's model folders."""
+    import time
+
+    from . import config, train
+
+    config.quiet_tensorflow()
+    rng = np.random.default_rng(0)
+    x = synthetic_spectra(args.n, seed=1)
+    y = rng.normal(size=(args.n, len(train.NETWORKS["censored"].targets)))
+    y[:, 0] = 4700 + 300 * y[:, 0]
+    rows = {}
+    for kind, spec in train.NETWORKS.items():
+        config.set_global_seeds(0)
+        model = train.build_model(spec, epochs=args.epochs)
+        t0 = time.perf_counter()
+        model.train(x, y, inputs_err=np.full_like(x, 0.01), labels_err=np.full_like(y, 0.05))
+        dt = time.perf_counter() - t0
+        rows[kind] = dt / args.epochs / (args.n / 1000)
+        print(f"{spec.astronn_class:>20}: {rows[kind]:6.2f} s per epoch per 1000 spectra "
+              f"({args.n} spectra, {args.epochs} epochs, {dt:.1f} s incl. set-up)")
+    print(f"ratio full-spectrum / censored: {rows['bcnn'] / rows['censored']:.2f}")
+    for kind in train.NETWORKS:
+        prov = train.read_provenance(train.model_folder(kind, args.profile))
+        if prov:
+            print(f"{args.profile} profile, {kind}: {prov['n_train']} spectra x "
+                  f"{prov['network']['epochs']} epochs in {prov['training_wall_time_s']:.0f} s")
+    return 0
+
+
 BENCHMARKS: dict[str, Benchmark] = {
+    "training": Benchmark(
+        "seconds per epoch per 1000 spectra of both networks, and the profile's training wall time",
+        _training_args, run_training),
     "inference": Benchmark(
         "astroNN's .test() vs the fast MC-dropout engine (same model, spectra, passes)",
         _inference_args, run_inference),

@@ -282,10 +282,23 @@ def publish_shipped_model(folder: os.PathLike, dest: os.PathLike | None = None) 
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)
     strip_optimizer(tmp / "model_weights.h5")
+    prov = read_provenance(tmp)
+    prov["about"] = SHIPPED_MODEL_NOTE.format(source=prov.get("source", "the synthetic DR14 survey"))
+    (tmp / PROVENANCE_FILE).write_text(json.dumps(prov, indent=2, default=str) + "\n")
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)
     return dest
+
+
+#: What the shipped folder's provenance says about its data and how to retrain it.
+SHIPPED_MODEL_NOTE = (
+    "Trained by the 'default' profile of astronn_paper on {source}: spectra from the package's "
+    "forward model at the real DR14 positions, NOT real APOGEE spectra. It demonstrates the "
+    "method; for science retrain on a real DR14 mirror: export SDSS_LOCAL_SAS_MIRROR=/path/to/sas "
+    "ASTRONN_PAPER_SOURCE=mirror; python -m astronn_paper train --profile paper "
+    "(or run the whole chain with python -m astronn_paper run --profile paper)."
+)
 
 
 # --------------------------------------------------------------------------- command line

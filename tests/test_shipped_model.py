@@ -1,0 +1,66 @@
+"""The shipped censored network: loadable with astroNN, predicts 22 labels, traceable to its data."""
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from astronn_paper import apogee, normalise, train
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "astroNN_0617_run001"
+
+pytestmark = pytest.mark.skipif(not FOLDER.is_dir(), reason="no shipped model folder")
+
+
+def test_folder_has_astronn_files_and_no_optimizer_state():
+    import h5py
+
+    for name in ("model_weights.h5", "astroNN_model_parameter.json", "hyperparameter.txt",
+                 "training_history.csv", "provenance.json", "validation_index.npy"):
+        assert (FOLDER / name).is_file(), name
+    with h5py.File(FOLDER / "model_weights.h5", "r") as f:
+        assert list(f.keys()) == ["model_weights"]
+    assert (FOLDER / "model_weights.h5").stat().st_size < 20e6
+
+
+def test_provenance_matches_the_committed_training_set():
+    prov = train.read_provenance(FOLDER)
+    assert prov["profile"] == "default" and prov["network"]["epochs"] == 60
+    assert prov["network"]["num_hidden"] == [192, 64, 32, 16, 2]
+    assert "NOT real APOGEE spectra" in prov["about"] and "SDSS_LOCAL_SAS_MIRROR" in prov["about"]
+    nb = json.loads((ROOT / "Datasets_Data_Reduction.ipynb").read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    committed = re.search(r"^\s*train\s+[\d,]+\s+[\d,]+\s+[\d.]+\s+([0-9a-f]{16})", text, re.M)
+    assert committed, "the committed Datasets notebook shows no training-set fingerprint"
+    assert prov["dataset_fingerprint"] == committed.group(1)
+
+
+def test_load_folder_and_test_on_synthetic_high_snr_spectra():
+    from astroNN.models import load_folder
+
+    from astronn_paper.synth.survey import SyntheticSource
+
+    source = SyntheticSource()
+    allstar = source.allstar()
+    rows = np.flatnonzero((allstar["SNR"] > 100) & (allstar["SNR"] < 200)
+                          & (allstar["PARAM"][:, 0] > 4200) & (allstar["PARAM"][:, 0] < 5300)
+                          & (allstar["STARFLAG"] == 0))[:4]
+    stars = [source.apstar(int(i)).combined() for i in rows]
+    flux, err, mask = (np.stack(a) for a in zip(*stars))
+    x, x_err = normalise.continuum(flux, err, mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = load_folder(str(FOLDER))
+        pred, unc = net.test(x)
+    assert list(net.targetname) == list(apogee.TARGETS)
+    assert pred.shape == (4, 22) and unc["total"].shape == (4, 22)
+    assert np.all(np.isfinite(pred)) and np.all(unc["total"] > 0)
+    truth = source.truth()
+    true_teff = truth["TEFF"][rows] if "TEFF" in truth.dtype.names else None
+    assert np.all((pred[:, 0] > 3500) & (pred[:, 0] < 6000))
+    if true_teff is not None:  # a trained network, not noise: Teff within a few hundred K
+        assert np.median(np.abs(pred[:, 0] - true_teff)) < 300

@@ -114,3 +114,15 @@ def test_readme_commands_are_the_ci_commands():
     assert "pip install -c requirements.lock" in test_cmd and "astronn_paper test" in test_cmd
     assert "astronn_paper run" in main_cmd
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_stream_outputs_are_merged_and_progress_bars_collapsed():
+    import nbformat
+
+    outs = [nbformat.v4.new_output("stream", name="stderr", text="  0%|   | 0/9\r"),
+            nbformat.v4.new_output("stream", name="stderr", text=" 50%|#  | 4/9\r100%|###| 9/9\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="again\n")]
+    merged = pipeline.merge_streams(outs)
+    assert [o["name"] for o in merged] == ["stderr", "stdout"]
+    assert merged[0]["text"] == "100%|###| 9/9\n" and merged[1]["text"] == "done\nagain\n"

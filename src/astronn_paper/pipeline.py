@@ -105,8 +105,10 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
     p = config.get_profile(profile)
     out = executed_path(stage, p)
     tmp = out.with_name(out.stem + ".running.ipynb")
-    env_before = os.environ.get(config.PROFILE_ENV)
+    env_before = {k: os.environ.get(k) for k in (config.PROFILE_ENV, "MPLBACKEND")}
     os.environ[config.PROFILE_ENV] = p.name  # for code the kernel imports before the parameter
+    # figures inline in the executed notebook, whatever backend the calling shell chose
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
         papermill.execute_notebook(
             str(notebook_path(stage)), str(tmp), parameters={"profile": p.name},
@@ -114,10 +116,11 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
             progress_bar=False, request_save_on_cell_execute=False,
         )
     finally:
-        if env_before is None:
-            os.environ.pop(config.PROFILE_ENV, None)
-        else:
-            os.environ[config.PROFILE_ENV] = env_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     clean_executed_notebook(tmp)
     os.replace(tmp, out)
     return out
@@ -137,7 +140,32 @@ def clean_executed_notebook(path: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     nbformat.write(nb, str(path))
+
+
+def _resolve_carriage_returns(text: str) -> str:
+    """What a terminal shows: each line keeps only what follows its last carriage return."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def merge_streams(outputs: list) -> list:
+    """Merge consecutive stdout/stderr outputs of a cell and resolve carriage returns, so that a
+    progress bar's hundreds of updates read as its final line on nbviewer."""
+    import nbformat
+
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged
+                and merged[-1].get("output_type") == "stream" and merged[-1]["name"] == out["name"]):
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.get("output_type") == "stream":
+            out["text"] = _resolve_carriage_returns(out["text"])
+    return [nbformat.from_dict(o) for o in merged]
 
 
 def run(profile=None, stages: list[str] | None = None, force: bool = False,

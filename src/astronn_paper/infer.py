@@ -41,6 +41,10 @@ runs for every pass, for all passes of a spectrum at once, in float32 BLAS produ
   x 2 channels, so that each pooling window reads 3 consecutive super-pixels (22 used values)
   and produces 4 positions x 4 channels through a 16 x 22 banded (Toeplitz) matrix; pooling
   is then 3 element-wise maxima of contiguous rows;
+* that whole sweep - masking, convolution, pooling, bias, relu and the flatten's dropout - runs
+  on tiles of 10 passes of one spectrum, whose buffers (~3 MB) stay in the core's cache, and
+  writes the pooled maps of every pass as one row of a (passes, 4 x 1881) matrix, so that the
+  7512 -> 192 dense layer is a single matrix product for a whole work unit;
 * the dropout scale 1/(1-rate) is folded into the weights that follow each dropout layer;
 * the dense layer after the flatten takes the pooled maps in (channel, position) order, its
   weight rows permuted once to match Keras' (position, channel) flatten;
@@ -71,7 +75,7 @@ from pathlib import Path
 import numpy as np
 
 #: Version of the engine's numerics (recorded in the provenance of predictions).
-ENGINE_VERSION = "1.0"
+ENGINE_VERSION = "1.1"
 #: Model classes the engine understands.
 SUPPORTED_MODELS = ("ApogeeBCNNCensored", "ApogeeBCNN")
 #: Files an astroNN model folder must hold.
@@ -543,7 +547,7 @@ class Engine:
         f32 = (lambda v: np.ascontiguousarray(v, dtype=np.float32))
         w = {
             "G": f32(self._G * s(a.rate_a1)),
-            "W3": f32(self._W3 * s(a.rate_flat)).reshape(self.c2, self.n_sp, -1),
+            "W3": f32(self._W3 * s(a.rate_flat)),
             "W4": f32(a.w4.astype(np.float64) * s(a.rate_h3)),
             "groups": [],
         }
@@ -643,68 +647,70 @@ class Engine:
         R = n * mc
         n_sp, rows, c2, P = self.n_sp, self.sp_rows, self.c2, a.pool
         lay = self._layout()
+        width = lay["_total"][1]
         if deterministic:
             U = [None] * n
         else:   # one independent random stream per spectrum: (mc, draws per pass) uint16
-            words = lay["_total"][1] // 4 * mc
+            words = width // 4 * mc
             U = [np.random.Generator(np.random.SFC64(np.random.SeedSequence(
                     seed, spawn_key=(int(i),)))).bit_generator.random_raw(words)
-                 .view(np.uint16).reshape(mc, lay["_total"][1]) for i in index]
+                 .view(np.uint16).reshape(mc, width) for i in index]
 
-        def masked(stage, s, shape, rate_or_thr):
-            """Keep-mask (bool) of a stage for spectrum s, shape (mc,) + shape."""
-            o = lay[stage]
-            thr = rate_or_thr if isinstance(rate_or_thr, np.ndarray) else _threshold(rate_or_thr)
-            return U[s][:, o[0]:o[1]].reshape((mc,) + shape) >= thr
+        def keep_mask(stage, s, thr, shape, p0=0, p1=None):
+            """Keep-mask (bool) of a stage for spectrum s and passes p0..p1: (passes,) + shape."""
+            o0, o1 = lay[stage]
+            u = U[s][p0:p1, o0:o1]
+            return (u >= np.ravel(thr)).reshape((u.shape[0],) + shape)
 
-        # ---- conv 2 + relu + max-pool, in tiles of passes -> pooled maps (c2, R, n_sp)
+        # ---- conv 2 + relu + max-pool + dropout, tile by tile (a few passes, cache-resident)
+        # pooled maps, one row per pass: (R, c2 * n_sp) in the engine's (channel, position) order
         if buf.get("R", 0) != R:
-            buf["pooled"] = np.empty((c2, R, n_sp), np.float32)
+            buf["pooled"] = np.empty((R, c2, n_sp), np.float32)
             buf["R"] = R
         pooled = buf["pooled"]
         tile = buf["tile"]
         if "C" not in buf:
-            buf["C"] = np.empty((self.win, tile, n_sp), np.float32)
-            buf["conv"] = np.empty((P * c2, tile, n_sp), np.float32)
+            buf["C"] = np.empty((tile, self.win, n_sp), np.float32)
+            buf["conv"] = np.empty((tile, P * c2, n_sp), np.float32)
+            buf["keep"] = np.empty((tile, max(rows, c2) * n_sp), bool)
+        thr_a1, thr_flat = _threshold(a.rate_a1), _threshold(a.rate_flat)
+        bias2 = a.conv2_b[:, None]
         for s in range(n):
             for t0 in range(0, mc, tile):
                 nt = min(tile, mc - t0)
-                L = nt * n_sp
-                C3 = buf["C"][:, :nt]                         # (win, nt, n_sp) view
+                C = buf["C"][:nt]                             # (nt, win, n_sp)
                 if U[s] is None:
-                    C3[:rows] = a1[s][:, None, :]
+                    C[:, :rows] = a1[s]
                 else:
-                    keep = masked("a1", s, (rows, n_sp), a.rate_a1)[t0:t0 + nt]
-                    np.multiply(a1[s][None], keep, out=C3[:rows].transpose(1, 0, 2))
-                C = _view(C3, (self.win, L))
+                    o0, o1 = lay["a1"]
+                    keep = np.greater_equal(U[s][t0:t0 + nt, o0:o1], thr_a1,
+                                            out=buf["keep"][:nt, :o1 - o0])
+                    np.multiply(a1[s], keep.reshape(nt, rows, n_sp), out=C[:, :rows])
                 for k in range(1, self.n_shift):             # the window's next super-pixels
                     lo, hi = k * rows, min((k + 1) * rows, self.win)
-                    C[lo:hi, :L - k] = C[:hi - lo, k:L]
-                    C[lo:hi, L - k:] = 0
-                out = _view(buf["conv"][:, :nt], (P * c2, L))
-                np.matmul(weights["G"], C, out=out)
-                o = _view(buf["conv"][:, :nt], (P, c2, nt, n_sp))
-                dst = pooled[:, s * mc + t0:s * mc + t0 + nt]      # (c2, nt, n_sp)
-                np.maximum(o[0], o[1], out=dst)
+                    C[:, lo:hi, :n_sp - k] = C[:, :hi - lo, k:]
+                    C[:, lo:hi, n_sp - k:] = 0
+                conv = np.matmul(weights["G"], C, out=buf["conv"][:nt])   # (nt, P*c2, n_sp)
+                dst = pooled[s * mc + t0:s * mc + t0 + nt]                # (nt, c2, n_sp)
+                np.maximum(conv[:, :c2], conv[:, c2:2 * c2], out=dst)
                 for r in range(2, P):
-                    np.maximum(dst, o[r], out=dst)
-        pooled += a.conv2_b[:, None, None]                  # bias and relu commute with max
-        np.maximum(pooled, 0, out=pooled)
-        pooled[:, :, self.n_pool:] = 0                      # windows past the spectrum's end
-        for s in range(n):
-            if U[s] is not None:
-                pooled[:, s * mc:(s + 1) * mc] *= masked(
-                    "flat", s, (c2, n_sp), a.rate_flat).transpose(1, 0, 2)
-        # ---- dense layers (the flatten's input is summed channel by channel)
-        W3 = weights["W3"]
-        h3 = pooled[0] @ W3[0]
-        for c in range(1, c2):
-            h3 += pooled[c] @ W3[c]
+                    np.maximum(dst, conv[:, r * c2:(r + 1) * c2], out=dst)
+                dst += bias2                                 # bias and relu commute with max
+                np.maximum(dst, 0, out=dst)
+                dst[:, :, self.n_pool:] = 0                  # windows past the spectrum's end
+                if U[s] is not None:
+                    o0, o1 = lay["flat"]
+                    keep = np.greater_equal(U[s][t0:t0 + nt, o0:o1], thr_flat,
+                                            out=buf["keep"][:nt, :o1 - o0])
+                    dst *= keep.reshape(nt, c2, n_sp)
+        # ---- dense layers
+        h3 = _view(pooled, (R, c2 * n_sp)) @ weights["W3"]
         h3 += a.b3
         np.maximum(h3, 0, out=h3)
         for s in range(n):
             if U[s] is not None:
-                h3[s * mc:(s + 1) * mc] *= masked("h3", s, (h3.shape[1],), a.rate_h3)
+                h3[s * mc:(s + 1) * mc] *= keep_mask("h3", s, _threshold(a.rate_h3),
+                                                     (h3.shape[1],))
         a4 = h3 @ weights["W4"]
         a4 += a.b4
         np.maximum(a4, 0, out=a4)
@@ -722,14 +728,14 @@ class Engine:
                 if U[s] is None:
                     dst[:] = hg[s]
                 else:
-                    keep = masked(f"b1_{gi}", s, (G, u1), gw["thr1"]).transpose(1, 0, 2)
+                    keep = keep_mask(f"b1_{gi}", s, gw["thr1"], (G, u1)).transpose(1, 0, 2)
                     np.multiply(hg[s], keep, out=dst)
             x2 = np.matmul(x1, gw["W2"])                    # (G, R, u2)
             x2 += gw["B2"]
             np.maximum(x2, 0, out=x2)
             for s in range(n):
                 if U[s] is not None:
-                    keep = masked(f"b2_{gi}", s, (G, u2), gw["thr2"]).transpose(1, 0, 2)
+                    keep = keep_mask(f"b2_{gi}", s, gw["thr2"], (G, u2)).transpose(1, 0, 2)
                     x2[:, s * mc:(s + 1) * mc] *= keep
             contrib = np.matmul(x2, gw["Wh"])               # (G, R, heads per branch)
             heads[:, gw["cols"]] += contrib.transpose(1, 0, 2).reshape(R, -1)
@@ -783,7 +789,7 @@ class Engine:
         logvar = np.empty((N, n_out))
         samples = np.empty((N, mc, 2 * n_out), np.float32) if return_samples else None
         per_block = max(1, math.ceil(192 / mc))       # spectra per work unit (~200 rows)
-        tile = max(1, min(mc, 10))
+        tile = max(1, min(mc, 10))                     # passes per cache-resident tile
         local = threading.local()
 
         def work(a1, h, rows, idx):

@@ -39,4 +39,62 @@ def test_scatter_vs_size_orders_by_training_size():
 def test_variant_names_follow_the_paper():
     assert studies.small_data_variant(0.5) == "small_data_fixed_0.5"
     assert studies.small_data_variant(0.03125) == "small_data_fixed_0.03125"
+    assert studies.small_data_variant(0.25, 1) == "small_data_fixed_0.25_rep1"
+
+
+def test_replicate_seeds_differ_and_replicate_zero_keeps_the_profile_seed():
+    assert studies.replicate_seed(0.5, 0, "default") is None
+    seeds = {studies.replicate_seed(f, r, "default") for f in (0.5, 0.25) for r in (1, 2)}
+    assert len(seeds) == 4
+
+
+def _run(n, rep, teff, fe):
+    table = pd.DataFrame({"scatter_aspcap": [teff, fe], "scatter_truth": [teff, fe]},
+                         index=["teff", "Fe"])
+    return studies.Scored(f"{n}#{rep}", n, {"mean": np.zeros((500, 2))}, table, rep)
+
+
+def test_replicates_are_averaged_and_their_spread_is_the_training_noise():
+    runs = [_run(8000, 0, 20.0, 0.02),
+            _run(4000, 0, 22.0, 0.030), _run(4000, 1, 26.0, 0.030),
+            _run(2000, 0, 33.0, 0.040), _run(2000, 1, 27.0, 0.040)]
+    mean = studies.scatter_vs_size(runs, "truth")
+    assert list(mean.index) == [8000, 4000, 2000]
+    assert mean.loc[4000, "teff"] == 24.0 and mean.loc[2000, "teff"] == 30.0
+    rel = studies.training_noise(runs, "truth")
+    # pooled over the two sizes: ((2/24)^2*2 + (3/30)^2*2) / 2 degrees of freedom
+    assert rel["teff"] == pytest.approx(np.sqrt((2 * (2 / 24) ** 2 + 2 * 0.1 ** 2) / 2))
+    assert rel["Fe"] == 0.0
+    steps = studies.step_noise(runs, "teff", "truth")
+    # 8000 (1 network) -> 4000 (2), 4000 (2) -> 2000 (2)
+    np.testing.assert_allclose(steps, 2 * rel["teff"] * np.sqrt([1 + 0.5, 0.5 + 0.5]))
+
+
+def test_step_noise_without_replicates_falls_back_to_test_set_noise():
+    runs = [_run(8000, 0, 20.0, 0.02), _run(4000, 0, 22.0, 0.03), _run(2000, 0, 30.0, 0.04)]
+    assert studies.training_noise(runs) is None
+    steps = studies.step_noise(runs, "teff", n_test=400)
+    np.testing.assert_allclose(steps, 2 * np.sqrt(2) * studies.scatter_rel_error(400))
+
+
+def test_monotone_within_noise_accepts_one_tolerance_per_step():
+    sizes, s = [8000, 4000, 2000], [0.030, 0.028, 0.035]
+    assert studies.monotone_within_noise(sizes, s, [0.1, 0.0])
+    assert not studies.monotone_within_noise(sizes, s, [0.0, 0.1])
     assert studies.ASPCAP_VARIANT == "aspcapStar_BCNNCensored"
+
+
+def test_small_data_figure_draws_means_and_every_replicate():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from astronn_paper.figures import small_data as figs
+
+    runs = [_run(8000, 0, 20.0, 0.02), _run(4000, 0, 22.0, 0.03), _run(4000, 1, 26.0, 0.03)]
+    fig = figs.scatter_vs_size(studies.scatter_vs_size(runs, "aspcap"),
+                               studies.scatter_vs_size(runs, "truth"), targets=("teff", "Fe"),
+                               replicates_truth=studies.replicate_scatter(runs, "truth"))
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines["vs truth"].get_ydata(), [20.0, 24.0])
+    np.testing.assert_allclose(sorted(lines["each network vs truth"].get_ydata()), [20, 22, 26])

@@ -380,7 +380,7 @@ def _versions() -> dict:
 
 def _progress(enabled: bool, **kw):
     """A tqdm progress bar, silent when ``enabled`` is false."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
 
     return tqdm(disable=not enabled, **kw)
 

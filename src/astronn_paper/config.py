@@ -56,6 +56,9 @@ class Profile:
     n_catalog: int | None
     #: fractions of the training set for the small-data study.
     small_data_fractions: tuple[float, ...]
+    #: networks trained per fraction in the small-data study, each on its own seeded subset
+    #: with its own initialisation: their spread is the training noise of the scatter.
+    small_data_replicates: int = 1
     #: master seed: every random draw of a run derives from it (see :func:`seed_for`).
     seed: int = 42
     #: seed of the synthetic survey (the same survey for every profile by default).
@@ -79,11 +82,13 @@ PROFILES: dict[str, Profile] = {
     ),
     "default": Profile(
         name="default", n_train=8000, n_test=3000, visits=True, epochs=60, mc_passes=100,
-        n_catalog=20000, small_data_fractions=(0.5, 0.25, 0.125, 0.0625, 0.03125), seed=42,
+        n_catalog=20000, small_data_fractions=(0.5, 0.25, 0.125, 0.0625, 0.03125),
+        small_data_replicates=2, seed=42,
     ),
     "paper": Profile(
         name="paper", n_train=None, n_test=None, visits=True, epochs=60, mc_passes=100,
-        n_catalog=None, small_data_fractions=(0.5, 0.25, 0.125, 0.0625, 0.03125), seed=42,
+        n_catalog=None, small_data_fractions=(0.5, 0.25, 0.125, 0.0625, 0.03125),
+        small_data_replicates=2, seed=42,
     ),
 }
 

@@ -600,7 +600,7 @@ def _run_pool(source: SurveySource, tasks, workers: int, done) -> None:
 
 def _progress(enabled: bool, **kw):
     """A tqdm progress bar, silent when ``enabled`` is false."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
 
     return tqdm(disable=not enabled, unit="star", smoothing=0.1, **kw)
 

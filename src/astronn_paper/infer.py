@@ -756,7 +756,7 @@ class Engine:
         ``return_samples`` also keeps every pass's outputs (N x mc x 2 x n_labels floats:
         for small N only).
         """
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
 
         from . import config
 

@@ -235,11 +235,13 @@ def ensure_model(
     variant: str | None = None,
     fraction: float | None = None,
     force: bool = False,
+    seed: int | None = None,
 ) -> Path:
     """Return a trained model folder, training it only when needed.
 
     A folder is reused when its provenance names the same dataset fingerprint, profile,
-    epochs and training fraction. For the ``default`` profile the shipped top-level
+    epochs, training fraction and seed (``None``: the profile's seed for this network and
+    fraction, as :func:`train_network` draws it). For the ``default`` profile the shipped top-level
     ``astroNN_0617_run001`` is reused when it was trained on the same dataset.
     """
     from . import dataset
@@ -252,6 +254,7 @@ def ensure_model(
         "profile": p.name,
         "epochs": p.epochs,
         "training_fraction": fraction,
+        "seed": config.seed_for(f"train:{kind}:{fraction}", p) if seed is None else int(seed),
     }
 
     def matches(folder: Path) -> bool:
@@ -261,6 +264,7 @@ def ensure_model(
             "profile": prov.get("profile"),
             "epochs": prov.get("network", {}).get("epochs"),
             "training_fraction": prov.get("training_fraction"),
+            "seed": prov.get("seed"),
         }
         return (folder / "model_weights.h5").is_file() and have == want
 
@@ -271,7 +275,7 @@ def ensure_model(
         shipped = config.shipped_model_dir(NETWORKS[kind].folder)
         if variant is None and matches(shipped):
             return shipped
-    return train_network(kind, dataset_path, folder, p, fraction=fraction)
+    return train_network(kind, dataset_path, folder, p, fraction=fraction, seed=want["seed"])
 
 
 def publish_shipped_model(folder: os.PathLike, dest: os.PathLike | None = None) -> Path:

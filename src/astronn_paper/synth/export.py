@@ -233,7 +233,7 @@ def _flush_sums(written) -> None:
 def _progress(enabled: bool, **kw):
     if enabled:
         try:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
 
             return tqdm(**kw)
         except ImportError:  # pragma: no cover

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import apogee, config
+from . import apogee, config, predictions
 
 #: Cluster names as the Meszaros et al. (2013) table spells them -> names for print / figures.
 CLUSTER_NAMES: dict[str, str] = {"M67": "M67", "N6819": "NGC 6819", "N6791": "NGC 6791",
@@ -345,13 +345,11 @@ def predict_members(model_folder, source, members: Members, profile=None,
     reading the spectra again when several networks are run on the same members; ``model``
     (the folder's astroNN model, already loaded) avoids loading it again for every cluster.
     """
-    import h5py
-
     p = config.get_profile(profile)
     key = cache_key(model_folder, source, members, p)
     out = cache_path(model_folder, key, p)
     if out.is_file() and not force:
-        return read_cached(out)
+        return predictions.read_cache(out, attrs=("targets", "skipped"))
 
     from . import infer
 
@@ -371,28 +369,12 @@ def predict_members(model_folder, source, members: Members, profile=None,
     result["allstar_index"] = np.asarray(spectra.allstar_index, dtype=np.int64)
     result["skipped"] = list(spectra.skipped)
 
-    tmp = out.with_name(out.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        for name in PRED_FIELDS:
-            f.create_dataset(name, data=result[name])
-        f.create_dataset("allstar_index", data=result["allstar_index"])
-        f.attrs["targets"] = json.dumps(targets)
-        f.attrs["skipped"] = json.dumps(result["skipped"])
-        f.attrs["provenance"] = json.dumps(key | {
-            "model_folder": str(model_folder), "profile": p.name, "source_kind": source.kind,
-            "n_members": members.n, "n_predicted": n_good})
-    os.replace(tmp, out)
-    return result
-
-
-def read_cached(path: os.PathLike) -> dict:
-    """A cached cluster prediction written by :func:`predict_members`."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        result = {name: f[name][()] for name in (*PRED_FIELDS, "allstar_index")}
-        result["targets"] = json.loads(f.attrs["targets"])
-        result["skipped"] = json.loads(f.attrs["skipped"])
+    predictions.write_cache(
+        out, {**{f: result[f] for f in PRED_FIELDS}, "allstar_index": result["allstar_index"]},
+        {"targets": targets, "skipped": result["skipped"],
+         "provenance": key | {"model_folder": str(model_folder), "profile": p.name,
+                              "source_kind": source.kind, "n_members": members.n,
+                              "n_predicted": n_good}})
     return result
 
 

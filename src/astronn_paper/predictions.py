@@ -73,7 +73,7 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
     fp = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     out = config.predictions_dir(p) / f"{model_folder.name}__{dataset_path.stem}__{kind}__{fp}.h5"
     if out.is_file() and not force:
-        return read_predictions(out)
+        return read_cache(out)
 
     x, _, x_err, _ = dataset.load(dataset_path, kind=kind, rows=rows)
     model = load_model(model_folder)
@@ -81,22 +81,31 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
     result = {f: np.asarray(getattr(pred, f), dtype=np.float64) for f in FIELDS}
     result["targets"] = list(pred.targetname)
     result["rows"] = np.arange(len(x)) if rows is None else np.asarray(rows)
-    tmp = out.with_suffix(".h5.tmp")
-    with h5py.File(tmp, "w") as f:
-        for name in FIELDS:
-            f.create_dataset(name, data=result[name])
-        f.create_dataset("rows", data=result["rows"])
-        f.attrs["targets"] = json.dumps(result["targets"])
-        f.attrs["provenance"] = json.dumps(key | {"model_folder": str(model_folder),
-                                                  "dataset_path": str(dataset_path), "profile": p.name})
-    os.replace(tmp, out)
+    write_cache(out, {name: result[name] for name in (*FIELDS, "rows")},
+                {"targets": result["targets"],
+                 "provenance": key | {"model_folder": str(model_folder),
+                                      "dataset_path": str(dataset_path), "profile": p.name}})
     return result
 
 
-def read_predictions(path: os.PathLike) -> dict:
+def write_cache(path: os.PathLike, arrays: dict, attrs: dict) -> None:
+    """Write a prediction cache atomically: ``arrays`` as HDF5 datasets, ``attrs`` as
+    JSON-encoded attributes (``targets``, ``provenance``, ...)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        for name, values in arrays.items():
+            f.create_dataset(name, data=values)
+        for name, value in attrs.items():
+            f.attrs[name] = json.dumps(value)
+    os.replace(tmp, path)
+
+
+def read_cache(path: os.PathLike, attrs=("targets",)) -> dict:
+    """Every dataset of a prediction cache, plus the JSON attributes named in ``attrs``."""
     with h5py.File(path, "r") as f:
-        result = {name: f[name][()] for name in (*FIELDS, "rows")}
-        result["targets"] = json.loads(f.attrs["targets"])
+        result = {name: f[name][()] for name in f}
+        result.update({name: json.loads(f.attrs[name]) for name in attrs})
     return result
 
 

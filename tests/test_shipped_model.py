@@ -63,3 +63,16 @@ def test_load_folder_and_test_on_synthetic_high_snr_spectra():
     # a trained network, not noise: Teff and [Fe/H] close to the truth for these giants
     assert np.median(np.abs(pred[:, 0] - truth["teff"][rows])) < 150
     assert np.median(np.abs(pred[:, 19] - truth["Fe"][rows])) < 0.1
+
+
+def test_load_model_is_quiet_about_the_stripped_optimizer_state():
+    """``infer.load_model`` hides the two warnings every weights-only folder triggers (and only
+    those: a bad folder still raises)."""
+    from astronn_paper import infer
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = infer.load_model(FOLDER)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert not any(re.search(m, msg) for m in infer.LOAD_WARNINGS for msg in messages), messages
+    assert type(model).__name__ == "ApogeeBCNNCensored"

@@ -271,7 +271,7 @@ def run_training(args) -> int:
         config.set_global_seeds(0)
         model = train.build_model(spec, epochs=args.epochs)
         t0 = time.perf_counter()
-        model.train(x, y, inputs_err=np.full_like(x, 0.01), labels_err=np.full_like(y, 0.05))
+        model.fit(x, y, inputs_err=np.full_like(x, 0.01), labels_err=np.full_like(y, 0.05))
         dt = time.perf_counter() - t0
         rows[kind] = dt / args.epochs / (args.n / 1000)
         print(f"{spec.astronn_class:>20}: {rows[kind]:6.2f} s per epoch per 1000 spectra "

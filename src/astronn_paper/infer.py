@@ -68,6 +68,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -921,6 +922,11 @@ def _seed_if_deterministic() -> None:
         tf.random.set_seed(config.seed_for("load_model"))
 
 
+#: Warnings of ``load_folder`` that are expected for this project's model folders (regexes).
+LOAD_WARNINGS = ("Error in loading the saved optimizer state",
+                 "The initializer .* is unseeded")
+
+
 def load_model(folder):
     """``astroNN.models.load_folder`` with validation and clear errors (no network access)."""
     import contextlib
@@ -934,7 +940,11 @@ def load_model(folder):
 
     _seed_if_deterministic()
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            # expected, not a problem: the shipped folders hold weights only (the optimizer
+            # state is stripped), and Keras re-creates the layers' initializers while building
+            for message in LOAD_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=UserWarning)
             model = load_folder(str(folder))
     except Exception as exc:   # noqa: BLE001 - anything astroNN/Keras raises on a bad folder
         raise ModelFolderError(f"cannot load the astroNN model in {folder}: "

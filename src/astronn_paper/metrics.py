@@ -317,6 +317,15 @@ def jacobian(model, x, targets: Sequence[str] = apogee.TARGETS, batch_size: int 
     in_std = np.broadcast_to(_norm_param(model.input_std, "input"), (n_pix,)).astype(np.float32)
     lab_std = np.broadcast_to(_norm_param(model.labels_std, "output"), (len(names),))
 
+    # one traced function for every batch (batch_jacobian's vectorised loop would otherwise be
+    # traced again at each eager call; the last, shorter batch adds at most one trace)
+    @tf.function(reduce_retracing=True)
+    def batch_jacobian(xt):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = tf.gather(sub(xt, training=False), cols, axis=1)
+        return tape.batch_jacobian(y, xt)
+
     state = [d.disable_layer for d in dropouts]
     out = []
     try:
@@ -324,11 +333,7 @@ def jacobian(model, x, targets: Sequence[str] = apogee.TARGETS, batch_size: int 
             d.disable_layer = True
         for start in range(0, len(x), batch_size):
             xb = (x[start:start + batch_size] - in_mean) / in_std
-            xt = tf.convert_to_tensor(xb[..., None])
-            with tf.GradientTape() as tape:
-                tape.watch(xt)
-                y = tf.gather(sub(xt, training=False), cols, axis=1)
-            jb = tape.batch_jacobian(y, xt).numpy()[..., 0]  # (n, K, P)
+            jb = batch_jacobian(tf.convert_to_tensor(xb[..., None])).numpy()[..., 0]  # (n, K, P)
             if denormalize:
                 jb = jb * lab_std[cols][None, :, None] / in_std[None, None, :]
             out.append(jb.astype(np.float32))

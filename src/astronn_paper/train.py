@@ -160,7 +160,7 @@ def train_network(
     config.set_global_seeds(seed)
     model = build_model(spec, epochs=epochs, batch_size=p.batch_size)
     t0 = time.time()
-    model.train(x, y, inputs_err=x_err, labels_err=y_err)
+    model.fit(x, y, inputs_err=x_err, labels_err=y_err)
     wall = time.time() - t0
 
     tmp = out.with_name(out.name + f".partial-{os.getpid()}")

@@ -10,6 +10,10 @@ Benchmarks live in :data:`BENCHMARKS` (name -> :class:`Benchmark`); add one by w
     astroNN 1.1.0's ``model.test()`` and the fast engine (:mod:`astronn_paper.infer`) on the
     same model and spectra with the same number of MC passes: throughputs (spectra/s), their
     ratio, a statistical agreement check, and the fraction of the CPU's fp32 peak reached.
+
+``memory``
+    peak resident memory of the engine streaming ``--n`` spectra (default 100,000) from an HDF5
+    file, against the peak with the model loaded.
 """
 from __future__ import annotations
 
@@ -285,6 +289,63 @@ def run_training(args) -> int:
     return 0
 
 
+# ============================================================================ memory
+def _memory_args(p) -> None:
+    p.add_argument("--model", default=None, metavar="DIR",
+                   help="astroNN model folder (default: the shipped astroNN_0617_run001)")
+    p.add_argument("--n", type=int, default=100_000, help="spectra (default 100000)")
+    p.add_argument("--mc", type=int, default=2,
+                   help="MC-dropout passes (default 2: the engine's buffers hold ~200 "
+                        "spectra x passes rows whatever mc is, so memory does not grow with it)")
+    p.add_argument("--dir", default=None, metavar="DIR",
+                   help="where to write the temporary HDF5 file of spectra (default: a temporary "
+                        "directory; it needs 4 x 7514 bytes per spectrum)")
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # Linux: kB
+
+
+def run_memory(args) -> int:
+    """Peak resident memory of the engine streaming ``--n`` spectra from an HDF5 file on disk
+    (as the catalog does), against the process's peak before the prediction (model loaded)."""
+    import tempfile
+
+    import h5py
+
+    from . import config, infer
+
+    config.quiet_tensorflow()
+    folder = Path(args.model) if args.model else config.shipped_model_dir()
+    try:
+        model = infer.load_model(folder)
+    except infer.ModelFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    eng = infer.engine(model)
+    n, chunk = int(args.n), 2000
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path = Path(tmp) / "spectra.h5"
+        with h5py.File(path, "w") as f:
+            d = f.create_dataset("x", (n, eng.arch.n_pix), np.float32, chunks=(256, eng.arch.n_pix))
+            for c0 in range(0, n, chunk):
+                c1 = min(n, c0 + chunk)
+                d[c0:c1] = synthetic_spectra(c1 - c0, c0, eng.arch.n_pix)
+        infer.predict(eng, synthetic_spectra(4, 0, eng.arch.n_pix), mc=args.mc, progress=False)
+        before = _peak_rss_mb()
+        t0 = time.perf_counter()
+        with h5py.File(path, "r") as f:
+            pred = infer.predict(eng, f["x"], mc=args.mc, progress=True)
+        dt = time.perf_counter() - t0
+    after = _peak_rss_mb()
+    print(f"{n} spectra streamed from HDF5, {args.mc} MC passes, {dt:.0f} s ({n / dt:.0f} spectra/s)")
+    print(f"peak RSS: {before:.0f} MB with the model loaded, {after:.0f} MB after the prediction "
+          f"(+{after - before:.0f} MB; the results alone are {4 * pred.mean.nbytes / 1e6:.0f} MB)")
+    return 0
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "training": Benchmark(
         "seconds per epoch per 1000 spectra of both networks, and the profile's training wall time",
@@ -292,6 +353,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "inference": Benchmark(
         "astroNN's .test() vs the fast MC-dropout engine (same model, spectra, passes)",
         _inference_args, run_inference),
+    "memory": Benchmark(
+        "peak memory of the engine streaming many spectra from disk",
+        _memory_args, run_memory),
 }
 
 

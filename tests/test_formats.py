@@ -228,6 +228,12 @@ def test_corrupt_fits(disk, rows, tmp_path):
     with pytest.raises(SpectrumError) as e:
         fitsio.read_apstar(truncated)
     assert e.value.reason in ("corrupt_fits", "bad_layout") and "truncated.fits" in str(e.value)
+    # cut inside the last HDU (the RV table), which the reader never reads: still corrupt
+    tail_cut = tmp_path / "tail_cut.fits"
+    tail_cut.write_bytes(good.read_bytes()[:-2880])
+    with pytest.raises(SpectrumError) as e:
+        fitsio.read_apstar(tail_cut)
+    assert e.value.reason == "corrupt_fits" and "tail_cut.fits" in str(e.value)
     garbage = tmp_path / "garbage.fits"
     garbage.write_text("this is not a FITS file\n" * 200)
     with pytest.raises(SpectrumError) as e:

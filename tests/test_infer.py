@@ -21,6 +21,7 @@ Tolerances
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -343,3 +344,28 @@ def test_predict_command(models, tmp_path, capsys):
     assert "2M1" in captured.out and "image.fits" in captured.err
     assert main(["predict", str(files["ap1"]), "--model", str(tmp_path / "nomodel")]) != 0
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_benchmarks_run_and_report(models, tmp_path, capsys):
+    """``bench inference`` and ``bench memory`` on a tiny model and a few spectra: they print
+    throughputs, the ratio and the peak memory, and write the JSON they promise."""
+    from astronn_paper.cli import main
+
+    model_dir = models["censored"].fullfilepath
+    out = tmp_path / "bench.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["bench", "inference", "--model", model_dir, "--n", "24", "--mc", "4",
+                     "--json", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert re.search(r"ratio engine / astroNN: [\d.]+x", text)
+        assert re.search(r"agreement: .* mean [-+][\d.]+, std [\d.]+", text)
+        res = json.loads(out.read_text())
+        assert res["engine_spectra_per_s"] > 0 and res["astronn_spectra_per_s"] > 0
+        assert main(["bench", "memory", "--model", model_dir, "--n", "300",
+                     "--dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "300 spectra streamed from HDF5" in text
+    peak = re.search(r"peak RSS: (\d+) MB with the model loaded, (\d+) MB after", text)
+    assert peak and int(peak.group(2)) >= int(peak.group(1)) > 0
+    assert not list(tmp_path.glob("tmp*"))          # the temporary spectra file is gone

@@ -260,7 +260,10 @@ def infer_labels(fit: CannonFit, flux: np.ndarray, err: np.ndarray, method: str 
     n_lab = len(fit.labels)
     if method == "thecannon":
         dataset, _, _, thecannon_infer = _thecannon()
-        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        # a star whose curve_fit fails gets covariances of -9999 from TheCannon, hence NaN
+        # errors (sqrt of a negative number): flagged as failed below, not worth a warning
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(), \
+                np.errstate(invalid="ignore"):
             ds = dataset.Dataset(np.arange(flux.shape[1]), np.zeros(0), np.zeros((0, flux.shape[1])),
                                  np.zeros((0, flux.shape[1])), np.zeros((0, n_lab)),
                                  np.arange(len(flux)), flux, ivar)
@@ -268,7 +271,7 @@ def infer_labels(fit: CannonFit, flux: np.ndarray, err: np.ndarray, method: str 
             errs, chi2 = thecannon_infer._infer_labels(fit.to_thecannon(), ds,
                                                        starting_guess=np.zeros(n_lab))
         labels = np.asarray(ds.test_label_vals, float)
-        converged = ~np.all(errs == -9999.0, axis=1)
+        converged = np.all(np.isfinite(errs), axis=1)
         errs = errs * fit.scales[None, :]
     elif method == "fast":
         labels, errs, chi2, converged = _fit_labels(fit, flux, ivar, max_iter)

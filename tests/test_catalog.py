@@ -253,22 +253,21 @@ def test_cannon_fast_inference_matches_thecannon_curve_fit():
     np.testing.assert_allclose(b.chi2, a.chi2, rtol=1e-6)
 
 
-CI_MODEL = Path(__file__).resolve().parents[1] / "data" / "ci" / "models" / "astroNN_0617_run001"
+#: the shipped, trained censored network (committed with the repository)
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "astroNN_0617_run001"
 
 
-@pytest.mark.skipif(not (CI_MODEL / "model_weights.h5").is_file(),
-                    reason="needs the ci-profile censored network (python -m astronn_paper train --profile ci)")
 def test_catalog_values_equal_a_direct_predict_with_the_real_network(tmp_path):
     from astronn_paper import infer, predictions
 
     src = FakeSource(n=7, seed=5)
     out = tmp_path / "cat.fits"
-    catalog.build_catalog(P, source=src, model_folder=CI_MODEL, out_path=out, chunk_size=3,
+    catalog.build_catalog(P, source=src, model_folder=SHIPPED_MODEL, out_path=out, chunk_size=3,
                           progress=False)
     data = fits.getdata(out)
     spec, err, good, _ = catalog.read_spectra(src, np.arange(7))
     assert good.all()
-    direct = infer.predict(predictions.load_model(CI_MODEL), spec, mc=P.mc_passes,
+    direct = infer.predict(predictions.load_model(SHIPPED_MODEL), spec, mc=P.mc_passes,
                            seed=catalog.catalog_seed(P), progress=False)
     np.testing.assert_allclose(data["astroNN"], direct.mean, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(data["astroNN_error"], direct.total, rtol=1e-6, atol=1e-6)

@@ -157,10 +157,27 @@ def train_network(
     rows = subset_rows(len(x), fraction, seed)
     x, y, x_err, y_err = x[rows], y[rows], x_err[rows], y_err[rows]
 
-    config.set_global_seeds(seed)
-    model = build_model(spec, epochs=epochs, batch_size=p.batch_size)
+    # The robust loss exponentiates a predicted log-variance: on rare seeds a training run
+    # blows up to NaN (seen once in the default profile, at epoch 23 of 60). Such a run is
+    # stopped at the first NaN batch and trained again from scratch with the next seed of a
+    # fixed sequence (same rows), so that no diverged network is ever saved.
+    attempts = []
     t0 = time.time()
-    model.fit(x, y, inputs_err=x_err, labels_err=y_err)
+    for attempt in range(MAX_TRAINING_ATTEMPTS):
+        training_seed = seed if attempt == 0 else config.seed_for(
+            f"train:{kind}:{fraction}:{seed}:retry{attempt}", p)
+        config.set_global_seeds(training_seed)
+        model = build_model(spec, epochs=epochs, batch_size=p.batch_size)
+        _fit(model, x, y, x_err, y_err)
+        nan_epoch = _first_nan_epoch(model.history.history)
+        attempts.append({"training_seed": training_seed, "diverged_at_epoch": nan_epoch})
+        if nan_epoch is None:
+            break
+        print(f"training of {out.name} diverged (NaN loss at epoch {nan_epoch}) with seed "
+              f"{training_seed}; training again from scratch with the next seed", flush=True)
+    else:
+        raise RuntimeError(f"training of {out.name} diverged (NaN loss) in all "
+                           f"{MAX_TRAINING_ATTEMPTS} attempts: {attempts}")
     wall = time.time() - t0
 
     tmp = out.with_name(out.name + f".partial-{os.getpid()}")
@@ -175,6 +192,8 @@ def train_network(
         "profile": p.name,
         "profile_settings": p.as_dict(),
         "seed": seed,
+        "training_seed": training_seed,
+        "training_attempts": attempts,
         "training_fraction": fraction,
         "n_train": int(model.num_train),
         "n_validation": int(model.val_num),
@@ -191,6 +210,41 @@ def train_network(
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+#: Trainings of one network before giving up when each diverges to a NaN loss.
+MAX_TRAINING_ATTEMPTS = 3
+
+
+def _fit(model, x, y, x_err, y_err) -> None:
+    """astroNN's fit, stopped at the first NaN batch (Keras ``TerminateOnNaN``)."""
+    import tensorflow as tf
+
+    model.callbacks = [tf.keras.callbacks.TerminateOnNaN()]
+    model.fit(x, y, inputs_err=x_err, labels_err=y_err)
+
+
+def _first_nan_epoch(history: dict) -> int | None:
+    """First epoch (0-based) whose training or validation loss is not finite, else None."""
+    for key in ("loss", "val_loss"):
+        values = np.asarray(history.get(key, []), float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            return int(bad[0])
+    return None
+
+
+def training_diverged(folder: os.PathLike) -> bool:
+    """Whether a model folder's ``training_history.csv`` holds a non-finite loss (a network
+    that blew up: its weights are NaN or meaningless)."""
+    import pandas as pd
+
+    path = Path(folder) / "training_history.csv"
+    if not path.is_file():
+        return False
+    hist = pd.read_csv(path)
+    return _first_nan_epoch({k: hist[k].to_numpy() for k in ("loss", "val_loss")
+                             if k in hist}) is not None
 
 
 def _remove_stale_partials(out: Path) -> None:
@@ -266,7 +320,8 @@ def ensure_model(
             "training_fraction": prov.get("training_fraction"),
             "seed": prov.get("seed"),
         }
-        return (folder / "model_weights.h5").is_file() and have == want
+        return ((folder / "model_weights.h5").is_file() and have == want
+                and not training_diverged(folder))
 
     folder = model_folder(kind, p, variant)
     if not force:

@@ -1,0 +1,56 @@
+"""Training never saves a diverged network: a NaN loss stops the run, which is trained again
+from scratch with the next seed; cached folders with a NaN history are not reused."""
+import numpy as np
+import pytest
+
+import faults
+from astronn_paper import train
+
+
+def _fit_diverging(n_bad: int):
+    """astroNN's fit, with the first ``n_bad`` runs reporting a NaN loss in their last epoch."""
+    real_fit = train._fit
+    calls = []
+
+    def fit(model, *args):
+        real_fit(model, *args)
+        calls.append(len(calls))
+        if len(calls) <= n_bad:
+            model.history.history["loss"][-1] = float("nan")
+    return fit, calls
+
+
+def test_a_diverged_training_is_retried_with_the_next_seed(tmp_path, monkeypatch):
+    fit, calls = _fit_diverging(1)
+    monkeypatch.setattr(train, "_fit", fit)
+    out = train.train_network("censored", faults.clean_dataset(), tmp_path / "net",
+                              faults.TRAIN_PROFILE, seed=faults.TRAIN_SEED, epochs=1)
+    prov = train.read_provenance(out)
+    assert len(calls) == 2
+    first, second = prov["training_attempts"]
+    assert first == {"training_seed": faults.TRAIN_SEED, "diverged_at_epoch": 0}
+    assert second["diverged_at_epoch"] is None
+    assert prov["training_seed"] == second["training_seed"] != faults.TRAIN_SEED
+    assert prov["seed"] == faults.TRAIN_SEED            # the rows are those of the asked seed
+    assert not train.training_diverged(out)
+    assert all(np.isfinite(w).all() for w in faults.weights(out))
+
+
+def test_a_network_diverging_every_time_is_an_error_and_leaves_no_folder(tmp_path, monkeypatch):
+    fit, calls = _fit_diverging(99)
+    monkeypatch.setattr(train, "_fit", fit)
+    monkeypatch.setattr(train, "MAX_TRAINING_ATTEMPTS", 2)
+    with pytest.raises(RuntimeError, match=r"diverged \(NaN loss\) in all 2 attempts"):
+        train.train_network("censored", faults.clean_dataset(), tmp_path / "net",
+                            faults.TRAIN_PROFILE, seed=faults.TRAIN_SEED, epochs=1)
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_training_diverged_reads_the_history(tmp_path):
+    (tmp_path / "training_history.csv").write_text(
+        "epoch,loss,val_loss\n0,0.9,0.2\n1,-0.5,-0.4\n2,nan,nan\n")
+    assert train.training_diverged(tmp_path)
+    assert train._first_nan_epoch({"loss": [0.9, -0.5, np.nan]}) == 2
+    (tmp_path / "training_history.csv").write_text("epoch,loss,val_loss\n0,0.9,0.2\n1,-0.5,-0.4\n")
+    assert not train.training_diverged(tmp_path)
+    assert not train.training_diverged(tmp_path / "missing")

@@ -136,7 +136,7 @@ def tiny_bcnn():
     m = ApogeeBCNN()
     m.num_hidden, m.num_filters, m.max_epochs, m.batch_size = [8, 4], [2, 4], 1, 64
     m.targetname = ["teff", "Fe"]
-    m.train(x, y, labels_err=np.full_like(y, 0.01))
+    m.fit(x, y, labels_err=np.full_like(y, 0.01))
     return m, x
 
 

@@ -141,6 +141,7 @@ def _open_checked(path, sha1: str | None, verify_hdus: int | None = None):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", fits.verify.VerifyWarning)   # truncation -> raise
+            warnings.filterwarnings("error", message="File may have been truncated")
             hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
             n = len(hdul)                                   # reads every header
         last = hdul[n - 1]

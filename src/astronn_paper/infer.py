@@ -37,14 +37,19 @@ branches' second dense layers and the heads -
 runs for every pass, for all passes of a spectrum at once, in float32 BLAS products:
 
 * the 2 -> 4 channel, length-8 convolution followed by the 4-wide max-pooling is one matrix
-  product per pass block: the activations are laid out in "super-pixels" of 4 positions
+  product per pass: the activations are laid out in "super-pixels" of 4 positions
   x 2 channels, so that each pooling window reads 3 consecutive super-pixels (22 used values)
   and produces 4 positions x 4 channels through a 16 x 22 banded (Toeplitz) matrix; pooling
-  is then 3 element-wise maxima of contiguous rows;
-* that whole sweep - masking, convolution, pooling, bias, relu and the flatten's dropout - runs
-  on tiles of 10 passes of one spectrum, whose buffers (~3 MB) stay in the core's cache, and
-  writes the pooled maps of every pass as one row of a (passes, 4 x 1881) matrix, so that the
-  7512 -> 192 dense layer is a single matrix product for a whole work unit;
+  is then a maximum over 4 contiguous rows;
+* the element-wise work between the matrix products runs in compiled kernels
+  (:mod:`astronn_paper._kernels`, numba, GIL released): the first convolution written straight
+  into the super-pixel layout; the dropout masks drawn from the random integers and applied
+  while the 3 shifted copies the banded product reads are laid out; pooling, bias, relu and
+  the flatten's dropout in one sweep;
+* that whole sweep runs on tiles of 4 passes of one spectrum, whose buffers (~0.7 MB) stay
+  in the core's cache, and writes the pooled maps of every pass as one row of a
+  (passes, 4 x 1881) matrix, so that the 7512 -> 192 dense layer is a single matrix product
+  for a work unit of 4 spectra (400 rows at 100 passes, where BLAS reaches its full rate);
 * the dropout scale 1/(1-rate) is folded into the weights that follow each dropout layer;
 * the dense layer after the flatten takes the pooled maps in (channel, position) order, its
   weight rows permuted once to match Keras' (position, channel) flatten;
@@ -75,8 +80,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _kernels
+
 #: Version of the engine's numerics (recorded in the provenance of predictions).
-ENGINE_VERSION = "1.1"
+ENGINE_VERSION = "1.2"
 #: Model classes the engine understands.
 SUPPORTED_MODELS = ("ApogeeBCNNCensored", "ApogeeBCNN")
 #: Files an astroNN model folder must hold.
@@ -506,6 +513,8 @@ class Engine:
         self.n_valid = self.n_pool                    # windows q < n_pool are real
         self.c1, self.c2 = c1, c2
         self.sp_rows = P * c1
+        self._w1 = np.ascontiguousarray(a.conv1_w.reshape(self.k1, c1), np.float32)
+        self._b1 = np.ascontiguousarray(a.conv1_b, np.float32)
         # Toeplitz matrix: (P*c2 outputs [r*c2 + co], win inputs [m*c1 + c])
         G = np.zeros((P * c2, self.win), np.float64)
         for r in range(P):
@@ -606,19 +615,8 @@ class Engine:
     def _prefix(self, xn: np.ndarray):
         """First convolution in super-pixel layout (n, P*c1, n_sp) and branch inputs."""
         a = self.arch
-        n = xn.shape[0]
-        c1, P = self.c1, a.pool
-        xp = np.zeros((n, a.n_pix + self.k1 - 1), np.float32)
-        xp[:, self.pad1:self.pad1 + a.n_pix] = xn
-        # positions padded by pad2 on the left, zeros up to n_sp * P
-        apad = np.zeros((n, self.n_sp * P, c1), np.float32)
-        conv = apad[:, self.pad2:self.pad2 + a.n_pix, :]
-        conv[:] = a.conv1_b
-        for k in range(self.k1):
-            conv += xp[:, k:k + a.n_pix, None] * a.conv1_w[k]
-        np.maximum(conv, 0, out=conv)
-        # (n, n_sp, P, c1) -> (n, P*c1, n_sp): row j = r*c1 + c
-        a1 = np.ascontiguousarray(apad.reshape(n, self.n_sp, P * c1).transpose(0, 2, 1))
+        a1 = np.empty((xn.shape[0], self.sp_rows, self.n_sp), np.float32)
+        _kernels.conv1_superpixels(xn, self._w1, self._b1, self.pad1, self.pad2, a1)
         h = None
         if a.branches:
             h = xn @ self._Wb
@@ -673,37 +671,22 @@ class Engine:
         if "C" not in buf:
             buf["C"] = np.empty((tile, self.win, n_sp), np.float32)
             buf["conv"] = np.empty((tile, P * c2, n_sp), np.float32)
-            buf["keep"] = np.empty((tile, max(rows, c2) * n_sp), bool)
-        thr_a1, thr_flat = _threshold(a.rate_a1), _threshold(a.rate_flat)
-        bias2 = a.conv2_b[:, None]
+            buf["keep_all"] = np.zeros((1, width), np.uint16)    # threshold 0 keeps everything
+        if deterministic:
+            thr_a1 = thr_flat = np.uint16(0)
+        else:
+            thr_a1, thr_flat = np.uint16(_threshold(a.rate_a1)), np.uint16(_threshold(a.rate_flat))
+        bias2 = np.ascontiguousarray(a.conv2_b, np.float32)
+        (o_a1, _), (o_flat, _) = lay["a1"], lay["flat"]
         for s in range(n):
+            u_s = buf["keep_all"] if U[s] is None else U[s]
             for t0 in range(0, mc, tile):
                 nt = min(tile, mc - t0)
-                C = buf["C"][:nt]                             # (nt, win, n_sp)
-                if U[s] is None:
-                    C[:, :rows] = a1[s]
-                else:
-                    o0, o1 = lay["a1"]
-                    keep = np.greater_equal(U[s][t0:t0 + nt, o0:o1], thr_a1,
-                                            out=buf["keep"][:nt, :o1 - o0])
-                    np.multiply(a1[s], keep.reshape(nt, rows, n_sp), out=C[:, :rows])
-                for k in range(1, self.n_shift):             # the window's next super-pixels
-                    lo, hi = k * rows, min((k + 1) * rows, self.win)
-                    C[:, lo:hi, :n_sp - k] = C[:, :hi - lo, k:]
-                    C[:, lo:hi, n_sp - k:] = 0
+                u_t = u_s[t0:t0 + nt]
+                C = _kernels.masked_windows(a1[s], u_t, o_a1, thr_a1, self.n_shift, buf["C"][:nt])
                 conv = np.matmul(weights["G"], C, out=buf["conv"][:nt])   # (nt, P*c2, n_sp)
-                dst = pooled[s * mc + t0:s * mc + t0 + nt]                # (nt, c2, n_sp)
-                np.maximum(conv[:, :c2], conv[:, c2:2 * c2], out=dst)
-                for r in range(2, P):
-                    np.maximum(dst, conv[:, r * c2:(r + 1) * c2], out=dst)
-                dst += bias2                                 # bias and relu commute with max
-                np.maximum(dst, 0, out=dst)
-                dst[:, :, self.n_pool:] = 0                  # windows past the spectrum's end
-                if U[s] is not None:
-                    o0, o1 = lay["flat"]
-                    keep = np.greater_equal(U[s][t0:t0 + nt, o0:o1], thr_flat,
-                                            out=buf["keep"][:nt, :o1 - o0])
-                    dst *= keep.reshape(nt, c2, n_sp)
+                _kernels.pool_relu_dropout(conv, bias2, self.n_pool, u_t, o_flat, thr_flat,
+                                           pooled[s * mc + t0:s * mc + t0 + nt])
         # ---- dense layers
         h3 = _view(pooled, (R, c2 * n_sp)) @ weights["W3"]
         h3 += a.b3
@@ -789,8 +772,8 @@ class Engine:
         var = np.empty((N, n_out))
         logvar = np.empty((N, n_out))
         samples = np.empty((N, mc, 2 * n_out), np.float32) if return_samples else None
-        per_block = max(1, math.ceil(192 / mc))       # spectra per work unit (~200 rows)
-        tile = max(1, min(mc, 10))                     # passes per cache-resident tile
+        per_block = max(1, math.ceil(400 / mc))       # spectra per work unit (~400 rows)
+        tile = max(1, min(mc, 4))                      # passes per cache-resident tile (~0.7 MB)
         local = threading.local()
 
         def work(a1, h, rows, idx):

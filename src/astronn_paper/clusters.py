@@ -45,8 +45,15 @@ import numpy as np
 from . import apogee, config, predictions
 
 #: Cluster names as the Meszaros et al. (2013) table spells them -> names for print / figures.
-CLUSTER_NAMES: dict[str, str] = {"M67": "M67", "N6819": "NGC 6819", "N6791": "NGC 6791",
-                                 "M13": "M13"}
+CLUSTER_NAMES: dict[str, str] = {
+    # open clusters
+    "M67": "M67", "N6819": "NGC 6819", "N6791": "NGC 6791", "N188": "NGC 188",
+    "N2158": "NGC 2158", "N2420": "NGC 2420", "N7789": "NGC 7789", "M35": "M35",
+    "Pleiades": "Pleiades",
+    # globular clusters
+    "M13": "M13", "M92": "M92", "M15": "M15", "M53": "M53", "M2": "M2", "M3": "M3", "M5": "M5",
+    "N5466": "NGC 5466", "N4147": "NGC 4147", "M107": "M107", "M71": "M71",
+}
 #: The two open clusters of the paper's homogeneity figure.
 OPEN_CLUSTERS: tuple[str, ...] = ("M67", "N6819")
 #: The globular cluster with the Mg-Al anticorrelation.

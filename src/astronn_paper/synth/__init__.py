@@ -1,7 +1,8 @@
 """The synthetic APOGEE DR14 survey (the project's embedded default data).
 
 * :mod:`.population` true labels of the 277,371 allStar rows (a Galactic population on the
-  real positions and Gaia parallaxes, clusters);
+  real positions and Gaia parallaxes, 18 open and globular clusters, field
+  second-generation stars);
 * :mod:`.catalog` the allStar table (ASPCAP-like measured labels, flags, survey design),
   the truth table and the cluster membership table (Meszaros et al. 2013 layout);
 * :mod:`.spectra`, :mod:`.lines`, :mod:`.instrument` the forward model of the spectra;

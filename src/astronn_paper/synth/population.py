@@ -17,9 +17,20 @@ Every one of the 277,371 DR14 allStar rows keeps its real position and Gaia DR2 
   coefficients below), main-sequence dwarfs (classified from the real Gaia absolute
   magnitude where the parallax is good), hot telluric-standard stars, very metal-poor halo
   stars;
-* **clusters** on the real rows nearest to their centres (:data:`CLUSTERS`): M67,
-  NGC 6819 and NGC 6791 chemically homogeneous (spread <= 0.02 dex), M13 with Na-O and
-  Mg-Al anticorrelations and a N spread;
+* **clusters** on the real rows nearest to their centres (:data:`CLUSTERS`): the 18 open
+  and globular clusters of the Meszaros et al. (2013) ASPCAP calibration table, with member
+  counts of that table's order (M5 100, M13 and M3 70, M92 48, ..., NGC 4147 3). The seven
+  open clusters (M67, NGC 6819, NGC 6791, NGC 188, NGC 2158, NGC 2420, NGC 7789) are
+  chemically homogeneous (spread <= 0.02 dex); the eleven globular clusters (M13, M92, M15,
+  M53, M2, M3, M5, NGC 5466, NGC 4147, M107, M71) carry multiple populations -- Na-O and
+  Mg-Al anticorrelations, N and Al spreads from one pollution fraction per star
+  (:data:`MP_PATTERN`) -- with a per-cluster amplitude (``Cluster.mp_amplitude``,
+  ``Cluster.mg_depletion``): large Al spreads in the massive metal-poor clusters, small
+  ones in M107 and M71;
+* **field second-generation stars**: 2.5 % of the halo and 1 % of the thick disc with
+  [Fe/H] < -0.7 carry the same pattern (:data:`FIELD_SG_FRACTION`; Martell et al. 2011,
+  2016; Schiavon et al. 2017), so that N-, Al-rich, Mg-, O-poor metal-poor giants are in
+  the training set as they are in the real one;
 * photometry (2MASS J, H, Ks) and extinction A_K consistent with the real Gaia G.
 
 Rows sharing a position are the same star observed in different fields (as in DR14):
@@ -78,26 +89,97 @@ EXT_RATIO = {"J": 2.5, "H": 1.55, "Ks": 1.0, "G": 6.9}
 class Cluster:
     """A star cluster placed on the allStar rows nearest to its centre."""
 
-    name: str          # Meszaros et al. (2013) spelling: M67, N6819, N6791, M13
+    name: str          # Meszaros et al. (2013) spelling: M67, N6819, N6791, M13, N5466, ...
     ra: float          # deg (J2000)
     dec: float         # deg
-    n_members: int     # rows made members
+    n_members: int     # stars made members (all the rows of a star are members)
     feh: float         # [Fe/H]
     alpha: float       # [alpha/Fe]
     dist: float        # kpc
     age_like_logg: tuple[float, float]  # logg range of the observed giants
     spread: float      # intrinsic abundance spread (dex) of the homogeneous elements
     globular: bool = False
+    vhelio: float = 0.0   # heliocentric radial velocity (km/s)
+    vdisp: float = 1.0    # velocity dispersion of the observed giants (km/s)
+    #: Amplitude of the multiple-population pattern (:data:`MP_PATTERN`; 1 = M13, 0 = a
+    #: chemically homogeneous cluster): scales every light-element shift of the pattern.
+    mp_amplitude: float = 0.0
+    #: Depth of the Mg depletion (and of the Al -> Si leakage) relative to the pattern's
+    #: (1 = M13): the hot Mg-Al cycle, strongest in the massive, most metal-poor clusters.
+    mg_depletion: float = 1.0
 
 
-#: Clusters with members among the real rows (centres from the literature; member counts of
-#: the order of the paper's M67 14, NGC 6819 20, M13 23 stars).
+#: Clusters with members among the real rows: the open and globular clusters of the
+#: Meszaros et al. (2013) ASPCAP calibration table, with member counts of the order of that
+#: table's. Globular clusters: centres, distances, [Fe/H] and radial velocities from Harris
+#: (1996; 2010 edition); open clusters: M67, NGC 6819, NGC 6791 as before, NGC 188 (Friel et
+#: al. 2010; Meibom et al. 2009; Geller et al. 2008), NGC 2158 (Jacobson et al. 2009), NGC 2420
+#: and NGC 7789 (Jacobson et al. 2011; Gim et al. 1998). The logg ranges are those of the
+#: giants APOGEE observed (Meszaros et al. 2013). Multiple populations (``mp_amplitude``,
+#: ``mg_depletion``) in the spirit of Meszaros et al. (2015, 2020): large Al spreads in the
+#: massive metal-poor clusters, Mg depletion strongest in M92, M15 and M13, small spreads in
+#: the metal-rich M107 and M71, moderate ones in the low-mass NGC 5466 and NGC 4147.
 CLUSTERS: tuple[Cluster, ...] = (
-    Cluster("M67", 132.846, 11.814, 22, 0.00, 0.00, 0.85, (2.0, 3.6), 0.015),
-    Cluster("N6819", 295.327, 40.190, 28, 0.05, 0.00, 2.40, (2.0, 3.3), 0.015),
-    Cluster("N6791", 290.221, 37.772, 22, 0.35, 0.02, 4.10, (2.0, 3.4), 0.015),
-    Cluster("M13", 250.423, 36.461, 28, -1.55, 0.30, 7.10, (0.8, 2.8), 0.02, globular=True),
+    # the paper's benchmark clusters first (indices 0-3, as in earlier generator versions)
+    Cluster("M67", 132.846, 11.814, 24, 0.00, 0.00, 0.85, (2.0, 3.6), 0.015, vhelio=33.6),
+    Cluster("N6819", 295.327, 40.190, 30, 0.05, 0.00, 2.40, (2.0, 3.3), 0.015, vhelio=2.5),
+    Cluster("N6791", 290.221, 37.772, 23, 0.35, 0.02, 4.10, (2.0, 3.4), 0.015, vhelio=-47.0),
+    Cluster("M13", 250.42183, 36.45986, 70, -1.53, 0.30, 7.1, (0.8, 2.8), 0.02, globular=True,
+            vhelio=-244.2, vdisp=6.0, mp_amplitude=1.00, mg_depletion=1.0),
+    # further globular clusters (multiple populations)
+    Cluster("M92", 259.28079, 43.13594, 48, -2.31, 0.30, 8.3, (0.9, 3.0), 0.02, globular=True,
+            vhelio=-120.0, vdisp=5.0, mp_amplitude=0.95, mg_depletion=1.3),
+    Cluster("M15", 322.49304, 12.16700, 11, -2.37, 0.30, 10.4, (0.6, 2.3), 0.02, globular=True,
+            vhelio=-107.0, vdisp=8.0, mp_amplitude=0.90, mg_depletion=1.2),
+    Cluster("M53", 198.23021, 18.16817, 16, -2.10, 0.30, 17.9, (0.8, 2.0), 0.02, globular=True,
+            vhelio=-62.9, vdisp=3.5, mp_amplitude=0.85, mg_depletion=0.7),
+    Cluster("M2", 323.36258, -0.82325, 19, -1.65, 0.30, 11.5, (1.1, 2.5), 0.02, globular=True,
+            vhelio=-5.3, vdisp=7.0, mp_amplitude=0.85, mg_depletion=0.6),
+    Cluster("M3", 205.54842, 28.37728, 70, -1.50, 0.30, 10.2, (0.9, 3.2), 0.02, globular=True,
+            vhelio=-147.6, vdisp=4.5, mp_amplitude=0.85, mg_depletion=0.4),
+    Cluster("M5", 229.63842, 2.08103, 100, -1.29, 0.30, 7.5, (1.1, 3.2), 0.02, globular=True,
+            vhelio=53.2, vdisp=5.5, mp_amplitude=0.75, mg_depletion=0.4),
+    Cluster("N5466", 211.36371, 28.53444, 8, -1.98, 0.30, 16.0, (1.0, 2.3), 0.02, globular=True,
+            vhelio=110.7, vdisp=1.5, mp_amplitude=0.50, mg_depletion=0.4),
+    Cluster("N4147", 182.52625, 18.54264, 3, -1.80, 0.30, 19.3, (1.3, 2.4), 0.02, globular=True,
+            vhelio=183.2, vdisp=2.5, mp_amplitude=0.50, mg_depletion=0.4),
+    Cluster("M107", 248.13275, -13.05378, 18, -1.02, 0.28, 6.4, (1.1, 3.0), 0.02, globular=True,
+            vhelio=-34.1, vdisp=3.5, mp_amplitude=0.30, mg_depletion=0.2),
+    Cluster("M71", 298.44371, 18.77919, 7, -0.78, 0.25, 4.0, (1.1, 2.3), 0.02, globular=True,
+            vhelio=-22.8, vdisp=2.5, mp_amplitude=0.20, mg_depletion=0.1),
+    # further open clusters (chemically homogeneous)
+    Cluster("N188", 12.108, 85.255, 5, -0.03, 0.00, 1.77, (2.4, 3.5), 0.015, vhelio=-42.4),
+    Cluster("N2158", 91.854, 24.097, 10, -0.28, 0.00, 4.00, (2.2, 3.1), 0.015, vhelio=27.0),
+    Cluster("N2420", 114.596, 21.573, 9, -0.20, 0.00, 2.50, (1.9, 3.1), 0.015, vhelio=73.6),
+    Cluster("N7789", 359.350, 56.708, 5, 0.02, 0.00, 2.00, (2.3, 3.1), 0.015, vhelio=-54.7),
 )
+
+#: Light-element pattern of multiple populations (Na-O, Mg-Al anticorrelations, N-C, Al->Si
+#: leakage) as a function of one pollution fraction ``p`` in [0, 1] (share of
+#: second-generation material; 0 = first generation): the shift of [X/Fe] is
+#: ``amplitude * (a + b p)`` in a cluster (``a`` puts the first generation below the
+#: cluster's mean), ``amplitude * b p`` for a field star (whose first-generation
+#: composition is the field's). Mg and Si shifts are further scaled by ``mg_depletion``.
+MP_PATTERN: dict[str, tuple[float, float]] = {
+    "O": (0.30, -0.60), "Na": (-0.20, 0.60), "Mg": (0.07, -0.15), "Al": (-0.30, 0.85),
+    "Si": (0.00, 0.08), "N": (-0.20, 1.00), "C": (0.10, -0.30),
+}
+#: Elements whose shift follows the hot Mg-Al cycle (scaled by ``mg_depletion``).
+_MG_AL_CYCLE = ("Mg", "Si")
+
+#: Field second-generation (N-, Al-rich) stars: fraction of the halo and of the metal-poor
+#: thick disc ([Fe/H] < :data:`FIELD_SG_THICK_FEH`) with the :data:`MP_PATTERN` chemistry.
+#: Halo: Martell et al. (2016) find the N-Al signature in 2 % of APOGEE DR12 halo giants,
+#: Martell et al. (2011) 3 % CN-strong giants in the SEGUE halo; we take 2.5 %. Metal-poor
+#: thick disc / inner Galaxy: the N-rich giants of Schiavon et al. (2017) and
+#: Fernandez-Trincado et al. (2017), of the order of 1 % of the [Fe/H] < -0.7 field.
+FIELD_SG_FRACTION = {"halo": 0.025, "thick": 0.010}
+FIELD_SG_THICK_FEH = -0.7
+#: Field second-generation stars are the clearly polluted ones (that is how they are found:
+#: p uniform in this range), with an M13-like amplitude and a moderate Mg depletion.
+FIELD_SG_POLLUTION = (0.3, 1.0)
+FIELD_SG_AMPLITUDE = 1.0
+FIELD_SG_MG_DEPLETION = 0.5
 
 #: [X/Fe] trends of the 26 ASPCAP elements (ASPCAP order; CI == C and TiII == Ti in truth):
 #: [X/Fe] = c0 + c_alpha [alpha/Fe] + c_feh [Fe/H] + sigma * (sqrt(rho) shared + sqrt(1-rho) own),
@@ -250,6 +332,7 @@ class Population:
     hmag: np.ndarray
     kmag: np.ndarray
     vhelio: np.ndarray      # km/s
+    pollution: np.ndarray   # second-generation pollution fraction p (MP_PATTERN); 0 = none
     seed: int
 
     def __len__(self) -> int:
@@ -412,7 +495,10 @@ def build_population(seed: int = 2019) -> Population:
     cluster = np.full(ns, -1, dtype=np.int8)
     cl_dist = _place_clusters(rng_for(seed, "clusters"), spos, cluster)
     xh = _abundances(rng_for(seed, "abundances"), feh, alpha)
-    _cluster_labels(rng_for(seed, "cluster_labels"), cluster, comp, kind, teff, logg, feh, alpha, xh)
+    pollution = np.zeros(ns)
+    _cluster_labels(seed, cluster, kind, teff, logg, feh, alpha, xh, spos["gmag"], pollution)
+    _field_second_generation(rng_for(seed, "field_second_generation"), cluster, comp, feh, xh,
+                             pollution)
     dist = np.where(cluster >= 0, cl_dist, dist)
     geo = galactocentric(spos["ra"], spos["dec"], dist)
     _mixing(rng_for(seed, "mixing"), xh, logg, kind, feh)
@@ -435,8 +521,9 @@ def build_population(seed: int = 2019) -> Population:
     jmag = kmag + jk
     vhelio = np.select([comp == 0, comp == 1], [rng.normal(0, 30, ns), rng.normal(-20, 60, ns)],
                        rng.normal(0, 140, ns))
-    vhelio = np.where(cluster >= 0, np.array([33.6, 2.5, -47.0, -245.0])[np.maximum(cluster, 0)]
-                      + rng.normal(0, 1.0, ns), vhelio)
+    cl_v = np.array([c.vhelio for c in CLUSTERS])[np.maximum(cluster, 0)]
+    cl_sv = np.array([c.vdisp for c in CLUSTERS])[np.maximum(cluster, 0)]
+    vhelio = np.where(cluster >= 0, cl_v + cl_sv * rng.normal(0, 1.0, ns), vhelio)
     comp = np.where(cluster >= 0, COMPONENTS.index("cluster"), comp).astype(np.int8)
 
     # broadcast stars -> rows
@@ -448,7 +535,8 @@ def build_population(seed: int = 2019) -> Population:
         glon=geo["glon"][s], glat=geo["glat"][s], R=geo["R"][s], z=geo["z"][s],
         component=comp[s], kind=kind[s], cluster=cluster[s], teff=teff[s], logg=logg[s],
         vmicro=vmicro_of(logg)[s], feh=feh[s], alpha=alpha[s], xh=xh[s], ak=ak[s],
-        jmag=jmag[s], hmag=hmag[s], kmag=kmag[s], vhelio=vhelio[s], seed=int(seed),
+        jmag=jmag[s], hmag=hmag[s], kmag=kmag[s], vhelio=vhelio[s], pollution=pollution[s],
+        seed=int(seed),
     )
 
 
@@ -482,16 +570,49 @@ def _place_clusters(rng, spos, cluster):
     return dist
 
 
-def _cluster_labels(rng, cluster, comp, kind, teff, logg, feh, alpha, xh):
-    """Cluster members: giants on the cluster's track, homogeneous or multiple-population
-    chemistry (M13: Na-O, Mg-Al anticorrelations and a N spread from one pollution
-    fraction per star)."""
+def pollution_shifts(p, amplitude=1.0, mg_depletion=1.0, field=False) -> dict[str, np.ndarray]:
+    """Shifts of [X/Fe] (dex) of the :data:`MP_PATTERN` elements for pollution fractions ``p``.
+
+    In a cluster (``field=False``) the shift is ``amplitude * (a + b p)``: first-generation
+    stars (p = 0) sit O-, Mg-, C-rich and Na-, Al-, N-poor relative to the cluster's mean.
+    A field star's first generation is the field itself: the shift is ``amplitude * b p``.
+    Mg and Si shifts are multiplied by ``mg_depletion``.
+    """
+    p = np.asarray(p, float)
+    out = {}
+    for el, (a, b) in MP_PATTERN.items():
+        scale = amplitude * (mg_depletion if el in _MG_AL_CYCLE else 1.0)
+        out[el] = scale * ((0.0 if field else a) + b * p)
+    return out
+
+
+def _apply_shifts(xh, rows, shifts):
     ix = {e: i for i, e in enumerate(apogee.ASPCAP_ELEMENTS)}
+    for el, d in shifts.items():
+        xh[rows, ix[el]] += d
+
+
+def _cluster_labels(seed, cluster, kind, teff, logg, feh, alpha, xh, gmag, pollution):
+    """Cluster members: giants on the cluster's track over its observed logg range (brighter
+    members higher on the giant branch), homogeneous chemistry for open clusters, multiple
+    populations for globular clusters (Na-O, Mg-Al anticorrelations, N and Al spreads from one
+    pollution fraction per star, :func:`pollution_shifts` with the cluster's amplitude).
+    Each cluster draws from its own stream, so adding a cluster leaves the others unchanged."""
     for k, cl in enumerate(CLUSTERS):
+        rng = rng_for(seed, f"cluster_labels:{cl.name}")
         m = np.flatnonzero(cluster == k)
         n = len(m)
         is_rc = (rng.random(n) < (0.0 if cl.globular else 0.3))
-        lg = rng.uniform(*cl.age_like_logg, n)
+        # giant-branch position from the real star's brightness: the brighter a member's
+        # Gaia G, the lower its logg (rows without G get a random place)
+        g = gmag[m]
+        ok = g > 0
+        g_lo, g_hi = (g[ok].min(), g[ok].max()) if ok.any() else (0.0, 1.0)
+        key = np.where(ok, g, rng.uniform(g_lo, g_hi, n))
+        rank = np.argsort(np.argsort(key, kind="stable"), kind="stable")
+        q = (rank + rng.random(n)) / max(n, 1)
+        lo, hi = cl.age_like_logg
+        lg = lo + (hi - lo) * q
         mh = cl.feh + 0.3 * cl.alpha
         t = rgb_teff(lg, mh) + rng.normal(0, 25, n)
         t_rc, g_rc = rc_teff_logg(np.full(n, mh))
@@ -504,13 +625,25 @@ def _cluster_labels(rng, cluster, comp, kind, teff, logg, feh, alpha, xh):
             t_el = ELEMENT_TRENDS[{"CI": "C", "TiII": "TI"}.get(el, el)]
             xfe = t_el["c0"] + t_el["ca"] * cl.alpha + t_el["cf"] * cl.feh
             xh[m, j] = cl.feh + xfe + rng.normal(0, cl.spread, n)
-        if cl.globular:
+        if cl.globular and cl.mp_amplitude > 0:
             p = rng.random(n)  # fraction of second-generation (polluted) material
-            xh[m, ix["O"]] += 0.30 - 0.60 * p
-            xh[m, ix["Na"]] += -0.20 + 0.60 * p
-            xh[m, ix["Mg"]] += 0.07 - 0.15 * p
-            xh[m, ix["Al"]] += -0.30 + 0.85 * p
-            xh[m, ix["Si"]] += 0.08 * p
-            xh[m, ix["N"]] += -0.20 + 1.00 * p
-            xh[m, ix["C"]] += 0.10 - 0.30 * p
+            _apply_shifts(xh, m, pollution_shifts(p, cl.mp_amplitude, cl.mg_depletion))
+            pollution[m] = p
         _tie_duplicates(xh)
+
+
+def _field_second_generation(rng, cluster, comp, feh, xh, pollution):
+    """Field second-generation stars (:data:`FIELD_SG_FRACTION`): a few per cent of the halo
+    and ~1 % of the metal-poor thick disc get the multiple-population pattern on top of
+    their field chemistry, with a random pollution fraction in :data:`FIELD_SG_POLLUTION`.
+    Every draw has the length of the population, so the stream is independent of the rest."""
+    n = len(comp)
+    u = rng.random(n)
+    p = rng.uniform(*FIELD_SG_POLLUTION, n)
+    frac = np.select([comp == 2, (comp == 1) & (feh < FIELD_SG_THICK_FEH)],
+                     [FIELD_SG_FRACTION["halo"], FIELD_SG_FRACTION["thick"]], 0.0)
+    sg = np.flatnonzero((cluster < 0) & (u < frac))
+    _apply_shifts(xh, sg, pollution_shifts(p[sg], FIELD_SG_AMPLITUDE, FIELD_SG_MG_DEPLETION,
+                                           field=True))
+    pollution[sg] = p[sg]
+    _tie_duplicates(xh)

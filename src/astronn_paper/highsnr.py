@@ -237,3 +237,52 @@ def load_labels(path: os.PathLike, rows=None, kind: str = "combined") -> dict:
     return {"aspcap": c["labels"].astype(np.float64), "aspcap_err": c["labels_err"].astype(np.float64),
             "snr": c["SNR"].astype(np.float64),
             "truth": c["truth"].astype(np.float64) if has_truth else None}
+
+
+# --------------------------------------------------------------------------- log g error budget
+def truth_columns(path: os.PathLike, names: Sequence[str], source, kind: str = "combined") -> dict:
+    """Columns ``names`` of the source's truth table (synthetic only: e.g. ``"kind"``, the
+    stellar kind, ``"pollution"``) for the stars of a compiled set, matched through the set's
+    ``allstar_index``. Raises ValueError for a source without true labels."""
+    from . import dataset
+
+    truth = source.truth()
+    if truth is None:
+        raise ValueError(f"{source!r} has no true labels (only the synthetic survey has)")
+    missing = [n for n in names if n not in truth.dtype.names]
+    if missing:
+        raise KeyError(f"the truth table has no column(s) {missing}")
+    idx = dataset.load_columns(path, ["allstar_index"], kind=kind)["allstar_index"]
+    out = {}
+    for n in names:
+        col = np.asarray(truth[n])[idx]
+        out[n] = np.char.decode(col) if col.dtype.kind == "S" else col
+    return out
+
+
+def error_budget(pred, aspcap, truth, groups: dict, column: int = 1):
+    """Where one label's error against the truth comes from, group by group.
+
+    For each named boolean mask in ``groups`` (plus "all stars"): the number of stars, the
+    network's bias (median) and scatter (``mad_std``) against the truth, the ASPCAP-like
+    labels' bias and scatter against the truth (what the network was trained on), and the
+    network's scatter against the ASPCAP-like labels. -9999 references are left out.
+    Returns a pandas DataFrame (one row per group).
+    """
+    import pandas as pd
+
+    p, a, t = (np.asarray(v, float)[:, column] for v in (pred, aspcap, truth))
+    ok_a = a != apogee.MISSING
+    rows = {}
+    for name, m in {"all stars": np.ones(len(p), bool), **groups}.items():
+        m = np.asarray(m, bool)
+        ma = m & ok_a
+        rows[name] = {
+            "n": int(m.sum()),
+            "network bias vs truth": float(np.median(p[m] - t[m])) if m.any() else np.nan,
+            "network scatter vs truth": float(metrics.robust_std(p[m] - t[m])) if m.sum() > 2 else np.nan,
+            "labels bias vs truth": float(np.median(a[ma] - t[ma])) if ma.any() else np.nan,
+            "labels scatter vs truth": float(metrics.robust_std(a[ma] - t[ma])) if ma.sum() > 2 else np.nan,
+            "network scatter vs labels": float(metrics.robust_std(p[ma] - a[ma])) if ma.sum() > 2 else np.nan,
+        }
+    return pd.DataFrame(rows).T

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from astronn_paper import apogee, config, dataset, highsnr, isochrones, metrics, paper, predictions
-from astronn_paper import results, train
+from astronn_paper import results, sources, train
 from astronn_paper.figures import inference_highsnr as figs
 from astronn_paper.figures import save
 from astronn_paper.synth import population
@@ -153,6 +153,44 @@ truth_kiel = None if not synthetic else (ref["truth"][:, 0], ref["truth"][:, 1],
 fig = figs.kiel_diagram(test["mean"][:, 0], test["mean"][:, 1], test["mean"][:, T.index("Fe")], tracks,
                         reference=truth_kiel)
 save(fig, "inference_highsnr_kiel", P)
+
+# %% [markdown]
+# ## Where the log g error comes from
+#
+# Against the truth, log g is the label the network reproduces worst relative to the paper. The
+# synthetic survey lets us take that error apart (`highsnr.error_budget`), star group by star
+# group, with the stellar kind the population drew (`highsnr.truth_columns`):
+#
+# * **the labels' own systematics.** Like real ASPCAP, whose red-clump and giant-branch stars
+#   needed different gravity calibrations in DR14, the ASPCAP-like log g of red-clump stars is
+#   offset from the truth (`synth.catalog._measure`). The network learns what it is taught: its
+#   red-clump bias against the truth follows the labels' (compare the two bias columns), and
+#   no amount of training removes it, since the truth never enters the training;
+# * **red clump or giant branch?** At the same Teff and metallicity the two differ by ~0.5 dex
+#   in log g and their spectra differ only subtly; a network that hesitates between the two
+#   pulls them towards each other (the left panel's tilt);
+# * **metal-poor stars** ([Fe/H] < −1) are a few per cent of the training set and have the
+#   weakest lines: their scatter is several times the others'.
+#
+# The scatter *within* the metal-rich red-clump and giant-branch groups is the network's
+# precision proper.
+
+# %%
+logg_budget = None
+if synthetic:
+    kinds = highsnr.truth_columns(sets["test"], ["kind"], sources.open_source(profile=P))["kind"]
+    fe_true = ref["truth"][:, T.index("Fe")]
+    groups = {"red clump, [Fe/H] ≥ −1": (kinds == "rc") & (fe_true >= -1),
+              "giant branch, [Fe/H] ≥ −1": (kinds == "rgb") & (fe_true >= -1),
+              "[Fe/H] < −1": fe_true < -1}
+    logg_budget = highsnr.error_budget(test["mean"], ref["aspcap"], ref["truth"], groups,
+                                       column=T.index("logg"))
+    print("log g (dex): bias = median, scatter = mad_std; 'labels' = the ASPCAP-like training labels")
+    print(logg_budget.round(3).to_string())
+    label_res = np.where(ref["aspcap"][:, 1] == apogee.MISSING, apogee.MISSING,
+                         ref["aspcap"][:, 1] - ref["truth"][:, 1])
+    fig = figs.logg_residuals(ref["truth"][:, 1], test["mean"][:, 1] - ref["truth"][:, 1], label_res, groups)
+    save(fig, "inference_highsnr_logg_budget", P)
 
 # %% [markdown]
 # ## The Jacobian: where in the spectrum does each abundance come from?
@@ -303,6 +341,7 @@ summary = {
     "z_robust_std_validation_raw_vs_aspcap": dict(zip(T, metrics.robust_std(z_val))),
     "jacobian_concentration": concentration, "jacobian_n_stars": len(jac_rows),
     "jacobian_corr_forward_model": similarity, "ood": ood,
+    "logg_budget": None if logg_budget is None else logg_budget.to_dict(orient="index"),
 }
 out = results.write("Inference_highSNR", summary, P)
 print("wrote", out)

@@ -275,3 +275,27 @@ def ood_uncertainty(distance, sigma_rel, category, binned=None,
     np.atleast_1d(axes)[0].legend(fontsize=7, markerscale=2)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- log g budget
+def logg_residuals(true_logg, residual, label_residual, groups: Mapping):
+    """Network - truth (left) and ASPCAP-like label - truth (right) log g residuals against
+    the true log g, one colour per group (e.g. red clump, giant branch, metal-poor): a bias
+    of the labels for one group is learned by the network and shows in both panels."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ok_label = np.asarray(label_residual) > -5000
+    for ax, res, ok, title in ((axes[0], residual, np.ones(len(residual), bool), "network − truth"),
+                               (axes[1], label_residual, ok_label, "ASPCAP-like label − truth")):
+        for (name, m), c in zip(groups.items(), colors):
+            m = np.asarray(m, bool) & ok
+            ax.scatter(np.asarray(true_logg)[m], np.asarray(res)[m], s=4, alpha=0.5, color=c,
+                       label=f"{name} ({m.sum()})", rasterized=True)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(title)
+        ax.set_xlabel(r"true $\log g$")
+    axes[0].set_ylabel(r"$\Delta \log g$ (dex)")
+    axes[0].set_ylim(-0.6, 0.6)
+    axes[0].legend(loc="lower left", fontsize=8, markerscale=3)
+    fig.tight_layout()
+    return fig

@@ -140,3 +140,20 @@ def test_aspcap_is_gap_deleted(spectra):
     # fake aspcapStar = apStar / true blaze: line-free pixels are exactly ~1
     free = ~line_pixels()[KEEP]
     assert abs(np.median(spec[0, free]) - 1) < 1e-3
+
+
+def test_aspcap_masks_pixels_with_inflated_errors():
+    s = FakeSource(n=2)
+    a = s.aspcapstar(1)
+    flux, err = a.flux.copy(), a.err.copy()
+    kept = apogee.gap_delete_index()
+    bad, none = kept[100], kept[200]
+    flux[bad], err[bad] = -7.0, 5.0            # a bad pixel: its error inflated
+    flux[none], err[none] = 3.0, 0.0           # no error at all
+    spec, spec_err = normalise.aspcap(flux, err)
+    for i in (bad, none):
+        j = int(np.flatnonzero(kept == i)[0])
+        assert spec[0, j] == normalise.MASK_VALUE and spec_err[0, j] == normalise.MASK_VALUE
+    others = np.ones(apogee.N_PIX_GAP_DELETED, bool)
+    others[[int(np.flatnonzero(kept == i)[0]) for i in (bad, none)]] = False
+    np.testing.assert_array_equal(spec[0, others], gap_delete(a.flux, dr=14)[0, others])

@@ -143,3 +143,25 @@ def test_aspcap_normalisation_level_bias():
     bias = [np.median(o[0][GI] - f[GI]) for o, f in zip(out, fs)]
     assert bias[0] > 0.01 and abs(bias[1]) < bias[0]
     assert out[0][0].shape == (apogee.N_PIX,)
+
+
+def test_aspcap_normalisation_survives_a_bad_pixel_at_very_high_snr():
+    """One bad pixel (huge error, flux far off) in a chip of an SNR-1000 spectrum: the
+    weighted pseudo-continuum fit leaves it out, so every other pixel is normalised as if it
+    were not there, and the bad pixel keeps its large error (an unweighted fit dragged the
+    chip's polynomial to zero: normalised fluxes of 10-20)."""
+    f = spectra.render([4600], [2.4], np.zeros((1, 20)))[0]
+    clean = np.full(apogee.N_PIX, 1 / 1000.0)
+    _, green, _ = instrument.chip_slices()
+    bad, empty = green.start + 700, green.start + 900
+    rel = clean.copy()
+    rel[bad] = 2.5
+    rel[empty] = 0.0                         # no usable combined value
+    ref, _ = instrument.aspcap_normalised(f, clean, np.random.default_rng(4))
+    flux, err = instrument.aspcap_normalised(f, rel, np.random.default_rng(4))
+    good = np.zeros(apogee.N_PIX, bool)
+    good[GI] = True
+    good[[bad, empty]] = False
+    assert np.abs(flux[good] - ref[good]).max() < 0.003
+    assert np.abs(flux[good] - f[good]).max() < 0.15     # the pseudo-continuum's level bias
+    assert err[bad] > 1.0 and err[empty] > 1e9

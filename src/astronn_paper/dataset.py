@@ -724,7 +724,10 @@ def _jsonable(obj):
 
 def _normalisation_settings(method: str) -> dict:
     if method == "aspcap":
-        return {"method": "aspcap", "what": "aspcapStar HDU1/HDU2, astroNN gap_delete(dr=14)"}
+        from .normalise import ASPCAP_BAD_ERR, MASK_VALUE
+
+        return {"method": "aspcap", "what": "aspcapStar HDU1/HDU2, astroNN gap_delete(dr=14)",
+                "masked": f"error > {ASPCAP_BAD_ERR} or <= 0", "mask_value": MASK_VALUE}
     from .normalise import MASK_VALUE
 
     return {"method": "continuum", "function": "astroNN.apogee.apogee_continuum",

@@ -8,7 +8,9 @@ Two normalisations of a batch of apStar-grid spectra (N, 8575) into the network'
   pixels, weighted by the inverse variance; pixels flagged with the PIXMASK bits
   :data:`~astronn_paper.apogee.PAPER_MASK_BITS` (0-7, 12) set to flux 1 and error 1);
 * :func:`aspcap` - the ASPCAP pseudo-continuum normalised aspcapStar spectra, gap-deleted
-  (the comparison of the paper's Section 5.4).
+  (the comparison of the paper's Section 5.4); aspcapStar files carry no bitmask but inflate
+  the error of bad pixels, so pixels with an error above :data:`ASPCAP_BAD_ERR` (or none)
+  are set to flux 1 and error 1, as the flagged pixels of :func:`continuum` are.
 
 Before normalising, every spectrum is checked (:func:`check`); a bad one gives a
 :class:`~astronn_paper.sources.SpectrumError` whose ``reason`` says why:
@@ -44,6 +46,10 @@ MIN_CONTINUUM_PIXELS = 10
 MASK_VALUE = 1.0
 
 METHODS = ("continuum", "aspcap")
+
+#: aspcapStar pixels whose error (in normalised flux) exceeds this, or is not positive, are
+#: masked: good pixels of a spectrum with SNR > 10 have errors below 0.1.
+ASPCAP_BAD_ERR = 0.3
 
 
 @lru_cache(maxsize=1)
@@ -141,10 +147,11 @@ def _aspcap_unchecked(flux, err, bitmask) -> tuple[np.ndarray, np.ndarray]:
 
     spec = gap_delete(np.asarray(flux, dtype=np.float32), dr=14).astype(np.float32)
     spec_err = gap_delete(np.asarray(err, dtype=np.float32), dr=14).astype(np.float32)
+    m = ~(spec_err > 0) | (spec_err > ASPCAP_BAD_ERR)
     if bitmask is not None:
-        m = mask_of(gap_delete(np.asarray(bitmask).astype(np.int64), dr=14))
-        spec[m] = MASK_VALUE
-        spec_err[m] = MASK_VALUE
+        m |= mask_of(gap_delete(np.asarray(bitmask).astype(np.int64), dr=14))
+    spec[m] = MASK_VALUE
+    spec_err[m] = MASK_VALUE
     return spec, spec_err
 
 
@@ -173,7 +180,8 @@ def continuum(flux, err, bitmask=None) -> tuple[np.ndarray, np.ndarray]:
 def aspcap(flux, err, bitmask=None) -> tuple[np.ndarray, np.ndarray]:
     """ASPCAP-normalised aspcapStar spectra (N, 8575) -> gap-deleted float32 (N, 7514).
 
-    With a ``bitmask`` (the apStar PIXMASK), flagged pixels are set to 1 as in
+    Pixels with an error above :data:`ASPCAP_BAD_ERR` or not positive, and with a ``bitmask``
+    (the apStar PIXMASK) the flagged pixels, are set to flux 1 and error 1 as in
     :func:`continuum`.
     """
     return _strict("aspcap", flux, err, bitmask)

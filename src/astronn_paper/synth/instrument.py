@@ -202,6 +202,15 @@ def observe(intrinsic: np.ndarray, visit_snr, rng: np.random.Generator, teff: fl
 _BAD_FOR_COMBINATION = sum(1 << b for b in (0, 1, 2, 3, 4, 5, 6))
 
 
+#: Pixels with a larger relative error (err/flux) are left out of the ASPCAP-like
+#: pseudo-continuum fit.
+ASPCAP_FIT_MAX_REL_ERR = 0.3
+#: Error floor (normalised flux) added in quadrature in the fit's rejection band.
+ASPCAP_FIT_TOLERANCE = 0.002
+#: Error given to pixels without a usable combined value (aspcapStar marks them so).
+ASPCAP_NO_DATA_ERR = 1e10
+
+
 def aspcap_normalised(intrinsic: np.ndarray, combined_err_rel: np.ndarray,
                       rng: np.random.Generator, order: int = 4, n_iter: int = 5
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -214,27 +223,40 @@ def aspcap_normalised(intrinsic: np.ndarray, combined_err_rel: np.ndarray,
     level bias (normalised flux > intrinsic), unlike the paper's fit through fixed
     continuum pixels.
 
-    ``combined_err_rel`` is the relative error (err/flux) of the combined spectrum.
+    ``combined_err_rel`` is the relative error (err/flux) of the combined spectrum (0, NaN
+    or inf: no usable pixel, error :data:`ASPCAP_NO_DATA_ERR`). The fit
+    is weighted by the inverse error and leaves out the pixels whose relative error exceeds
+    :data:`ASPCAP_FIT_MAX_REL_ERR` (bad, sky-line and persistence pixels: they keep their
+    large error in the output, as in aspcapStar files); the rejection band is measured in
+    units of the error plus a :data:`ASPCAP_FIT_TOLERANCE` floor, and an iteration that would
+    leave fewer than ``10 (order + 1)`` pixels is not taken. (An unweighted fit let one
+    bad pixel, kept because its huge error never rejects it, drag the polynomial of a chip
+    to zero at very high SNR, where the rejection band is narrow.)
     """
     intrinsic = np.asarray(intrinsic, float)
-    rel = np.nan_to_num(np.asarray(combined_err_rel, float), nan=0.0, posinf=0.0)
+    rel = np.asarray(combined_err_rel, float)
+    data = np.isfinite(rel) & (rel > 0)        # 0 / NaN / inf: no usable combined pixel
     on = _on_chip()
-    noisy = intrinsic * (1.0 + rel * rng.standard_normal(apogee.N_PIX))
+    noise = np.where(data, rel, 0.0)
+    noisy = intrinsic * (1.0 + noise * rng.standard_normal(apogee.N_PIX))
     flux = np.zeros(apogee.N_PIX)
     err = np.zeros(apogee.N_PIX)
     for sl in chip_slices():
         y = noisy[sl]
-        s = np.maximum(rel[sl] * np.maximum(intrinsic[sl], 1e-3), 1e-4)
+        s = np.maximum(noise[sl] * np.maximum(intrinsic[sl], 1e-3), 1e-4)
         x = np.linspace(-1.0, 1.0, y.size)
-        use = np.ones(y.size, bool)
+        fit_ok = data[sl] & (noise[sl] < ASPCAP_FIT_MAX_REL_ERR)
+        scale = np.sqrt(s ** 2 + ASPCAP_FIT_TOLERANCE ** 2)
+        use = fit_ok.copy()
         for _ in range(n_iter):
-            coef = np.polynomial.chebyshev.chebfit(x[use], y[use], order)
+            coef = np.polynomial.chebyshev.chebfit(x[use], y[use], order, w=1.0 / scale[use])
             fit = np.polynomial.chebyshev.chebval(x, coef)
-            r = (y - fit) / s
-            use = (r > -1.0) & (r < 4.0)
-            if use.sum() < 10 * (order + 1):
+            r = (y - fit) / scale
+            new = fit_ok & (r > -1.0) & (r < 4.0)
+            if new.sum() < 10 * (order + 1):
                 break
+            use = new
         fit = np.where(fit > 0.05, fit, 1.0)
         flux[sl] = y / fit
-        err[sl] = s / fit
+        err[sl] = np.where(data[sl], s, ASPCAP_NO_DATA_ERR) / fit
     return np.where(on, flux, 0.0), np.where(on, err, 0.0)

@@ -1,4 +1,5 @@
 """The package's plumbing: command line, notebook sources, pipeline cache, Dockerfile, pins."""
+import io
 import json
 import re
 import subprocess
@@ -74,6 +75,28 @@ def test_pipeline_reuses_unchanged_stage(tmp_path, monkeypatch, data_home):
     nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
     third = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
     assert [s["status"] for s in third] == ["ran"]
+
+
+def test_failed_stage_names_the_error_and_keeps_the_notebook_out_of_the_repository(
+        tmp_path, monkeypatch, data_home):
+    root = tmp_path / "repo"
+    (root / "src" / "astronn_paper").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    monkeypatch.setenv(config.ROOT_ENV, str(root))
+    stage = pipeline.STAGES[0]
+    src = tmp_path / "nb.py"
+    src.write_text('# %% tags=["parameters"]\nprofile = None\n\n# %%\n'
+                   'raise RuntimeError("training diverged in all 3 attempts")\n')
+    nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
+    log = io.StringIO()
+    (rec,) = pipeline.run("ci", stages=[stage.name], stream=log)
+    assert rec["status"] == "failed"
+    assert "RuntimeError: training diverged in all 3 attempts" in rec["error"]
+    assert "RuntimeError: training diverged in all 3 attempts" in log.getvalue()
+    kept = pipeline.failed_path(stage, "ci")
+    assert str(kept) in log.getvalue() and kept.is_file()
+    assert "training diverged" in kept.read_text()          # the traceback is in it
+    assert sorted(p.name for p in root.glob("*.ipynb")) == [f"{stage.name}.ipynb"]
 
 
 def test_pipeline_rejects_unknown_stage():

@@ -60,6 +60,11 @@ def executed_path(stage: Stage, profile) -> Path:
     return config.sub_dir("notebooks", p) / f"{stage.name}.ipynb"
 
 
+def failed_path(stage: Stage, profile) -> Path:
+    """Where the partly executed copy of a notebook that failed is kept."""
+    return config.sub_dir("failed", profile) / f"{stage.name}.ipynb"
+
+
 def _sha(*parts: bytes) -> str:
     h = hashlib.sha256()
     for part in parts:
@@ -115,6 +120,13 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
             kernel_name=kernel_name or "python3", cwd=str(config.repo_root()),
             progress_bar=False, request_save_on_cell_execute=False,
         )
+    except Exception:
+        # keep the partly executed notebook (with the failing cell's traceback) out of the
+        # repository, where the user is told to look
+        if tmp.is_file():
+            failed = failed_path(stage, p)
+            os.replace(tmp, failed)
+        raise
     finally:
         for key, value in env_before.items():
             if value is None:
@@ -199,7 +211,11 @@ def run(profile=None, stages: list[str] | None = None, force: bool = False,
             execute(stage, p)
             status, error = "ok", None
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            status = "failed"
+            what = (f"{exc.ename}: {exc.evalue}" if getattr(exc, "ename", None)
+                    else f"{type(exc).__name__}: {exc}")
+            first = (what.strip().splitlines() or [""])[0]
+            error = f"{first} (executed notebook: {failed_path(stage, p)})"
         dt = time.time() - t0
         record = {"stage": stage.name, "fingerprint": fp, "status": status, "seconds": round(dt, 1),
                   "notebook": str(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}

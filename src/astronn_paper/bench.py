@@ -295,7 +295,7 @@ def _memory_args(p) -> None:
                    help="astroNN model folder (default: the shipped astroNN_0617_run001)")
     p.add_argument("--n", type=int, default=100_000, help="spectra (default 100000)")
     p.add_argument("--mc", type=int, default=2,
-                   help="MC-dropout passes (default 2: the engine's buffers hold ~200 "
+                   help="MC-dropout passes (default 2: the engine's buffers hold ~400 "
                         "spectra x passes rows whatever mc is, so memory does not grow with it)")
     p.add_argument("--dir", default=None, metavar="DIR",
                    help="where to write the temporary HDF5 file of spectra (default: a temporary "

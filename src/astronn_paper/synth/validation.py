@@ -179,3 +179,60 @@ def cannon_information(n_train: int = 2000, n_test: int = 300, snr_train: float 
     out["_meta"] = {"n_train": n_train, "n_test": int(ok.sum()), "snr_train": snr_train,
                     "snr_test": snr_test}
     return out
+
+
+# ------------------------------------------------------------- information of the spectra
+#: Free labels of the Fisher analysis: Teff, logg and the 18 distinct abundances (C1 follows
+#: C and Ti2 follows Ti, as in the truth).
+FISHER_LABELS: tuple[str, ...] = CANNON_LABELS
+_TIED = {"C1": "C", "Ti2": "Ti"}
+
+
+def spectrum_jacobian(teff: float, logg: float, xh: np.ndarray, d_teff: float = 10.0,
+                      d_logg: float = 0.02, d_xh: float = 0.01) -> np.ndarray:
+    """d(intrinsic normalised flux)/d(label) of one star by central differences, on the 7514
+    gap-deleted pixels, (7514, 20) in :data:`FISHER_LABELS` order (per K, per dex)."""
+    keep = apogee.gap_delete_index()
+    ab = list(apogee.ABUNDANCES)
+    xh = np.asarray(xh, float)
+
+    def f(t, g, x):
+        return spectra.render(np.array([t]), np.array([g]), x[None, :])[0][keep]
+
+    cols = [(f(teff + d_teff, logg, xh) - f(teff - d_teff, logg, xh)) / (2 * d_teff),
+            (f(teff, logg + d_logg, xh) - f(teff, logg - d_logg, xh)) / (2 * d_logg)]
+    for el in FISHER_LABELS[2:]:
+        idx = [ab.index(el)] + [ab.index(k) for k, v in _TIED.items() if v == el]
+        up, down = xh.copy(), xh.copy()
+        up[idx] += d_xh
+        down[idx] -= d_xh
+        cols.append((f(teff, logg, up) - f(teff, logg, down)) / (2 * d_xh))
+    return np.stack(cols, axis=1)
+
+
+def fisher_bounds(teff: float, logg: float, xh: np.ndarray, snr: float) -> dict[str, float]:
+    """Cramér-Rao bounds of one star's labels from its spectrum at per-pixel ``snr``
+    (Gaussian noise sigma = flux / snr, the forward model known exactly): the marginal 1-sigma
+    bound of every label of :data:`FISHER_LABELS` (all the others free), and
+    ``"logg|rest"``, the bound on logg when every other label is known."""
+    keep = apogee.gap_delete_index()
+    jac = spectrum_jacobian(teff, logg, xh)
+    flux = spectra.render(np.array([teff]), np.array([logg]), np.asarray(xh, float)[None, :])[0][keep]
+    w = (snr / flux) ** 2
+    fisher = (jac * w[:, None]).T @ jac
+    out = dict(zip(FISHER_LABELS, np.sqrt(np.diag(np.linalg.inv(fisher)))))
+    out["logg|rest"] = float(1.0 / np.sqrt(fisher[1, 1]))
+    return {k: float(v) for k, v in out.items()}
+
+
+def ridge_scatter(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                  y_test: np.ndarray, lam: float) -> float:
+    """``mad_std`` of the test residuals of a ridge regression (penalty ``lam``) of a label on
+    the flux, the simplest data-driven baseline: what a linear read of the spectrum gives."""
+    from astropy.stats import mad_std
+
+    mu = x_train.mean(axis=0)
+    u, s, vt = np.linalg.svd(np.asarray(x_train, float) - mu, full_matrices=False)
+    m = float(np.mean(y_train))
+    w = vt.T @ ((s / (s ** 2 + lam)) * (u.T @ (np.asarray(y_train, float) - m)))
+    return float(mad_std((np.asarray(x_test, float) - mu) @ w + m - y_test))

@@ -52,14 +52,20 @@ def test_committed_notebooks_match_their_sources():
         assert len(params) == 1 and "profile = None" in "".join(params[0]["source"])
 
 
-def test_pipeline_reuses_unchanged_stage(tmp_path, monkeypatch, data_home):
-    """A stage runs once, is reused while nothing changes, and re-runs when its notebook does."""
+@pytest.fixture
+def fake_repo(tmp_path, monkeypatch, data_home):
+    """An empty repository root (the pipeline writes its notebooks there), the first stage,
+    and a path for that stage's notebook source."""
     root = tmp_path / "repo"
     (root / "src" / "astronn_paper").mkdir(parents=True)
     (root / "pyproject.toml").write_text("")
     monkeypatch.setenv(config.ROOT_ENV, str(root))
-    stage = pipeline.STAGES[0]
-    src = tmp_path / "nb.py"
+    return root, pipeline.STAGES[0], tmp_path / "nb.py"
+
+
+def test_pipeline_reuses_unchanged_stage(fake_repo):
+    """A stage runs once, is reused while nothing changes, and re-runs when its notebook does."""
+    root, stage, src = fake_repo
     src.write_text('# %% tags=["parameters"]\nprofile = None\n\n# %%\n'
                    'import os\nprint("profile is", profile, os.environ["ASTRONN_PAPER_PROFILE"])\n')
     nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
@@ -77,14 +83,8 @@ def test_pipeline_reuses_unchanged_stage(tmp_path, monkeypatch, data_home):
     assert [s["status"] for s in third] == ["ran"]
 
 
-def test_failed_stage_names_the_error_and_keeps_the_notebook_out_of_the_repository(
-        tmp_path, monkeypatch, data_home):
-    root = tmp_path / "repo"
-    (root / "src" / "astronn_paper").mkdir(parents=True)
-    (root / "pyproject.toml").write_text("")
-    monkeypatch.setenv(config.ROOT_ENV, str(root))
-    stage = pipeline.STAGES[0]
-    src = tmp_path / "nb.py"
+def test_failed_stage_names_the_error_and_keeps_the_notebook_out_of_the_repository(fake_repo):
+    root, stage, src = fake_repo
     src.write_text('# %% tags=["parameters"]\nprofile = None\n\n# %%\n'
                    'raise RuntimeError("training diverged in all 3 attempts")\n')
     nbtools.build_notebook(src, root / f"{stage.name}.ipynb")

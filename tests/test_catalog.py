@@ -147,6 +147,30 @@ def test_outside_training_flag_bits():
     np.testing.assert_array_equal(catalog.outside_training_flag(lab), [0, 1, 4, 128])
 
 
+def test_an_uncertainty_beyond_float32_is_stored_as_inf_without_a_warning(monkeypatch):
+    """A spectrum far from the training set (a 3,200 K M dwarf of the synthetic survey did it)
+    gave a predicted uncertainty of 1.3e45: the catalog stores +inf, silently, and keeps the
+    other stars and labels exact."""
+    import warnings
+
+    from astronn_paper import infer
+
+    def huge(model, x, **kw):
+        p = fake_predict(model, x, **kw)
+        p.predictive[1, 13] = p.total[1, 13] = 1.3e45
+        return p
+
+    monkeypatch.setattr(infer, "predict", huge)
+    spec = np.ones((3, apogee.N_PIX_GAP_DELETED), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = catalog.predict_at("fake-model", spec, np.array([4, 5, 6]), mc=5, seed=1)
+    assert np.isposinf(out["total"][1, 13]) and np.isposinf(out["predictive"][1, 13])
+    assert np.isfinite(np.delete(out["total"].ravel(), 1 * 22 + 13)).all()
+    ref = fake_predict("fake-model", spec, mc=5, seed=1, start_index=4)
+    np.testing.assert_array_equal(out["mean"], ref.mean.astype(np.float32))
+
+
 # --------------------------------------------------------------------------- the gradient
 def test_radial_gradient_recovers_a_known_slope_with_outliers():
     rng = np.random.default_rng(0)

@@ -13,7 +13,9 @@ dropout). It is
   position), and the star at catalog position ``i`` is predicted at ``start_index = i`` with
   :func:`catalog_seed`, so the catalog equals one ``infer.predict`` call over all its spectra;
 * **honest about bad stars**: a star whose spectrum cannot be read or normalised keeps
-  ``-9999`` everywhere and is counted by :attr:`astronn_paper.sources.SpectrumError.reason`.
+  ``-9999`` everywhere and is counted by :attr:`astronn_paper.sources.SpectrumError.reason`;
+  an uncertainty too large for float32 (the network's predicted variance of a spectrum far
+  from anything it was trained on, such as a 3,200 K M dwarf) is stored as ``+inf``.
 
 The FITS table (HDU 1, readable with ``astropy.io.fits.getdata(path)`` exactly as the
 original astroNN DR14 catalog) carries the columns users of the original rely on --
@@ -312,8 +314,9 @@ def predict_at(model, spec, positions, mc: int, seed: int) -> dict:
         pred = infer.predict(model, spec[run[0]:run[-1] + 1], mc=mc, seed=seed,
                              start_index=int(positions[run[0]]), progress=False)
         _check_targets(pred.targetname)
-        for f in _FIELDS:
-            out[f][run] = np.asarray(getattr(pred, f), np.float32)
+        with np.errstate(over="ignore"):   # a variance beyond float32 is stored as +inf
+            for f in _FIELDS:
+                out[f][run] = np.asarray(getattr(pred, f), np.float32)
     return out
 
 

@@ -218,10 +218,18 @@ MAX_TRAINING_ATTEMPTS = 3
 
 def _fit(model, x, y, x_err, y_err) -> None:
     """astroNN's fit, stopped at the first NaN batch (Keras ``TerminateOnNaN``)."""
+    import warnings
+
     import tensorflow as tf
 
     model.callbacks = [tf.keras.callbacks.TerminateOnNaN()]
-    model.fit(x, y, inputs_err=x_err, labels_err=y_err)
+    with warnings.catch_warnings():
+        # astroNN 1.1.0 hands one unseeded initializer instance to several layers; Keras 2.12
+        # warns that it then returns the same draw for layers of the same shape. That is how
+        # astroNN's networks are built (and the weights are then trained), not a fault here.
+        warnings.filterwarnings("ignore", message="The initializer .* is unseeded",
+                                category=UserWarning)
+        model.fit(x, y, inputs_err=x_err, labels_err=y_err)
 
 
 def _first_nan_epoch(history: dict) -> int | None:

@@ -13,4 +13,10 @@ The package holds the logic; the top-level notebooks tell the science.
 * :mod:`astronn_paper.pipeline` runs the notebooks in order, caching stages
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# TensorFlow's C++ INFO/WARNING lines (oneDNN and CUDA probes, "Executor start aborting") would
+# otherwise fill the notebooks' stderr; set TF_CPP_MIN_LOG_LEVEL yourself to see them.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -7,7 +7,8 @@ places the spread could be lost, on the M13 members the cluster notebook uses:
 * the spectra: the Cramér-Rao bound of [Al/H] from the forward model at each member's own SNR
   (all 20 labels free), to compare with the spread;
 * the training labels: the slope of the ASPCAP-like [Al/Fe] against the true one (1 = the labels
-  carry the whole spread) and the number of training stars in M13's part of label space;
+  carry the whole spread) and the number of stars of the ``default`` training set in M13's part
+  of label space;
 * the network: the slope of its [Al/Fe] against the truth and its mean uncertainty.
 
     python benchmarks/m13_information.py [--model DIR]   (~2 min; needs the default datasets
@@ -22,6 +23,7 @@ import h5py
 import numpy as np
 
 from astronn_paper import apogee, clusters, config, dataset, train
+from astronn_paper.sources import open_source
 from astronn_paper.synth import validation
 
 T = list(apogee.TARGETS)
@@ -48,8 +50,6 @@ def main() -> None:
     def al_fe(y):
         return clusters.valid(clusters.x_over_fe(y)[:, clusters.ELEMENTS.index("Al")])
 
-    from astronn_paper.sources import open_source
-
     allstar = open_source(profile=p).allstar()
     snr = np.asarray(allstar["SNR"][r.allstar_index], float)
     crb = np.array([validation.fisher_bounds(float(t[0]), float(t[1]), t[2:].astype(float),
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"spectra: Cramér-Rao bound of [Al/H] per member, median {np.median(crb):.3f} dex "
           f"(max {crb.max():.3f})")
     print(f"labels : ASPCAP-like [Al/Fe] vs truth slope {slope(x, al_fe(lab)):.2f}, spread "
-          f"{clusters.spread(al_fe(lab)):.3f}; training set: {metal_poor.sum()} stars with "
+          f"{clusters.spread(al_fe(lab)):.3f}; default training set: {metal_poor.sum()} stars with "
           f"[Fe/H] < -1, {rich.sum()} of them with [Al/Fe] > 0.3 (of {len(tt)})")
     print(f"network: [Al/Fe] vs truth slope {slope(x, al_fe(net)):.2f}, spread "
           f"{clusters.spread(al_fe(net)):.3f}, mean total uncertainty of [Al/H] "

@@ -13,10 +13,8 @@ The package holds the logic; the top-level notebooks tell the science.
 * :mod:`astronn_paper.pipeline` runs the notebooks in order, caching stages
 """
 
-import os as _os
+from .config import quiet_tensorflow as _quiet_tensorflow
 
 __version__ = "0.1.0"
 
-# TensorFlow's C++ INFO/WARNING lines (oneDNN and CUDA probes, "Executor start aborting") would
-# otherwise fill the notebooks' stderr; set TF_CPP_MIN_LOG_LEVEL yourself to see them.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_quiet_tensorflow()   # before any TensorFlow import: keeps the notebooks' stderr readable

@@ -108,10 +108,9 @@ def untrained_censored(seed: int = 0):
     import contextlib
     import io
 
-    from . import apogee, config, train
-
-    config.quiet_tensorflow()
     from astroNN.nn.utilities.normalizer import Normalizer
+
+    from . import apogee, train
 
     model = train.build_model(train.NETWORKS["censored"], epochs=1)
     n_out = len(apogee.TARGETS)
@@ -155,7 +154,6 @@ def run_inference(args) -> int:
 
     from . import config, infer
 
-    config.quiet_tensorflow()
     folder = Path(args.model) if args.model else config.shipped_model_dir()
     if folder.is_dir() or args.model:
         try:
@@ -265,7 +263,6 @@ def run_training(args) -> int:
 
     from . import config, train
 
-    config.quiet_tensorflow()
     rng = np.random.default_rng(0)
     x = synthetic_spectra(args.n, seed=1)
     y = rng.normal(size=(args.n, len(train.NETWORKS["censored"].targets)))
@@ -317,7 +314,6 @@ def run_memory(args) -> int:
 
     from . import config, infer
 
-    config.quiet_tensorflow()
     folder = Path(args.model) if args.model else config.shipped_model_dir()
     try:
         model = infer.load_model(folder)

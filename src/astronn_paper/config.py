@@ -190,6 +190,13 @@ def set_global_seeds(seed: int, tensorflow: bool = True) -> None:
             pass
 
 
+#: Keras 2.12's warning when one unseeded initializer instance builds several layers, as astroNN
+#: 1.1.0 builds its networks (regex; expected, silenced where the project builds or loads them).
+UNSEEDED_INITIALIZER_WARNING = "The initializer .* is unseeded"
+
+
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter (CUDA/TensorRT probes) on CPU machines."""
+    """Silence TensorFlow's C++ INFO/WARNING lines (oneDNN and CUDA probes, "Executor start
+    aborting") unless the user set ``TF_CPP_MIN_LOG_LEVEL``. Runs when the package is imported,
+    so before TensorFlow is."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

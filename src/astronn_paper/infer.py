@@ -80,7 +80,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, config
 
 #: Version of the engine's numerics (recorded in the provenance of predictions).
 ENGINE_VERSION = "1.2"
@@ -907,7 +907,7 @@ def _seed_if_deterministic() -> None:
 
 #: Warnings of ``load_folder`` that are expected for this project's model folders (regexes).
 LOAD_WARNINGS = ("Error in loading the saved optimizer state",
-                 "The initializer .* is unseeded")
+                 config.UNSEEDED_INITIALIZER_WARNING)
 
 
 def load_model(folder):
@@ -915,10 +915,7 @@ def load_model(folder):
     import contextlib
     import io
 
-    from . import config
-
     folder = check_model_folder(folder)
-    config.quiet_tensorflow()
     from astroNN.models import load_folder
 
     _seed_if_deterministic()

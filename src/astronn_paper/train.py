@@ -62,7 +62,6 @@ NETWORKS: dict[str, NetworkSpec] = {
 
 def build_model(spec: NetworkSpec, epochs: int, batch_size: int | None = None):
     """An untrained astroNN model configured with the paper's hyper-parameters."""
-    config.quiet_tensorflow()
     import astroNN.models
 
     cls = getattr(astroNN.models, spec.astronn_class)
@@ -224,10 +223,8 @@ def _fit(model, x, y, x_err, y_err) -> None:
 
     model.callbacks = [tf.keras.callbacks.TerminateOnNaN()]
     with warnings.catch_warnings():
-        # astroNN 1.1.0 hands one unseeded initializer instance to several layers; Keras 2.12
-        # warns that it then returns the same draw for layers of the same shape. That is how
-        # astroNN's networks are built (and the weights are then trained), not a fault here.
-        warnings.filterwarnings("ignore", message="The initializer .* is unseeded",
+        # how astroNN's networks are built (config.UNSEEDED_INITIALIZER_WARNING), not a fault
+        warnings.filterwarnings("ignore", message=config.UNSEEDED_INITIALIZER_WARNING,
                                 category=UserWarning)
         model.fit(x, y, inputs_err=x_err, labels_err=y_err)
 

@@ -34,7 +34,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from astronn_paper import config, dataset, normalise, sources
+from astronn_paper import config, dataset
+from astronn_paper.survey import normalise, source
 
 
 def serial_loop(source, indices, out_path, visits: bool) -> tuple[int, int]:
@@ -45,7 +46,7 @@ def serial_loop(source, indices, out_path, visits: bool) -> tuple[int, int]:
         try:
             s = source.apstar(int(i))
             spec, err = normalise.continuum(*s.combined())
-        except sources.SpectrumError:
+        except source.SpectrumError:
             continue
         comb.append(spec[0]), comb_err.append(err[0]), rows.append(i)
         if visits and s.nvisits > 1:
@@ -118,11 +119,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_compile_") as tmp:
         tmp = Path(tmp)
         srcs = {}
-        mem = sources.open_source("synthetic", "ci")
+        mem = source.open_source("synthetic", "ci")
         if args.source in ("synthetic", "both"):
             srcs["in-memory"] = mem
         if args.source in ("mirror", "both"):
-            from astronn_paper.mirror import MirrorSource
+            from astronn_paper.survey.mirror import MirrorSource
 
             root = Path(args.mirror) if args.mirror else config.data_dir("ci") / "bench_mirror"
             export_mirror(root, dataset.select(mem.allstar(), base))  # no-op when present

@@ -22,8 +22,10 @@ import time
 import h5py
 import numpy as np
 
-from astronn_paper import apogee, clusters, config, dataset, train
-from astronn_paper.sources import open_source
+from astronn_paper import apogee, config, dataset
+from astronn_paper.analysis import clusters
+from astronn_paper.model import train
+from astronn_paper.survey import open_source
 from astronn_paper.synth import validation
 
 T = list(apogee.TARGETS)

@@ -19,8 +19,10 @@ import time
 
 import numpy as np
 
-from astronn_paper import apogee, clusters, config, dataset, results, studies, train
-from astronn_paper.sources import open_source
+from astronn_paper import apogee, config, dataset
+from astronn_paper.analysis import clusters, results, studies
+from astronn_paper.model import train
+from astronn_paper.survey import open_source
 
 VARIANT = "paper_scale_BCNNCensored"
 SHOWN = ("teff", "logg", "Fe", "Mg", "Si", "Ni", "Al", "Na", "Co")

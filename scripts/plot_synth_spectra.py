@@ -15,8 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from astronn_paper import apogee  # noqa: E402
-from astronn_paper.synth import spectra  # noqa: E402
+from astronn_paper import apogee
+from astronn_paper.synth import spectra
 
 STARS = (  # label, Teff, logg, [Fe/H]
     ("cool metal-rich giant (4000 K, 1.5, +0.3)", 4000, 1.5, 0.3),

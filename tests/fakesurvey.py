@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from astronn_paper import apogee, sources
+from astronn_paper import apogee
+from astronn_paper.survey import source
 
 #: Failure kinds the fake can inject (allStar index -> kind).
 BAD_KINDS = ("missing_file", "bad_checksum", "corrupt_fits", "all_masked", "nonfinite",
@@ -37,7 +38,7 @@ def line_pixels() -> np.ndarray:
     return lines & ~cont
 
 
-class FakeSource(sources.SurveySource):
+class FakeSource(source.SurveySource):
     kind = "fake"
     is_synthetic = True
 
@@ -103,7 +104,7 @@ class FakeSource(sources.SurveySource):
             bitmask[r, hit[20:]] |= 1 << 9   # PERSIST_HIGH (not masked by the paper)
         return flux.astype(np.float32), err.astype(np.float32), bitmask
 
-    def apstar(self, index: int) -> sources.ApStar:
+    def apstar(self, index: int) -> source.ApStar:
         if self.delay:
             time.sleep(self.delay)
         a = self._allstar[index]
@@ -111,9 +112,9 @@ class FakeSource(sources.SurveySource):
         path = f"/fake/apo25m/{a['LOCATION_ID']}/apStar-r8-{aid}.fits"
         kind = self.bad.get(index)
         if kind == "missing_file":
-            raise sources.MirrorFileMissing(path)
+            raise source.MirrorFileMissing(path)
         if kind in ("bad_checksum", "corrupt_fits"):
-            raise sources.SpectrumError(kind, f"{path}: injected {kind}", path)
+            raise source.SpectrumError(kind, f"{path}: injected {kind}", path)
         nv = int(a["NVISITS"])
         nrows = 1 if nv == 1 else nv + 2
         flux, err, bitmask = self._rows(index, nrows)
@@ -127,11 +128,11 @@ class FakeSource(sources.SurveySource):
             flux[apogee.visit_rows(nv)[0], 4500] = np.inf
         header = {"NVISITS": nv, "SNR": float(a["SNR"])}
         header.update({f"SNRVIS{i + 1}": float(a["SNR"]) / np.sqrt(nv) for i in range(nv)})
-        return sources.ApStar(aid, flux, err, bitmask, header, path)
+        return source.ApStar(aid, flux, err, bitmask, header, path)
 
-    def aspcapstar(self, index: int) -> sources.AspcapStar:
+    def aspcapstar(self, index: int) -> source.AspcapStar:
         s = self.apstar(index)
         f, e, _ = s.combined()
         c = np.where(blaze() > 0, blaze(), 1.0)
-        return sources.AspcapStar(s.apogee_id, (f / c).astype(np.float32),
+        return source.AspcapStar(s.apogee_id, (f / c).astype(np.float32),
                                   (e / c).astype(np.float32), {}, s.path)

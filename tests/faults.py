@@ -20,7 +20,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from astronn_paper import config, dataset, fitsio, mirror
+from astronn_paper import config, dataset
+from astronn_paper.survey import formats, mirror
 
 N_STARS = 20
 #: the paper's training cuts, every visit kept, no random subset
@@ -38,7 +39,7 @@ def base_mirror() -> SimpleNamespace:
     if "base" in _CACHE:
         return _CACHE["base"]
     from astronn_paper.synth.export import export_mirror
-    from astronn_paper.synth.survey import SyntheticSource
+    from astronn_paper.survey.synthetic import SyntheticSource
 
     tmp = Path(tempfile.mkdtemp(prefix="reliability_"))
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)
@@ -49,7 +50,7 @@ def base_mirror() -> SimpleNamespace:
     root = tmp / "clean"
     export_mirror(root, src, rows, lite=True, progress=False)
     small = full[rows]
-    fitsio.write_allstar(root / mirror.allstar_relpath(), small)
+    formats.write_allstar(root / mirror.allstar_relpath(), small)
     shutil.rmtree(root / mirror.SYNTH_DIR)  # a "real" mirror: no truth table
     ids = np.char.strip(small["APOGEE_ID"].astype(str))
     _CACHE["base"] = SimpleNamespace(root=root, rows=rows, ids=ids, tmp=tmp)
@@ -102,7 +103,7 @@ def _sums_name(allstar, i) -> str:
 def _refresh_sum(path: Path, allstar, i) -> None:
     """Re-list the damaged file in its sha1sum (a file damaged *before* the checksums were
     made): the reader itself must then notice the damage."""
-    fitsio.update_sha1sum(path.parent, _sums_name(allstar, i), [path.name])
+    formats.update_sha1sum(path.parent, _sums_name(allstar, i), [path.name])
 
 
 def _rewrite(path: Path, edit) -> None:
@@ -177,9 +178,9 @@ def _all_masked(path, allstar, i):
 
 def _wrong_sha1sum(path, allstar, i):    # the file is intact, its checksum entry is wrong
     sums = path.parent / _sums_name(allstar, i)
-    entries = fitsio.read_sha1sum(sums)
+    entries = formats.read_sha1sum(sums)
     entries[path.name] = "0" * 40
-    fitsio.write_sha1sum(sums, entries)
+    formats.write_sha1sum(sums, entries)
 
 
 def _missing(path, allstar, i):
@@ -216,7 +217,7 @@ FILE_FAULTS = {
 
 def inject(root: Path, plan: dict[str, int]) -> dict[str, Path]:
     """Apply ``{fault: allStar row of the mirror}``; returns ``{fault: damaged file}``."""
-    allstar = fitsio.read_allstar(Path(root) / mirror.allstar_relpath())
+    allstar = formats.read_allstar(Path(root) / mirror.allstar_relpath())
     out = {}
     for name, i in plan.items():
         path = apstar_path(root, allstar, i)
@@ -244,7 +245,7 @@ def model_folder() -> Path:
 
 def train_tiny(out: Path | None = None) -> Path:
     """Train the censored network for one epoch on the clean mirror's 20 spectra."""
-    from astronn_paper import train
+    from astronn_paper.model import train
 
     return train.train_network("censored", clean_dataset(), out or model_folder(),
                                TRAIN_PROFILE, seed=TRAIN_SEED, epochs=1)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astronn_paper import apogee, cannon, catalog, config
+from astronn_paper import apogee, config
+from astronn_paper.analysis import cannon, catalog
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fakesurvey import FakeSource  # noqa: E402
@@ -38,9 +39,9 @@ def fake_predict(model, x, x_err=None, mc=100, seed=None, batch_size=None, progr
 
 @pytest.fixture
 def fake_net(monkeypatch, tmp_path):
-    from astronn_paper import infer, predictions
+    from astronn_paper.model import engine, predictions
 
-    monkeypatch.setattr(infer, "predict", fake_predict)
+    monkeypatch.setattr(engine, "predict", fake_predict)
     monkeypatch.setattr(predictions, "load_model", lambda folder: "fake-model")
     monkeypatch.setattr(predictions, "model_fingerprint", lambda folder: "fakefp")
     folder = tmp_path / "astroNN_fake"
@@ -153,14 +154,14 @@ def test_an_uncertainty_beyond_float32_is_stored_as_inf_without_a_warning(monkey
     other stars and labels exact."""
     import warnings
 
-    from astronn_paper import infer
+    from astronn_paper.model import engine
 
     def huge(model, x, **kw):
         p = fake_predict(model, x, **kw)
         p.predictive[1, 13] = p.total[1, 13] = 1.3e45
         return p
 
-    monkeypatch.setattr(infer, "predict", huge)
+    monkeypatch.setattr(engine, "predict", huge)
     spec = np.ones((3, apogee.N_PIX_GAP_DELETED), np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -282,7 +283,7 @@ SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "astroNN_0617_run001"
 
 
 def test_catalog_values_equal_a_direct_predict_with_the_real_network(tmp_path):
-    from astronn_paper import infer, predictions
+    from astronn_paper.model import engine, predictions
 
     src = FakeSource(n=7, seed=5)
     out = tmp_path / "cat.fits"
@@ -291,7 +292,7 @@ def test_catalog_values_equal_a_direct_predict_with_the_real_network(tmp_path):
     data = fits.getdata(out)
     spec, err, good, _ = catalog.read_spectra(src, np.arange(7))
     assert good.all()
-    direct = infer.predict(predictions.load_model(SHIPPED_MODEL), spec, mc=P.mc_passes,
+    direct = engine.predict(predictions.load_model(SHIPPED_MODEL), spec, mc=P.mc_passes,
                            seed=catalog.catalog_seed(P), progress=False)
     np.testing.assert_allclose(data["astroNN"], direct.mean, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(data["astroNN_error"], direct.total, rtol=1e-6, atol=1e-6)
@@ -302,7 +303,7 @@ def test_gradient_selection_recovers_the_injected_gradient_from_noisy_true_label
     """The map selection + fit on the default-profile catalog rows of the synthetic survey,
     fed the true labels plus 0.03 dex noise, recovers the injected thin-disc gradient: what the
     network must match (Done-when: within 0.01 dex/kpc)."""
-    from astronn_paper.sources import open_source
+    from astronn_paper.survey import open_source
     from astronn_paper.synth import population
 
     p = config.get_profile("default")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from astronn_paper import apogee, clusters, results
+from astronn_paper import apogee
+from astronn_paper.analysis import clusters, results
 
 M = apogee.MISSING
 
@@ -184,7 +185,7 @@ def test_run_benchmark_matches_reads_predicts_and_caches(tmp_path, monkeypatch):
     missing one and a star with a bad spectrum are reported; the second run reads the cache."""
     from fakesurvey import FakeSource
 
-    from astronn_paper import infer
+    from astronn_paper.model import engine
 
     monkeypatch.setenv("ASTRONN_PAPER_DATA", str(tmp_path / "data"))
     src = FakeSource(n=12, bad={3: "nonfinite"})
@@ -200,15 +201,15 @@ def test_run_benchmark_matches_reads_predicts_and_caches(tmp_path, monkeypatch):
         n = len(x)
         mean = np.tile(np.median(x, axis=1, keepdims=True), (1, 22)) + model  # depends on spectra
         sd = np.full((n, 22), 0.05)
-        return infer.Prediction(mean, sd, sd / 2, sd / 2, apogee.TARGETS)
+        return engine.Prediction(mean, sd, sd / 2, sd / 2, apogee.TARGETS)
 
     monkeypatch.setattr(src, "apstar", counting_apstar)
-    monkeypatch.setattr(infer, "predict", fake_predict)
+    monkeypatch.setattr(engine, "predict", fake_predict)
     def fake_load(folder):
         calls["load"] += 1
         return 0.5 if "bcnn" in str(folder) else 0.0
 
-    monkeypatch.setattr(infer, "load_model", fake_load)
+    monkeypatch.setattr(engine, "load_model", fake_load)
     folders = {"censored": _fake_model(tmp_path / "censored", 0), "bcnn": _fake_model(tmp_path / "bcnn", 1)}
     ids = [s.decode() for s in src.allstar()["APOGEE_ID"]]
     table = Table({"2MASS": ids[:8] + ["2M99999999+9999999"] + ids[8:],

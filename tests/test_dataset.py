@@ -12,7 +12,8 @@ import h5py
 import numpy as np
 import pytest
 
-from astronn_paper import apogee, config, dataset, normalise
+from astronn_paper import apogee, config, dataset
+from astronn_paper.survey import normalise
 from fakesurvey import FakeSource
 
 HERE = Path(__file__).resolve().parent
@@ -257,9 +258,9 @@ def test_figures(bad_compile, tmp_path, monkeypatch):
 def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
     """The synthetic survey exported to FITS and read back through MirrorSource gives the
     same dataset arrays (spectra, labels, truth, ids) as the in-memory survey."""
-    from astronn_paper.mirror import MirrorSource
+    from astronn_paper.survey.mirror import MirrorSource
     from astronn_paper.synth.export import export_mirror
-    from astronn_paper.synth.survey import SyntheticSource
+    from astronn_paper.survey.synthetic import SyntheticSource
 
     mem = SyntheticSource(seed=config.get_profile("ci").survey_seed)
     sel = dataclasses.replace(dataset.standard_selections("ci")["train"], max_stars=8)
@@ -282,7 +283,7 @@ def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
 @pytest.mark.slow
 def test_selection_on_the_synthetic_survey_matches_its_paper_cuts():
     from astronn_paper.synth.catalog import paper_cuts
-    from astronn_paper.synth.survey import SyntheticSource
+    from astronn_paper.survey.synthetic import SyntheticSource
 
     a = SyntheticSource(seed=config.get_profile("ci").survey_seed).allstar()
     cuts = paper_cuts(a)

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astronn_paper import apogee, fitsio
-from astronn_paper.mirror import MirrorSource
-from astronn_paper.sources import ApStar, MirrorFileMissing, SpectrumError
+from astronn_paper import apogee
+from astronn_paper.survey import formats
+from astronn_paper.survey.mirror import MirrorSource
+from astronn_paper.survey.source import ApStar, MirrorFileMissing, SpectrumError
 from astronn_paper.synth import catalog as C
 from astronn_paper.synth.export import export_mirror
-from astronn_paper.synth.survey import SyntheticSource
+from astronn_paper.survey.synthetic import SyntheticSource
 
 SEED = 2019
 
@@ -146,13 +147,13 @@ def test_sha1sum_files(mirror):
     for s in sums:
         lines = s.read_text().splitlines()
         assert len(lines) >= 2  # the field summary plus the stars
-        listed = fitsio.read_sha1sum(s)
+        listed = formats.read_sha1sum(s)
         for line in lines:
             assert re.match(r"^[0-9a-f]{40}  \S+$", line)
         files = {p.name for p in s.parent.glob("*.fits")}
         assert set(listed) == files
         for name, h in listed.items():
-            assert fitsio.sha1_file(s.parent / name) == h
+            assert formats.sha1_file(s.parent / name) == h
 
 
 def test_export_resumes_and_refuses_other_seed(mirror, source, rows):
@@ -166,14 +167,14 @@ def test_export_resumes_and_refuses_other_seed(mirror, source, rows):
 def test_same_seed_same_bytes_other_seed_other_stars(tmp_path, source, rows):
     i = int(rows[0])
     p1, p2, p3 = tmp_path / "a.fits", tmp_path / "b.fits", tmp_path / "c.fits"
-    fitsio.write_apstar(p1, source.apstar(i))
-    fitsio.write_apstar(p2, SyntheticSource(seed=SEED, cache_spectra=0).apstar(i))
+    formats.write_apstar(p1, source.apstar(i))
+    formats.write_apstar(p2, SyntheticSource(seed=SEED, cache_spectra=0).apstar(i))
     assert p1.read_bytes() == p2.read_bytes()
     other = SyntheticSource(seed=SEED + 5)
     assert np.mean(other.truth()["teff"] != source.truth()["teff"]) > 0.9
     j = int(np.flatnonzero(other.allstar()["NVISITS"] == source.allstar()["NVISITS"][i])[0])
-    fitsio.write_apstar(p3, other.apstar(j))
-    assert fitsio.sha1_file(p3) != fitsio.sha1_file(p1)
+    formats.write_apstar(p3, other.apstar(j))
+    assert formats.sha1_file(p3) != formats.sha1_file(p1)
 
 
 # --------------------------------------------------------------------------- bad files
@@ -185,11 +186,11 @@ def _copy(src, dst):
 def test_missing_file_error_names_path_and_env(tmp_path):
     path = tmp_path / "apStar-r8-2M00000000+0000000.fits"
     with pytest.raises(MirrorFileMissing) as e:
-        fitsio.read_apstar(path)
+        formats.read_apstar(path)
     assert e.value.reason == "missing_file" and str(path) in str(e.value)
     assert "SDSS_LOCAL_SAS_MIRROR" in str(e.value)
     with pytest.raises(MirrorFileMissing):
-        fitsio.read_allstar(tmp_path / "allStar-l31c.2.fits")
+        formats.read_allstar(tmp_path / "allStar-l31c.2.fits")
 
 
 def test_mirror_without_root(monkeypatch):
@@ -205,9 +206,9 @@ def test_bad_checksum(disk, rows, tmp_path):
     data = bytearray(bad.read_bytes())
     data[-100] ^= 0xFF  # flip a data byte: still a valid FITS file, wrong content
     bad.write_bytes(bytes(data))
-    sha1 = fitsio.read_sha1sum(next(good.parent.glob("*.sha1sum")))[good.name]
+    sha1 = formats.read_sha1sum(next(good.parent.glob("*.sha1sum")))[good.name]
     with pytest.raises(SpectrumError) as e:
-        fitsio.read_apstar(bad, sha1=sha1)
+        formats.read_apstar(bad, sha1=sha1)
     assert e.value.reason == "bad_checksum" and str(bad) in str(e.value)
     # and through the mirror source: corrupt the exported file itself, then restore it
     original = good.read_bytes()
@@ -226,18 +227,18 @@ def test_corrupt_fits(disk, rows, tmp_path):
     truncated = tmp_path / "truncated.fits"
     truncated.write_bytes(good.read_bytes()[: 2880 * 3 + 100])
     with pytest.raises(SpectrumError) as e:
-        fitsio.read_apstar(truncated)
+        formats.read_apstar(truncated)
     assert e.value.reason in ("corrupt_fits", "bad_layout") and "truncated.fits" in str(e.value)
     # cut inside the last HDU (the RV table), which the reader never reads: still corrupt
     tail_cut = tmp_path / "tail_cut.fits"
     tail_cut.write_bytes(good.read_bytes()[:-2880])
     with pytest.raises(SpectrumError) as e:
-        fitsio.read_apstar(tail_cut)
+        formats.read_apstar(tail_cut)
     assert e.value.reason == "corrupt_fits" and "tail_cut.fits" in str(e.value)
     garbage = tmp_path / "garbage.fits"
     garbage.write_text("this is not a FITS file\n" * 200)
     with pytest.raises(SpectrumError) as e:
-        fitsio.read_apstar(garbage)
+        formats.read_apstar(garbage)
     assert e.value.reason == "corrupt_fits"
 
 
@@ -249,7 +250,7 @@ def test_bad_layout(tmp_path):
     p = tmp_path / "short.fits"
     fits.HDUList(hdus).writeto(p)
     with pytest.raises(SpectrumError) as e:
-        fitsio.read_apstar(p)
+        formats.read_apstar(p)
     assert e.value.reason == "bad_layout" and "8575" in str(e.value)
     # NVISITS that does not match the number of rows
     flux = np.ones((5, apogee.N_PIX), np.float32)
@@ -258,20 +259,20 @@ def test_bad_layout(tmp_path):
     p2 = tmp_path / "rows.fits"
     fits.HDUList(hdus).writeto(p2)
     with pytest.raises(SpectrumError) as e:
-        fitsio.read_apstar(p2)
+        formats.read_apstar(p2)
     assert e.value.reason == "bad_layout" and "NVISITS" in str(e.value)
     # a missing HDU
     p3 = tmp_path / "two.fits"
     fits.HDUList(hdus[:3]).writeto(p3)
     with pytest.raises(SpectrumError, match="HDU 3") as e:
-        fitsio.read_apstar(p3)
+        formats.read_apstar(p3)
     assert e.value.reason == "bad_layout"
 
 
 def test_sha1sum_helpers(tmp_path):
     (tmp_path / "a.fits").write_bytes(b"abc")
     (tmp_path / "b.fits").write_bytes(b"")
-    fitsio.update_sha1sum(tmp_path, "x.sha1sum", ["b.fits", "a.fits"])
+    formats.update_sha1sum(tmp_path, "x.sha1sum", ["b.fits", "a.fits"])
     lines = (tmp_path / "x.sha1sum").read_text().splitlines()
     assert lines == ["a9993e364706816aba3e25717850c26c9cd0d89d  a.fits",
                      "da39a3ee5e6b4b0d3255bfef95601890afd80709  b.fits"]
@@ -281,18 +282,18 @@ def test_sha1sum_helpers(tmp_path):
 def test_lite_apstar_keeps_the_hdu_numbering(tmp_path, source, rows):
     star = source.apstar(int(rows[0]))
     full, lite = tmp_path / "full.fits", tmp_path / "lite.fits"
-    fitsio.write_apstar(full, star)
-    fitsio.write_apstar(lite, star, lite=True)
+    formats.write_apstar(full, star)
+    formats.write_apstar(lite, star, lite=True)
     assert lite.stat().st_size < 0.6 * full.stat().st_size
     with fits.open(lite) as h:
         assert len(h) == 10 and h[4].data is None and h[9].data is not None
-    a, b = fitsio.read_apstar(full), fitsio.read_apstar(lite)
+    a, b = formats.read_apstar(full), formats.read_apstar(lite)
     assert np.array_equal(a.flux, b.flux) and np.array_equal(a.bitmask, b.bitmask)
 
 
 def test_allstar_column_subset_and_open_source(mirror, disk):
     root, _ = mirror
-    from astronn_paper.sources import open_source
+    from astronn_paper.survey import open_source
 
     m = MirrorSource(root, columns=("APOGEE_ID", "SNR", "PARAM"))
     a = m.allstar()
@@ -301,4 +302,4 @@ def test_allstar_column_subset_and_open_source(mirror, disk):
     again = open_source(m.spec())
     assert isinstance(again, MirrorSource) and again.columns == m.columns and again.root == root
     with pytest.raises(SpectrumError, match="NOPE"):
-        fitsio.read_allstar(m.allstar_path, columns=("NOPE",))
+        formats.read_allstar(m.allstar_path, columns=("NOPE",))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from astronn_paper import config, nbtools, pipeline
+from astronn_paper import config
+from astronn_paper.pipeline import notebooks, stages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +31,7 @@ def test_percent_format_round_trip(tmp_path):
     src = tmp_path / "N.py"
     src.write_text('# %% [markdown]\n# # Title\n#\n# text\n\n# %% tags=["parameters"]\n'
                    'profile = None\n\n# %%\nx = 1\n')
-    nb_path = nbtools.build_notebook(src, tmp_path / "N.ipynb")
+    nb_path = notebooks.build_notebook(src, tmp_path / "N.ipynb")
     nb = json.loads(nb_path.read_text())
     kinds = [c["cell_type"] for c in nb["cells"]]
     assert kinds == ["markdown", "code", "code"]
@@ -41,11 +42,11 @@ def test_percent_format_round_trip(tmp_path):
 
 def test_committed_notebooks_match_their_sources():
     """Every top-level notebook is built from tools/notebooks/<Name>.py (same cell sources)."""
-    for stage in pipeline.STAGES:
+    for stage in stages.STAGES:
         nb_file = ROOT / f"{stage.name}.ipynb"
         if not nb_file.is_file():
             continue
-        cells = nbtools.parse_percent((ROOT / "tools" / "notebooks" / f"{stage.name}.py").read_text())
+        cells = notebooks.parse_percent((ROOT / "tools" / "notebooks" / f"{stage.name}.py").read_text())
         nb = json.loads(nb_file.read_text())
         assert ["".join(c["source"]) for c in nb["cells"]] == [c.source for c in cells], stage.name
         params = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
@@ -60,7 +61,7 @@ def fake_repo(tmp_path, monkeypatch, data_home):
     (root / "src" / "astronn_paper").mkdir(parents=True)
     (root / "pyproject.toml").write_text("")
     monkeypatch.setenv(config.ROOT_ENV, str(root))
-    return root, pipeline.STAGES[0], tmp_path / "nb.py"
+    return root, stages.STAGES[0], tmp_path / "nb.py"
 
 
 def test_pipeline_reuses_unchanged_stage(fake_repo):
@@ -68,9 +69,9 @@ def test_pipeline_reuses_unchanged_stage(fake_repo):
     root, stage, src = fake_repo
     src.write_text('# %% tags=["parameters"]\nprofile = None\n\n# %%\n'
                    'import os\nprint("profile is", profile, os.environ["ASTRONN_PAPER_PROFILE"])\n')
-    nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
-    first = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
-    second = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
+    notebooks.build_notebook(src, root / f"{stage.name}.ipynb")
+    first = stages.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
+    second = stages.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
     assert [s["status"] for s in first] == ["ran"] and [s["status"] for s in second] == ["reused"]
     executed = json.loads(Path(first[0]["notebook"]).read_text())
     out = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
@@ -78,8 +79,8 @@ def test_pipeline_reuses_unchanged_stage(fake_repo):
     # papermill's injected parameters cell is removed: the notebook stays profile-neutral
     assert not any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
     src.write_text(src.read_text() + "\n# %%\nprint(2)\n")
-    nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
-    third = pipeline.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
+    notebooks.build_notebook(src, root / f"{stage.name}.ipynb")
+    third = stages.run("ci", stages=[stage.name], stream=open("/dev/null", "w"))
     assert [s["status"] for s in third] == ["ran"]
 
 
@@ -87,13 +88,13 @@ def test_failed_stage_names_the_error_and_keeps_the_notebook_out_of_the_reposito
     root, stage, src = fake_repo
     src.write_text('# %% tags=["parameters"]\nprofile = None\n\n# %%\n'
                    'raise RuntimeError("training diverged in all 3 attempts")\n')
-    nbtools.build_notebook(src, root / f"{stage.name}.ipynb")
+    notebooks.build_notebook(src, root / f"{stage.name}.ipynb")
     log = io.StringIO()
-    (rec,) = pipeline.run("ci", stages=[stage.name], stream=log)
+    (rec,) = stages.run("ci", stages=[stage.name], stream=log)
     assert rec["status"] == "failed"
     assert "RuntimeError: training diverged in all 3 attempts" in rec["error"]
     assert "RuntimeError: training diverged in all 3 attempts" in log.getvalue()
-    kept = pipeline.failed_path(stage, "ci")
+    kept = stages.failed_path(stage, "ci")
     assert str(kept) in log.getvalue() and kept.is_file()
     assert "training diverged" in kept.read_text()          # the traceback is in it
     assert sorted(p.name for p in root.glob("*.ipynb")) == [f"{stage.name}.ipynb"]
@@ -101,7 +102,7 @@ def test_failed_stage_names_the_error_and_keeps_the_notebook_out_of_the_reposito
 
 def test_pipeline_rejects_unknown_stage():
     with pytest.raises(ValueError, match="unknown stage"):
-        pipeline.run("ci", stages=["NoSuchNotebook"])
+        stages.run("ci", stages=["NoSuchNotebook"])
 
 
 def test_dockerfile_is_pinned_and_consistent():
@@ -146,6 +147,6 @@ def test_stream_outputs_are_merged_and_progress_bars_collapsed():
             nbformat.v4.new_output("stream", name="stderr", text=" 50%|#  | 4/9\r100%|###| 9/9\n"),
             nbformat.v4.new_output("stream", name="stdout", text="done\n"),
             nbformat.v4.new_output("stream", name="stdout", text="again\n")]
-    merged = pipeline.merge_streams(outs)
+    merged = stages.merge_streams(outs)
     assert [o["name"] for o in merged] == ["stderr", "stdout"]
     assert merged[0]["text"] == "100%|###| 9/9\n" and merged[1]["text"] == "done\nagain\n"

@@ -1,4 +1,4 @@
-"""The fast MC-dropout engine reproduces astroNN's ``.test()`` (astronn_paper.infer).
+"""The fast MC-dropout engine reproduces astroNN's ``.test()`` (astronn_paper.model.engine).
 
 Two tiny models (ApogeeBCNNCensored and ApogeeBCNN with the paper's layer sizes), trained
 for one epoch on 300 synthetic spectra, saved and re-loaded with ``load_folder``, serve
@@ -27,7 +27,8 @@ import warnings
 import numpy as np
 import pytest
 
-from astronn_paper import apogee, infer
+from astronn_paper import apogee
+from astronn_paper.model import engine
 
 N_PIX = apogee.N_PIX_GAP_DELETED
 MC = 100
@@ -54,7 +55,7 @@ def _spectra(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def models(tmp_path_factory):
     """{'censored': model, 'bcnn': model}: normalisation from a 1-epoch fit, random weights,
     saved and reloaded with load_folder."""
-    from astronn_paper import train
+    from astronn_paper.model import train
 
     x, y = _spectra(128, seed=11)
     out = {}
@@ -72,7 +73,7 @@ def models(tmp_path_factory):
                 rng.normal(0.0, 0.05, w.shape).astype(np.float32)
                 for w in model.keras_model.get_weights()])
             model.save(str(root / kind))
-            out[kind] = infer.load_model(root / kind)
+            out[kind] = engine.load_model(root / kind)
     return out
 
 
@@ -100,7 +101,7 @@ def _keras_deterministic(model, xn: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("kind", ["censored", "bcnn"])
 def test_deterministic_pass_equals_keras(models, test_spectra, kind):
     model = models[kind]
-    eng = infer.engine(model)
+    eng = engine.engine(model)
     x = test_spectra[:64].copy()
     x[3, 100:110] = -9999.0          # astroNN's magic value passes through normalisation
     pred = eng.predict(x, deterministic=True, progress=False, return_samples=True)
@@ -119,7 +120,7 @@ def test_graph_is_the_papers(models):
     """The engine found what the paper describes: 19 element branches (every abundance but
     Fe, which comes from the trunk) on the ASPCAP windows (C and N 256 -> 64 units, the
     others 32 -> 16), conv 2 -> 4 filters of length 8, pool 4."""
-    a = infer.engine(models["censored"]).arch
+    a = engine.engine(models["censored"]).arch
     assert len(a.branches) == 19
     units = sorted((br.w1.shape[1], br.w2.shape[1]) for br in a.branches)
     assert units.count((256, 64)) == 2 and units.count((32, 16)) == 17
@@ -129,7 +130,7 @@ def test_graph_is_the_papers(models):
     windows = apogee.aspcap_windows()
     c = next(br for br in a.branches if br.name == "c_dense")
     np.testing.assert_array_equal(c.pixels, windows["C"])
-    assert infer.engine(models["bcnn"]).arch.branches == []
+    assert engine.engine(models["bcnn"]).arch.branches == []
 
 
 def _z(a, b, s, n=MC):
@@ -156,7 +157,7 @@ def test_mc_statistics_match_astronn_test(models, test_spectra, kind, n):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref_mean, ref_unc = model.test(x.copy())
-    pred = infer.predict(model, x, mc=MC, seed=5, progress=False, return_samples=True)
+    pred = engine.predict(model, x, mc=MC, seed=5, progress=False, return_samples=True)
 
     s = pred.samples.std(axis=1)                      # per-pass std (label units)
     assert np.all(s > 0)
@@ -179,10 +180,10 @@ def test_mc_statistics_match_astronn_test(models, test_spectra, kind, n):
 def test_reproducible_and_independent_of_chunking(models, test_spectra):
     model = models["censored"]
     x = test_spectra[:9]
-    a = infer.predict(model, x, mc=20, seed=3, progress=False)
-    b = infer.predict(model, x, mc=20, seed=3, progress=False, batch_size=2, workers=1)
-    c = infer.predict(model, x, mc=20, seed=4, progress=False)
-    tail = infer.predict(model, x[4:], mc=20, seed=3, progress=False, start_index=4)
+    a = engine.predict(model, x, mc=20, seed=3, progress=False)
+    b = engine.predict(model, x, mc=20, seed=3, progress=False, batch_size=2, workers=1)
+    c = engine.predict(model, x, mc=20, seed=4, progress=False)
+    tail = engine.predict(model, x[4:], mc=20, seed=3, progress=False, start_index=4)
     for f in ("mean", "model", "predictive", "total"):
         np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(getattr(a, f)[4:], getattr(tail, f), rtol=1e-6, atol=1e-9)
@@ -196,32 +197,32 @@ def test_inputs(models, test_spectra, tmp_path):
     model = models["censored"]
     x = test_spectra[:5].copy()
     err = np.full_like(x, 0.01)
-    p = infer.predict(model, x, err, mc=10, seed=1, progress=False)
+    p = engine.predict(model, x, err, mc=10, seed=1, progress=False)
     assert np.all(err == 0.01) and np.all(x == test_spectra[:5])   # nothing modified
     # x_err is ignored, as by astroNN; (N, 7514, 1) and h5py datasets are accepted
-    q = infer.predict(model, x[:, :, None], None, mc=10, seed=1, progress=False)
+    q = engine.predict(model, x[:, :, None], None, mc=10, seed=1, progress=False)
     np.testing.assert_array_equal(p.mean, q.mean)
     with h5py.File(tmp_path / "x.h5", "w") as f:
         f["x"] = x
     with h5py.File(tmp_path / "x.h5", "r") as f:
-        r = infer.predict(model, f["x"], mc=10, seed=1, progress=False, batch_size=2)
+        r = engine.predict(model, f["x"], mc=10, seed=1, progress=False, batch_size=2)
     np.testing.assert_allclose(p.mean, r.mean, rtol=1e-6)
-    single = infer.predict(model, x[0], mc=10, seed=1, progress=False)
+    single = engine.predict(model, x[0], mc=10, seed=1, progress=False)
     np.testing.assert_allclose(single.mean[0], p.mean[0], rtol=1e-6)
     with pytest.raises(ValueError, match="7514"):
-        infer.predict(model, x[:, :-1], progress=False)
+        engine.predict(model, x[:, :-1], progress=False)
     with pytest.raises(ValueError, match="x_err"):
-        infer.predict(model, x, err[:2], progress=False)
+        engine.predict(model, x, err[:2], progress=False)
     bad = x.copy()
     bad[1, 5] = np.inf
     with pytest.raises(ValueError, match="infinite"):
-        infer.predict(model, bad, mc=10, progress=False)
+        engine.predict(model, bad, mc=10, progress=False)
     with pytest.raises(ValueError, match="at least 2"):
-        infer.predict(model, x, mc=1, progress=False)
+        engine.predict(model, x, mc=1, progress=False)
 
 
 def test_prediction_table(models, test_spectra):
-    pred = infer.predict(models["censored"], test_spectra[:4], mc=10, seed=2, progress=False)
+    pred = engine.predict(models["censored"], test_spectra[:4], mc=10, seed=2, progress=False)
     t = pred.to_table(ids=["a", "b", "c", "d"])
     assert len(t) == 4 and t.colnames[:5] == ["id", "teff", "teff_err", "teff_err_model",
                                               "teff_err_predictive"]
@@ -237,12 +238,12 @@ def test_model_folder_errors(models, tmp_path):
     import shutil
     from pathlib import Path
 
-    with pytest.raises(infer.ModelFolderError, match="does not exist"):
-        infer.load_model(tmp_path / "nowhere")
+    with pytest.raises(engine.ModelFolderError, match="does not exist"):
+        engine.load_model(tmp_path / "nowhere")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "astroNN_model_parameter.json").write_text("{}")
-    with pytest.raises(infer.ModelFolderError, match="model_weights.h5"):
-        infer.load_model(tmp_path / "half")
+    with pytest.raises(engine.ModelFolderError, match="model_weights.h5"):
+        engine.load_model(tmp_path / "half")
     censored = Path(models["censored"].fullfilepath)
     bcnn = Path(models["bcnn"].fullfilepath)
     params = json.loads((censored / "astroNN_model_parameter.json").read_text())
@@ -258,12 +259,12 @@ def test_model_folder_errors(models, tmp_path):
             shutil.copy(censored / "model_weights.h5", folder / "model_weights.h5")
             if weights is not None:
                 (folder / "model_weights.h5").write_bytes(weights)
-    with pytest.raises(infer.ModelFolderError, match="ApogeeCNN"):
-        infer.load_model(tmp_path / "other")
-    with pytest.raises(infer.ModelFolderError, match="HDF5"):
-        infer.load_model(tmp_path / "broken")
-    with pytest.raises(infer.ModelFolderError, match="cannot load"):
-        infer.load_model(tmp_path / "mixed")
+    with pytest.raises(engine.ModelFolderError, match="ApogeeCNN"):
+        engine.load_model(tmp_path / "other")
+    with pytest.raises(engine.ModelFolderError, match="HDF5"):
+        engine.load_model(tmp_path / "broken")
+    with pytest.raises(engine.ModelFolderError, match="cannot load"):
+        engine.load_model(tmp_path / "mixed")
 
 
 # ----------------------------------------------------------------------------- predict command
@@ -272,8 +273,8 @@ def _write_star_files(folder):
     NVISITS = 1), an aspcapStar, a non-APOGEE FITS file and a non-FITS file."""
     from astropy.io import fits
 
-    from astronn_paper import fitsio
-    from astronn_paper.sources import ApStar, AspcapStar
+    from astronn_paper.survey import formats
+    from astronn_paper.survey.source import ApStar, AspcapStar
 
     rng = np.random.default_rng(0)
     shape = 300.0 * (1 + 0.1 * np.sin(np.arange(apogee.N_PIX) / 1500.0))
@@ -288,9 +289,9 @@ def _write_star_files(folder):
     files = {"ap1": folder / "apStar-r8-2M1.fits", "ap3": folder / "apStar-r8-2M3.fits",
              "dr17": folder / "apStar-dr17-2M9.fits", "aspcap": folder / "aspcapStar-2M4.fits",
              "other": folder / "image.fits", "text": folder / "text.fits"}
-    fitsio.write_apstar(files["ap1"], star(1, 1, "2M1"))
+    formats.write_apstar(files["ap1"], star(1, 1, "2M1"))
     five = star(5, 3, "2M3")
-    fitsio.write_apstar(files["ap3"], five)
+    formats.write_apstar(files["ap3"], five)
     with fits.open(files["ap3"]) as hdul:                           # DR17 single visit
         out = fits.HDUList([h.copy() for h in hdul])
     out[0].header["NVISITS"], out[0].header["OBJID"] = 1, "2M9"
@@ -298,7 +299,7 @@ def _write_star_files(folder):
         if h.data is not None and h.data.ndim == 2:
             h.data = h.data[:3]
     out.writeto(files["dr17"])
-    fitsio.write_aspcapstar(files["aspcap"], AspcapStar(
+    formats.write_aspcapstar(files["aspcap"], AspcapStar(
         "2M4", (1 - 0.05 * rng.random(apogee.N_PIX)).astype(np.float32),
         np.full(apogee.N_PIX, 0.01, np.float32)))
     fits.HDUList([fits.PrimaryHDU(np.zeros((10, 10)))]).writeto(files["other"])
@@ -309,7 +310,8 @@ def _write_star_files(folder):
 def test_predict_command(models, tmp_path, capsys):
     from astropy.table import Table
 
-    from astronn_paper import normalise, predict
+    from astronn_paper.survey import normalise
+    from astronn_paper.model import predict
     from astronn_paper.cli import main
 
     files, five = _write_star_files(tmp_path)
@@ -325,7 +327,7 @@ def test_predict_command(models, tmp_path, capsys):
     assert np.all(np.isfinite(t["teff"])) and np.all(t["Fe_err"] > 0)
     # the 3-visit star is predicted from its normalised row 1
     spec, _ = normalise.continuum(five.flux[1], five.err[1], five.bitmask[1])
-    ref = infer.predict(models["censored"], spec, mc=10, seed=1, progress=False, start_index=1)
+    ref = engine.predict(models["censored"], spec, mc=10, seed=1, progress=False, start_index=1)
     assert t["teff"][1] == pytest.approx(ref.mean[0, 0], rel=1e-6)
     assert "seed = 1" in out.read_text()
     # FITS output with provenance in the header

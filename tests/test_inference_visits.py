@@ -4,28 +4,29 @@ import json
 import numpy as np
 import pytest
 
-from astronn_paper import apogee, compare, results, visits
+from astronn_paper import apogee
+from astronn_paper.analysis import inference_bcnn, results, inference_visits
 
 
 # --------------------------------------------------------------------------- value at SNR
 def test_value_at_snr_is_exact_for_a_power_law():
     snr = np.array([15.0, 25.0, 45.0, 55.0, 90.0])
     # photon noise: precision = 1 / SNR -> exactly 0.02 at SNR 50 with log-log interpolation
-    assert visits.value_at_snr(snr, 1.0 / snr, 50.0) == pytest.approx(0.02, rel=1e-12)
+    assert inference_visits.value_at_snr(snr, 1.0 / snr, 50.0) == pytest.approx(0.02, rel=1e-12)
     # a steeper law and two columns at once
     v = np.stack([1.0 / snr, 3.0 / snr**2], axis=1)
-    np.testing.assert_allclose(visits.value_at_snr(snr, v, 30.0), [1 / 30, 3 / 900], rtol=1e-12)
+    np.testing.assert_allclose(inference_visits.value_at_snr(snr, v, 30.0), [1 / 30, 3 / 900], rtol=1e-12)
 
 
 def test_value_at_snr_linear_skips_nan_and_does_not_extrapolate():
     snr = np.array([40.0, 50.0, 60.0, 80.0])
     vals = np.array([4.0, np.nan, 2.0, 1.0])
-    assert visits.value_at_snr(snr, vals, 50.0, log=False) == pytest.approx(3.0)
-    assert np.isnan(visits.value_at_snr(snr, vals, 30.0))
-    assert np.isnan(visits.value_at_snr(snr, vals, 90.0))
-    assert np.isnan(visits.value_at_snr(snr, np.full(4, np.nan), 50.0))
+    assert inference_visits.value_at_snr(snr, vals, 50.0, log=False) == pytest.approx(3.0)
+    assert np.isnan(inference_visits.value_at_snr(snr, vals, 30.0))
+    assert np.isnan(inference_visits.value_at_snr(snr, vals, 90.0))
+    assert np.isnan(inference_visits.value_at_snr(snr, np.full(4, np.nan), 50.0))
     with pytest.raises(ValueError, match="bins"):
-        visits.value_at_snr(snr, vals[:3])
+        inference_visits.value_at_snr(snr, vals[:3])
 
 
 # --------------------------------------------------------------------------- precision vs SNR
@@ -48,7 +49,7 @@ def _toy(n_stars=60, seed=0):
 def test_precision_vs_snr_known_answers():
     combined, star, snr, visit, total, model, truth, a = _toy()
     edges = [10, 20, 40, 50, 100, 200]
-    p = visits.precision_vs_snr(visit, combined, star, snr, total, model, truth=truth, edges=edges,
+    p = inference_visits.precision_vs_snr(visit, combined, star, snr, total, model, truth=truth, edges=edges,
                                 min_count=10, targets=("teff", "logg", "Fe"))
     np.testing.assert_array_equal(p.count, [60, 60, 60, 0, 60])
     np.testing.assert_allclose(p.snr[[0, 1, 2, 4]], [12, 35, 45, 150])
@@ -69,13 +70,13 @@ def test_precision_vs_snr_known_answers():
 def test_precision_vs_snr_ignores_missing_truth_and_checks_shapes():
     combined, star, snr, visit, total, model, truth, _ = _toy()
     truth[:, 1] = apogee.MISSING
-    p = visits.precision_vs_snr(visit, combined, star, snr, total, model, truth=truth,
+    p = inference_visits.precision_vs_snr(visit, combined, star, snr, total, model, truth=truth,
                                 edges=[10, 20, 40], min_count=5, targets=("a", "b", "c"))
     assert np.isnan(p.vs_truth[:, 1]).all() and np.isfinite(p.vs_truth[:, 0]).all()
     with pytest.raises(ValueError, match="total"):
-        visits.precision_vs_snr(visit, combined, star, snr, total[:-1], model, targets=("a", "b", "c"))
+        inference_visits.precision_vs_snr(visit, combined, star, snr, total[:-1], model, targets=("a", "b", "c"))
     with pytest.raises(ValueError, match="outside"):
-        visits.precision_vs_snr(visit, combined[:10], star, snr, total, model, targets=("a", "b", "c"))
+        inference_visits.precision_vs_snr(visit, combined[:10], star, snr, total, model, targets=("a", "b", "c"))
 
 
 # --------------------------------------------------------------------------- matching
@@ -87,13 +88,13 @@ def test_crossmatch_sky_finds_each_visit_star_and_rejects_far_ones():
     vra = ra[star] + 0.2 / 3600 / np.cos(np.radians(dec[star]))
     vdec = dec[star].copy()
     vra[7] += 0.5  # 30 arcmin away from its star
-    idx, sep = visits.crossmatch_sky(vra, vdec, ra, dec, max_sep_arcsec=1.0)
+    idx, sep = inference_visits.crossmatch_sky(vra, vdec, ra, dec, max_sep_arcsec=1.0)
     ok = np.arange(200) != 7
     np.testing.assert_array_equal(idx[ok], star[ok])
     np.testing.assert_allclose(sep[ok], 0.2, atol=1e-6)
     assert idx[7] == -1 and sep[7] > 60
     # a one-star catalog works too
-    i1, s1 = visits.crossmatch_sky([ra[0]], [dec[0]], ra[:1], dec[:1])
+    i1, s1 = inference_visits.crossmatch_sky([ra[0]], [dec[0]], ra[:1], dec[:1])
     assert i1[0] == 0 and s1[0] == pytest.approx(0, abs=1e-6)
 
 
@@ -101,7 +102,7 @@ def test_compare_matches_counts_duplicate_stars_as_agreeing():
     ids = np.array(["A", "B", "A", "C"])  # star A listed twice (two fields, same position)
     star_index = np.array([0, 1, 2, 3, 3])
     sky_index = np.array([0, 1, 0, 3, 1])  # visit 2: the other row of A; visit 4: wrong star
-    m = visits.compare_matches(star_index, sky_index, np.zeros(5), ids)
+    m = inference_visits.compare_matches(star_index, sky_index, np.zeros(5), ids)
     np.testing.assert_array_equal(m.same_row, [1, 1, 0, 1, 0])
     np.testing.assert_array_equal(m.agree, [1, 1, 1, 1, 0])
     s = m.summary()
@@ -109,12 +110,12 @@ def test_compare_matches_counts_duplicate_stars_as_agreeing():
 
 
 def test_match_by_index_validates():
-    np.testing.assert_array_equal(visits.match_by_index(np.array([0, 2, 2]), 3), [0, 2, 2])
+    np.testing.assert_array_equal(inference_visits.match_by_index(np.array([0, 2, 2]), 3), [0, 2, 2])
     with pytest.raises(ValueError, match="outside"):
-        visits.match_by_index(np.array([0, 3]), 3)
+        inference_visits.match_by_index(np.array([0, 3]), 3)
     with pytest.raises(ValueError, match="integer"):
-        visits.match_by_index(np.array([0.0, 1.0]), 3)
-    np.testing.assert_array_equal(visits.visits_of_stars([0, 1, 1, 2, 0], [0, 2]), [0, 3, 4])
+        inference_visits.match_by_index(np.array([0.0, 1.0]), 3)
+    np.testing.assert_array_equal(inference_visits.visits_of_stars([0, 1, 1, 2, 0], [0, 2]), [0, 3, 4])
 
 
 def test_match_visits_on_a_compiled_file(tmp_path):
@@ -133,9 +134,9 @@ def test_match_visits_on_a_compiled_file(tmp_path):
             g["APOGEE_ID"] = np.array([f"2M{i}" for i in range(len(r))], "S")
             for k, v in extra.items():
                 g[k] = v
-    m = visits.match_visits(path)
+    m = inference_visits.match_visits(path)
     assert m.same_row.all() and m.summary()["max_sep_arcsec"] < 1e-6
-    m2 = visits.match_visits(path, rows=[3, 4, 5])
+    m2 = inference_visits.match_visits(path, rows=[3, 4, 5])
     np.testing.assert_array_equal(m2.star_index, [2, 2, 2])
 
 
@@ -147,21 +148,21 @@ def test_scatter_table_side_by_side():
     labels[:100, 1] = apogee.MISSING
     a = truth + rng.normal(0, 0.05, truth.shape)
     b = truth + 0.2 + rng.normal(0, 0.2, truth.shape)
-    t = compare.scatter_table({"A": (a, labels, truth), "B": (b, labels)},
+    t = inference_bcnn.scatter_table({"A": (a, labels, truth), "B": (b, labels)},
                               paper={"paper B": {"x": 0.3}}, targets=("x", "y"))
     assert t.loc["x", "A scatter vs truth"] == pytest.approx(0.05, rel=0.06)
     assert t.loc["y", "A scatter"] == pytest.approx(np.hypot(0.05, 0.1), rel=0.06)
     assert t.loc["x", "B bias"] == pytest.approx(0.2, abs=0.02)
     assert "B scatter vs truth" not in t and t.loc["x", "paper B"] == 0.3 and np.isnan(t.loc["y", "paper B"])
-    s = compare.concentration_summary({"Na": 0.2, "P": 0.4, "Fe": 0.9})
+    s = inference_bcnn.concentration_summary({"Na": 0.2, "P": 0.4, "Fe": 0.9})
     assert s["weak-line (Na, P, V, Co)"] == pytest.approx(0.3) and s["all abundances"] == pytest.approx(0.5)
 
 
 def test_window_fractions_are_small_for_weak_line_elements():
-    f = compare.window_fractions()
+    f = inference_bcnn.window_fractions()
     assert set(f) == set(apogee.ABUNDANCES)
     assert all(0 < v < 1 for v in f.values())
-    assert max(f[t] for t in compare.WEAK_LINE_ELEMENTS) < min(f["C"], f["N"], f["O"])
+    assert max(f[t] for t in inference_bcnn.WEAK_LINE_ELEMENTS) < min(f["C"], f["N"], f["O"])
 
 
 def test_results_roundtrip(data_home):
@@ -179,7 +180,7 @@ def test_figures_draw(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from astronn_paper.figures import inference_bcnn, inference_visits
+    from astronn_paper.figures import inference_bcnn as fig_bcnn, inference_visits as fig_visits
 
     rng = np.random.default_rng(0)
     n = 400
@@ -188,25 +189,25 @@ def test_figures_draw(tmp_path):
     snr = rng.uniform(8, 300, n)
     visit = combined[star] + rng.normal(0, 1, (n, 22)) / snr[:, None]
     tot = np.full((n, 22), 0.03)
-    p = visits.precision_vs_snr(visit, combined, star, snr, tot, tot / 2, truth=combined, min_count=3)
+    p = inference_visits.precision_vs_snr(visit, combined, star, snr, tot, tot / 2, truth=combined, min_count=3)
     paper = {"Fe": 0.015, "teff": 19.9}
-    figs = [inference_visits.precision_vs_snr(p, paper), inference_visits.precision_at_snr(p.table(paper=paper))]
-    table = compare.scatter_table({"A": (combined, combined + 0.01)})
-    figs.append(inference_bcnn.scatter_comparison(table, {"A scatter": "A"}))
+    figs = [fig_visits.precision_vs_snr(p, paper), fig_visits.precision_at_snr(p.table(paper=paper))]
+    table = inference_bcnn.scatter_table({"A": (combined, combined + 0.01)})
+    figs.append(fig_bcnn.scatter_comparison(table, {"A scatter": "A"}))
     conc = {"censored": {t: 0.8 for t in apogee.ABUNDANCES}, "bcnn": {t: 0.3 for t in apogee.ABUNDANCES}}
-    figs.append(inference_bcnn.jacobian_concentration(conc, compare.window_fractions()))
+    figs.append(fig_bcnn.jacobian_concentration(conc, inference_bcnn.window_fractions()))
     jac = rng.normal(0, 1, (20, apogee.N_PIX_GAP_DELETED))
-    figs.append(inference_bcnn.jacobian_profiles({"censored": jac, "bcnn": jac}, apogee.ABUNDANCES))
+    figs.append(fig_bcnn.jacobian_profiles({"censored": jac, "bcnn": jac}, apogee.ABUNDANCES))
     for f in figs:
         f.savefig(tmp_path / "f.png", dpi=40)
         assert len(f.axes) >= 1
 
 
 def test_paper_precision_is_the_published_snr50_list():
-    p = visits.paper_precision()
+    p = inference_visits.paper_precision()
     assert len(p) == 22 and p["Fe"] == 0.015 and p["teff"] == 19.9 and p["P"] == 0.082
     with pytest.raises(ValueError, match="SNR 50"):
-        visits.paper_precision(30)
+        inference_visits.paper_precision(30)
 
 
 # --------------------------------------------------------------------------- end to end (fake net)
@@ -217,7 +218,8 @@ def test_predict_visits_on_a_compiled_fake_survey(data_home, monkeypatch, tmp_pa
     import sys
     from pathlib import Path
 
-    from astronn_paper import config, dataset, infer, predictions
+    from astronn_paper import config, dataset
+    from astronn_paper.model import engine, predictions
 
     sys.path.insert(0, str(Path(__file__).parent))
     from fakesurvey import FakeSource
@@ -233,7 +235,7 @@ def test_predict_visits_on_a_compiled_fake_survey(data_home, monkeypatch, tmp_pa
         out.total = out.model = out.predictive = np.full_like(out.mean, 0.01)
         return out
 
-    monkeypatch.setattr(infer, "predict", fake_predict)
+    monkeypatch.setattr(engine, "predict", fake_predict)
     monkeypatch.setattr(predictions, "load_model", lambda folder: "fake-model")
     monkeypatch.setattr(predictions, "model_fingerprint", lambda folder: "fakefp")
     folder = tmp_path / "astroNN_fake"
@@ -244,7 +246,7 @@ def test_predict_visits_on_a_compiled_fake_survey(data_home, monkeypatch, tmp_pa
     dataset.compile_dataset(FakeSource(n=16), sel, path, workers=1, progress=False)
     P = config.get_profile("ci").replace(mc_passes=3)
 
-    full = visits.predict_visits(folder, path, P)
+    full = inference_visits.predict_visits(folder, path, P)
     assert full.match.summary()["fraction_agree"] == 1.0
     np.testing.assert_array_equal(full.star_labels[full.star_index], full.labels)
     # the fake prediction is the spectrum's mean line flux: visit and combined agree to the noise
@@ -253,11 +255,11 @@ def test_predict_visits_on_a_compiled_fake_survey(data_home, monkeypatch, tmp_pa
     assert diff.max() < 0.05 * spread
     assert full.truth is not None and full.visit_truth.shape == full.labels.shape
 
-    sub = visits.predict_visits(folder, path, P, n_stars=5)
+    sub = inference_visits.predict_visits(folder, path, P, n_stars=5)
     assert len(sub.combined["mean"]) == 5 and sub.match.n < full.match.n
     np.testing.assert_array_equal(sub.star_labels[sub.star_index], sub.labels)
     diff = np.abs(sub.visits["mean"] - sub.combined["mean"][sub.star_index])
     assert diff.max() < 0.05 * spread
     # the subset is seeded: the same stars again
-    again = visits.predict_visits(folder, path, P, n_stars=5)
+    again = inference_visits.predict_visits(folder, path, P, n_stars=5)
     np.testing.assert_array_equal(again.combined["rows"], sub.combined["rows"])

@@ -39,8 +39,9 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import faults  # noqa: E402
 
-from astronn_paper import dataset, fitsio  # noqa: E402
-from astronn_paper.mirror import MirrorSource  # noqa: E402
+from astronn_paper import dataset
+from astronn_paper.survey import formats
+from astronn_paper.survey.mirror import MirrorSource
 
 PRELUDE = f"""
 import sys, time
@@ -81,7 +82,7 @@ def test_compile_killed_after_its_first_chunk_resumes_to_the_same_bytes(tmp_path
     work = Path(str(out) + ".partial")
     proc = _start(f"""
 from astronn_paper import dataset
-from astronn_paper.mirror import MirrorSource
+from astronn_paper.survey.mirror import MirrorSource
 read = MirrorSource.apstar
 MirrorSource.apstar = lambda self, i: (time.sleep(0.2), read(self, i))[1]   # a slow disk
 dataset.compile_dataset(MirrorSource({str(root)!r}), faults.SELECTION, {str(out)!r},
@@ -94,7 +95,7 @@ dataset.compile_dataset(MirrorSource({str(root)!r}), faults.SELECTION, {str(out)
         rep = dataset.compile_dataset(MirrorSource(root), faults.SELECTION, out, workers=1,
                                       chunk_size=1, progress=False)
     assert rep.resumed_chunks == len(done) and rep.written == faults.N_STARS
-    assert fitsio.sha1_file(out) == fitsio.sha1_file(faults.clean_dataset())
+    assert formats.sha1_file(out) == formats.sha1_file(faults.clean_dataset())
     assert faults.leftovers(tmp_path) == []
     faults.record("interrupt_compile", {"signal": "SIGTERM", "chunks_before_kill": len(done),
                                         "chunks": faults.N_STARS, "byte_identical": True})
@@ -106,7 +107,7 @@ def test_training_killed_while_saving_restarts_to_the_same_weights(tmp_path):
     shutil.rmtree(out, ignore_errors=True)
     marker = tmp_path / "weights_written"
     proc = _start(f"""
-from astronn_paper import train
+from astronn_paper.model import train
 strip = train.strip_optimizer
 def hook(path):          # the weights are on disk; the folder is not complete yet
     strip(path)
@@ -123,7 +124,7 @@ train.train_network("censored", {str(data)!r}, {str(out)!r}, faults.TRAIN_PROFIL
     killed = faults.weights(partial)
     # the restart: the same command in a new process, from scratch, same seed
     restart = _start(f"""
-from astronn_paper import train
+from astronn_paper.model import train
 train.train_network("censored", {str(data)!r}, {str(out)!r}, faults.TRAIN_PROFILE,
                     seed=faults.TRAIN_SEED, epochs=1)
 """)
@@ -159,15 +160,15 @@ def _header_without_this_run(path):
 def test_catalog_killed_part_way_resumes_to_the_same_catalog(tmp_path):
     from astropy.io import fits
 
-    from astronn_paper import catalog
+    from astronn_paper.analysis import catalog
 
     root, model = faults.base_mirror().root, faults.tiny_model()
     out, marker = tmp_path / "catalog.fits", tmp_path / "two_chunks_written"
     kw = dict(model_folder=model, rows=np.arange(faults.N_STARS), chunk_size=4, mc=5,
               progress=False)
     proc = _start(f"""
-from astronn_paper import catalog
-from astronn_paper.mirror import MirrorSource
+from astronn_paper.analysis import catalog
+from astronn_paper.survey.mirror import MirrorSource
 read, calls = catalog.read_spectra, []
 def hook(source, idx):   # chunk 3 never arrives: chunks 1 and 2 get written, then it waits
     calls.append(idx)

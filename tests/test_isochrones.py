@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astronn_paper import isochrones
+from astronn_paper.analysis import isochrones
 
 REF = Path("/work/shared/reference/data/parsec_isochrones")
 FILES = sorted(REF.glob("*.dat")) if REF.is_dir() else []

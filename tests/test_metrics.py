@@ -1,9 +1,10 @@
-"""Known-answer tests of astronn_paper.metrics."""
+"""Known-answer tests of astronn_paper.analysis.metrics."""
 import numpy as np
 import pytest
 from astropy.stats import mad_std
 
-from astronn_paper import apogee, metrics
+from astronn_paper import apogee
+from astronn_paper.analysis import metrics
 
 
 def test_residual_stats_known_answer_and_missing_rows():

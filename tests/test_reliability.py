@@ -2,13 +2,13 @@
 places, bad model folders, and no network.
 
 Every test starts from the tiny exported synthetic mirror of :mod:`faults` (20 training-set
-stars, a cut-down allStar, read through :class:`~astronn_paper.mirror.MirrorSource` exactly as
+stars, a cut-down allStar, read through :class:`~astronn_paper.survey.mirror.MirrorSource` exactly as
 a real DR14 mirror is) and compares with a clean compile of the same stars. The per-reader
 unit tests live elsewhere and are not repeated here: readers on single bad files in
 ``test_formats.py`` (checksum, corrupt FITS, bad layout), the normalisation checks on arrays in
 ``test_normalise.py``, every skip reason through a fake in-memory source and the
 SIGKILL-resumed compile in ``test_dataset.py``, catalog resumption with a fake network in
-``test_catalog.py``, and model-folder validation of ``infer.load_model`` in
+``test_catalog.py``, and model-folder validation of ``engine.load_model`` in
 ``test_infer.py``. What is new here: real damaged FITS files in a mirror on disk, all faults
 in one compile, the good stars' bytes against a clean run, the allStar faults, the output
 folder and disk faults, the model-folder refusals of the commands, and the network guard.
@@ -32,16 +32,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 import faults  # noqa: E402
 from faults import SELECTION, N_STARS, leftovers  # noqa: E402
 
-from astronn_paper import apogee, dataset, fitsio, mirror  # noqa: E402
-from astronn_paper.mirror import MirrorSource  # noqa: E402
-from astronn_paper.sources import SpectrumError  # noqa: E402
+from astronn_paper import apogee, dataset
+from astronn_paper.survey import formats, mirror
+from astronn_paper.survey.mirror import MirrorSource
+from astronn_paper.survey.source import SpectrumError
 
 #: allStar rows (of the 20) damaged by each file fault; ``nan_one_visit`` gets a multi-visit star
 FILE_PLAN = {name: k for k, name in enumerate(n for n in faults.FILE_FAULTS if n != "nan_one_visit")}
 
 
 def _sha(path):
-    return fitsio.sha1_file(path)
+    return formats.sha1_file(path)
 
 
 def _by_id(path, kind="combined"):
@@ -63,7 +64,7 @@ def _by_id(path, kind="combined"):
 def faulty(tmp_path_factory):
     """A mirror with every file fault on its own star plus three allStar faults, compiled."""
     root = faults.copy_mirror(tmp_path_factory.mktemp("faulty") / "sas")
-    allstar = fitsio.read_allstar(root / mirror.allstar_relpath())
+    allstar = formats.read_allstar(root / mirror.allstar_relpath())
     n_faulted = len(FILE_PLAN)
     multi = [i for i in range(n_faulted, N_STARS) if allstar["NVISITS"][i] > 1]
     plan = dict(FILE_PLAN, nan_one_visit=multi[0])
@@ -78,7 +79,7 @@ def faulty(tmp_path_factory):
     table["X_H"][no_xh] = -9999
     table["X_H_ERR"][no_xh] = -9999
     table = np.concatenate([table, table[dup_of:dup_of + 1]])
-    fitsio.write_allstar(root / mirror.allstar_relpath(), table)
+    formats.write_allstar(root / mirror.allstar_relpath(), table)
     out = root.parent / "out" / "faulty.h5"
     with faults.pinned_epoch():
         report = dataset.compile_dataset(MirrorSource(root), SELECTION, out, workers=2,
@@ -168,12 +169,12 @@ def test_no_partial_output_is_left(faulty):
 def _mirror_with_allstar(tmp_path, table) -> Path:
     root = tmp_path / "sas"
     (root / mirror.allstar_relpath()).parent.mkdir(parents=True)
-    fitsio.write_allstar(root / mirror.allstar_relpath(), table)
+    formats.write_allstar(root / mirror.allstar_relpath(), table)
     return root
 
 
 def test_missing_allstar_column_names_the_file_and_column(tmp_path):
-    a = fitsio.read_allstar(faults.base_mirror().root / mirror.allstar_relpath())
+    a = formats.read_allstar(faults.base_mirror().root / mirror.allstar_relpath())
     names = [n for n in a.dtype.names if n != "VSCATTER"]
     root = _mirror_with_allstar(tmp_path, a[names])
     out = tmp_path / "out" / "x.h5"
@@ -279,7 +280,7 @@ def test_full_disk_then_resume_gives_the_clean_bytes(mountpoint):
 def test_catalog_skips_bad_stars_and_keeps_the_good_ones(faulty, tmp_path):
     from astropy.io import fits
 
-    from astronn_paper import catalog
+    from astronn_paper.analysis import catalog
 
     model = faults.tiny_model()
     rows = np.arange(N_STARS)
@@ -309,7 +310,7 @@ def test_catalog_skips_bad_stars_and_keeps_the_good_ones(faulty, tmp_path):
 
 # =========================================================================== model folders
 def _bad_folders(tmp_path) -> dict[str, Path]:
-    from astronn_paper import train
+    from astronn_paper.model import train
 
     good = faults.tiny_model()
     params = json.loads((good / "astroNN_model_parameter.json").read_text())
@@ -350,7 +351,7 @@ def bad_folders(tmp_path_factory):
 @pytest.fixture(scope="module")
 def an_apstar():
     root = faults.base_mirror().root
-    return faults.apstar_path(root, fitsio.read_allstar(root / mirror.allstar_relpath()), 0)
+    return faults.apstar_path(root, formats.read_allstar(root / mirror.allstar_relpath()), 0)
 
 
 BAD_FOLDERS = ("missing_weights", "missing_parameters", "truncated_weights",
@@ -359,17 +360,18 @@ BAD_FOLDERS = ("missing_weights", "missing_parameters", "truncated_weights",
 
 @pytest.mark.parametrize("name", BAD_FOLDERS)
 def test_bad_model_folder_is_refused_clearly(bad_folders, an_apstar, name, capsys, tmp_path):
-    from astronn_paper import catalog, infer, predict, predictions
+    from astronn_paper.analysis import catalog
+    from astronn_paper.model import engine, predict, predictions
 
     folder = bad_folders[name]
-    with pytest.raises(infer.ModelFolderError) as err:
+    with pytest.raises(engine.ModelFolderError) as err:
         predictions.load_model(folder)
     assert str(folder) in str(err.value)
     assert predict.run([str(an_apstar)], model_dir=folder, mc=2) == predict.EXIT_FAILED
     msg = capsys.readouterr().err
     assert msg.startswith("error: ") and str(folder) in msg and "Traceback" not in msg
     out = tmp_path / "cat.fits"
-    with pytest.raises(infer.ModelFolderError):
+    with pytest.raises(engine.ModelFolderError):
         catalog.build_catalog(faults.TRAIN_PROFILE, source=MirrorSource(faults.base_mirror().root),
                               model_folder=folder, rows=np.arange(2), out_path=out, mc=2,
                               progress=False)
@@ -410,7 +412,8 @@ def test_the_chain_runs_offline(blocked_network, monkeypatch, tmp_path, capsys):
     model loading, the predict command and the catalog, with the network blocked."""
     from astroNN.apogee import allstar, combined_spectra, visit_spectra
 
-    from astronn_paper import catalog, infer, predict
+    from astronn_paper.analysis import catalog
+    from astronn_paper.model import engine, predict
 
     base = faults.base_mirror()
     model = faults.tiny_model()
@@ -433,7 +436,7 @@ def test_the_chain_runs_offline(blocked_network, monkeypatch, tmp_path, capsys):
         assert combined_spectra(dr=14, location=loc, apogee=aid, verbose=0) == str(src.aspcapstar_path(i))
         n_apo25m += 1
     assert n_apo25m >= 1
-    infer.load_model(model)
+    engine.load_model(model)
     files = [str(src.apstar_path(i)) for i in range(2)] + [str(src.aspcapstar_path(0))]
     assert predict.run(files, model_dir=model, mc=3, out=str(tmp_path / "labels.csv")) == 0
     rep = catalog.build_catalog(faults.TRAIN_PROFILE, source=src, model_folder=model,

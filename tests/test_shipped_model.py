@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astronn_paper import apogee, normalise, train
+from astronn_paper import apogee
+from astronn_paper.survey import normalise
+from astronn_paper.model import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "astroNN_0617_run001"
@@ -42,7 +44,7 @@ def test_provenance_matches_the_committed_training_set():
 def test_load_folder_and_test_on_synthetic_high_snr_spectra():
     from astroNN.models import load_folder
 
-    from astronn_paper.synth.survey import SyntheticSource
+    from astronn_paper.survey.synthetic import SyntheticSource
 
     source = SyntheticSource()
     allstar = source.allstar()
@@ -66,13 +68,13 @@ def test_load_folder_and_test_on_synthetic_high_snr_spectra():
 
 
 def test_load_model_is_quiet_about_the_stripped_optimizer_state():
-    """``infer.load_model`` hides the two warnings every weights-only folder triggers (and only
+    """``engine.load_model`` hides the two warnings every weights-only folder triggers (and only
     those: a bad folder still raises)."""
-    from astronn_paper import infer
+    from astronn_paper.model import engine
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = infer.load_model(FOLDER)
+        model = engine.load_model(FOLDER)
     messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    assert not any(re.search(m, msg) for m in infer.LOAD_WARNINGS for msg in messages), messages
+    assert not any(re.search(m, msg) for m in engine.LOAD_WARNINGS for msg in messages), messages
     assert type(model).__name__ == "ApogeeBCNNCensored"

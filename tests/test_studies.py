@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from astronn_paper import studies
+from astronn_paper.analysis import studies
 
 
 def test_monotone_within_noise():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from astronn_paper import apogee, clusters
+from astronn_paper import apogee
+from astronn_paper.analysis import clusters
 from astronn_paper.synth import catalog as C
 from astronn_paper.synth import population as P
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import faults
-from astronn_paper import train
+from astronn_paper.model import train
 
 
 def _fit_diverging(n_bad: int):

@@ -1,3 +1,3 @@
-from .cli import main
+from astronn_paper.cli import main
 
 raise SystemExit(main())

@@ -11,14 +11,14 @@ import sys
 
 #: (module, description) of every command, in the order --help lists them.
 COMMAND_MODULES = (
-    "astronn_paper.pipeline",      # run
+    "astronn_paper.pipeline.stages",      # run
     "astronn_paper.synth.cli",     # synth
     "astronn_paper.dataset",       # compile
-    "astronn_paper.train",         # train
-    "astronn_paper.predict",       # predict
-    "astronn_paper.bench",         # bench
-    "astronn_paper.catalog",       # catalog
-    "astronn_paper.cannon",        # cannon
+    "astronn_paper.model.train",         # train
+    "astronn_paper.model.predict",       # predict
+    "astronn_paper.model.bench",         # bench
+    "astronn_paper.analysis.catalog",       # catalog
+    "astronn_paper.analysis.cannon",        # cannon
 )
 
 

@@ -17,7 +17,8 @@
 profile = None
 
 # %%
-from astronn_paper import config, paper, results, studies
+from astronn_paper import config, paper
+from astronn_paper.analysis import results, studies
 from astronn_paper.figures import aspcap_norm as figs
 from astronn_paper.figures import save
 

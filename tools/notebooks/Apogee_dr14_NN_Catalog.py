@@ -28,10 +28,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from astronn_paper import apogee, cannon, catalog, config, dataset, predictions, results, train
+from astronn_paper import apogee, config, dataset
+from astronn_paper.analysis import cannon, catalog, results
+from astronn_paper.model import predictions, train
 from astronn_paper.figures import catalog as figs
 from astronn_paper.figures import save
-from astronn_paper.sources import open_source
+from astronn_paper.survey import open_source
 
 P = config.get_profile(profile)
 pd.set_option("display.precision", 4)
@@ -82,7 +84,7 @@ print(f"outside the training box (by the predicted Teff, log g, [Fe/H]): {(flag 
 # %%
 truth = catalog.true_labels(source, data["ALLSTAR_INDEX"])
 if truth is not None:
-    from astronn_paper.metrics import residual_stats
+    from astronn_paper.analysis.metrics import residual_stats
 
     inside = flag == 0
     _, scatter = residual_stats(data["astroNN"][inside], truth[inside])
@@ -128,7 +130,7 @@ save(fig, "catalog_edge_on_maps", P)
 # the selection does.
 
 # %%
-from astronn_paper.synth import population  # the synthetic survey's injected constants
+from astronn_paper.synth import population
 
 grad, sel = catalog.measure_gradient(sample)
 injected = population.FEH_RADIAL_GRADIENT if source.is_synthetic else None

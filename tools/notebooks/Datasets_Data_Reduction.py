@@ -34,7 +34,8 @@ profile = None
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper import apogee, config, dataset, sources
+from astronn_paper import apogee, config, dataset
+from astronn_paper.survey import source as sources
 from astronn_paper.figures import datasets as figs
 from astronn_paper.figures import save
 

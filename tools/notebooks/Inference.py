@@ -28,7 +28,9 @@ profile = None
 import numpy as np
 import pandas as pd
 
-from astronn_paper import apogee, config, dataset, metrics, paper, results, train, visits
+from astronn_paper import apogee, config, dataset, paper
+from astronn_paper.analysis import metrics, results, inference_visits as visits
+from astronn_paper.model import train
 from astronn_paper.figures import inference_visits as figs
 from astronn_paper.figures import save
 

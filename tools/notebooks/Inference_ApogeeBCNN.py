@@ -36,7 +36,9 @@ profile = None
 import numpy as np
 import pandas as pd
 
-from astronn_paper import apogee, compare, config, dataset, paper, results, train, visits
+from astronn_paper import apogee, config, dataset, paper
+from astronn_paper.analysis import inference_bcnn as compare, results, inference_visits as visits
+from astronn_paper.model import train
 from astronn_paper.figures import inference_bcnn as figs
 from astronn_paper.figures import save
 

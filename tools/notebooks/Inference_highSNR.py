@@ -34,8 +34,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from astronn_paper import apogee, config, dataset, highsnr, isochrones, metrics, paper, predictions
-from astronn_paper import results, sources, train
+from astronn_paper import apogee, config, dataset, paper
+from astronn_paper.analysis import inference_highsnr as highsnr, isochrones, metrics
+from astronn_paper.model import predictions
+from astronn_paper.analysis import results
+from astronn_paper.survey import source as sources
+from astronn_paper.model import train
 from astronn_paper.figures import inference_highsnr as figs
 from astronn_paper.figures import save
 from astronn_paper.synth import population

@@ -34,7 +34,9 @@
 profile = None
 
 # %%
-from astronn_paper import clusters, config, paper, results, sources
+from astronn_paper.analysis import clusters, results
+from astronn_paper import config, paper
+from astronn_paper.survey import source as sources
 from astronn_paper.figures import clusters as figs
 from astronn_paper.figures import save
 

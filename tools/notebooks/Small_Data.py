@@ -19,7 +19,8 @@
 profile = None
 
 # %%
-from astronn_paper import config, results, studies
+from astronn_paper import config
+from astronn_paper.analysis import results, studies
 from astronn_paper.figures import save
 from astronn_paper.figures import small_data as figs
 

@@ -29,7 +29,8 @@ import json
 
 import matplotlib.pyplot as plt
 
-from astronn_paper import config, dataset, train
+from astronn_paper import config, dataset
+from astronn_paper.model import train
 from astronn_paper.figures import save
 from astronn_paper.figures import training as figs
 

@@ -5,7 +5,7 @@
 import sys
 from pathlib import Path
 
-from astronn_paper.nbtools import build_notebook
+from astronn_paper.pipeline.notebooks import build_notebook
 
 here = Path(__file__).resolve().parent
 root = here.parents[1]

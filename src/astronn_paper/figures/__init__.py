@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import config
+from astronn_paper import config
 
 
 def save(fig, name: str, profile=None, dpi: int = 110) -> list[Path]:

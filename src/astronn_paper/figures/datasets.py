@@ -5,7 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee, dataset, normalise
+from astronn_paper import apogee, dataset
+from astronn_paper.survey import normalise
 
 
 def snr_distributions(train_path, test_path):

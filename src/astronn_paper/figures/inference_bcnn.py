@@ -6,15 +6,15 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee
-from ..compare import WEAK_LINE_ELEMENTS
+from astronn_paper import apogee
+from astronn_paper.analysis.inference_bcnn import WEAK_LINE_ELEMENTS
 
 _MARKERS = ("o", "s", "D", "^", "*", "v", "P")
 
 
 def scatter_comparison(table, columns: Mapping[str, str]):
     """Scatter against the ASPCAP-like labels per target for several columns of
-    :func:`astronn_paper.compare.scatter_table` (``columns``: column -> legend label), in
+    :func:`astronn_paper.analysis.inference_bcnn.scatter_table` (``columns``: column -> legend label), in
     three panels by unit: Teff (K), log g and the 20 abundances (dex)."""
     groups = [("teff",), ("logg",), tuple(t for t in table.index if t in apogee.ABUNDANCES)]
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1, 1, 9]})

@@ -1,7 +1,7 @@
 """Figures of Inference_highSNR.ipynb (the censored network on the high-SNR test set).
 
 One function per figure, each returning the Figure; the numbers come from
-:mod:`astronn_paper.metrics` and :mod:`astronn_paper.highsnr`.
+:mod:`astronn_paper.analysis.metrics` and :mod:`astronn_paper.analysis.inference_highsnr`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee, metrics
+from astronn_paper import apogee
+from astronn_paper.analysis import metrics
 
 
 def _label(t: str) -> str:

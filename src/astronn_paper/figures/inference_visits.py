@@ -4,8 +4,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee
-from ..visits import REFERENCE_SNR, PrecisionVsSNR
+from astronn_paper import apogee
+from astronn_paper.analysis.inference_visits import REFERENCE_SNR, PrecisionVsSNR
 
 _STYLE = {
     "vs_combined": dict(color="k", lw=1.8, marker="o", ms=3, label="median |visit − combined|"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee, paper
+from astronn_paper import apogee, paper
 
 
 def scatter_vs_size(vs_aspcap, vs_truth=None, targets=("teff", "logg", "Fe", "Mg", "Na", "Al"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import apogee
+from astronn_paper import apogee
 
 
 def loss_curves(histories: dict):

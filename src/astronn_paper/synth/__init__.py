@@ -6,6 +6,6 @@
 * :mod:`.catalog` the allStar table (ASPCAP-like measured labels, flags, survey design),
   the truth table and the cluster membership table (Meszaros et al. 2013 layout);
 * :mod:`.spectra`, :mod:`.lines`, :mod:`.instrument` the forward model of the spectra;
-* :mod:`.survey` the in-memory :class:`~astronn_paper.sources.SurveySource`;
+* :mod:`.survey` the in-memory :class:`~astronn_paper.survey.source.SurveySource`;
 * :mod:`.export` / :mod:`.cli` ``python -m astronn_paper synth``: export as a SAS mirror.
 """

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import apogee
-from . import population as popmod
-from .population import CLUSTERS, COMPONENTS, KINDS, Population, rng_for
+from astronn_paper import apogee
+from astronn_paper.synth import population as popmod
+from astronn_paper.synth.population import CLUSTERS, COMPONENTS, KINDS, Population, rng_for
 
 MISSING = apogee.MISSING
 

@@ -33,9 +33,9 @@ def register(subparsers) -> None:
 def main(args) -> int:
     import numpy as np
 
-    from .. import config
-    from .export import default_rows, export_mirror, rows_from_ids
-    from .survey import SyntheticSource
+    from astronn_paper import config
+    from astronn_paper.synth.export import default_rows, export_mirror, rows_from_ids
+    from astronn_paper.survey.synthetic import SyntheticSource
 
     prof = config.get_profile(args.profile)
     seed = prof.survey_seed if args.seed is None else args.seed

@@ -26,17 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import fitsio
-from .. import mirror as _mirror
-from . import catalog as _catalog
-from .survey import SyntheticSource, _s
+from astronn_paper.survey import formats
+from astronn_paper.survey import mirror as _mirror
+from astronn_paper.synth import catalog as _catalog
+from astronn_paper.survey.synthetic import SyntheticSource, _s
 
 
 def default_rows(source: SyntheticSource, profile=None) -> np.ndarray:
     """allStar rows a profile needs: its training and high-SNR test selections (the
     dataset module's :func:`~astronn_paper.dataset.standard_selections`) plus every
     cluster member, sorted."""
-    from .. import dataset
+    from astronn_paper import dataset
 
     allstar = source.allstar()
     parts = [dataset.select(allstar, sel) for sel in dataset.standard_selections(profile).values()]
@@ -104,12 +104,12 @@ def _write_field_files(root: Path, allstar: np.ndarray, folders: set, aspcap: bo
         first = rows[0]
         ap = root / _mirror.apstar_relpath(first["APOGEE_ID"], tel, loc, first["FIELD"])
         name = f"apField-{key}.fits"
-        fitsio.write_allstar(ap.parent / name, _columns(rows, _FIELD_COLUMNS))
+        formats.write_allstar(ap.parent / name, _columns(rows, _FIELD_COLUMNS))
         out[(ap.parent, _mirror.apstar_sha1sum_name(tel, loc, key))].append(name)
         if aspcap:
             asp = root / _mirror.aspcapstar_relpath(first["APOGEE_ID"], loc)
             name = f"aspcapField-{loc}.fits"
-            fitsio.write_allstar(asp.parent / name, _columns(rows, _ASPCAP_COLUMNS))
+            formats.write_allstar(asp.parent / name, _columns(rows, _ASPCAP_COLUMNS))
             out[(asp.parent, _mirror.aspcapstar_sha1sum_name(loc))].append(name)
     return out
 
@@ -128,7 +128,7 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
 
     ``lite`` writes the apStar sky and telluric HDUs (4-7, which the synthetic survey does
     not model separately) empty: same HDU numbering, ~55 % less disk."""
-    from .. import __version__
+    from astronn_paper import __version__
 
     root = Path(root).expanduser().resolve()
     rows = np.unique(np.asarray(rows, dtype=np.int64))
@@ -147,8 +147,8 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
               "SYNFP": source.fingerprint()}
     for path, table in ((allstar_path, allstar), (synth_dir / _mirror.TRUTH_FILE, source.truth())):
         if not _same_generator(path, header):  # the tables depend only on seed and generator
-            fitsio.write_allstar(path, table, header)
-    fitsio.atomic_write_bytes(synth_dir / _mirror.MEMBERS_FILE,
+            formats.write_allstar(path, table, header)
+    formats.atomic_write_bytes(synth_dir / _mirror.MEMBERS_FILE,
                               _catalog.format_meszaros(_catalog.membership_rows(source.catalog)).encode())
 
     # spectra
@@ -157,7 +157,7 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
     def listed(path: Path, sums_name: str) -> bool:
         sp = path.parent / sums_name
         if sp not in sums_cache:
-            sums_cache[sp] = fitsio.read_sha1sum(sp) if sp.is_file() else {}
+            sums_cache[sp] = formats.read_sha1sum(sp) if sp.is_file() else {}
         return path.is_file() and path.name in sums_cache[sp]
 
     plan = []
@@ -184,11 +184,11 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
             stars = source.apstars([c[0] for c in chunk])
             for (i, ap, ap_sums, asp, asp_sums, _), star in zip(chunk, stars):
                 r = allstar[i]
-                fitsio.write_apstar(ap, star, rv_table=_rv_table(star, r), lite=lite)
+                formats.write_apstar(ap, star, rv_table=_rv_table(star, r), lite=lite)
                 written[(ap.parent, ap_sums)].append(ap.name)
                 if aspcap:
                     s = source.aspcapstar(i, apstar=star)
-                    fitsio.write_aspcapstar(asp, s, best_fit=source.intrinsic([i])[0], aspcap_row=_aspcap_row(r))
+                    formats.write_aspcapstar(asp, s, best_fit=source.intrinsic([i])[0], aspcap_row=_aspcap_row(r))
                     written[(asp.parent, asp_sums)].append(asp.name)
                 bar.update(1)
             if (a // batch) % 20 == 19:  # checkpoint the checksums now and then
@@ -208,7 +208,7 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
     }
     prev = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
     all_rows = sorted(set(prev.get("rows", [])) | set(int(i) for i in rows))
-    fitsio.atomic_write_bytes(prov_path, json.dumps({**summary, "rows": all_rows}, indent=1).encode())
+    formats.atomic_write_bytes(prov_path, json.dumps({**summary, "rows": all_rows}, indent=1).encode())
     return summary
 
 
@@ -226,7 +226,7 @@ def _same_generator(path: Path, header: dict) -> bool:
 def _flush_sums(written) -> None:
     for (folder, name), files in list(written.items()):
         if files:
-            fitsio.update_sha1sum(folder, name, files)
+            formats.update_sha1sum(folder, name, files)
             files.clear()
 
 

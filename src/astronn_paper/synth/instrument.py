@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 
-from .. import apogee
+from astronn_paper import apogee
 
 BIT = apogee.PIXMASK_BITS
 #: 2MASS H zero-point flux density, in 1e-17 erg/s/cm²/Å.

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import apogee
+from astronn_paper import apogee
 
 #: Seed of the line list: the list is part of the model, never redrawn.
 LINELIST_SEED = 20_190_101

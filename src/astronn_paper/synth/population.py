@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import apogee
+from astronn_paper import apogee
 
 # ----------------------------------------------------------------------------- constants
 #: Injected radial [Fe/H] gradient of the thin disc (dex/kpc); later notebooks compare the

@@ -43,8 +43,8 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from .. import apogee
-from . import lines as _lines
+from astronn_paper import apogee
+from astronn_paper.synth import lines as _lines
 
 # ---------------------------------------------------------------------------- constants
 #: Reference star of the line list's ``log_s_ref``.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import apogee
-from . import instrument, spectra
+from astronn_paper import apogee
+from astronn_paper.synth import instrument, spectra
 
 #: Labels of the Cannon check: Teff, logg and the 18 distinct abundances (C1 and Ti2 equal
 #: C and Ti in the truth, so they would make the label design singular).
@@ -27,7 +27,7 @@ def training_box_giants(n: int, seed: int) -> dict[str, np.ndarray]:
     on metallicity-dependent tracks, α-bimodal chemistry, mixing of C and N), restricted to
     4000 < Teff < 5500 K, -1 < [Fe/H] < 0.4, logg < 3.5 and one row per star.
     """
-    from . import population
+    from astronn_paper.synth import population
 
     pop = population.build_population(seed)
     ok = ((pop.dup_rank == 0) & (pop.teff > 4000) & (pop.teff < 5500) & (pop.logg < 3.5)

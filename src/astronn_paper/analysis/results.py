@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, config
+from astronn_paper import __version__, config
 
 
 def path(name: str, profile=None) -> Path:

@@ -15,13 +15,13 @@ flux, 2 its error); the kind is recognised from the HDU structure, not the name.
   a DR14 single-visit star has one row (row 0 is used), while DR16/DR17 files of
   single-visit stars may carry both combined rows and the visit (3 rows, NVISITS = 1:
   row 1 is used). It is then normalised with the paper's continuum normalisation
-  (:func:`astronn_paper.normalise.continuum`: per-chip degree-2 Chebyshev fit to astroNN's
+  (:func:`astronn_paper.survey.normalise.continuum`: per-chip degree-2 Chebyshev fit to astroNN's
   continuum pixels; pixels flagged with PIXMASK bits 0-7 and 12 set to 1).
 * aspcapStar: the ASPCAP-normalised spectrum, gap-deleted
-  (:func:`astronn_paper.normalise.aspcap`) - the paper's Section 5.4 comparison.
+  (:func:`astronn_paper.survey.normalise.aspcap`) - the paper's Section 5.4 comparison.
 
 The labels are the 22 targets of the model with their total, model and predictive
-uncertainties (fast MC dropout, :mod:`astronn_paper.infer`). Output: a table on stdout, or a
+uncertainties (fast MC dropout, :mod:`astronn_paper.model.engine`). Output: a table on stdout, or a
 CSV / FITS file (``--out``, by extension; written atomically, provenance in the FITS header
 and in CSV comment lines). A missing file, a file that is not an APOGEE apStar/aspcapStar, a
 spectrum that cannot be normalised, or a bad model folder gives a one-line error and a
@@ -63,7 +63,7 @@ def file_kind(path) -> str:
     """``"apStar"`` or ``"aspcapStar"`` from the HDU structure; :class:`InputError` otherwise."""
     from astropy.io import fits
 
-    from . import apogee
+    from astronn_paper import apogee
 
     path = str(path)
     if not os.path.exists(path):
@@ -91,21 +91,21 @@ def file_kind(path) -> str:
 
 def read_spectrum(path) -> Spectrum:
     """Read and normalise one apStar / aspcapStar file as the paper does."""
-    from . import fitsio, normalise
-    from .sources import SpectrumError
+    from astronn_paper.survey import formats, normalise
+    from astronn_paper.survey.source import SpectrumError
 
     kind = file_kind(path)
     try:
         if kind == "apStar":
-            star = fitsio.read_apstar(path)
+            star = formats.read_apstar(path)
             flux, err, mask = star.combined()
-            from . import apogee
+            from astronn_paper import apogee
 
             row = apogee.combined_row(star.nvisits, star.flux.shape[0])
             spec, spec_err = normalise.continuum(flux, err, mask)
             nvisits = star.nvisits
         else:
-            star = fitsio.read_aspcapstar(path)
+            star = formats.read_aspcapstar(path)
             spec, spec_err = normalise.aspcap(star.flux, star.err)
             row, nvisits = -1, int(star.header.get("NVISITS", -1) or -1)
     except SpectrumError as exc:
@@ -167,7 +167,8 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
     """Predict the labels of ``files``; returns the exit status (0 when all went well)."""
     from astropy.table import Table, hstack
 
-    from . import __version__, config, infer
+    from astronn_paper import __version__, config
+    from astronn_paper.model import engine
 
     status = 0
     spectra = []
@@ -182,15 +183,15 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
         return EXIT_FAILED
     model_dir = Path(model_dir) if model_dir else config.shipped_model_dir()
     try:
-        model = infer.load_model(model_dir)
-    except infer.ModelFolderError as exc:
+        model = engine.load_model(model_dir)
+    except engine.ModelFolderError as exc:
         hint = "" if model_dir.exists() else " (train one with 'python -m astronn_paper train' or pass --model DIR)"
         print(f"error: {exc}{hint}", file=sys.stderr)
         return EXIT_FAILED
     seed = config.seed_for("predict") if seed is None else int(seed)
     x = np.stack([s.spec for s in spectra])
     x_err = np.stack([s.spec_err for s in spectra])
-    pred = infer.predict(model, x, x_err, mc=mc, seed=seed, progress=progress)
+    pred = engine.predict(model, x, x_err, mc=mc, seed=seed, progress=progress)
     info = Table({"apogee_id": [s.apogee_id for s in spectra],
                   "file": [s.path for s in spectra], "kind": [s.kind for s in spectra],
                   "row": np.array([s.row for s in spectra], np.int16),

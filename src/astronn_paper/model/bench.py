@@ -7,7 +7,7 @@ Benchmarks live in :data:`BENCHMARKS` (name -> :class:`Benchmark`); add one by w
 ``add_arguments(parser)`` and a ``run(args) -> int`` and registering them there.
 
 ``inference``
-    astroNN 1.1.0's ``model.test()`` and the fast engine (:mod:`astronn_paper.infer`) on the
+    astroNN 1.1.0's ``model.test()`` and the fast engine (:mod:`astronn_paper.model.engine`) on the
     same model and spectra with the same number of MC passes: throughputs (spectra/s), their
     ratio, a statistical agreement check, and the fraction of the CPU's fp32 peak reached.
 
@@ -110,7 +110,8 @@ def untrained_censored(seed: int = 0):
 
     from astroNN.nn.utilities.normalizer import Normalizer
 
-    from . import apogee, train
+    from astronn_paper import apogee
+    from astronn_paper.model import train
 
     model = train.build_model(train.NETWORKS["censored"], epochs=1)
     n_out = len(apogee.TARGETS)
@@ -152,13 +153,14 @@ def run_inference(args) -> int:
     import io
     import warnings
 
-    from . import config, infer
+    from astronn_paper import config
+    from astronn_paper.model import engine
 
     folder = Path(args.model) if args.model else config.shipped_model_dir()
     if folder.is_dir() or args.model:
         try:
-            model = infer.load_model(folder)
-        except infer.ModelFolderError as exc:
+            model = engine.load_model(folder)
+        except engine.ModelFolderError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         source = f"model folder {folder}"
@@ -166,7 +168,7 @@ def run_inference(args) -> int:
         model = untrained_censored(args.seed)
         source = (f"UNTRAINED ApogeeBCNNCensored with the paper's layer sizes and random "
                   f"weights ({folder} not found; timings do not depend on the weights)")
-    eng = infer.engine(model)
+    eng = engine.engine(model)
     x = synthetic_spectra(args.n, args.seed, eng.arch.n_pix)
     n, mc = len(x), int(args.mc)
     model.mc_num = mc
@@ -182,10 +184,10 @@ def run_inference(args) -> int:
 
     def time_engine():
         c0, t0 = cpu_seconds(), time.perf_counter()
-        pred = infer.predict(model, x, mc=mc, seed=args.seed, progress=False)
+        pred = engine.predict(model, x, mc=mc, seed=args.seed, progress=False)
         return pred, time.perf_counter() - t0, cpu_seconds() - c0
 
-    infer.predict(model, x[:4], mc=mc, seed=args.seed, progress=False)    # warm-up
+    engine.predict(model, x[:4], mc=mc, seed=args.seed, progress=False)    # warm-up
     pred1, t_e1, c_e1 = time_engine()
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -261,7 +263,8 @@ def run_training(args) -> int:
     the recorded training wall time of the profile's model folders."""
     import time
 
-    from . import config, train
+    from astronn_paper import config
+    from astronn_paper.model import train
 
     rng = np.random.default_rng(0)
     x = synthetic_spectra(args.n, seed=1)
@@ -312,15 +315,16 @@ def run_memory(args) -> int:
 
     import h5py
 
-    from . import config, infer
+    from astronn_paper import config
+    from astronn_paper.model import engine
 
     folder = Path(args.model) if args.model else config.shipped_model_dir()
     try:
-        model = infer.load_model(folder)
-    except infer.ModelFolderError as exc:
+        model = engine.load_model(folder)
+    except engine.ModelFolderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    eng = infer.engine(model)
+    eng = engine.engine(model)
     n, chunk = int(args.n), 2000
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "spectra.h5"
@@ -329,11 +333,11 @@ def run_memory(args) -> int:
             for c0 in range(0, n, chunk):
                 c1 = min(n, c0 + chunk)
                 d[c0:c1] = synthetic_spectra(c1 - c0, c0, eng.arch.n_pix)
-        infer.predict(eng, synthetic_spectra(4, 0, eng.arch.n_pix), mc=args.mc, progress=False)
+        engine.predict(eng, synthetic_spectra(4, 0, eng.arch.n_pix), mc=args.mc, progress=False)
         before = _peak_rss_mb()
         t0 = time.perf_counter()
         with h5py.File(path, "r") as f:
-            pred = infer.predict(eng, f["x"], mc=args.mc, progress=True)
+            pred = engine.predict(eng, f["x"], mc=args.mc, progress=True)
         dt = time.perf_counter() - t0
     after = _peak_rss_mb()
     print(f"{n} spectra streamed from HDF5, {args.mc} MC passes, {dt:.0f} s ({n / dt:.0f} spectra/s)")

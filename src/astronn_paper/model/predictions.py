@@ -1,6 +1,6 @@
 """Cached network predictions on compiled datasets.
 
-:func:`predict_set` runs the fast MC-dropout engine (:mod:`astronn_paper.infer`) of a model
+:func:`predict_set` runs the fast MC-dropout engine (:mod:`astronn_paper.model.engine`) of a model
 folder over one group (``combined`` or ``visits``) of a compiled dataset and caches the result
 in ``<data>/<profile>/predictions/``, keyed by a fingerprint of the model weights, the dataset,
 the group, the rows, the number of MC passes and the seed. Notebooks call it freely: the second
@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import apogee, config
+from astronn_paper import apogee, config
 
 FIELDS = ("mean", "total", "model", "predictive")
 
@@ -31,7 +31,7 @@ def _file_sha(path: Path, chunk: int = 1 << 20) -> str:
 
 def model_fingerprint(folder: os.PathLike) -> str:
     """Hash of a model folder's weights and parameters (what determines its predictions)."""
-    from .infer import check_model_folder
+    from astronn_paper.model.engine import check_model_folder
 
     folder = check_model_folder(folder)  # a clear ModelFolderError, not a bare OSError
     parts = [_file_sha(folder / n) for n in ("model_weights.h5", "astroNN_model_parameter.json")]
@@ -41,11 +41,11 @@ def model_fingerprint(folder: os.PathLike) -> str:
 def load_model(folder: os.PathLike):
     """``astroNN.models.load_folder`` with a clear message for a missing or broken folder.
 
-    Delegates to :func:`astronn_paper.infer.load_model`, which validates the folder first and
-    raises :class:`astronn_paper.infer.ModelFolderError` (a ``ValueError``) naming the folder
+    Delegates to :func:`astronn_paper.model.engine.load_model`, which validates the folder first and
+    raises :class:`astronn_paper.model.engine.ModelFolderError` (a ``ValueError``) naming the folder
     and the problem instead of a TensorFlow stack trace.
     """
-    from .infer import load_model as _load
+    from astronn_paper.model.engine import load_model as _load
 
     return _load(folder)
 
@@ -58,8 +58,9 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
     (denormalised; the three uncertainties are standard deviations as astroNN returns them),
     ``targets`` and ``rows`` (indices into the group).
     """
-    from . import dataset, infer
-    from .train import dataset_fingerprint
+    from astronn_paper import dataset
+    from astronn_paper.model import engine
+    from astronn_paper.model.train import dataset_fingerprint
 
     p = config.get_profile(profile)
     mc = p.mc_passes if mc is None else int(mc)
@@ -77,7 +78,7 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
 
     x, _, x_err, _ = dataset.load(dataset_path, kind=kind, rows=rows)
     model = load_model(model_folder)
-    pred = infer.predict(model, x, x_err, mc=mc, seed=seed)
+    pred = engine.predict(model, x, x_err, mc=mc, seed=seed)
     result = {f: np.asarray(getattr(pred, f), dtype=np.float64) for f in FIELDS}
     result["targets"] = list(pred.targetname)
     result["rows"] = np.arange(len(x)) if rows is None else np.asarray(rows)

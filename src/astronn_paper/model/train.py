@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, apogee, config
+from astronn_paper import __version__, apogee, config
 
 PROVENANCE_FILE = "provenance.json"
 VAL_INDEX_FILE = "validation_index.npy"
@@ -144,7 +144,7 @@ def train_network(
     scratch, with the same seeds, hence the same weights up to TF's CPU determinism).
     Returns the model folder.
     """
-    from . import dataset
+    from astronn_paper import dataset
 
     spec = NETWORKS[kind]
     p = config.get_profile(profile)
@@ -303,7 +303,7 @@ def ensure_model(
     fraction, as :func:`train_network` draws it). For the ``default`` profile the shipped top-level
     ``astroNN_0617_run001`` is reused when it was trained on the same dataset.
     """
-    from . import dataset
+    from astronn_paper import dataset
 
     p = config.get_profile(profile)
     if dataset_path is None:
@@ -379,7 +379,7 @@ def register(subparsers) -> None:
 
 def _cli(args) -> int:
     if args.out:
-        from . import dataset
+        from astronn_paper import dataset
 
         ds = args.dataset or dataset.build_standard_sets(args.profile)["train"]
         folder = train_network(args.network, ds, args.out, args.profile, fraction=args.fraction)

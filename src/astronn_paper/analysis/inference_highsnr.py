@@ -1,5 +1,5 @@
 """The high-SNR test-set analysis (``Inference_highSNR.ipynb``): the pieces that are not
-generic metrics (those live in :mod:`astronn_paper.metrics`).
+generic metrics (those live in :mod:`astronn_paper.analysis.metrics`).
 
 * :func:`ood_selection` / :func:`ood_dataset` - a small set of synthetic stars spanning the
   whole survey (hot stars, dwarfs, very metal-poor stars and the red giants of the training
@@ -22,7 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import apogee, config, metrics
+from astronn_paper import apogee, config
+from astronn_paper.analysis import metrics
 
 
 # --------------------------------------------------------------------------- OOD set
@@ -38,7 +39,7 @@ def ood_selection(profile=None):
     """Stars of every kind with 3500 <= Teff(ASPCAP) <= 8000 K and SNR > 100 (so that noise does
     not dominate the uncertainty), no flag cuts, combined spectra only, a seeded random subset
     of :func:`ood_size` stars. The training box is then located with the *true* labels."""
-    from .dataset import Selection
+    from astronn_paper.dataset import Selection
 
     p = config.get_profile(profile)
     return Selection(name="ood", teff_min=3500.0, teff_max=8000.0, snr_min=100.0,
@@ -49,8 +50,8 @@ def ood_selection(profile=None):
 def ood_dataset(profile=None, source=None, force: bool = False, progress: bool = False) -> Path:
     """``<datasets>/ood.h5``, compiled from ``source`` (default: the profile's) if missing or
     made from different inputs (same rule as :func:`dataset.build_standard_sets`)."""
-    from . import dataset
-    from .sources import open_source
+    from astronn_paper import dataset
+    from astronn_paper.survey import open_source
 
     p = config.get_profile(profile)
     source = source if source is not None else open_source(None, p)
@@ -85,8 +86,8 @@ def forward_model_derivative(labels: np.ndarray, targets: Sequence[str] = apogee
     normalisation (:func:`normalise.continuum`, gap-deleted to 7514 pixels), as the data the
     network sees. Per unit dex of the element.
     """
-    from . import normalise
-    from .synth import spectra
+    from astronn_paper.survey import normalise
+    from astronn_paper.synth import spectra
 
     labels = np.asarray(labels, dtype=np.float64)
     xh0 = labels[2:]
@@ -228,7 +229,7 @@ def load_labels(path: os.PathLike, rows=None, kind: str = "combined") -> dict:
     ``snr``, and ``truth`` (N, 22) when the file has it (synthetic data) else None."""
     import h5py
 
-    from . import dataset
+    from astronn_paper import dataset
 
     with h5py.File(path, "r") as f:
         has_truth = "truth" in f[kind]
@@ -244,7 +245,7 @@ def truth_columns(path: os.PathLike, names: Sequence[str], source, kind: str = "
     """Columns ``names`` of the source's truth table (synthetic only: e.g. ``"kind"``, the
     stellar kind, ``"pollution"``) for the stars of a compiled set, matched through the set's
     ``allstar_index``. Raises ValueError for a source without true labels."""
-    from . import dataset
+    from astronn_paper import dataset
 
     truth = source.truth()
     if truth is None:

@@ -1,4 +1,4 @@
-"""Compiled (numba) element-wise kernels of the MC-dropout engine (:mod:`astronn_paper.infer`).
+"""Compiled (numba) element-wise kernels of the MC-dropout engine (:mod:`astronn_paper.model.engine`).
 
 The engine's matrix products run in BLAS; what lies between them - drawing the dropout masks
 from the random integers, laying out the masked activations for the convolution's banded

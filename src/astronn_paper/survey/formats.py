@@ -15,8 +15,8 @@ Layouts (SDSS DR14 data model, as real files have them):
   4 the ASPCAP table of the star.
 * **sha1sum** files: lines ``<sha1>  <filename>``, one per file of the folder.
 
-Readers raise :class:`~astronn_paper.sources.SpectrumError` (``missing_file`` via
-:class:`~astronn_paper.sources.MirrorFileMissing`, ``bad_checksum``, ``corrupt_fits``,
+Readers raise :class:`~astronn_paper.survey.source.SpectrumError` (``missing_file`` via
+:class:`~astronn_paper.survey.source.MirrorFileMissing`, ``bad_checksum``, ``corrupt_fits``,
 ``bad_layout``) with messages naming the file. Writers are atomic (temporary name, then
 ``os.replace``) and deterministic (same arrays -> same bytes).
 """
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import apogee
-from .sources import ApStar, AspcapStar, MirrorFileMissing, SpectrumError
+from astronn_paper import apogee
+from astronn_paper.survey.source import ApStar, AspcapStar, MirrorFileMissing, SpectrumError
 
 #: EXTNAME-like description of each apStar HDU (written as the HDU's comment keyword).
 APSTAR_HDU_NAMES = {1: "FLUX", 2: "ERROR", 3: "MASK", 4: "SKY", 5: "SKYERR", 6: "TELLURIC",

@@ -1,4 +1,4 @@
-"""The synthetic DR14 survey as an in-memory :class:`~astronn_paper.sources.SurveySource`.
+"""The synthetic DR14 survey as an in-memory :class:`~astronn_paper.survey.source.SurveySource`.
 
 The catalog (allStar + truth, 277,371 rows) is built once per process and seed (a few
 seconds, :func:`~.catalog.cached_catalog`). Spectra are generated on demand and are
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import apogee
-from ..sources import ApStar, AspcapStar, SurveySource
-from . import catalog as _catalog
+from astronn_paper import apogee
+from astronn_paper.survey.source import ApStar, AspcapStar, SurveySource
+from astronn_paper.synth import catalog as _catalog
 
 #: Bump when the generator's output changes in a way its source files don't show.
 GENERATOR_VERSION = "2"
@@ -102,7 +102,7 @@ class SyntheticSource(SurveySource):
 
     def intrinsic(self, indices) -> np.ndarray:
         """(N, 8575) noiseless normalised spectra of the rows (one :func:`render` call)."""
-        from .spectra import render
+        from astronn_paper.synth.spectra import render
 
         idx = np.atleast_1d(np.asarray(indices, dtype=np.int64))
         out = np.empty((len(idx), apogee.N_PIX))
@@ -128,7 +128,7 @@ class SyntheticSource(SurveySource):
             self._intrinsic.popitem(last=False)
 
     def _observe(self, index: int, intrinsic: np.ndarray) -> ApStar:
-        from .instrument import observe
+        from astronn_paper.synth.instrument import observe
 
         row = self.allstar()[index]
         pop = self.catalog.population
@@ -153,7 +153,7 @@ class SyntheticSource(SurveySource):
 
     def aspcapstar(self, index: int, apstar: ApStar | None = None) -> AspcapStar:
         """ASPCAP-normalised spectrum of row ``index`` (noise of its combined apStar spectrum)."""
-        from .instrument import aspcap_normalised
+        from astronn_paper.synth.instrument import aspcap_normalised
 
         index = self._check(index)
         intrinsic = self.intrinsic([index])[0]

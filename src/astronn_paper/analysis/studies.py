@@ -1,8 +1,8 @@
 """The two side studies of the paper: normalisation (sect. 5.5) and training-set size (sect. 5.6).
 
 Both reuse the standard pieces - :func:`astronn_paper.dataset.build_standard_sets`,
-:func:`astronn_paper.train.ensure_model`, :func:`astronn_paper.predictions.predict_set` and
-:func:`astronn_paper.metrics.residual_stats` - and score every network on the same held-out
+:func:`astronn_paper.model.train.ensure_model`, :func:`astronn_paper.model.predictions.predict_set` and
+:func:`astronn_paper.analysis.metrics.residual_stats` - and score every network on the same held-out
 spectra: the combined spectra of the high-SNR test set (100 < SNR < 200).
 """
 from __future__ import annotations
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import config, dataset, metrics, predictions, train
+from astronn_paper import config, dataset
+from astronn_paper.analysis import metrics
+from astronn_paper.model import predictions, train
 
 ASPCAP_VARIANT = "aspcapStar_BCNNCensored"
 

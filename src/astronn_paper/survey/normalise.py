@@ -13,7 +13,7 @@ Two normalisations of a batch of apStar-grid spectra (N, 8575) into the network'
   are set to flux 1 and error 1, as the flagged pixels of :func:`continuum` are.
 
 Before normalising, every spectrum is checked (:func:`check`); a bad one gives a
-:class:`~astronn_paper.sources.SpectrumError` whose ``reason`` says why:
+:class:`~astronn_paper.survey.source.SpectrumError` whose ``reason`` says why:
 
 ===============  =====================================================================
 ``bad_layout``   wrong shape (not 8575 pixels, or flux/err/bitmask shapes differ)
@@ -34,8 +34,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import apogee
-from .sources import SpectrumError
+from astronn_paper import apogee
+from astronn_paper.survey.source import SpectrumError
 
 #: A chip needs at least this many unmasked continuum pixels for its degree-2 fit to be
 #: meaningful (astroNN's DR14 continuum has 241 / 108 / 180 pixels on the blue / green /

@@ -1,8 +1,8 @@
 """The whole-survey catalog: the censored network applied to every allStar row with a spectrum.
 
 :func:`build_catalog` streams the apStar spectra of the catalog rows (:func:`catalog_rows`)
-through the survey source in chunks: read -> :func:`astronn_paper.normalise.normalise_batch`
-(the paper's continuum normalisation) -> :func:`astronn_paper.infer.predict` (fast MC
+through the survey source in chunks: read -> :func:`astronn_paper.survey.normalise.normalise_batch`
+(the paper's continuum normalisation) -> :func:`astronn_paper.model.engine.predict` (fast MC
 dropout). It is
 
 * **resumable**: every finished chunk is written to ``<catalog>.partial.h5`` together with
@@ -11,9 +11,9 @@ dropout). It is
 * **atomic**: the FITS file is written to a temporary name and renamed;
 * **chunking-independent**: the engine draws each spectrum's MC-dropout masks from (seed,
   position), and the star at catalog position ``i`` is predicted at ``start_index = i`` with
-  :func:`catalog_seed`, so the catalog equals one ``infer.predict`` call over all its spectra;
+  :func:`catalog_seed`, so the catalog equals one ``engine.predict`` call over all its spectra;
 * **honest about bad stars**: a star whose spectrum cannot be read or normalised keeps
-  ``-9999`` everywhere and is counted by :attr:`astronn_paper.sources.SpectrumError.reason`;
+  ``-9999`` everywhere and is counted by :attr:`astronn_paper.survey.source.SpectrumError.reason`;
   an uncertainty too large for float32 (the network's predicted variance of a spectrum far
   from anything it was trained on, such as a 3,200 K M dwarf) is stored as ``+inf``.
 
@@ -46,8 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, apogee, config
-from .sources import SpectrumError, SurveySource, open_source
+from astronn_paper import __version__, apogee, config
+from astronn_paper.survey.source import SpectrumError, SurveySource
+from astronn_paper.survey import open_source
 
 CATALOG_NAME = "astroNN_apogee_dr14_catalog.fits"
 #: Stars per chunk (the unit of streaming and of resumption).
@@ -106,7 +107,7 @@ def stratified_sample(strata: np.ndarray, n: int, seed: int) -> np.ndarray:
 def catalog_seed(profile=None) -> int:
     """MC-dropout seed of the catalog. The fast engine draws each spectrum's masks from
     (seed, position): chunk ``k`` is predicted with ``start_index = k * chunk_size``, so the
-    catalog equals one ``infer.predict(model, all_spectra, seed=catalog_seed())`` call, whatever
+    catalog equals one ``engine.predict(model, all_spectra, seed=catalog_seed())`` call, whatever
     the chunking (a star skipped as bad keeps its position)."""
     return config.seed_for("catalog:mc", profile)
 
@@ -118,7 +119,7 @@ def read_spectra(source: SurveySource, indices: np.ndarray):
     Returns ``(spec, spec_err, good, problems)``: float32 (n_good, 7514) arrays for the rows
     where ``good`` is True, and ``{position: SpectrumError}`` for the others.
     """
-    from . import normalise
+    from astronn_paper.survey import normalise
 
     indices = np.asarray(indices)
     flux = np.zeros((len(indices), apogee.N_PIX), np.float32)
@@ -157,7 +158,7 @@ class CatalogReport:
     n_predicted: int
     skipped: dict = field(default_factory=dict)     # reason -> count
     wall_time_s: float = 0.0                        # this run (resumed chunks not counted)
-    predict_time_s: float = 0.0                     # time spent in infer.predict
+    predict_time_s: float = 0.0                     # time spent in engine.predict
     n_chunks: int = 0
     n_chunks_resumed: int = 0
     n_run: int = 0                                  # stars read in this run
@@ -190,7 +191,7 @@ def build_catalog(profile=None, source: SurveySource | None = None,
     """
     import h5py
 
-    from . import predictions, train
+    from astronn_paper.model import predictions, train
 
     p = config.get_profile(profile)
     t0 = time.perf_counter()
@@ -300,10 +301,10 @@ def build_catalog(profile=None, source: SurveySource | None = None,
 
 
 def predict_at(model, spec, positions, mc: int, seed: int) -> dict:
-    """``infer.predict`` of ``spec`` where row j sits at catalog position ``positions[j]``
+    """``engine.predict`` of ``spec`` where row j sits at catalog position ``positions[j]``
     (increasing): one call per run of consecutive positions, so that every star gets the MC
     stream of its position (``start_index``). Returns the four (n, 22) float32 arrays."""
-    from . import infer
+    from astronn_paper.model import engine
 
     positions = np.asarray(positions, np.int64)
     breaks = np.flatnonzero(np.diff(positions) != 1) + 1
@@ -311,7 +312,7 @@ def predict_at(model, spec, positions, mc: int, seed: int) -> dict:
     for run in np.split(np.arange(len(positions)), breaks):
         if not len(run):
             continue
-        pred = infer.predict(model, spec[run[0]:run[-1] + 1], mc=mc, seed=seed,
+        pred = engine.predict(model, spec[run[0]:run[-1] + 1], mc=mc, seed=seed,
                              start_index=int(positions[run[0]]), progress=False)
         _check_targets(pred.targetname)
         with np.errstate(over="ignore"):   # a variance beyond float32 is stored as +inf
@@ -391,9 +392,9 @@ def _progress(enabled: bool, **kw):
 # =========================================================================== flags / FITS
 def outside_training_flag(labels: np.ndarray) -> np.ndarray:
     """Bit flag (uint8) of stars whose *predicted* labels leave the training box
-    (:data:`astronn_paper.metrics.TRAINING_BOX`): bit 0 Teff, 1 log g, 2 [Fe/H];
+    (:data:`astronn_paper.analysis.metrics.TRAINING_BOX`): bit 0 Teff, 1 log g, 2 [Fe/H];
     bit 7 = not predicted."""
-    from .metrics import TRAINING_BOX
+    from astronn_paper.analysis.metrics import TRAINING_BOX
 
     labels = np.asarray(labels)
     ix = {t: i for i, t in enumerate(apogee.TARGETS)}
@@ -516,7 +517,7 @@ def galactic_positions(ra, dec, parallax, parallax_error, min_over_error: float 
     Returns ``good`` (bool mask over the input) and ``X, Y, z, R`` (kpc) for those stars,
     distance = 1 / parallax.
     """
-    from .synth.population import galactocentric
+    from astronn_paper.synth.population import galactocentric
 
     plx, eplx = np.asarray(parallax, float), np.asarray(parallax_error, float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -528,7 +529,7 @@ def galactic_positions(ra, dec, parallax, parallax_error, min_over_error: float 
 def gaia_parallax(allstar_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gaia DR2 parallax and error (mas) of allStar rows from the file astroNN ships
     (``gaiadr2_apogeedr14_parallax.npz``, in allStar order; -9999 where missing)."""
-    from .synth.population import real_positions
+    from astronn_paper.synth.population import real_positions
 
     pos = real_positions()
     idx = np.asarray(allstar_index)

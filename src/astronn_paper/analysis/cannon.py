@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, apogee, config
+from astronn_paper import __version__, apogee, config
 
 #: Labels The Cannon fits (network target names), a subset of apogee.TARGETS.
 CANNON_LABELS: tuple[str, ...] = ("teff", "logg", "C", "N", "O", "Mg", "Al", "Si", "Fe", "Ni")
@@ -461,8 +461,8 @@ def run_comparison(profile=None, force: bool = False, progress: bool = True) -> 
 
     Returns ``{"path", "fit", "result", "rows"}`` (``rows``: test-set rows, in order).
     """
-    from . import dataset
-    from .train import dataset_fingerprint
+    from astronn_paper import dataset
+    from astronn_paper.model.train import dataset_fingerprint
 
     p = config.get_profile(profile)
     sets = dataset.build_standard_sets(p, progress=progress)
@@ -550,14 +550,14 @@ def _cli(args) -> int:
 # =========================================================================== comparison
 def compare(truth: np.ndarray, network: np.ndarray, cannon: np.ndarray, aspcap=None,
             good=None, labels=CANNON_LABELS):
-    """Per label, bias and robust scatter (1.4826 MAD, :func:`astronn_paper.metrics.residual_stats`)
+    """Per label, bias and robust scatter (1.4826 MAD, :func:`astronn_paper.analysis.metrics.residual_stats`)
     of the network and of The Cannon against the truth, on the same stars (``good``; default
     all). Arrays are (N, len(labels)); ``aspcap`` (the ASPCAP-like labels) adds their own
     scatter. Returns a DataFrame indexed by label, with ``better`` = which method scatters less.
     """
     import pandas as pd
 
-    from .metrics import residual_stats
+    from astronn_paper.analysis.metrics import residual_stats
 
     good = np.ones(len(truth), bool) if good is None else np.asarray(good, bool)
     cols = {"n": (np.asarray(truth)[good] != apogee.MISSING).sum(axis=0)}
@@ -577,7 +577,7 @@ def benchmark(model, fit: CannonFit, x, x_err, mc: int, seed: int, n: int | None
     """Inference speed of the network (fast engine, ``mc`` passes) and of The Cannon on the same
     ``n`` spectra, measured one after the other in this process: spectra per second, and the
     ratio. One-off set-up (the engine's weight extraction, TheCannon's import) is excluded."""
-    from . import infer as engine
+    from astronn_paper.model import engine
 
     n = len(x) if n is None else min(int(n), len(x))
     xs, es = np.asarray(x[:n]), np.asarray(x_err[:n])

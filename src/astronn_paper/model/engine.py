@@ -42,7 +42,7 @@ runs for every pass, for all passes of a spectrum at once, in float32 BLAS produ
   and produces 4 positions x 4 channels through a 16 x 22 banded (Toeplitz) matrix; pooling
   is then a maximum over 4 contiguous rows;
 * the element-wise work between the matrix products runs in compiled kernels
-  (:mod:`astronn_paper._kernels`, numba, GIL released): the first convolution written straight
+  (:mod:`astronn_paper.model.kernels`, numba, GIL released): the first convolution written straight
   into the super-pixel layout; the dropout masks drawn from the random integers and applied
   while the 3 shifted copies the banded product reads are laid out; pooling, bias, relu and
   the flatten's dropout in one sweep;
@@ -80,7 +80,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _kernels, config
+from astronn_paper.model import kernels
+from astronn_paper import config
 
 #: Version of the engine's numerics (recorded in the provenance of predictions).
 ENGINE_VERSION = "1.2"
@@ -169,7 +170,7 @@ class Prediction:
         from :data:`astronn_paper.apogee.TARGET_UNITS` where known."""
         from astropy.table import Table
 
-        from . import apogee
+        from astronn_paper import apogee
 
         table = Table(self.to_dict(ids))
         for name in self.targetname:
@@ -616,7 +617,7 @@ class Engine:
         """First convolution in super-pixel layout (n, P*c1, n_sp) and branch inputs."""
         a = self.arch
         a1 = np.empty((xn.shape[0], self.sp_rows, self.n_sp), np.float32)
-        _kernels.conv1_superpixels(xn, self._w1, self._b1, self.pad1, self.pad2, a1)
+        kernels.conv1_superpixels(xn, self._w1, self._b1, self.pad1, self.pad2, a1)
         h = None
         if a.branches:
             h = xn @ self._Wb
@@ -683,9 +684,9 @@ class Engine:
             for t0 in range(0, mc, tile):
                 nt = min(tile, mc - t0)
                 u_t = u_s[t0:t0 + nt]
-                C = _kernels.masked_windows(a1[s], u_t, o_a1, thr_a1, self.n_shift, buf["C"][:nt])
+                C = kernels.masked_windows(a1[s], u_t, o_a1, thr_a1, self.n_shift, buf["C"][:nt])
                 conv = np.matmul(weights["G"], C, out=buf["conv"][:nt])   # (nt, P*c2, n_sp)
-                _kernels.pool_relu_dropout(conv, bias2, self.n_pool, u_t, o_flat, thr_flat,
+                kernels.pool_relu_dropout(conv, bias2, self.n_pool, u_t, o_flat, thr_flat,
                                            pooled[s * mc + t0:s * mc + t0 + nt])
         # ---- dense layers
         h3 = _view(pooled, (R, c2 * n_sp)) @ weights["W3"]
@@ -742,7 +743,7 @@ class Engine:
         """
         from tqdm import tqdm  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
 
-        from . import config
+        from astronn_paper import config
 
         shape = tuple(getattr(x, "shape", np.shape(x)))
         if len(shape) == 1:
@@ -824,7 +825,7 @@ class Engine:
         model_var = var * std**2
         pred_var = np.exp(logvar) * std**2
         meta = {
-            "engine": f"astronn_paper.infer {ENGINE_VERSION}", "model_class": self.model_class,
+            "engine": f"astronn_paper.model.engine {ENGINE_VERSION}", "model_class": self.model_class,
             "model_folder": self.folder, "mc": mc, "seed": seed, "deterministic": deterministic,
             "n_spectra": N, "seconds": round(elapsed, 3), "start_index": int(start_index),
             "mask_rng": "SFC64(SeedSequence(seed, spawn_key=(index,))), uint16 thresholds",
@@ -894,7 +895,7 @@ def _seed_if_deterministic() -> None:
     import tensorflow as tf
     from tensorflow.python.eager import context
 
-    from . import config
+    from astronn_paper import config
 
     on = os.environ.get("TF_DETERMINISTIC_OPS", "").lower() in ("1", "true")
     try:

@@ -21,7 +21,7 @@ This module holds the pure pieces of that measurement:
   stars (all, or a seeded subset) and on their combined spectra, matched
   (:class:`VisitPredictions`); :func:`paper_precision` - the paper's values at SNR 50.
 
-Binned statistics come from :func:`astronn_paper.metrics.binned_stat`.
+Binned statistics come from :func:`astronn_paper.analysis.metrics.binned_stat`.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import apogee, metrics
+from astronn_paper import apogee
+from astronn_paper.analysis import metrics
 
 #: Edges of the visit-SNR bins (test-star visits span SNR ~ 10-300, training-star visits up
 #: to ~1000; the bins 40-50 and 50-60 bracket the quoted SNR = 50).
@@ -45,7 +46,7 @@ def paper_precision(snr: float = REFERENCE_SNR) -> dict[str, float]:
     """The paper's published median |visit - combined| at visit SNR 50 (censored network)."""
     if snr != REFERENCE_SNR:
         raise ValueError(f"the paper quotes its precision at SNR {REFERENCE_SNR:g} only")
-    from . import paper
+    from astronn_paper import paper
 
     table = paper.results()["precision_snr50_visit_vs_combined"]
     return {k: float(v) for k, v in table.items() if not k.startswith("_")}
@@ -135,7 +136,7 @@ def compare_matches(star_index, sky_index, sep_arcsec, star_ids=None) -> VisitMa
 def match_visits(dataset_path: os.PathLike, rows=None, max_sep_arcsec: float = 1.0) -> VisitMatch:
     """Match the visits (``rows`` of the visits group, default all) of a compiled dataset to
     its combined group, by ``star_index`` and by RA/DEC."""
-    from . import dataset
+    from astronn_paper import dataset
 
     stars = dataset.load_columns(dataset_path, ["RA", "DEC", "APOGEE_ID"], kind="combined")
     vis = dataset.load_columns(dataset_path, ["RA", "DEC", "star_index"], kind="visits", rows=rows)
@@ -285,7 +286,7 @@ TRAINING_VISIT_STARS: dict[str, int | None] = {"ci": 300, "default": 1000, "pape
 class VisitPredictions:
     """A network's predictions on the visits of some stars and on their combined spectra.
 
-    ``visits`` / ``combined``: :func:`astronn_paper.predictions.predict_set` results (``mean``,
+    ``visits`` / ``combined``: :func:`astronn_paper.model.predictions.predict_set` results (``mean``,
     ``total``, ``model``, ``predictive`` arrays); ``star_index`` (n_visits,): row of each
     visit's star in the ``combined`` arrays; ``snr``: visit SNR; ``labels`` (n_visits, 22):
     the star's ASPCAP-like labels (-9999 where missing), repeated per visit;
@@ -321,10 +322,11 @@ def predict_visits(model_folder: os.PathLike, dataset_path: os.PathLike, profile
     """Predict every visit of (a seeded subset of ``n_stars``, default all) the stars of a
     compiled dataset and their combined spectra, and match visits to stars.
 
-    Predictions are cached by :func:`astronn_paper.predictions.predict_set` (with every star,
+    Predictions are cached by :func:`astronn_paper.model.predictions.predict_set` (with every star,
     the combined predictions are those the other notebooks use).
     """
-    from . import config, dataset, predictions
+    from astronn_paper import config, dataset
+    from astronn_paper.model import predictions
 
     p = config.get_profile(profile)
     n_all = dataset.info(dataset_path)["n"]["combined"]

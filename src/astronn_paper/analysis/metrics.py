@@ -23,7 +23,7 @@ import numpy as np
 from astropy.stats import mad_std
 from scipy import optimize, special
 
-from . import apogee
+from astronn_paper import apogee
 
 __all__ = [
     "residuals", "residual_stats", "bias_scatter_table", "binned_stat", "Binned", "z_scores", "robust_std",
@@ -284,7 +284,7 @@ def jacobian(model, x, targets: Sequence[str] = apogee.TARGETS, batch_size: int 
              reduce: str | None = "median", denormalize: bool = True):
     """Derivative of the network's (deterministic) output with respect to its input pixels.
 
-    ``model`` is a loaded astroNN model (e.g. :func:`astronn_paper.predictions.load_model`),
+    ``model`` is a loaded astroNN model (e.g. :func:`astronn_paper.model.predictions.load_model`),
     ``x`` the (N, 7514) normalised spectra. The derivative is taken through the Keras
     ``"input" -> "output"`` sub-graph (the predicted labels, not their variances) with
     :class:`tf.GradientTape`, with every ``MCDropout`` layer disabled for the call (astroNN's

@@ -10,7 +10,7 @@ injected as the ``profile`` parameter.
 
 The heavy artifacts a notebook needs (datasets, trained models, predictions) are cached
 separately, each by its own inputs (see :func:`astronn_paper.dataset.build_standard_sets`
-and :func:`astronn_paper.train.ensure_model`), so that a notebook run on its own - in
+and :func:`astronn_paper.model.train.ensure_model`), so that a notebook run on its own - in
 Jupyter or under nbval - reuses them or builds what is missing.
 
 The ``default`` profile executes the top-level notebooks in place (the committed notebooks
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
+from astronn_paper import config
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ in memory) through one code path:
 1. :func:`select` applies a :class:`Selection` (Teff and SNR ranges, STARFLAG == 0,
    ASPCAPFLAG == 0, VSCATTER < 1, an [Fe/H] floor, ...) to the allStar table;
 2. :func:`compile_dataset` reads each selected star's apStar (or aspcapStar) spectra,
-   normalises them (:mod:`astronn_paper.normalise`), and writes ONE HDF5 file::
+   normalises them (:mod:`astronn_paper.survey.normalise`), and writes ONE HDF5 file::
 
        /                 attrs: format, targets, selection, provenance, report,
                                 fingerprint (content), input_fingerprint
@@ -33,7 +33,7 @@ the chunks already there when the inputs are the same), and atomic (the final fi
 assembled in ``<out>.partial/`` in chunk order and renamed onto ``<out>``): an interrupted
 and resumed compile gives the same bytes as an uninterrupted one (set
 ``SOURCE_DATE_EPOCH`` to pin the recorded time too). Bad stars are skipped with their
-reason (see :data:`astronn_paper.sources.SKIP_REASONS`) and listed in the report, never
+reason (see :data:`astronn_paper.survey.source.SKIP_REASONS`) and listed in the report, never
 zeroed.
 """
 from __future__ import annotations
@@ -52,8 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, apogee, config
-from .sources import SpectrumError, SurveySource, open_source
+from astronn_paper import __version__, apogee, config
+from astronn_paper.survey.source import SpectrumError, SurveySource
+from astronn_paper.survey import open_source
 
 #: Bump when the bytes compile writes for the same inputs change (invalidates caches).
 COMPILE_VERSION = 3
@@ -266,7 +267,7 @@ def _read_stars(reader, batch, indices) -> list:
 def _read_chunk(source: SurveySource, indices: np.ndarray, ids: np.ndarray,
                 normalisation: str, visits: bool) -> dict:
     """Read and normalise the spectra of ``indices``; returns the chunk's arrays and skips."""
-    from . import normalise
+    from astronn_paper.survey import normalise
 
     skips: list[dict] = []
     comb_f, comb_e, comb_m, comb_i, paths = [], [], [], [], {}
@@ -724,11 +725,11 @@ def _jsonable(obj):
 
 def _normalisation_settings(method: str) -> dict:
     if method == "aspcap":
-        from .normalise import ASPCAP_BAD_ERR, MASK_VALUE
+        from astronn_paper.survey.normalise import ASPCAP_BAD_ERR, MASK_VALUE
 
         return {"method": "aspcap", "what": "aspcapStar HDU1/HDU2, astroNN gap_delete(dr=14)",
                 "masked": f"error > {ASPCAP_BAD_ERR} or <= 0", "mask_value": MASK_VALUE}
-    from .normalise import MASK_VALUE
+    from astronn_paper.survey.normalise import MASK_VALUE
 
     return {"method": "continuum", "function": "astroNN.apogee.apogee_continuum",
             "deg": apogee.CONTINUUM_DEG, "dr": 14, "cont_mask": "astroNN dr14_contmask.npy",

@@ -12,13 +12,13 @@ only the Al windows for Al, should keep it.
 The chain of this module:
 
 1. :func:`cluster_members` matches the membership table (Meszaros et al. 2013 layout, from
-   :meth:`~astronn_paper.sources.SurveySource.cluster_members`) to the allStar rows by
+   :meth:`~astronn_paper.survey.source.SurveySource.cluster_members`) to the allStar rows by
    APOGEE_ID (2MASS ID), keeping rows with ``STARFLAG == 0`` (the highest-SNR one when a star
    was observed in several fields) and reporting members that are missing or only flagged;
 2. :func:`member_spectra` reads each member's apStar file through the survey source (the
    combined spectrum the paper uses: row 1 when NVISITS > 1) and continuum-normalises it as
-   the paper (:mod:`astronn_paper.normalise`), skipping and reporting bad spectra;
-3. :func:`predict_members` runs a network (fast MC dropout, :func:`astronn_paper.infer.predict`)
+   the paper (:mod:`astronn_paper.survey.normalise`), skipping and reporting bad spectra;
+3. :func:`predict_members` runs a network (fast MC dropout, :func:`astronn_paper.model.engine.predict`)
    and caches the result per cluster under ``<data>/<profile>/predictions/``, keyed by the model
    fingerprint, the source, the member list, the MC passes and the seed;
 4. :func:`run_benchmark` does all of it for the benchmark clusters and both networks and
@@ -42,7 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import apogee, config, predictions
+from astronn_paper import apogee, config
+from astronn_paper.model import predictions
 
 #: Cluster names as the Meszaros et al. (2013) table spells them -> names for print / figures.
 CLUSTER_NAMES: dict[str, str] = {
@@ -255,13 +256,13 @@ def members_table(source, path: os.PathLike | None = None):
     """The membership table (astropy Table, Meszaros et al. 2013 layout).
 
     From, in order: ``path``; the file named by ``ASTRONN_PAPER_CLUSTER_TABLE``; the survey
-    source's own (:meth:`~astronn_paper.sources.SurveySource.cluster_members`: the synthetic
+    source's own (:meth:`~astronn_paper.survey.source.SurveySource.cluster_members`: the synthetic
     survey's, or an exported synthetic mirror's). Files are read with the survey package's
     reader (:func:`astronn_paper.synth.catalog.read_meszaros`).
     """
     path = path or os.environ.get(MEMBERS_TABLE_ENV)
     if path:
-        from .synth.catalog import read_meszaros
+        from astronn_paper.synth.catalog import read_meszaros
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"cluster membership table {path} does not exist")
@@ -289,8 +290,8 @@ class MemberSpectra:
 def member_spectra(source, allstar_index) -> MemberSpectra:
     """Read the combined apStar spectrum of each row through ``source`` (row 1 when
     NVISITS > 1) and continuum-normalise it as the paper (the catalog's reader,
-    :func:`astronn_paper.catalog.read_spectra`); bad stars are skipped and listed."""
-    from .catalog import read_spectra
+    :func:`astronn_paper.analysis.catalog.read_spectra`); bad stars are skipped and listed."""
+    from astronn_paper.analysis.catalog import read_spectra
 
     rows = np.asarray(allstar_index, dtype=np.int64)
     if not len(rows):
@@ -309,7 +310,7 @@ def _sha(obj) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _model_fingerprint(folder: str, mtime_ns: int) -> str:
-    from .predictions import model_fingerprint
+    from astronn_paper.model.predictions import model_fingerprint
 
     return model_fingerprint(folder)
 
@@ -331,9 +332,9 @@ def cache_key(model_folder, source, members: Members, profile=None) -> dict:
 
 def _engine_version() -> str:
     """Version of the fast MC-dropout engine (its masks decide the MC means)."""
-    from . import infer
+    from astronn_paper.model import engine
 
-    return str(getattr(infer, "ENGINE_VERSION", "unknown"))
+    return str(getattr(engine, "ENGINE_VERSION", "unknown"))
 
 
 def cache_path(model_folder, key: dict, profile=None) -> Path:
@@ -358,14 +359,14 @@ def predict_members(model_folder, source, members: Members, profile=None,
     if out.is_file() and not force:
         return predictions.read_cache(out, attrs=("targets", "skipped"))
 
-    from . import infer
+    from astronn_paper.model import engine
 
     if spectra is None:
         spectra = member_spectra(source, members.allstar_index)
     n_good = len(spectra.allstar_index)
     if n_good:
-        model = infer.load_model(model_folder) if model is None else model
-        pred = infer.predict(model, spectra.x, spectra.x_err, mc=p.mc_passes, seed=key["seed"],
+        model = engine.load_model(model_folder) if model is None else model
+        pred = engine.predict(model, spectra.x, spectra.x_err, mc=p.mc_passes, seed=key["seed"],
                              progress=False)
         result = {f: np.asarray(getattr(pred, f), dtype=np.float64) for f in PRED_FIELDS}
         targets = list(pred.targetname)
@@ -475,7 +476,7 @@ def injected_spread(cluster: str) -> float | None:
     """The intrinsic abundance spread the synthetic population gives a homogeneous cluster
     (``synth.population.CLUSTERS``), or None when unknown."""
     try:
-        from .synth.population import CLUSTERS
+        from astronn_paper.synth.population import CLUSTERS
     except ImportError:  # pragma: no cover
         return None
     for cl in CLUSTERS:
@@ -506,8 +507,8 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
                   force: bool = False) -> dict[str, ClusterResult]:
     """The whole benchmark: members, spectra, predictions of each network (cached), ASPCAP-like
     labels and (synthetic source) truth, one :class:`ClusterResult` per cluster."""
-    from . import dataset
-    from .sources import open_source
+    from astronn_paper import dataset
+    from astronn_paper.survey import open_source
 
     p = config.get_profile(profile)
     source = open_source(profile=p) if source is None else source
@@ -515,7 +516,7 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
     table = members_table(source) if table is None else table
     members = cluster_members(table, allstar, clusters)
     if model_folders is None:
-        from . import train
+        from astronn_paper.model import train
 
         model_folders = {k: train.ensure_model(k, p) for k in networks}
     truth = source.truth()   # None for a real survey
@@ -524,7 +525,7 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
 
     def model_of(kind):
         if kind not in loaded:
-            from .infer import load_model
+            from astronn_paper.model.engine import load_model
 
             loaded[kind] = load_model(model_folders[kind])
         return loaded[kind]

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import apogee, fitsio
-from .sources import ApStar, AspcapStar, MirrorFileMissing, SurveySource
+from astronn_paper import apogee
+from astronn_paper.survey import formats
+from astronn_paper.survey.source import ApStar, AspcapStar, MirrorFileMissing, SurveySource
 
 MIRROR_ENV = "SDSS_LOCAL_SAS_MIRROR"
 #: Folder (relative to the mirror root) with the synthetic survey's extra tables.
@@ -113,7 +114,7 @@ class MirrorSource(SurveySource):
             return None
         sums_path = path.parent / sha1sum_name
         if sums_path not in self._sums:
-            self._sums[sums_path] = fitsio.read_sha1sum(sums_path) if sums_path.is_file() else {}
+            self._sums[sums_path] = formats.read_sha1sum(sums_path) if sums_path.is_file() else {}
         return self._sums[sums_path].get(path.name)
 
     # -- SurveySource -------------------------------------------------------------------
@@ -123,30 +124,30 @@ class MirrorSource(SurveySource):
 
     def allstar(self) -> np.ndarray:
         if self._allstar is None:
-            self._allstar = fitsio.read_allstar(self.allstar_path, self.columns)
+            self._allstar = formats.read_allstar(self.allstar_path, self.columns)
         return self._allstar
 
     def apstar(self, index: int) -> ApStar:
         r = self._row(index)
         path = self.apstar_path(index)
         sha1 = self._expected_sha1(path, apstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"]))
-        return fitsio.read_apstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
+        return formats.read_apstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
 
     def aspcapstar(self, index: int) -> AspcapStar:
         r = self._row(index)
         path = self.aspcapstar_path(index)
         sha1 = self._expected_sha1(path, aspcapstar_sha1sum_name(r["LOCATION_ID"]))
-        return fitsio.read_aspcapstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
+        return formats.read_aspcapstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
 
     def truth(self) -> np.ndarray | None:
         path = self.root / SYNTH_DIR / TRUTH_FILE
-        return fitsio.read_allstar(path) if path.is_file() else None
+        return formats.read_allstar(path) if path.is_file() else None
 
     def cluster_members(self):
         path = self.root / SYNTH_DIR / MEMBERS_FILE
         if not path.is_file():
             return None
-        from .synth.catalog import read_meszaros
+        from astronn_paper.synth.catalog import read_meszaros
 
         return read_meszaros(path)
 
@@ -178,4 +179,4 @@ def _stat_key(path: Path) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=8)
 def _file_fingerprint(path: str, size: int, mtime_ns: int) -> str:
-    return fitsio.sha1_file(path)[:16]
+    return formats.sha1_file(path)[:16]

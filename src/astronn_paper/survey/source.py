@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import apogee
+from astronn_paper import apogee
 
 #: Why a star can be skipped (``SpectrumError.reason``).
 SKIP_REASONS = (
@@ -136,30 +136,3 @@ class SurveySource:
         """A small picklable description from which :func:`open_source` rebuilds the source
         (used to hand the source to worker processes)."""
         raise NotImplementedError
-
-
-def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
-    """Open a survey source.
-
-    ``spec`` is ``"synthetic"`` (the default), ``"mirror"`` (``SDSS_LOCAL_SAS_MIRROR``), or a
-    dict from :meth:`SurveySource.spec`. ``None`` reads ``ASTRONN_PAPER_SOURCE``.
-    """
-    import os
-
-    from . import config
-
-    if spec is None:
-        spec = os.environ.get("ASTRONN_PAPER_SOURCE", "synthetic")
-    if isinstance(spec, str):
-        spec = {"kind": spec}
-    kind = spec.get("kind")
-    if kind == "synthetic":
-        from .synth.survey import SyntheticSource
-
-        p = config.get_profile(profile)
-        return SyntheticSource(seed=spec.get("seed", p.survey_seed))
-    if kind == "mirror":
-        from .mirror import MirrorSource
-
-        return MirrorSource(spec.get("root"), columns=spec.get("columns"))
-    raise ValueError(f"unknown survey source {spec!r}: use 'synthetic' or 'mirror'")

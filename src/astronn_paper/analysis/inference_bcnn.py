@@ -6,7 +6,7 @@ Two measurements (Leung & Bovy 2019, sect. 5.3):
   data, the scatter against the truth) of several runs side by side, with published columns;
 * :func:`jacobian_concentration` - how much of each abundance's Jacobian (derivative of the
   predicted label with respect to the input pixels) falls inside that element's ASPCAP
-  windows (:func:`astronn_paper.metrics.window_concentration`). A censored branch sees only
+  windows (:func:`astronn_paper.analysis.metrics.window_concentration`). A censored branch sees only
   its windows, so its abundance can depend on other pixels only through the shared
   Teff/logg features; the full-spectrum network is free to read an abundance from other
   elements' lines (astrophysical correlations), which matters most for the weak-line
@@ -19,7 +19,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import apogee, metrics
+from astronn_paper import apogee
+from astronn_paper.analysis import metrics
 
 #: Elements with few, weak lines in the H band (the paper's examples where censoring matters).
 WEAK_LINE_ELEMENTS: tuple[str, ...] = ("Na", "P", "V", "Co")
@@ -67,7 +68,7 @@ def jacobian_concentration(model_folder: os.PathLike, x, targets: Sequence[str] 
     Returns ``{target: fraction of sum(J^2) inside the target's ASPCAP windows}`` (and the
     (K, 7514) median Jacobian with ``return_jacobian``).
     """
-    from . import predictions
+    from astronn_paper.model import predictions
 
     model = predictions.load_model(model_folder)
     jac = metrics.jacobian(model, x, targets=list(targets), reduce="median")

@@ -20,10 +20,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /opt/astronn_paper
 COPY . /opt/astronn_paper
 
-# Same pins as requirements.lock, minus what the image provides: TensorFlow and the packages
-# built with it are kept as NVIDIA installed them (never replaced).
-RUN grep -v -i -E '^(tensorflow|tensorboard|keras|numpy|protobuf|grpcio|h5py|absl-py|wrapt|gast|ml-dtypes|jax|jaxlib|opt-einsum|flatbuffers|libclang|termcolor|astunparse|google-pasta|typing-extensions)[=<>]' \
+# Same pins as requirements.lock, minus what the image provides ('pip freeze' writes some of
+# these names with '_', hence [-_]): TensorFlow and the packages built with it are left as
+# NVIDIA installed them, unless a locked package needs a newer release within TensorFlow's own
+# bounds (scripts/check_docker_recipe.py, run by CI, reports any such change).
+# requirements.lock is made on Python 3.11 and some of its releases no longer support the
+# image's Python 3.10 (scikit-learn 1.9, pillow 13, ...): each pin is therefore used as a cap
+# (== becomes <=), so pip installs the locked release where it supports 3.10, else the newest
+# earlier one that does.
+RUN grep -v -i -E '^(tensorflow|tensorboard|keras|numpy|protobuf|grpcio|h5py|absl[-_]py|wrapt|gast|ml[-_]dtypes|jax|jaxlib|opt[-_]einsum|flatbuffers|libclang|termcolor|astunparse|google[-_]pasta|typing[-_]extensions)[=<>]' \
         requirements.lock > /tmp/constraints.txt \
+ && sed -i 's/==/<=/' /tmp/constraints.txt \
  && python -m pip install -c /tmp/constraints.txt -e ".[test]" \
  && python -c "import tensorflow as tf, astroNN; assert tf.__version__.startswith('2.12'), tf.__version__" \
  && mkdir -p /data/sas_mirror /data/gaia_tools /data/lamost_dr5 /data/astronn_paper

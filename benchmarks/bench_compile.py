@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 from astronn_paper import config, dataset
-from astronn_paper.survey import normalise, source
+from astronn_paper.survey import normalise, open_source
 
 
 def serial_loop(source, indices, out_path, visits: bool) -> tuple[int, int]:
@@ -53,13 +53,13 @@ def serial_loop(source, indices, out_path, visits: bool) -> tuple[int, int]:
             good = normalise.normalise_batch(*s.visits())
             vis.extend(good.spec), vis_err.extend(good.err)
     rows = np.array(rows, dtype=np.int64)
-    truth = source.truth() if source.is_synthetic else None
+    truth = source.true_labels(rows)
     with h5py.File(out_path, "w") as h:
         h["combined/spectra"], h["combined/spectra_err"] = np.array(comb), np.array(comb_err)
         h["combined/labels"], h["combined/labels_err"] = dataset.labels_from_allstar(
             source.allstar(), rows)
         if truth is not None:
-            h["combined/truth"] = dataset.truth_matrix(truth, rows)
+            h["combined/truth"] = truth
         if visits:
             h["visits/spectra"], h["visits/spectra_err"] = np.array(vis), np.array(vis_err)
     return len(comb), len(vis)
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_compile_") as tmp:
         tmp = Path(tmp)
         srcs = {}
-        mem = source.open_source("synthetic", "ci")
+        mem = open_source("synthetic", "ci")
         if args.source in ("synthetic", "both"):
             srcs["in-memory"] = mem
         if args.source in ("mirror", "both"):

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from astronn_paper import apogee, config, dataset
-from astronn_paper.analysis import clusters, results, studies
+from astronn_paper.analysis import clusters, results, scoring
 from astronn_paper.model import train
 from astronn_paper.survey import open_source
 
@@ -53,8 +53,8 @@ def main() -> None:
         print(f"trained in {time.time() - t1:.0f} s", flush=True)
     shipped = train.ensure_model("censored", p, sets["train"])
 
-    scored = {"default (8k)": studies.score("default", shipped, sets["test"], p),
-              "paper scale": studies.score("paper", folder, sets["test"], p)}
+    scored = {"default (8k)": scoring.score("default", shipped, sets["test"], p),
+              "paper scale": scoring.score("paper", folder, sets["test"], p)}
     m13 = {name: clusters.globular_summary(clusters.run_benchmark(
                p, clusters=("M13",), model_folders={"censored": f})["M13"])
            for name, f in (("default (8k)", shipped), ("paper scale", folder))}

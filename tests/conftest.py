@@ -8,7 +8,19 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared reference data (``../shared/reference/data`` beside the repository, found by
+    :func:`astronn_paper.config.shared_reference_dir`); the test is skipped when it is absent."""
+    from astronn_paper import config
+
+    ref = config.shared_reference_dir()
+    if ref is None or not (ref / "data").is_dir():
+        pytest.skip(f"the shared reference data is absent ({config.repo_root().parent / 'shared'}"
+                    " next to the repository): real Meszaros table and PARSEC isochrones")
+    return ref / "data"
 
 
 @pytest.fixture
@@ -16,3 +28,30 @@ def data_home(tmp_path, monkeypatch):
     """Point the package's data folder at a temporary directory."""
     monkeypatch.setenv("ASTRONN_PAPER_DATA", str(tmp_path / "data"))
     return tmp_path / "data"
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def assert_same_datasets(a: Path, b: Path) -> None:
+    """Two compiled dataset files hold the same columns with the same values, and so the same
+    content fingerprint."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(a) as f, h5py.File(b) as g:
+        for kind in ("combined", "visits"):
+            assert sorted(f[kind]) == sorted(g[kind])
+            for name in f[kind]:
+                np.testing.assert_array_equal(f[kind][name][()], g[kind][name][()],
+                                              err_msg=f"{kind}/{name}")
+        assert f.attrs["fingerprint"] == g.attrs["fingerprint"]

@@ -72,14 +72,17 @@ class FakeSource(source.SurveySource):
         a["X_H"][::4, 8] = -9999
         a["X_H_ERR"] = 0.03
         self._allstar = a
-        self._truth = rng.normal(0, 0.2, (n, len(apogee.TARGETS))).astype(np.float32)
+        truth = rng.normal(0, 0.2, (n, len(apogee.TARGETS))).astype(np.float32)
+        self._truth = np.zeros(n, [(t, "<f4") for t in apogee.TARGETS])
+        for j, name in enumerate(apogee.TARGETS):
+            self._truth[name] = truth[:, j]
 
     # -- interface
     def allstar(self):
         return self._allstar
 
-    def truth(self):
-        return self._truth
+    def truth(self, rows=None):
+        return self._truth if rows is None else self._truth[rows]
 
     def fingerprint(self):
         return f"fake-{self.n}-{self.seed}-{sorted(self.bad.items())}-{self.noise}"

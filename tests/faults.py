@@ -38,8 +38,8 @@ def base_mirror() -> SimpleNamespace:
     survey it was exported from) and ``ids``."""
     if "base" in _CACHE:
         return _CACHE["base"]
-    from astronn_paper.synth.export import export_mirror
     from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.export import export_mirror
 
     tmp = Path(tempfile.mkdtemp(prefix="reliability_"))
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)

@@ -128,7 +128,7 @@ def test_catalog_resumes_from_the_partial_file(fake_net, tmp_path):
     first = catalog.build_catalog(P, source=src, model_folder=fake_net, out_path=out, chunk_size=5,
                                   progress=False, max_chunks=2)
     assert first.n_predicted == -1 and not out.exists()
-    assert Path(first.path).name == "resumed.fits.partial.h5"
+    assert Path(first.path).name == "resumed.fits.partial"
     second = catalog.build_catalog(P, source=src, model_folder=fake_net, out_path=out,
                                    chunk_size=5, progress=False)
     assert second.n_chunks_resumed == 2 and second.n_run == 10

@@ -226,7 +226,7 @@ def test_run_benchmark_matches_reads_predicts_and_caches(tmp_path, monkeypatch):
     # spectra read once for both networks, each network loaded once for both clusters
     assert calls == {"predict": 4, "apstar": 11, "load": 2}
     np.testing.assert_allclose(r.labels["bcnn"] - r.labels["censored"], 0.5, atol=1e-6)
-    np.testing.assert_array_equal(r.labels["truth"], src.truth()[r.allstar_index])
+    np.testing.assert_array_equal(r.labels["truth"], src.true_labels(r.allstar_index))
     fe = apogee.X_H_INDEX["Fe"]
     np.testing.assert_allclose(r.labels["aspcap"][:, apogee.TARGETS.index("Fe")],
                                src.allstar()["X_H"][r.allstar_index, fe], rtol=1e-6)
@@ -256,14 +256,10 @@ def test_figures_draw(tmp_path):
     assert len(fig.axes) == 3
 
 
-def test_published_meszaros_table_matches(tmp_path):
+def test_published_meszaros_table_matches(tmp_path, shared_data):
     """The real Meszaros et al. (2013) table, read with the survey package's reader, matched
     against an allStar holding all but one M67 member (and one of them flagged only)."""
-    from conftest import SHARED
-
-    path = SHARED / "data" / "meszaros2013_clusters_aj485195t4_mrt.txt"
-    if not path.is_file():
-        pytest.skip("shared reference data absent")
+    path = shared_data / "meszaros2013_clusters_aj485195t4_mrt.txt"
     table = clusters.members_table(None, path)
     m67 = [str(s).strip() for s, c in zip(table["2MASS"], table["Cluster"]) if c == "M67"]
     assert len(m67) == 24

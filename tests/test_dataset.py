@@ -11,10 +11,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import assert_same_datasets
+from fakesurvey import FakeSource
 
 from astronn_paper import apogee, config, dataset
 from astronn_paper.survey import normalise
-from fakesurvey import FakeSource
 
 HERE = Path(__file__).resolve().parent
 #: no cut but STARFLAG / ASPCAPFLAG / apo1m, so that every fake star is a candidate
@@ -116,7 +117,7 @@ def test_labels_in_target_order_with_missing_kept(bad_compile):
     np.testing.assert_array_equal(y_err[:, 0], a["TEFF_ERR"][rows])
     assert (y[:, 1] == -9999).sum() == (a["PARAM"][rows, 1] == -9999).sum() > 0
     assert (y[:, apogee.TARGETS.index("P")] == -9999).sum() > 0  # X_H[:, 8] = P
-    np.testing.assert_array_equal(c["truth"], src.truth()[rows])
+    np.testing.assert_array_equal(c["truth"], src.true_labels(rows))
     # targets by name, in the order asked; rows as a slice or an unsorted index
     _, y2, _, y2_err = dataset.load(out, targets=["Fe", "teff"], rows=slice(1, 4))
     np.testing.assert_array_equal(y2, y[1:4][:, [19, 0]])
@@ -239,7 +240,8 @@ def test_figures(bad_compile, tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    from astronn_paper.figures import datasets as figs, save
+    from astronn_paper.figures import datasets as figs
+    from astronn_paper.figures import save
 
     src, out, _ = bad_compile
     f1 = figs.snr_distributions(out, out)
@@ -259,8 +261,8 @@ def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
     """The synthetic survey exported to FITS and read back through MirrorSource gives the
     same dataset arrays (spectra, labels, truth, ids) as the in-memory survey."""
     from astronn_paper.survey.mirror import MirrorSource
-    from astronn_paper.synth.export import export_mirror
     from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.export import export_mirror
 
     mem = SyntheticSource(seed=config.get_profile("ci").survey_seed)
     sel = dataclasses.replace(dataset.standard_selections("ci")["train"], max_stars=8)
@@ -271,19 +273,13 @@ def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
     a = dataset.compile_dataset(mirror, sel, tmp_path / "mirror.h5", workers=2, progress=False)
     b = dataset.compile_dataset(mem, sel, tmp_path / "memory.h5", workers=1, progress=False)
     assert a.summary() == b.summary() and a.written == 8 and a.visits_written > 8
-    with h5py.File(tmp_path / "mirror.h5") as f, h5py.File(tmp_path / "memory.h5") as g:
-        for kind in ("combined", "visits"):
-            assert sorted(f[kind]) == sorted(g[kind])
-            for name in f[kind]:
-                np.testing.assert_array_equal(f[kind][name][()], g[kind][name][()],
-                                              err_msg=f"{kind}/{name}")
-        assert f.attrs["fingerprint"] == g.attrs["fingerprint"]
+    assert_same_datasets(tmp_path / "mirror.h5", tmp_path / "memory.h5")
 
 
 @pytest.mark.slow
 def test_selection_on_the_synthetic_survey_matches_its_paper_cuts():
-    from astronn_paper.synth.catalog import paper_cuts
     from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.catalog import paper_cuts
 
     a = SyntheticSource(seed=config.get_profile("ci").survey_seed).allstar()
     cuts = paper_cuts(a)
@@ -297,7 +293,7 @@ def test_compile_command(tmp_path, monkeypatch, capsys):
     from astronn_paper import cli
 
     monkeypatch.setenv(config.DATA_ENV, str(tmp_path))
-    monkeypatch.setattr(dataset, "open_source", lambda spec, prof: FakeSource(n=300, seed=5))
+    monkeypatch.setattr(dataset.build, "open_source", lambda spec, prof: FakeSource(n=300, seed=5))
     out = tmp_path / "mine.h5"
     assert cli.main(["compile", "--profile", "ci", "--set", "test", "--max-stars", "4",
                      "--out", str(out), "--workers", "1", "--no-progress"]) == 0

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from astronn_paper import apogee
+from astronn_paper import apogee, cache
 from astronn_paper.survey import formats
 from astronn_paper.survey.mirror import MirrorSource
 from astronn_paper.survey.source import ApStar, MirrorFileMissing, SpectrumError
+from astronn_paper.survey.synthetic import SyntheticSource
 from astronn_paper.synth import catalog as C
 from astronn_paper.synth.export import export_mirror
-from astronn_paper.survey.synthetic import SyntheticSource
 
 SEED = 2019
 
@@ -54,15 +53,6 @@ def disk(mirror):
     return MirrorSource(mirror[0])
 
 
-@pytest.fixture()
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
 def test_round_trip_equals_in_memory(mirror, disk, source, rows):
     root, summary = mirror
     assert summary["n_written"] == len(rows)
@@ -85,7 +75,7 @@ def test_round_trip_equals_in_memory(mirror, disk, source, rows):
     assert m.is_synthetic and np.array_equal(truth["Fe"], source.truth()["Fe"])
     tab_disk, tab_mem = m.cluster_members(), source.cluster_members()
     assert list(tab_disk["2MASS"]) == list(tab_mem["2MASS"])
-    assert m.spec() == {"kind": "mirror", "root": str(root)}
+    assert m.spec() == {"kind": "mirror", "root": str(root), "release": "dr14"}
     assert len(m.fingerprint()) == 16
 
 
@@ -153,7 +143,7 @@ def test_sha1sum_files(mirror):
         files = {p.name for p in s.parent.glob("*.fits")}
         assert set(listed) == files
         for name, h in listed.items():
-            assert formats.sha1_file(s.parent / name) == h
+            assert cache.file_sha1(s.parent / name) == h
 
 
 def test_export_resumes_and_refuses_other_seed(mirror, source, rows):
@@ -174,7 +164,7 @@ def test_same_seed_same_bytes_other_seed_other_stars(tmp_path, source, rows):
     assert np.mean(other.truth()["teff"] != source.truth()["teff"]) > 0.9
     j = int(np.flatnonzero(other.allstar()["NVISITS"] == source.allstar()["NVISITS"][i])[0])
     formats.write_apstar(p3, other.apstar(j))
-    assert formats.sha1_file(p3) != formats.sha1_file(p1)
+    assert cache.file_sha1(p3) != cache.file_sha1(p1)
 
 
 # --------------------------------------------------------------------------- bad files

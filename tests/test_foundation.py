@@ -40,6 +40,26 @@ def test_percent_format_round_trip(tmp_path):
     assert "".join(nb["cells"][2]["source"]) == "x = 1"
 
 
+
+def test_rebuild_keeps_the_outputs_of_unchanged_cells_only(tmp_path):
+    import nbformat
+
+    src, dest = tmp_path / "N.py", tmp_path / "N.ipynb"
+    src.write_text("# %%\nx = 1\n\n# %%\ny = 2\n")
+    notebooks.build_notebook(src, dest)
+    nb = nbformat.read(str(dest), as_version=4)
+    for cell, text in zip(nb.cells, ("one\n", "two\n")):
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    nbformat.write(nb, str(dest))
+    src.write_text("# %% [markdown]\n# new text\n\n# %%\nx = 1\n\n# %%\ny = 3\n")
+    notebooks.build_notebook(src, dest, keep_outputs=True)
+    cells = nbformat.read(str(dest), as_version=4).cells
+    assert [c.cell_type for c in cells] == ["markdown", "code", "code"]
+    assert [o["text"] for o in cells[1].outputs] == ["one\n"] and cells[2].outputs == []
+    assert [c["id"] for c in cells] == ["cell-00", "cell-01", "cell-02"]
+    notebooks.build_notebook(src, dest)            # without keep_outputs: all cleared
+    assert all(not c.get("outputs") for c in nbformat.read(str(dest), as_version=4).cells)
+
 def test_committed_notebooks_match_their_sources():
     """Every top-level notebook is built from tools/notebooks/<Name>.py (same cell sources)."""
     for stage in stages.STAGES:

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from astronn_paper import apogee, config
+from astronn_paper import apogee
 from astronn_paper.analysis import inference_highsnr, metrics
 from astronn_paper.figures import inference_highsnr as figs
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from astronn_paper import apogee
-from astronn_paper.analysis import inference_bcnn, results, inference_visits
+from astronn_paper.analysis import inference_bcnn, inference_visits, results
 
 
 # --------------------------------------------------------------------------- value at SNR
@@ -180,7 +180,8 @@ def test_figures_draw(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from astronn_paper.figures import inference_bcnn as fig_bcnn, inference_visits as fig_visits
+    from astronn_paper.figures import inference_bcnn as fig_bcnn
+    from astronn_paper.figures import inference_visits as fig_visits
 
     rng = np.random.default_rng(0)
     n = 400

@@ -1,13 +1,8 @@
 """The PARSEC (CMD 3.0) isochrone reader."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from astronn_paper.analysis import isochrones
-
-REF = Path("/work/shared/reference/data/parsec_isochrones")
-FILES = sorted(REF.glob("*.dat")) if REF.is_dir() else []
 
 HEADER = "# Zini Age Mini  Mass   logL    logTe  logg  label   X \t Jmag\n"
 
@@ -42,10 +37,9 @@ def test_errors(tmp_path):
         isochrones.read_parsec(nocol)
 
 
-@pytest.mark.skipif(not FILES, reason="reference PARSEC isochrones not available")
-@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
-def test_real_parsec_files(path):
-    iso = isochrones.read_parsec(path)
+@pytest.mark.parametrize("name", ["z_n175", "z_n075", "z_n025", "z_p025"])
+def test_real_parsec_files(name, shared_data):
+    iso = isochrones.read_parsec(shared_data / "parsec_isochrones" / f"{name}.dat")
     assert len(iso["teff"]) > 200
     assert {"Zini", "Age", "Mini", "logTe", "logg", "label", "Jmag", "Hmag", "Ksmag"} <= set(iso)
     assert np.all(np.diff(iso["Mini"]) >= 0)  # rows ordered by initial mass
@@ -58,12 +52,14 @@ def test_real_parsec_files(path):
     assert np.isfinite(iso["mh"]).all() and np.ptp(iso["mh"]) < 1e-6
 
 
-@pytest.mark.skipif(len(FILES) < 2, reason="reference PARSEC isochrones not available")
-def test_real_files_metallicity_order():
-    mh = {f.stem: isochrones.read_parsec(f)["mh"][0] for f in FILES}
+def test_real_files_metallicity_order(shared_data):
+    ref = shared_data / "parsec_isochrones"
+    files = sorted(ref.glob("*.dat"))
+    assert len(files) == 4, files
+    mh = {f.stem: isochrones.read_parsec(f)["mh"][0] for f in files}
     order = sorted(mh, key=mh.get)
     assert order == ["z_n175", "z_n075", "z_n025", "z_p025"]
     # at fixed logg the metal-poor giant branch is hotter
-    t_at_2 = [np.interp(-2.0, -isochrones.giant_branch(isochrones.read_parsec(REF / f"{n}.dat"))[1],
-                        isochrones.giant_branch(isochrones.read_parsec(REF / f"{n}.dat"))[0]) for n in order]
+    t_at_2 = [np.interp(-2.0, -isochrones.giant_branch(isochrones.read_parsec(ref / f"{n}.dat"))[1],
+                        isochrones.giant_branch(isochrones.read_parsec(ref / f"{n}.dat"))[0]) for n in order]
     assert np.all(np.diff(t_at_2) < 0)

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 from astroNN.apogee import apogee_continuum, gap_delete
+from fakesurvey import FakeSource, blaze, line_pixels
 
 from astronn_paper import apogee
 from astronn_paper.survey import normalise
 from astronn_paper.survey.source import SpectrumError
-from fakesurvey import FakeSource, blaze, line_pixels
 
 KEEP = apogee.gap_delete_index()
 

@@ -30,9 +30,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import faults  # noqa: E402
-from faults import SELECTION, N_STARS, leftovers  # noqa: E402
+from faults import N_STARS, SELECTION, leftovers  # noqa: E402
 
-from astronn_paper import apogee, dataset
+from astronn_paper import apogee, cache, dataset
 from astronn_paper.survey import formats, mirror
 from astronn_paper.survey.mirror import MirrorSource
 from astronn_paper.survey.source import SpectrumError
@@ -42,7 +42,7 @@ FILE_PLAN = {name: k for k, name in enumerate(n for n in faults.FILE_FAULTS if n
 
 
 def _sha(path):
-    return formats.sha1_file(path)
+    return cache.file_sha1(path)
 
 
 def _by_id(path, kind="combined"):
@@ -264,8 +264,9 @@ def test_full_disk_then_resume_gives_the_clean_bytes(mountpoint):
     assert not out.exists()
     assert not [p for p in disk.rglob("*") if ".tmp" in p.name or p.name == "assembled.h5"]
     kept = sorted(p.name for p in (disk / "train.h5.partial").glob("chunk_*.npz"))
+    chunks = cache.ChunkDir(disk / "train.h5.partial")
     for name in kept:  # every chunk kept for the resume is complete
-        dataset._read_chunk_file(disk / "train.h5.partial" / name)
+        chunks.read(int(name[len("chunk_"):-len(".npz")]))
     # more room (as a user would free some), same command: it resumes and finishes
     assert _sh("mount", "-o", "remount,size=64m", str(disk))
     with faults.pinned_epoch():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from astronn_paper import apogee
-from astronn_paper.survey import normalise
 from astronn_paper.model import train
+from astronn_paper.survey import normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "astroNN_0617_run001"

@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from astronn_paper import apogee
+from astronn_paper.survey import positions
+from astronn_paper.survey.meszaros import format_meszaros, read_meszaros
 from astronn_paper.synth import catalog as C
 from astronn_paper.synth import population as P
-
-MESZAROS_REAL = Path(__file__).resolve().parents[2] / "shared/reference/data/meszaros2013_clusters_aj485195t4_mrt.txt"
-if not MESZAROS_REAL.is_file():  # the shared folder next to the checkout, or its usual place
-    MESZAROS_REAL = Path("/work/shared/reference/data/meszaros2013_clusters_aj485195t4_mrt.txt")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,7 @@ def test_allstar_columns_and_dtypes(cat):
     # elements beyond the 20 targets were not released in DR14
     assert np.all(a["X_H"][:, 20:] == apogee.MISSING)
     # real positions from astroNN's Gaia file
-    pos = P.real_positions()
+    pos = positions.real_positions()
     assert np.array_equal(a["RA"], pos["ra"]) and np.array_equal(a["DEC"], pos["dec"])
 
 
@@ -195,7 +192,7 @@ def test_clusters(cat):
     ix = {e: i for i, e in enumerate(apogee.ASPCAP_ELEMENTS)}
     for k, cl in enumerate(P.CLUSTERS):
         m = (pop.cluster == k) & (pop.dup_rank == 0)
-        sep = P.angular_separation(pop.ra[m], pop.dec[m], cl.ra, cl.dec)
+        sep = positions.angular_separation(pop.ra[m], pop.dec[m], cl.ra, cl.dec)
         assert sep.max() < 0.5, cl.name
         assert abs(np.mean(pop.feh[m]) - cl.feh) < 0.02
         if not cl.globular:
@@ -211,10 +208,10 @@ def test_clusters(cat):
 
 
 def test_meszaros_roundtrip(cat, tmp_path):
-    text = C.format_meszaros(C.membership_rows(cat))
+    text = format_meszaros(C.membership_rows(cat))
     path = tmp_path / "members.txt"
     path.write_text(text)
-    tab = C.read_meszaros(path)
+    tab = read_meszaros(path)
     mem = C.members_table(cat)
     assert len(tab) == len(mem) > 60
     assert list(tab["2MASS"]) == list(mem["2MASS"])
@@ -223,9 +220,8 @@ def test_meszaros_roundtrip(cat, tmp_path):
     assert np.allclose(tab["Hmag"], mem["Hmag"])
 
 
-@pytest.mark.skipif(not MESZAROS_REAL.is_file(), reason="shared reference data absent")
-def test_meszaros_reader_on_the_real_table():
-    tab = C.read_meszaros(MESZAROS_REAL)
+def test_meszaros_reader_on_the_real_table(shared_data):
+    tab = read_meszaros(shared_data / "meszaros2013_clusters_aj485195t4_mrt.txt")
     assert len(tab) == 559
     assert tab["2MASS"][0] == "2M17162228+4258036" and tab["Cluster"][0] == "M92"
     assert abs(tab["RV"][0] + 118.06) < 1e-6 and abs(tab["Teff"][0] - 5067.8) < 1e-6

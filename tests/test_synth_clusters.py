@@ -7,6 +7,7 @@ from scipy.stats import spearmanr
 
 from astronn_paper import apogee
 from astronn_paper.analysis import clusters
+from astronn_paper.survey import positions
 from astronn_paper.synth import catalog as C
 from astronn_paper.synth import population as P
 
@@ -48,7 +49,7 @@ def test_cluster_list_members_and_placement(cat):
     assert truth_names == set(NAMES)
     for k, cl in enumerate(P.CLUSTERS):
         m = members(pop, cl.name)
-        sep = P.angular_separation(pop.ra[m], pop.dec[m], cl.ra, cl.dec) * 60
+        sep = positions.angular_separation(pop.ra[m], pop.dec[m], cl.ra, cl.dec) * 60
         assert sep.max() < 6.0, (cl.name, sep.max())  # arcmin: real DR14 rows at each cluster
         assert abs(np.mean(pop.feh[m]) - cl.feh) < 0.03, cl.name
         assert np.all(pop.component[m] == P.COMPONENTS.index("cluster"))

@@ -1,9 +1,9 @@
 """Training never saves a diverged network: a NaN loss stops the run, which is trained again
 from scratch with the next seed; cached folders with a NaN history are not reused."""
+import faults
 import numpy as np
 import pytest
 
-import faults
 from astronn_paper.model import train
 
 

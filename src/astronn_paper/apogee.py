@@ -85,23 +85,25 @@ APSTAR_HDU = {"flux": 1, "err": 2, "bitmask": 3, "sky": 4, "sky_err": 5, "tellur
 def combined_row(nvisits: int, nrows: int | None = None) -> int:
     """Row of the apStar arrays holding the combined spectrum the paper uses.
 
-    With one visit a DR14 file holds a single row; with NVISITS > 1 row 0 is the
-    pixel-weighted and row 1 the global-weighted combination (the paper's choice).
-    DR16/DR17 apStar files of single-visit stars may still carry the two combined rows plus
-    the visit (3 rows, NVISITS = 1): pass ``nrows`` (the number of rows in the file) and the
-    rule becomes "row 1 whenever the file has the two combined rows (nrows >= 3), else row 0".
+    The row rules of DR14 and DR17 live in :mod:`astronn_paper.survey.release`
+    (:func:`~astronn_paper.survey.release.apstar_rows`); without ``nrows`` the DR14 layout
+    is assumed (one row for one visit, else row 1, the global-weighted combination).
     """
-    if nrows is not None:
-        return 1 if int(nrows) >= 3 else 0
-    return 1 if int(nvisits) > 1 else 0
+    from astronn_paper.survey import release
+
+    if nrows is None:
+        nrows = release.apstar_nrows(nvisits, "dr14")
+    return release.apstar_rows(nvisits, nrows).combined
 
 
 def visit_rows(nvisits: int, nrows: int | None = None) -> list[int]:
-    """Rows of the apStar arrays holding the individual visits (rows 2.. or row 0);
-    ``nrows`` as in :func:`combined_row`."""
-    if nrows is not None and int(nrows) >= 3:
-        return list(range(2, int(nrows)))
-    return list(range(2, 2 + int(nvisits))) if int(nvisits) > 1 else [0]
+    """Rows of the apStar arrays holding the individual visits; ``nrows`` as in
+    :func:`combined_row` (rules: :func:`astronn_paper.survey.release.apstar_rows`)."""
+    from astronn_paper.survey import release
+
+    if nrows is None:
+        nrows = release.apstar_nrows(nvisits, "dr14")
+    return list(release.apstar_rows(nvisits, nrows).visits)
 
 
 # --------------------------------------------------------------------------- ASPCAP windows
@@ -132,8 +134,3 @@ def gap_delete_index() -> np.ndarray:
     from astroNN.apogee import gap_delete
 
     return gap_delete(np.arange(N_PIX, dtype=float)[None, :], dr=14)[0].astype(int)
-
-
-# --------------------------------------------------------------------------- mirror layout
-DR14_REDUX = "dr14/apogee/spectro/redux/r8/stars"
-ALLSTAR_RELPATH = f"{DR14_REDUX}/l31c/l31c.2/allStar-l31c.2.fits"

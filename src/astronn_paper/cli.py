@@ -13,12 +13,13 @@ import sys
 COMMAND_MODULES = (
     "astronn_paper.pipeline.stages",      # run
     "astronn_paper.synth.cli",     # synth
-    "astronn_paper.dataset",       # compile
+    "astronn_paper.dataset.build",       # compile
     "astronn_paper.model.train",         # train
     "astronn_paper.model.predict",       # predict
     "astronn_paper.model.bench",         # bench
     "astronn_paper.analysis.catalog",       # catalog
     "astronn_paper.analysis.cannon",        # cannon
+    "astronn_paper.analysis.response",      # response
 )
 
 

@@ -156,6 +156,25 @@ def figs_dir(profile=None) -> Path:
     return d
 
 
+def shown_path(path: os.PathLike) -> str:
+    """``path`` as printed and recorded: relative to the data folder (``data/...``) or the
+    repository when inside them, else its name only - never a machine's absolute path."""
+    path = Path(path).resolve()
+    data = Path(os.environ.get(DATA_ENV) or repo_root() / "data").resolve()
+    for base, prefix in ((data, "data"), (repo_root(), "")):
+        if path.is_relative_to(base):
+            rel = path.relative_to(base).as_posix()
+            return f"{prefix}/{rel}" if prefix else rel
+    return path.name
+
+
+def shared_reference_dir() -> Path | None:
+    """The project's shared reference folder (``../shared/reference`` beside the repository:
+    the paper's numbers, the Meszaros table, PARSEC isochrones), or None when absent."""
+    d = repo_root().parent / "shared" / "reference"
+    return d if d.is_dir() else None
+
+
 def shipped_model_dir(name: str = "astroNN_0617_run001") -> Path:
     """A model folder shipped at the top of the repository."""
     return repo_root() / name

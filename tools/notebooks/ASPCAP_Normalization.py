@@ -18,7 +18,7 @@ profile = None
 
 # %%
 from astronn_paper import config, paper
-from astronn_paper.analysis import results, studies
+from astronn_paper.analysis import aspcap_norm, results
 from astronn_paper.figures import aspcap_norm as figs
 from astronn_paper.figures import save
 
@@ -29,8 +29,8 @@ print(f"profile: {P.name}; {P.epochs} epochs")
 # ## Train (or reuse) the ASPCAP-normalised network and score both
 
 # %%
-scored = studies.aspcap_study(P)
-table = studies.side_by_side(scored, paper.scatter("censored_aspcap_normalised_highsnr_test"))
+scored = aspcap_norm.aspcap_study(P)
+table = aspcap_norm.side_by_side(scored, paper.scatter("censored_aspcap_normalised_highsnr_test"))
 print("scatter on the high-SNR test set (Teff in K, others dex):")
 print(table.round(3).to_string())
 

@@ -35,12 +35,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from astronn_paper import apogee, config, dataset
-from astronn_paper.survey import source as sources
+from astronn_paper.survey import open_source
 from astronn_paper.figures import datasets as figs
 from astronn_paper.figures import save
 
 P = config.get_profile(profile)
-source = sources.open_source(None, P)
+source = open_source(None, P)
 allstar = source.allstar()
 print(f"profile {P.name}: {P.n_train or 'all'} training stars, {P.n_test or 'all'} test stars, "
       f"visits {'yes' if P.visits else 'no'}")

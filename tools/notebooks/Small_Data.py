@@ -20,7 +20,7 @@ profile = None
 
 # %%
 from astronn_paper import config
-from astronn_paper.analysis import results, studies
+from astronn_paper.analysis import results, small_data
 from astronn_paper.figures import save
 from astronn_paper.figures import small_data as figs
 
@@ -32,23 +32,23 @@ print(f"profile: {P.name}; training fractions {P.small_data_fractions}, "
 # ## Train (or reuse) one network per subset and score it
 
 # %%
-runs = studies.small_data_study(P)
-vs_aspcap = studies.scatter_vs_size(runs, "aspcap")
-vs_truth = studies.scatter_vs_size(runs, "truth")
-shown = list(studies.TARGETS_SHOWN)
+runs = small_data.small_data_study(P)
+vs_aspcap = small_data.scatter_vs_size(runs, "aspcap")
+vs_truth = small_data.scatter_vs_size(runs, "truth")
+shown = list(small_data.TARGETS_SHOWN)
 print("scatter against the ASPCAP-like labels (Teff in K, others dex):")
 print(vs_aspcap[shown].round(3).to_string())
 print("\nscatter against the truth:")
 print(vs_truth[shown].round(3).to_string())
 print("\nevery network against the truth (replicates of one size side by side):")
-print(studies.replicate_scatter(runs, "truth")[shown].round(3).to_string())
+print(small_data.replicate_scatter(runs, "truth")[shown].round(3).to_string())
 
 # %% [markdown]
 # ## Scatter versus training-set size
 
 # %%
 fig = figs.scatter_vs_size(vs_aspcap, vs_truth,
-                           replicates_truth=studies.replicate_scatter(runs, "truth"))
+                           replicates_truth=small_data.replicate_scatter(runs, "truth"))
 save(fig, "small_data_scatter_vs_size", P)
 
 # %% [markdown]
@@ -64,14 +64,14 @@ save(fig, "small_data_scatter_vs_size", P)
 
 # %%
 n_test = len(runs[0].pred["mean"])
-noise = studies.training_noise(runs, "truth")
+noise = small_data.training_noise(runs, "truth")
 if noise is not None:
     print("training noise of one network's scatter against the truth (relative):")
     print(noise[shown].round(3).to_string())
 monotone, allowed = {}, {}
 for t in ("teff", "logg", "Fe", "Mg"):
-    allowed[t] = studies.step_noise(runs, t, "truth", n_test)
-    monotone[t] = studies.monotone_within_noise(vs_truth.index, vs_truth[t], allowed[t])
+    allowed[t] = small_data.step_noise(runs, t, "truth", n_test)
+    monotone[t] = small_data.monotone_within_noise(vs_truth.index, vs_truth[t], allowed[t])
     steps = " ".join(f"{d:+.1%}" for d in vs_truth[t].pct_change().to_numpy()[1:])
     print(f"{t:>5}: step changes {steps}; allowed decrease per step "
           f"{' '.join(f'{a:.1%}' for a in allowed[t])} -> monotone within noise: {monotone[t]}")

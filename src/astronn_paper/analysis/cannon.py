@@ -31,7 +31,6 @@ error 1) get zero inverse variance.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import __version__, apogee, config
+from astronn_paper import __version__, apogee, cache, config
 
 #: Labels The Cannon fits (network target names), a subset of apogee.TARGETS.
 CANNON_LABELS: tuple[str, ...] = ("teff", "logg", "C", "N", "O", "Mg", "Al", "Si", "Fe", "Ni")
@@ -120,12 +119,12 @@ class CannonFit:
 
     def save(self, path: os.PathLike) -> Path:
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, coeffs=self.coeffs, scatters=self.scatters, pivots=self.pivots,
-                            scales=self.scales, label_min=self.label_min, label_max=self.label_max,
-                            labels=np.array(self.labels), n_train=self.n_train,
-                            train_time_s=self.train_time_s, meta=json.dumps(self.meta))
-        os.replace(tmp, path)
+        with cache.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, coeffs=self.coeffs, scatters=self.scatters, pivots=self.pivots,
+                                scales=self.scales, label_min=self.label_min,
+                                label_max=self.label_max, labels=np.array(self.labels),
+                                n_train=self.n_train, train_time_s=self.train_time_s,
+                                meta=json.dumps(self.meta))
         return path
 
     @classmethod
@@ -428,9 +427,8 @@ def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFi
     for k, v in provenance.items():
         h[f"HIERARCH {k.upper()}"] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
     h.add_comment("The Cannon (TheCannon 0.7.3, A. Ho), quadratic, trained by astronn_paper")
-    tmp = path.with_name(path.name + ".tmp")
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
-    os.replace(tmp, path)
+    with cache.atomic_path(path) as tmp:
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
     return path
 
 
@@ -462,12 +460,12 @@ def run_comparison(profile=None, force: bool = False, progress: bool = True) -> 
     Returns ``{"path", "fit", "result", "rows"}`` (``rows``: test-set rows, in order).
     """
     from astronn_paper import dataset
-    from astronn_paper.model.train import dataset_fingerprint
+    from astronn_paper.dataset import fingerprint as dataset_fingerprint
 
     p = config.get_profile(profile)
     sets = dataset.build_standard_sets(p, progress=progress)
     key = {"train": dataset_fingerprint(sets["train"]), "labels": list(CANNON_LABELS), "version": 1}
-    model_path = config.sub_dir("cannon", p) / f"cannon_{_sha(key)}.npz"
+    model_path = config.sub_dir("cannon", p) / f"cannon_{cache.fingerprint(key)}.npz"
     out = output_dir(p) / "cannon_highsnr_test.fits"
     if model_path.is_file() and not force:
         fit = CannonFit.load(model_path)
@@ -480,8 +478,8 @@ def run_comparison(profile=None, force: bool = False, progress: bool = True) -> 
     n_test = len(dataset.load_columns(sets["test"], ["SNR"])["SNR"])
     rows = compare_rows(n_test, p)
     key.update(test=dataset_fingerprint(sets["test"]), profile=p.name,
-               rows=hashlib.sha256(rows.tobytes()).hexdigest()[:16])
-    fp = _sha(key)
+               rows=cache.array_fingerprint(rows))
+    fp = cache.fingerprint(key)
     xt, _, xt_err, _ = dataset.load(sets["test"], rows=rows)
     cached = _read_cached(out, fp) if not force else None
     if cached is not None:
@@ -496,10 +494,6 @@ def run_comparison(profile=None, force: bool = False, progress: bool = True) -> 
                 "astronn_paper": __version__, "thecannon": _thecannon_version()}
         write_fits(out, ids, result, fit, prov)
     return {"path": out, "fit": fit, "result": result, "rows": rows}
-
-
-def _sha(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _thecannon_version() -> str:

@@ -21,10 +21,12 @@ The FITS table (HDU 1, readable with ``astropy.io.fits.getdata(path)`` exactly a
 original astroNN DR14 catalog) carries the columns users of the original rely on --
 ``APOGEE_ID``, ``LOCATION_ID``, ``RA``, ``DEC``, ``astroNN`` (N, 22; paper order, -9999 where
 not predicted) and ``astroNN_error`` (N, 22 total uncertainties) -- plus ``TELESCOPE``,
-``SNR``, ``ALLSTAR_INDEX``, ``astroNN_model_error``, ``astroNN_predictive_error`` and the
-flag ``OUTSIDE_TRAINING``. Units are in ``TUNITn``, descriptions in ``TCOMMn``, the 22 target
-names in ``TARGnn`` cards, and provenance (model folder and fingerprint, profile, seed, MC
-passes, source, versions) in header cards.
+``SNR``, ``ALLSTAR_INDEX``, ``astroNN_model_error``, ``astroNN_predictive_error``, the
+out-of-domain score ``DOMAIN_SCORE`` (:mod:`astronn_paper.model.domain`; NaN when the model
+folder has no domain model or the star was not predicted) and the flag ``OUTSIDE_TRAINING``
+(bit 3: DOMAIN_SCORE above the domain model's threshold). Units are in ``TUNITn``,
+descriptions in ``TCOMMn``, the 22 target names in ``TARGnn`` cards, and provenance (model
+folder and fingerprint, profile, seed, MC passes, source, versions, DOMTHR) in header cards.
 
 The profile decides the size: every row with a spectrum in ``paper``, a seeded subset of
 ``Profile.n_catalog`` rows, stratified over the survey fields (so spatially representative),
@@ -35,9 +37,9 @@ Also here: galactocentric positions of the stars with a good Gaia parallax
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -45,18 +47,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from astropy.stats import mad_std
 
-from astronn_paper import __version__, apogee, config
-from astronn_paper.survey.source import SpectrumError, SurveySource
+from astronn_paper import apogee, cache, config
 from astronn_paper.survey import open_source
+from astronn_paper.survey.source import SurveySource
 
 CATALOG_NAME = "astroNN_apogee_dr14_catalog.fits"
 #: Stars per chunk (the unit of streaming and of resumption).
 CHUNK_SIZE = 256
 #: Bump when the bytes written for the same inputs change (invalidates partial files).
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2
 #: Bits of the OUTSIDE_TRAINING flag.
-FLAG_BITS = {"teff": 0, "logg": 1, "Fe": 2, "not_predicted": 7}
+FLAG_BITS = {"teff": 0, "logg": 1, "Fe": 2, "out_of_domain": 3, "not_predicted": 7}
 _FIELDS = ("mean", "total", "model", "predictive")
 
 
@@ -114,38 +117,17 @@ def catalog_seed(profile=None) -> int:
 
 # =========================================================================== reading
 def read_spectra(source: SurveySource, indices: np.ndarray):
-    """Combined apStar spectra of allStar rows ``indices``, normalised for the network.
+    """Combined apStar spectra of allStar rows ``indices``, normalised for the network
+    (:meth:`SurveySource.read_normalised`).
 
-    Returns ``(spec, spec_err, good, problems)``: float32 (n_good, 7514) arrays for the rows
-    where ``good`` is True, and ``{position: SpectrumError}`` for the others.
+    Returns ``(spec, spec_err, good, skipped)``: float32 (n_good, 7514) arrays for the rows
+    where ``good`` is True, and ``{position: skip record}`` for the others.
     """
-    from astronn_paper.survey import normalise
-
-    indices = np.asarray(indices)
-    flux = np.zeros((len(indices), apogee.N_PIX), np.float32)
-    err = np.ones_like(flux)
-    bitmask = np.zeros(flux.shape, np.int64)
-    problems: dict[int, SpectrumError] = {}
-    stars = None
-    if hasattr(source, "apstars"):  # vectorised rendering (synthetic survey)
-        try:
-            stars = source.apstars(indices)
-        except SpectrumError:
-            stars = None            # one bad star: read them one by one to find it
-    for j, i in enumerate(indices):
-        try:
-            f, e, b = (stars[j] if stars is not None else source.apstar(int(i))).combined()
-            flux[j], err[j], bitmask[j] = f, e, b
-        except SpectrumError as exc:
-            problems[j] = exc
-    read_ok = np.array([j not in problems for j in range(len(indices))], bool)
-    norm = normalise.normalise_batch(flux[read_ok], err[read_ok], bitmask[read_ok])
-    ok_pos = np.flatnonzero(read_ok)
-    for k, exc in norm.errors.items():
-        problems[int(ok_pos[k])] = exc
-    good = np.zeros(len(indices), bool)
-    good[ok_pos[norm.good]] = True
-    return norm.spec, norm.err, good, problems
+    indices = np.asarray(indices, np.int64)
+    r = source.read_normalised(indices)
+    good = np.isin(indices, r.rows)
+    pos = {int(i): j for j, i in enumerate(indices)}
+    return r.spec, r.err, good, {pos[s["allstar_index"]]: s for s in r.skipped}
 
 
 # =========================================================================== building
@@ -174,10 +156,6 @@ def catalog_path(profile=None) -> Path:
     return config.data_dir(profile) / CATALOG_NAME
 
 
-def _sha(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def build_catalog(profile=None, source: SurveySource | None = None,
                   model_folder: os.PathLike | None = None, rows=None, out_path=None,
                   chunk_size: int = CHUNK_SIZE, mc: int | None = None, force: bool = False,
@@ -186,12 +164,12 @@ def build_catalog(profile=None, source: SurveySource | None = None,
 
     ``model_folder`` defaults to ``train.ensure_model("censored", profile)``; ``rows`` to
     :func:`catalog_rows`. An existing catalog made by the same plan is reused unless
-    ``force``. ``max_chunks`` stops after that many new chunks (leaving the partial file, for
-    tests of resumption); the FITS is then not written and ``report.path`` is the partial file.
+    ``force``. Finished chunks are kept in ``<out>.partial/`` (a :class:`~astronn_paper.cache.ChunkDir`)
+    and a re-run with the same plan resumes from them. ``max_chunks`` stops after that many new
+    chunks (for tests of resumption); the FITS is then not written and ``report.path`` is the
+    partial folder.
     """
-    import h5py
-
-    from astronn_paper.model import predictions, train
+    from astronn_paper.model import blas, domain, engine, predictions, train
 
     p = config.get_profile(profile)
     t0 = time.perf_counter()
@@ -200,6 +178,7 @@ def build_catalog(profile=None, source: SurveySource | None = None,
     if model_folder is None:
         model_folder = train.ensure_model("censored", p)
     model_folder = Path(model_folder)
+    dom = domain.find(model_folder)          # the out-of-domain model, None if the folder has none
     rows = catalog_rows(allstar, p) if rows is None else np.sort(np.asarray(rows, np.int64))
     if not len(rows):
         raise ValueError("no catalog rows: the allStar table has no row with a spectrum (NVISITS > 0)")
@@ -207,11 +186,13 @@ def build_catalog(profile=None, source: SurveySource | None = None,
     out_path = Path(out_path) if out_path is not None else catalog_path(p)
     plan = {
         "version": CATALOG_VERSION, "model": predictions.model_fingerprint(model_folder),
-        "source": source.fingerprint(), "rows": hashlib.sha256(rows.tobytes()).hexdigest()[:16],
+        "engine": engine.ENGINE_VERSION, "precision": blas.resolve_precision(),
+        "source": source.fingerprint(), "rows": cache.array_fingerprint(rows),
         "mc": mc, "chunk_size": int(chunk_size), "profile": p.name,
         "seed": catalog_seed(p),
+        "domain": None if dom is None else cache.file_fingerprint(model_folder / domain.DOMAIN_FILE),
     }
-    plan_fp = _sha(plan)
+    plan_fp = cache.fingerprint(plan)
     if out_path.is_file() and not force and _fits_plan(out_path) == plan_fp:
         from astropy.io import fits
 
@@ -220,9 +201,12 @@ def build_catalog(profile=None, source: SurveySource | None = None,
                              n_predicted=int(h["NPRED"]), skipped=json.loads(h.get("SKIPPED", "{}")),
                              wall_time_s=float(h.get("WALLTIME", 0.0)), cached=True)
 
-    partial = out_path.with_name(out_path.name + ".partial.h5")
+    partial = cache.ChunkDir(out_path.with_name(out_path.name + ".partial"), {"plan": plan_fp})
     n_chunks = int(np.ceil(len(rows) / chunk_size))
-    done = _open_partial(partial, plan_fp, force)
+    if force and partial.folder.exists():
+        shutil.rmtree(partial.folder)
+    partial.open()
+    done = partial.done(n_chunks)
     resumed = len(done)
     todo = [k for k in range(n_chunks) if k not in done]
     if max_chunks is not None:
@@ -231,8 +215,8 @@ def build_catalog(profile=None, source: SurveySource | None = None,
     try:
         model = predictions.load_model(model_folder) if todo else None
     except Exception:
-        if not done:  # a refused model folder leaves no empty partial file behind
-            partial.unlink(missing_ok=True)
+        if not done:  # a refused model folder leaves no empty partial folder behind
+            shutil.rmtree(partial.folder, ignore_errors=True)
         raise
     t_pred, n_run = 0.0, 0
     bar = _progress(progress, total=len(rows), initial=min(len(rows), resumed * chunk_size),
@@ -250,6 +234,9 @@ def build_catalog(profile=None, source: SurveySource | None = None,
                 pending = reader.submit(read_spectra, source, chunk_rows(todo[n + 1]))
             out = {f: np.full((len(idx), len(apogee.TARGETS)), apogee.MISSING, np.float32)
                    for f in _FIELDS}
+            dscore = np.full(len(idx), np.nan, np.float32)
+            if good.any() and dom is not None:
+                dscore[good] = dom.score(spec, spec_err)
             if good.any():
                 t1 = time.perf_counter()
                 pred = predict_at(model, spec, k * chunk_size + np.flatnonzero(good), mc,
@@ -257,28 +244,23 @@ def build_catalog(profile=None, source: SurveySource | None = None,
                 for f in _FIELDS:
                     out[f][good] = pred[f]
                 t_pred += time.perf_counter() - t1
-            reasons = np.array([problems[j].reason if j in problems else "" for j in range(len(idx))],
+            reasons = np.array([problems[j]["reason"] if j in problems else "" for j in range(len(idx))],
                                "S16")
-            with h5py.File(partial, "a") as h:
-                g = h.create_group(f"chunks/{k:06d}")
-                g.create_dataset("rows", data=idx)
-                for f in _FIELDS:
-                    g.create_dataset(f, data=out[f])
-                g.create_dataset("reason", data=reasons)
-                h.attrs["done"] = np.append(h.attrs["done"], k).astype(np.int64)
+            partial.write(k, {"rows": idx, "reason": reasons, "domain_score": dscore, **out})
             bar.update(len(idx))
             n_run += len(idx)
     bar.close()
 
-    done = _open_partial(partial, plan_fp, False)
-    if len(done) < n_chunks:
-        return CatalogReport(path=str(partial), n_rows=len(rows), n_predicted=-1,
+    if len(partial.done(n_chunks)) < n_chunks:
+        return CatalogReport(path=str(partial.folder), n_rows=len(rows), n_predicted=-1,
                              wall_time_s=time.perf_counter() - t0, predict_time_s=t_pred,
                              n_chunks=n_chunks, n_chunks_resumed=resumed, n_run=n_run)
 
-    res = _read_partial(partial, n_chunks)
+    parts = [partial.read(k)[0] for k in range(n_chunks)]
+    res = {name: np.concatenate([part[name] for part in parts])
+           for name in ("rows", "reason", "domain_score", *_FIELDS)}
     if not np.array_equal(res["rows"], rows):
-        raise RuntimeError(f"{partial} holds other rows than planned; delete it and re-run")
+        raise RuntimeError(f"{partial.folder} holds other rows than planned; delete it and re-run")
     skipped = Counter(r.decode() for r in res["reason"] if r)
     n_pred = int((res["reason"] == b"").sum())
     wall = time.perf_counter() - t0
@@ -286,11 +268,13 @@ def build_catalog(profile=None, source: SurveySource | None = None,
         "model_folder": model_folder.name, "model_fingerprint": plan["model"],
         "profile": p.name, "seed": plan["seed"], "mc_passes": mc, "chunk_size": int(chunk_size),
         "source": source.kind, "source_fingerprint": plan["source"], "plan": plan_fp,
-        "versions": _versions(), "n_predicted": n_pred, "skipped": dict(skipped),
+        "versions": cache.versions("astroNN", "astropy", "numpy", "tensorflow"), "n_predicted": n_pred, "skipped": dict(skipped),
         "wall_time_s": round(wall, 2),
+        "domain_threshold": None if dom is None else float(dom.threshold),
+        "domain_fingerprint": plan["domain"],
     }
     write_fits(out_path, allstar, rows, res, prov)
-    partial.unlink()
+    shutil.rmtree(partial.folder)
     report = CatalogReport(path=str(out_path), n_rows=len(rows), n_predicted=n_pred,
                            skipped=dict(skipped), wall_time_s=wall, predict_time_s=t_pred,
                            n_chunks=n_chunks, n_chunks_resumed=resumed, n_run=n_run)
@@ -327,37 +311,6 @@ def _check_targets(names) -> None:
                          f"{list(apogee.TARGETS)}")
 
 
-def _open_partial(partial: Path, plan_fp: str, force: bool) -> set[int]:
-    """Completed chunk ids of a partial file made by the same plan (else start afresh)."""
-    import h5py
-
-    if partial.is_file() and not force:
-        try:
-            with h5py.File(partial, "r") as h:
-                if h.attrs.get("plan") == plan_fp:
-                    done = [int(k) for k in h.attrs["done"]]
-                    # a chunk listed as done but not complete (interrupted write) is redone
-                    return {k for k in done if f"chunks/{k:06d}/reason" in h}
-        except OSError:  # truncated by an interruption: start again
-            pass
-    tmp = partial.with_name(partial.name + ".tmp")
-    with h5py.File(tmp, "w") as h:
-        h.attrs["plan"] = plan_fp
-        h.attrs["done"] = np.zeros(0, np.int64)
-        h.create_group("chunks")
-    os.replace(tmp, partial)
-    return set()
-
-
-def _read_partial(partial: Path, n_chunks: int) -> dict:
-    import h5py
-
-    with h5py.File(partial, "r") as h:
-        parts = [h[f"chunks/{k:06d}"] for k in range(n_chunks)]
-        return {name: np.concatenate([g[name][()] for g in parts])
-                for name in ("rows", "reason", *_FIELDS)}
-
-
 def _fits_plan(path: Path) -> str | None:
     from astropy.io import fits
 
@@ -367,33 +320,21 @@ def _fits_plan(path: Path) -> str | None:
         return None
 
 
-def _versions() -> dict:
-    import astropy
-    import astroNN
-
-    out = {"astronn_paper": __version__, "astroNN": astroNN.__version__,
-           "astropy": astropy.__version__, "numpy": np.__version__}
-    try:
-        import tensorflow as tf
-
-        out["tensorflow"] = tf.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    return out
-
-
 def _progress(enabled: bool, **kw):
     """A tqdm progress bar, silent when ``enabled`` is false."""
-    from tqdm import tqdm  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
+    from tqdm import (
+        tqdm,  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
+    )
 
     return tqdm(disable=not enabled, **kw)
 
 
 # =========================================================================== flags / FITS
-def outside_training_flag(labels: np.ndarray) -> np.ndarray:
+def outside_training_flag(labels: np.ndarray, out_of_domain: np.ndarray | None = None) -> np.ndarray:
     """Bit flag (uint8) of stars whose *predicted* labels leave the training box
     (:data:`astronn_paper.analysis.metrics.TRAINING_BOX`): bit 0 Teff, 1 log g, 2 [Fe/H];
-    bit 7 = not predicted."""
+    bit 3 = spectrum out of domain (``out_of_domain``, from the DOMAIN_SCORE); bit 7 = not
+    predicted."""
     from astronn_paper.analysis.metrics import TRAINING_BOX
 
     labels = np.asarray(labels)
@@ -404,6 +345,8 @@ def outside_training_flag(labels: np.ndarray) -> np.ndarray:
         name = "Fe" if name == "feh" else name
         v = labels[:, ix[name]]
         flag |= (((v < lo) | (v > hi)) & ~missing).astype(np.uint8) << FLAG_BITS[name]
+    if out_of_domain is not None:
+        flag |= (np.asarray(out_of_domain, bool) & ~missing).astype(np.uint8) << FLAG_BITS["out_of_domain"]
     flag |= missing.astype(np.uint8) << FLAG_BITS["not_predicted"]
     return flag
 
@@ -421,7 +364,8 @@ COLUMNS = {
     "astroNN_error": ("K; dex", "total uncertainty (model and predictive in quadrature), -9999 = none"),
     "astroNN_model_error": ("K; dex", "model (MC-dropout, epistemic) uncertainty, -9999 = none"),
     "astroNN_predictive_error": ("K; dex", "predictive (aleatoric) uncertainty, -9999 = none"),
-    "OUTSIDE_TRAINING": ("", "bits: 1 Teff, 2 logg, 4 [Fe/H] outside the training box; 128 not predicted"),
+    "DOMAIN_SCORE": ("", "out-of-domain score (~1 like the training spectra); NaN = none"),
+    "OUTSIDE_TRAINING": ("", "bits: 1 Teff, 2 logg, 4 [Fe/H] outside training box; 8 out of domain; 128 not predicted"),
 }
 
 
@@ -440,6 +384,9 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
 
     ids, tel = text("APOGEE_ID"), text("TELESCOPE")
     mean = np.asarray(res["mean"], np.float32)
+    dscore = np.asarray(res.get("domain_score", np.full(len(rows), np.nan)), np.float32)
+    thr = provenance.get("domain_threshold")
+    ood = None if thr is None else dscore > thr          # NaN (not predicted): not flagged
     cols = [
         fits.Column("APOGEE_ID", f"{max(1, np.char.str_len(ids).max(initial=1))}A", array=ids),
         fits.Column("TELESCOPE", f"{max(1, np.char.str_len(tel).max(initial=1))}A", array=tel),
@@ -453,7 +400,8 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
         fits.Column("astroNN_model_error", f"{n_t}E", array=np.asarray(res["model"], np.float32)),
         fits.Column("astroNN_predictive_error", f"{n_t}E",
                     array=np.asarray(res["predictive"], np.float32)),
-        fits.Column("OUTSIDE_TRAINING", "B", array=outside_training_flag(mean)),
+        fits.Column("DOMAIN_SCORE", "E", array=dscore),
+        fits.Column("OUTSIDE_TRAINING", "B", array=outside_training_flag(mean, ood)),
     ]
     hdu = fits.BinTableHDU.from_columns(cols, name="ASTRONN")
     h = hdu.header
@@ -477,15 +425,15 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
     _card(h, "SKIPPED", json.dumps(provenance["skipped"], sort_keys=True), "stars skipped by reason")
     _card(h, "WALLTIME", provenance["wall_time_s"], "[s] wall time of the run that wrote it")
     _card(h, "PLAN", provenance["plan"], "fingerprint of the inputs (cache key)")
+    _card(h, "DOMTHR", "none" if thr is None else float(thr), "DOMAIN_SCORE threshold (flag bit 3)")
     for k, v in provenance["versions"].items():
         h[f"HIERARCH VERSION {k.upper()}"] = v
     h["DATE"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
         int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))))
     h.add_comment("astroNN catalog of APOGEE DR14 (Leung & Bovy 2019), made by astronn_paper")
     h.add_comment("PROVENANCE " + json.dumps(provenance, sort_keys=True))
-    tmp = path.with_name(path.name + ".tmp")
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
-    os.replace(tmp, path)
+    with cache.atomic_path(path) as tmp:
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
     return path
 
 
@@ -517,7 +465,7 @@ def galactic_positions(ra, dec, parallax, parallax_error, min_over_error: float 
     Returns ``good`` (bool mask over the input) and ``X, Y, z, R`` (kpc) for those stars,
     distance = 1 / parallax.
     """
-    from astronn_paper.synth.population import galactocentric
+    from astronn_paper.survey.positions import galactocentric
 
     plx, eplx = np.asarray(parallax, float), np.asarray(parallax_error, float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -529,7 +477,7 @@ def galactic_positions(ra, dec, parallax, parallax_error, min_over_error: float 
 def gaia_parallax(allstar_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gaia DR2 parallax and error (mas) of allStar rows from the file astroNN ships
     (``gaiadr2_apogeedr14_parallax.npz``, in allStar order; -9999 where missing)."""
-    from astronn_paper.synth.population import real_positions
+    from astronn_paper.survey.positions import real_positions
 
     pos = real_positions()
     idx = np.asarray(allstar_index)
@@ -572,7 +520,7 @@ def radial_gradient(R, feh, z=None, r0: float = 8.0, f_scale: float = 0.2) -> Gr
     x0 = np.linalg.lstsq(A, feh, rcond=None)[0]
     res = least_squares(lambda c: A @ c - feh, x0, loss="soft_l1", f_scale=f_scale)
     resid = A @ res.x - feh
-    sigma = 1.4826 * np.median(np.abs(resid - np.median(resid)))
+    sigma = mad_std(resid)
     cov = np.linalg.pinv(A.T @ A) * sigma**2
     return GradientFit(slope=res.x[1], slope_err=float(np.sqrt(cov[1, 1])), intercept=res.x[0],
                        vertical=res.x[2] if z is not None else float("nan"), n=len(R), r0=r0)
@@ -624,13 +572,8 @@ def measure_gradient(sample: dict, feh=None, z_max: float = 0.5, r_range=(4.0, 1
 
 def true_labels(source: SurveySource, allstar_index) -> np.ndarray | None:
     """True labels (N, 22, ``apogee.TARGETS`` order) of allStar rows, or None for a real survey."""
-    t = source.truth()
-    if t is None:
-        return None
-    t = t[np.asarray(allstar_index)]
-    if t.dtype.names:
-        return np.stack([np.asarray(t[name], float) for name in apogee.TARGETS], axis=1)
-    return np.asarray(t, float)
+    t = source.true_labels(allstar_index)
+    return None if t is None else t.astype(float)
 
 
 # =========================================================================== command line
@@ -641,11 +584,23 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help=f"output FITS (default <data>/<profile>/{CATALOG_NAME})")
     p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--release", type=_release_arg, default=None, metavar="dr14|dr17",
+                   help="read the SAS mirror at $SDSS_LOCAL_SAS_MIRROR with this release's layout "
+                        "(default: the source of $ASTRONN_PAPER_SOURCE / $ASTRONN_PAPER_RELEASE)")
     p.set_defaults(func=_cli)
 
 
+def _release_arg(value: str) -> str:
+    from astronn_paper.survey import release
+
+    return release.argtype(value)
+
+
 def _cli(args) -> int:
-    rep = build_catalog(args.profile, model_folder=args.model, out_path=args.out,
+    source = None
+    if args.release:
+        source = open_source({"kind": "mirror", "release": args.release}, args.profile)
+    rep = build_catalog(args.profile, source=source, model_folder=args.model, out_path=args.out,
                         chunk_size=args.chunk_size, force=args.force)
     print(json.dumps({**rep.__dict__, "spectra_per_s": rep.spectra_per_s}, indent=1, default=str))
     return 0

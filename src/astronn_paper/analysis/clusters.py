@@ -33,8 +33,6 @@ The statistics (:func:`spread`, :func:`mean_and_error`, :func:`x_over_fe`,
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -42,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import apogee, config
+from astronn_paper import apogee, cache, config
 from astronn_paper.model import predictions
 
 #: Cluster names as the Meszaros et al. (2013) table spells them -> names for print / figures.
@@ -258,11 +256,11 @@ def members_table(source, path: os.PathLike | None = None):
     From, in order: ``path``; the file named by ``ASTRONN_PAPER_CLUSTER_TABLE``; the survey
     source's own (:meth:`~astronn_paper.survey.source.SurveySource.cluster_members`: the synthetic
     survey's, or an exported synthetic mirror's). Files are read with the survey package's
-    reader (:func:`astronn_paper.synth.catalog.read_meszaros`).
+    reader (:func:`astronn_paper.survey.meszaros.read_meszaros`).
     """
     path = path or os.environ.get(MEMBERS_TABLE_ENV)
     if path:
-        from astronn_paper.synth.catalog import read_meszaros
+        from astronn_paper.survey.meszaros import read_meszaros
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"cluster membership table {path} does not exist")
@@ -289,25 +287,19 @@ class MemberSpectra:
 
 def member_spectra(source, allstar_index) -> MemberSpectra:
     """Read the combined apStar spectrum of each row through ``source`` (row 1 when
-    NVISITS > 1) and continuum-normalise it as the paper (the catalog's reader,
-    :func:`astronn_paper.analysis.catalog.read_spectra`); bad stars are skipped and listed."""
-    from astronn_paper.analysis.catalog import read_spectra
-
+    NVISITS > 1) and continuum-normalise it as the paper
+    (:meth:`~astronn_paper.survey.source.SurveySource.read_normalised`); bad stars are skipped
+    and listed."""
     rows = np.asarray(allstar_index, dtype=np.int64)
     if not len(rows):
         empty = np.empty((0, apogee.N_PIX_GAP_DELETED), np.float32)
         return MemberSpectra(empty, empty.copy(), rows)
-    spec, spec_err, good, problems = read_spectra(source, rows)
-    skipped = [{"allstar_index": int(rows[j]), "reason": exc.reason, "message": str(exc)}
-               for j, exc in sorted(problems.items())]
-    return MemberSpectra(spec, spec_err, rows[good], skipped)
+    r = source.read_normalised(rows)
+    skipped = [{k: s[k] for k in ("allstar_index", "reason", "message")} for s in r.skipped]
+    return MemberSpectra(r.spec, r.err, r.rows, skipped)
 
 
 # =========================================================================== predictions
-def _sha(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
-
-
 @functools.lru_cache(maxsize=16)
 def _model_fingerprint(folder: str, mtime_ns: int) -> str:
     from astronn_paper.model.predictions import model_fingerprint
@@ -324,7 +316,7 @@ def cache_key(model_folder, source, members: Members, profile=None) -> dict:
     return {
         "version": CACHE_VERSION, "model": _model_fingerprint(str(Path(model_folder).resolve()), mtime),
         "source": source.fingerprint(), "cluster": members.cluster,
-        "members": _sha([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),
+        "members": cache.fingerprint([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),
         "mc": p.mc_passes, "seed": config.seed_for(f"clusters:{members.cluster}", p),
         "normalisation": "continuum", "engine": _engine_version(),
     }
@@ -339,7 +331,7 @@ def _engine_version() -> str:
 
 def cache_path(model_folder, key: dict, profile=None) -> Path:
     return (config.predictions_dir(profile)
-            / f"clusters__{Path(model_folder).name}__{key['cluster']}__{_sha(key)}.h5")
+            / f"clusters__{Path(model_folder).name}__{key['cluster']}__{cache.fingerprint(key)}.h5")
 
 
 def predict_members(model_folder, source, members: Members, profile=None,
@@ -485,23 +477,6 @@ def injected_spread(cluster: str) -> float | None:
     return None
 
 
-def _truth_rows(truth, rows) -> np.ndarray | None:
-    """(n, 22) true labels in TARGETS order of allStar ``rows`` from ``source.truth()``."""
-    if truth is None:
-        return None
-    if getattr(truth, "dtype", None) is not None and truth.dtype.names:
-        names = truth.dtype.names
-        if all(t in names for t in apogee.TARGETS):
-            return np.stack([np.asarray(truth[t])[rows] for t in apogee.TARGETS], axis=1).astype(np.float64)
-        raise KeyError(f"the truth table lacks targets {[t for t in apogee.TARGETS if t not in names]}")
-    if hasattr(truth, "colnames"):  # astropy Table
-        return np.stack([np.asarray(truth[t])[rows] for t in apogee.TARGETS], axis=1).astype(np.float64)
-    t = np.asarray(truth)
-    if t.ndim != 2 or t.shape[1] != len(apogee.TARGETS):
-        raise ValueError(f"source.truth() has shape {t.shape}; expected (n_allstar, {len(apogee.TARGETS)})")
-    return t[rows].astype(np.float64)
-
-
 def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networks=NETWORKS,
                   table=None, model_folders: dict | None = None,
                   force: bool = False) -> dict[str, ClusterResult]:
@@ -519,7 +494,6 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
         from astronn_paper.model import train
 
         model_folders = {k: train.ensure_model(k, p) for k in networks}
-    truth = source.truth()   # None for a real survey
 
     loaded: dict = {}   # each network is loaded once, and only if some prediction is not cached
 
@@ -549,9 +523,9 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
         aspcap, aspcap_err = dataset.labels_from_allstar(allstar, rows)
         labels = {k: pr["mean"] for k, pr in preds.items()} | {"aspcap": aspcap.astype(np.float64)}
         errors = {k: pr["total"] for k, pr in preds.items()} | {"aspcap": aspcap_err.astype(np.float64)}
-        t = _truth_rows(truth, rows)
+        t = source.true_labels(rows)   # None for a real survey
         if t is not None:
-            labels["truth"] = t
+            labels["truth"] = t.astype(np.float64)
         ids = dict(zip(mem.allstar_index.tolist(), mem.apogee_id))
         results[cl] = ClusterResult(cl, mem, rows, np.array([ids[int(i)] for i in rows]),
                                     labels, errors, first["skipped"])

@@ -227,12 +227,10 @@ def binned_errors_by_own_label(pred, ref, total, model_unc, bins, targets=apogee
 def load_labels(path: os.PathLike, rows=None, kind: str = "combined") -> dict:
     """The reference labels of a compiled set: ``aspcap``, ``aspcap_err`` (N, 22, -9999 kept),
     ``snr``, and ``truth`` (N, 22) when the file has it (synthetic data) else None."""
-    import h5py
-
     from astronn_paper import dataset
+    from astronn_paper.dataset import store
 
-    with h5py.File(path, "r") as f:
-        has_truth = "truth" in f[kind]
+    has_truth = "truth" in store.column_names(path, kind)
     cols = ["SNR", "truth"] if has_truth else ["SNR"]
     c = dataset.load_columns(path, ["labels", "labels_err", *cols], kind=kind, rows=rows)
     return {"aspcap": c["labels"].astype(np.float64), "aspcap_err": c["labels_err"].astype(np.float64),

@@ -26,8 +26,8 @@ Binned statistics come from :func:`astronn_paper.analysis.metrics.binned_stat`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 

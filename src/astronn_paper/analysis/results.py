@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import __version__, config
+from astronn_paper import __version__, cache, config
 
 
 def path(name: str, profile=None) -> Path:
@@ -44,9 +43,7 @@ def write(name: str, data: dict, profile=None) -> Path:
     out = path(name, p)
     doc = {"notebook": name, "profile": p.name, "package_version": __version__,
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": _plain(data)}
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n")
-    os.replace(tmp, out)
+    cache.atomic_write_bytes(out, (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode())
     return out
 
 

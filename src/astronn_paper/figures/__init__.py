@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astronn_paper import config
+from astronn_paper import cache, config
 
 
 def save(fig, name: str, profile=None, dpi: int = 110) -> list[Path]:
@@ -16,8 +16,7 @@ def save(fig, name: str, profile=None, dpi: int = 110) -> list[Path]:
     paths = []
     for ext in ("pdf", "png"):
         path = out / f"{name}.{ext}"
-        tmp = path.with_name(path.stem + ".tmp." + ext)
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        tmp.replace(path)
+        with cache.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
         paths.append(path)
     return paths

@@ -9,7 +9,7 @@ from astronn_paper import apogee
 
 def scatter_comparison(table, columns=None):
     """Per-label scatter of the networks trained on continuum- and ASPCAP-normalised spectra
-    (columns of ``table``, e.g. from :func:`astronn_paper.analysis.studies.side_by_side`), Teff on its own
+    (columns of ``table``, e.g. from :func:`astronn_paper.analysis.aspcap_norm.side_by_side`), Teff on its own
     axis (K) and the other labels in dex."""
     columns = list(columns or table.columns)
     fig, (ax_t, ax) = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 8]})

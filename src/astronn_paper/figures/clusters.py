@@ -5,7 +5,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from astronn_paper import apogee
-from astronn_paper.analysis.clusters import ELEMENTS, OPEN_CLUSTERS, ClusterResult, injected_spread
+from astronn_paper.analysis.clusters import (
+    ELEMENTS,
+    OPEN_CLUSTERS,
+    ClusterResult,
+    injected_spread,
+)
 
 #: Colour, marker and legend label of each method.
 STYLE = {
@@ -107,5 +112,31 @@ def globular(result: ClusterResult):
         ax2.plot(lim, lim, color="k", lw=0.8, ls="--", label="1:1")
         ax2.set(xlabel="true [Al/Fe]", ylabel="measured [Al/Fe]", xlim=lim,
                 title="Is the real Al spread kept? (flat = erased)")
+    fig.tight_layout()
+    return fig
+
+
+def spread_from_response(injected: float, predicted: dict, measured: dict, element: str = "Al"):
+    """M13's [X/Fe] spread: the injected (true) one, the one predicted from each network's
+    self-response (R[X, X] x injected, with its error) and the one each network measures.
+    ``predicted``: network -> (value, error); ``measured``: network -> value."""
+    nets = list(dict.fromkeys(list(predicted) + list(measured)))
+    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.55 * (len(nets) + 1)))
+    y = np.arange(len(nets))
+    ax.axvline(injected, color=STYLE["truth"]["color"], lw=1.5, ls="--", label=f"injected (truth) {injected:.3f}")
+    for k, net in enumerate(nets):
+        style = STYLE.get(net, {"color": f"C{k}", "marker": "o"})
+        if net in predicted:
+            v, e = predicted[net]
+            ax.errorbar(v, y[k] + 0.12, xerr=e, marker="o", mfc="none", color=style["color"], capsize=3,
+                        ls="none", label="predicted: R[X,X] × injected" if k == 0 else None)
+        if net in measured and measured[net] is not None:
+            ax.plot(measured[net], y[k] - 0.12, marker="s", color=style["color"], ls="none",
+                    label="measured by the network" if k == 0 else None)
+    ax.set_yticks(y, [SHORT.get(n, n) for n in nets])
+    ax.set_ylim(-0.6, len(nets) - 0.4)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"M13 [{element}/Fe] spread (dex)")
+    ax.legend(fontsize=7.5, loc="lower right")
     fig.tight_layout()
     return fig

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from astronn_paper import apogee, dataset
+from astronn_paper.dataset import store
 from astronn_paper.survey import normalise
 
 
@@ -59,14 +60,7 @@ def teff_logg(train_path):
 
 def _labels(path) -> np.ndarray:
     """Teff, logg, [Fe/H] of the combined group (labels only: the spectra are not read)."""
-    import json
-
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        stored = json.loads(f.attrs["targets"])
-        cols = [stored.index(t) for t in ("teff", "logg", "Fe")]
-        return f["combined/labels"][:, cols]
+    return store.labels(path, ("teff", "logg", "Fe"))
 
 
 def normalisation_comparison(source, index: int):

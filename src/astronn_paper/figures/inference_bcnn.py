@@ -102,3 +102,37 @@ def jacobian_profiles(jacs: Mapping[str, np.ndarray], targets: Sequence[str],
     axes[-1, 0].set_xlabel("wavelength (Å)")
     fig.tight_layout()
     return fig
+
+
+def response_comparison(self_response: Mapping, title: str | None = None):
+    """Censored vs full-spectrum network in the element response test: per label, the
+    self-response R[i, i] (left; 1 = the label follows its own change) and the response
+    to all [X/H] together (right; per 0.1 dex, in units of the label's step), with bootstrap
+    errors. ``self_response``: network name -> DataFrame of
+    :func:`astronn_paper.analysis.response.self_response` at one SNR."""
+    targets = list(apogee.TARGETS)
+    x = np.arange(len(targets))
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.2), sharex=True)
+    n = len(self_response)
+    for k, (name, df) in enumerate(self_response.items()):
+        off = (k - (n - 1) / 2) * 0.22
+        d = df.reindex(targets)
+        axes[0].errorbar(x + off, d["self"], d["self_err"], ls="none", marker=_MARKERS[k % len(_MARKERS)],
+                         ms=5, color=f"C{k}", capsize=2, label=name)
+        axes[1].errorbar(x + off, d["population"], d["population_err"], ls="none",
+                         marker=_MARKERS[k % len(_MARKERS)], ms=5, color=f"C{k}", capsize=2, label=name)
+    for ax in axes:
+        ax.axhline(1.0, color="k", lw=0.6, ls=":")
+        ax.axhline(0.0, color="k", lw=0.6)
+    axes[0].set_ylabel("self-response R[i, i]")
+    axes[1].set_ylabel("response to all [X/H] +0.1\n(in steps of the label)")
+    axes[0].legend(fontsize=8)
+    axes[1].set_xticks(x, [apogee.TARGET_LATEX.get(t, t) for t in targets], rotation=60, fontsize=8)
+    for lab, t in zip(axes[1].get_xticklabels(), targets):
+        if t in WEAK_LINE_ELEMENTS:
+            lab.set_fontweight("bold")
+            lab.set_color("C3")
+    if title:
+        axes[0].set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

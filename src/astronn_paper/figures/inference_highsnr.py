@@ -300,3 +300,129 @@ def logg_residuals(true_logg, residual, label_residual, groups: Mapping):
     axes[0].legend(loc="lower left", fontsize=8, markerscale=3)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- response test
+def response_matrix(table, snrs: Sequence[float] = (200.0, 50.0), title: str | None = None):
+    """The element response matrix (:mod:`astronn_paper.analysis.response`) at each SNR: the
+    median change of each predicted label (rows) when one true label is changed (columns),
+    both in units of their steps (50 K, 0.1 dex), so the diagonal is the self-response
+    (1: measured from the star's own lines) and the off-diagonal what leaks in from other
+    labels. Right of the line: both C columns / both Ti columns together, and all 20 [X/H]
+    together (the population direction). Diverging colours centred at 0, clipped at ±1."""
+    from astronn_paper.analysis import response
+
+    snrs = [float(s) for s in snrs]
+    fig, axes = plt.subplots(1, len(snrs), figsize=(7.4 * len(snrs), 7.0), squeeze=False)
+    im = None
+    for ax, snr in zip(axes[0], snrs):
+        R, _, outputs, changed = response.matrix(table, snr, per_step=True)
+        im = ax.imshow(R, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest")
+        n_single = sum(c in outputs for c in changed)
+        ax.axvline(n_single - 0.5, color="k", lw=1)
+        for i, o in enumerate(outputs):
+            if o in changed:
+                j = changed.index(o)
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
+                        color="w" if abs(R[i, j]) > 0.6 else "k")
+        j = changed.index(response.POPULATION) if response.POPULATION in changed else None
+        if j is not None:
+            for i in range(len(outputs)):
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
+                        color="w" if abs(R[i, j]) > 0.6 else "k")
+        ax.set_xticks(range(len(changed)), [_label(c) for c in changed], rotation=90, fontsize=7)
+        ax.set_yticks(range(len(outputs)), [_label(o) for o in outputs], fontsize=7)
+        ax.set_xlabel("changed label (true, +1 step)")
+        ax.set_ylabel("predicted label")
+        n = int(table.loc[np.isclose(table["snr"], snr), "n_stars"].iloc[0])
+        ax.set_title(f"SNR {snr:g} ({n} stars)", fontsize=10)
+    cb = fig.colorbar(im, ax=list(axes[0]), shrink=0.8, extend="both", pad=0.02)
+    cb.set_label(r"median $\Delta$pred$_i$ / $\Delta$true$_j$ (in steps: 50 K, 0.1 dex)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | None = None,
+                              window_share: Mapping | None = None,
+                              targets: Sequence[str] = apogee.ABUNDANCES):
+    """Per abundance: the self-response R[X, X] with its bootstrap error at each SNR
+    (``self_response``: label -> DataFrame of :func:`astronn_paper.analysis.response.self_response`),
+    beside the fraction of the Jacobian's squared norm inside the element's ASPCAP windows
+    (bars) and the windows' share of the pixels (grey ticks: an evenly spread Jacobian)."""
+    targets = list(targets)
+    x = np.arange(len(targets))
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    if concentration is not None:
+        ax.bar(x, [concentration.get(t, np.nan) for t in targets], 0.7, color="C1", alpha=0.35,
+               label="Jacobian: fraction of ΣJ² in own windows")
+    if window_share is not None:
+        ax.plot(x, [window_share.get(t, np.nan) for t in targets], ls="none", marker="_", ms=14,
+                color="0.4", label="windows' share of the pixels")
+    n = len(self_response)
+    for k, (name, df) in enumerate(self_response.items()):
+        off = (k - (n - 1) / 2) * 0.18
+        ax.errorbar(x + off, df.reindex(targets)["self"], df.reindex(targets)["self_err"], ls="none",
+                    marker="os^D"[k % 4], ms=5, color=f"C{k if k < 1 else k + 1}", capsize=2,
+                    label=f"self-response R[X,X], {name}")
+    ax.axhline(1.0, color="k", lw=0.6, ls=":")
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xticks(x, [_label(t) for t in targets], rotation=60, fontsize=8)
+    ax.set_xlim(-0.6, len(targets) - 0.4)
+    ax.set_ylim(-0.15, 1.15)
+    ax.set_ylabel("fraction")
+    ax.legend(fontsize=7.5, ncol=2, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def domain_scores(result, title: str | None = None):
+    """Out-of-domain score (issue 23): the DOMAIN_SCORE distribution of the high-SNR test set
+    and of each class of spectra rendered with different physics (``result``: the
+    :class:`astronn_paper.analysis.out_of_domain.OODResult` of :func:`astronn_paper.analysis.out_of_domain.ood_table`),
+    the threshold (≤ 2 % of the test set above it), and per class the fraction flagged by
+    the score and by the MC-dropout σ alone. Log x axis."""
+    from astronn_paper.analysis.out_of_domain import VARIANTS
+
+    scores = dict(result.scores)
+    table = {r["variant"]: r for r in result.table}
+    allv = np.concatenate([result.test_scores] + [s[np.isfinite(s)] for s in scores.values()])
+    lo = max(float(np.nanmin(allv[allv > 0])), 1e-2)
+    hi = float(np.nanmax(allv[np.isfinite(allv)]))
+    bins = np.logspace(np.log10(lo) - 0.05, np.log10(hi) + 0.05, 70)
+    names = [v for v in VARIANTS if v in scores and v != "in_domain"]
+    fig, axes = plt.subplots(len(names) + 1, 1, figsize=(8.5, 1.25 * (len(names) + 1) + 0.8),
+                             sharex=True)
+    ax = axes[0]
+    def frac(a):
+        return np.full(len(a), 1.0 / max(len(a), 1))
+
+    ax.hist(result.test_scores, bins, weights=frac(result.test_scores), color="0.45", alpha=0.8,
+            label=f"high-SNR test set ({result.test_scores.size})")
+    if "in_domain" in scores:
+        ax.hist(scores["in_domain"], bins, weights=frac(scores["in_domain"]), histtype="step",
+                color="k", lw=1.2, label=f"rendered, in domain ({scores['in_domain'].size})")
+    flagged = np.mean(result.test_scores > result.threshold)
+    ax.set_title(f"test set: {100 * flagged:.1f} % flagged", fontsize=9, loc="right")
+    ax.legend(fontsize=7.5, loc="upper right", bbox_to_anchor=(0.80, 1.0))
+    for k, (ax, v) in enumerate(zip(axes[1:], names)):
+        ax.hist(result.test_scores, bins, weights=frac(result.test_scores), color="0.8")
+        ax.hist(scores[v], bins, weights=frac(scores[v]), color=f"C{k % 10}", alpha=0.8,
+                label=f"{VARIANTS[v]} ({scores[v].size})")
+        row = table.get(v)
+        if row is not None:
+            txt = f"score: {100 * row['flagged']:.0f} % flagged"
+            if "sigma_flagged" in row.colnames:
+                txt += f"   σ alone: {100 * row['sigma_flagged']:.0f} %"
+            ax.set_title(txt, fontsize=8.5, loc="right")
+        ax.legend(fontsize=7.5, loc="upper left")
+    for ax in axes:
+        ax.axvline(result.threshold, color="r", lw=1.2, ls="--")
+    axes[len(axes) // 2].set_ylabel("fraction of spectra per bin")
+    axes[-1].set_xscale("log")
+    axes[-1].set_xlabel(r"DOMAIN_SCORE ($\chi^2$ of the residual against the training PCs, "
+                        r"/ training median)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

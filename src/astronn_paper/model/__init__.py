@@ -1,1 +1,9 @@
-"""model"""
+"""The networks: training them, running them fast, and applying them to files.
+
+* :mod:`.train`        the paper's two networks trained with astroNN (cached model folders)
+* :mod:`.engine`       the fast MC-dropout inference engine (astroNN's ``.test()`` statistics)
+* :mod:`.kernels`      its compiled element-wise kernels (numba)
+* :mod:`.predictions`  predictions of a model on a compiled dataset, cached by fingerprint
+* :mod:`.predict`      ``python -m astronn_paper predict``: labels of apStar/aspcapStar files
+* :mod:`.bench`        ``python -m astronn_paper bench``: inference, memory, training speed
+"""

@@ -9,7 +9,9 @@ Benchmarks live in :data:`BENCHMARKS` (name -> :class:`Benchmark`); add one by w
 ``inference``
     astroNN 1.1.0's ``model.test()`` and the fast engine (:mod:`astronn_paper.model.engine`) on the
     same model and spectra with the same number of MC passes: throughputs (spectra/s), their
-    ratio, a statistical agreement check, and the fraction of the CPU's fp32 peak reached.
+    ratio (wall clock and CPU time), a statistical agreement check, the precision the engine
+    used (:mod:`astronn_paper.model.blas`), the share of that precision's GEMM rate measured in
+    the same run, and the time the whole DR14 / DR17 catalogues would take.
 
 ``memory``
     peak resident memory of the engine streaming ``--n`` spectra (default 100,000) from an HDF5
@@ -145,7 +147,14 @@ def _inference_args(p) -> None:
     p.add_argument("--n", type=int, default=2000, help="spectra (default 2000)")
     p.add_argument("--mc", type=int, default=100, help="MC-dropout passes (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic spectra / masks")
+    p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
+                   help="the engine's precision (default: $ASTRONN_PAPER_PRECISION, else auto: "
+                        "bf16 where the CPU has native bfloat16 products)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+
+
+#: allStar rows of SDSS DR17 (allStar-dr17-synspec_rev1), for the "whole DR17" estimate.
+DR17_ALLSTAR_ROWS = 733_901
 
 
 def run_inference(args) -> int:
@@ -154,8 +163,13 @@ def run_inference(args) -> int:
     import warnings
 
     from astronn_paper import config
-    from astronn_paper.model import engine
+    from astronn_paper.model import blas, engine
 
+    try:
+        precision = blas.resolve_precision(args.precision)
+    except blas.PrecisionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     folder = Path(args.model) if args.model else config.shipped_model_dir()
     if folder.is_dir() or args.model:
         try:
@@ -184,10 +198,12 @@ def run_inference(args) -> int:
 
     def time_engine():
         c0, t0 = cpu_seconds(), time.perf_counter()
-        pred = engine.predict(model, x, mc=mc, seed=args.seed, progress=False)
+        pred = engine.predict(model, x, mc=mc, seed=args.seed, progress=False,
+                              precision=precision)
         return pred, time.perf_counter() - t0, cpu_seconds() - c0
 
-    engine.predict(model, x[:4], mc=mc, seed=args.seed, progress=False)    # warm-up
+    engine.predict(model, x[:4], mc=mc, seed=args.seed, progress=False,
+                   precision=precision)                                  # warm-up
     pred1, t_e1, c_e1 = time_engine()
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -201,6 +217,10 @@ def run_inference(args) -> int:
     flops = eng.flops_per_spectrum(mc)
     peak = cpu_peak()
     gemm = sgemm_rate()
+    rates = {"fp32": blas.gemm_rate("fp32")}
+    if precision == "bf16":
+        rates["bf16"] = blas.gemm_rate("bf16")
+    own = rates[precision]
 
     # statistical agreement (MC error of a mean of mc passes: model std * sqrt(2 / mc))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -212,13 +232,28 @@ def run_inference(args) -> int:
     print(f"astroNN .test():   {r_a:8.1f} spectra/s  ({t_a:.1f} s)")
     print(f"fast engine:       {r_e:8.1f} spectra/s  ({t_e1:.1f} s before, {t_e2:.1f} s after "
           "astroNN's run)")
+    flags = ", ".join(f for f in blas.BF16_FLAGS if f in blas.cpu_flags()) or "none"
+    print(f"precision: {precision} (of the dense layer after the flatten, the biggest product); "
+          f"CPU bfloat16 flags: {flags}; native bf16 products: "
+          f"{'yes' if blas.bf16_native() else 'no'}")
     print(f"ratio engine / astroNN: {r_e / r_a:.2f}x (wall clock)")
     print(f"CPU time per spectrum: astroNN {1e3 * c_a / n:.1f} ms, engine {1e3 * c_e / n:.1f} ms "
           f"(all threads): the engine needs {c_a / c_e:.2f}x less CPU; on a shared machine this "
           "ratio is the robust one (the scheduler gives a many-threaded process like "
           "TensorFlow a larger share of busy cores)")
+    load = os.getloadavg()[0]
+    print(f"CPU-time ratio astroNN / engine: {c_a / c_e:.2f}x "
+          f"({'meets' if c_a / c_e >= 10 else 'below'} the 10x target); 1-min load average "
+          f"{load:.1f} on {len(os.sched_getaffinity(0))} cores (on a busy machine TensorFlow's "
+          "spinning threads raise astroNN's CPU time per spectrum, and so this ratio)")
     print(f"whole DR14 (277,371 spectra) at this rate: {277371 / r_e / 60:.1f} min "
           f"(astroNN: {277371 / r_a / 60:.1f} min)")
+    cores = len(os.sched_getaffinity(0))
+    print(f"whole DR17 ({DR17_ALLSTAR_ROWS:,} allStar rows) at this rate: "
+          f"{DR17_ALLSTAR_ROWS / r_e / 3600:.2f} h wall clock (astroNN: "
+          f"{DR17_ALLSTAR_ROWS / r_a / 3600:.1f} h); on {cores} free cores at the engine's CPU "
+          f"time per spectrum: {DR17_ALLSTAR_ROWS * c_e / n / cores / 3600:.2f} h "
+          f"({n * cores / c_e:.0f} spectra/s)")
     print(f"CPU: {peak['model']}; fp32 peak estimate {peak['peak_flops'] / 1e9:.0f} GFLOP/s "
           f"= {peak['formula']}")
     if peak["peak_flops"]:
@@ -227,6 +262,13 @@ def run_inference(args) -> int:
               f"{100 * r_e * flops / gemm:.1f} % of the {gemm / 1e9:.0f} GFLOP/s this run's "
               f"BLAS sgemm (2048x7512x192) reaches; astroNN reaches "
               f"{100 * r_a * flops / peak['peak_flops']:.1f} % of the peak")
+    for name, rate in rates.items():
+        print(f"  {name} GEMM (2048x7512x192, this run): {rate['flops_per_s'] / 1e9:.0f} GFLOP/s "
+              f"wall, {rate['flops_per_cpu_s'] / 1e9:.0f} GFLOP per CPU-second")
+    print(f"  engine: {flops * n / c_e / 1e9:.1f} GFLOP of useful network arithmetic per "
+          f"CPU-second = {100 * flops * n / c_e / own['flops_per_cpu_s']:.1f} % of this run's "
+          f"{precision} GEMM peak per CPU-second (in wall clock: "
+          f"{100 * r_e * flops / own['flops_per_s']:.1f} %)")
     print(f"agreement: (engine - astroNN) mean / MC error: mean {z.mean():+.3f}, std "
           f"{z.std():.3f} (expected 0, 1); model std ratio median {np.median(ratio):.3f}")
     result = {
@@ -234,7 +276,11 @@ def run_inference(args) -> int:
         "astronn_spectra_per_s": r_a, "engine_spectra_per_s": r_e, "ratio": r_e / r_a,
         "engine_seconds": [t_e1, t_e2], "astronn_seconds": t_a,
         "engine_cpu_seconds": [c_e1, c_e2], "astronn_cpu_seconds": c_a,
-        "cpu_ratio": c_a / c_e,
+        "cpu_ratio": c_a / c_e, "precision": precision,
+        "gemm_rates": rates,
+        "fraction_of_precision_peak_cpu": flops * n / c_e / own["flops_per_cpu_s"],
+        "dr17_hours": DR17_ALLSTAR_ROWS / r_e / 3600,
+        "dr17_hours_free_cores": DR17_ALLSTAR_ROWS * c_e / n / len(os.sched_getaffinity(0)) / 3600,
         "flops_per_spectrum": flops, "cpu": {k: v for k, v in peak.items()},
         "sgemm_flops": gemm, "fraction_of_peak": r_e * flops / peak["peak_flops"]
         if peak["peak_flops"] else None,

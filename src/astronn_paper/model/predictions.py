@@ -8,7 +8,6 @@ call is a file read.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,17 +15,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from astronn_paper import apogee, config
+from astronn_paper import apogee, cache, config
 
 FIELDS = ("mean", "total", "model", "predictive")
-
-
-def _file_sha(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_fingerprint(folder: os.PathLike) -> str:
@@ -34,8 +25,8 @@ def model_fingerprint(folder: os.PathLike) -> str:
     from astronn_paper.model.engine import check_model_folder
 
     folder = check_model_folder(folder)  # a clear ModelFolderError, not a bare OSError
-    parts = [_file_sha(folder / n) for n in ("model_weights.h5", "astroNN_model_parameter.json")]
-    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+    return cache.parts_fingerprint(*((folder / n).read_bytes()
+                                     for n in ("model_weights.h5", "astroNN_model_parameter.json")))
 
 
 def load_model(folder: os.PathLike):
@@ -59,8 +50,8 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
     ``targets`` and ``rows`` (indices into the group).
     """
     from astronn_paper import dataset
-    from astronn_paper.model import engine
-    from astronn_paper.model.train import dataset_fingerprint
+    from astronn_paper.model import blas, engine
+    from astronn_paper.dataset import fingerprint as dataset_fingerprint
 
     p = config.get_profile(profile)
     mc = p.mc_passes if mc is None else int(mc)
@@ -69,9 +60,10 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
     key = {
         "model": model_fingerprint(model_folder), "dataset": dataset_fingerprint(dataset_path),
         "kind": kind, "mc": mc, "seed": seed,
-        "rows": None if rows is None else hashlib.sha256(np.asarray(rows).tobytes()).hexdigest()[:16],
+        "engine": engine.ENGINE_VERSION, "precision": blas.resolve_precision(),
+        "rows": None if rows is None else cache.array_fingerprint(np.asarray(rows)),
     }
-    fp = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    fp = cache.fingerprint(key)
     out = config.predictions_dir(p) / f"{model_folder.name}__{dataset_path.stem}__{kind}__{fp}.h5"
     if out.is_file() and not force:
         return read_cache(out)
@@ -92,14 +84,11 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
 def write_cache(path: os.PathLike, arrays: dict, attrs: dict) -> None:
     """Write a prediction cache atomically: ``arrays`` as HDF5 datasets, ``attrs`` as
     JSON-encoded attributes (``targets``, ``provenance``, ...)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with cache.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for name, values in arrays.items():
             f.create_dataset(name, data=values)
         for name, value in attrs.items():
             f.attrs[name] = json.dumps(value)
-    os.replace(tmp, path)
 
 
 def read_cache(path: os.PathLike, attrs=("targets",)) -> dict:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import __version__, apogee, config
+from astronn_paper import apogee, cache, config
 
 PROVENANCE_FILE = "provenance.json"
 VAL_INDEX_FILE = "validation_index.npy"
@@ -76,28 +75,6 @@ def build_model(spec: NetworkSpec, epochs: int, batch_size: int | None = None):
     return model
 
 
-def _versions() -> dict:
-    import astroNN
-    import h5py
-    import tensorflow as tf
-
-    return {
-        "astronn_paper": __version__, "astroNN": astroNN.__version__, "tensorflow": tf.__version__,
-        "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version(),
-    }
-
-
-def dataset_fingerprint(path: os.PathLike) -> str:
-    """The content fingerprint the compile step recorded in a dataset file."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        fp = f.attrs.get("fingerprint")
-    if fp is None:
-        raise ValueError(f"{path} carries no 'fingerprint' attribute: not a compiled dataset")
-    return fp.decode() if isinstance(fp, bytes) else str(fp)
-
-
 def subset_rows(n: int, fraction: float | None, seed: int) -> np.ndarray:
     """Sorted, seeded random subset of ``round(fraction * n)`` row indices (all if None)."""
     if fraction is None or fraction >= 1:
@@ -118,12 +95,10 @@ def strip_optimizer(weights_file: os.PathLike) -> None:
     import h5py
 
     src = Path(weights_file)
-    tmp = src.with_suffix(".h5.tmp")
-    with h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
+    with cache.atomic_path(src) as tmp, h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
         for k, v in fin.attrs.items():
             fout.attrs[k] = v
         fin.copy("model_weights", fout)
-    os.replace(tmp, src)
 
 
 def train_network(
@@ -196,10 +171,10 @@ def train_network(
         "training_fraction": fraction,
         "n_train": int(model.num_train),
         "n_validation": int(model.val_num),
-        "dataset": str(Path(dataset_path).resolve()),
-        "dataset_fingerprint": dataset_fingerprint(dataset_path),
+        "dataset": config.shown_path(dataset_path),
+        "dataset_fingerprint": dataset.fingerprint(dataset_path),
         "training_wall_time_s": round(wall, 1),
-        "versions": _versions(),
+        "versions": cache.versions("astroNN", "tensorflow", "numpy", "h5py"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "validation_index": f"{VAL_INDEX_FILE}: rows of the dataset's combined group used for validation",
         "optimizer_state": "kept" if keep_optimizer else "stripped (weights only)",
@@ -309,7 +284,7 @@ def ensure_model(
     if dataset_path is None:
         dataset_path = dataset.build_standard_sets(p)["train"]
     want = {
-        "dataset_fingerprint": dataset_fingerprint(dataset_path),
+        "dataset_fingerprint": dataset.fingerprint(dataset_path),
         "profile": p.name,
         "epochs": p.epochs,
         "training_fraction": fraction,
@@ -342,16 +317,12 @@ def publish_shipped_model(folder: os.PathLike, dest: os.PathLike | None = None) 
     """Copy a trained censored model folder to the repository top level (weights only)."""
     src = Path(folder)
     dest = Path(dest) if dest else config.shipped_model_dir(NETWORKS["censored"].folder)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    strip_optimizer(tmp / "model_weights.h5")
-    prov = read_provenance(tmp)
-    prov["about"] = SHIPPED_MODEL_NOTE.format(source=prov.get("source", "the synthetic DR14 survey"))
-    (tmp / PROVENANCE_FILE).write_text(json.dumps(prov, indent=2, default=str) + "\n")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    with cache.atomic_path(dest) as tmp:
+        shutil.copytree(src, tmp)
+        strip_optimizer(tmp / "model_weights.h5")
+        prov = read_provenance(tmp)
+        prov["about"] = SHIPPED_MODEL_NOTE.format(source=prov.get("source", "the synthetic DR14 survey"))
+        (tmp / PROVENANCE_FILE).write_text(json.dumps(prov, indent=2, default=str) + "\n")
     return dest
 
 

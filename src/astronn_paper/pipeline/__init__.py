@@ -1,1 +1,7 @@
-"""pipeline"""
+"""Running the chain: the notebooks in order.
+
+* :mod:`.stages`     ``python -m astronn_paper run``: papermill per notebook, stages cached by
+  fingerprint; ``python -m astronn_paper test``: the README's test command
+* :mod:`.notebooks`  the ``.ipynb`` files built from their percent-format sources
+  (``tools/notebooks/*.py``, read with jupytext)
+"""

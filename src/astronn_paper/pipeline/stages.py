@@ -18,7 +18,6 @@ carry its outputs); other profiles write executed copies under ``<data>/<profile
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from astronn_paper import config
+from astronn_paper import cache, config
 
 
 @dataclass(frozen=True)
@@ -65,19 +64,12 @@ def failed_path(stage: Stage, profile) -> Path:
     return config.sub_dir("failed", profile) / f"{stage.name}.ipynb"
 
 
-def _sha(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(hashlib.sha256(part).digest())
-    return h.hexdigest()[:16]
-
-
 def package_fingerprint() -> str:
     """Hash of the package's source files (any code change re-runs the stages)."""
     pkg = Path(__file__).resolve().parent
     files = sorted(p for p in pkg.rglob("*") if p.suffix in {".py", ".json", ".txt", ".csv", ".md"}
                    and "__pycache__" not in p.parts)
-    return _sha(*(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes() for f in files))
+    return cache.parts_fingerprint(*(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes() for f in files))
 
 
 def notebook_fingerprint(path: Path) -> str:
@@ -85,12 +77,12 @@ def notebook_fingerprint(path: Path) -> str:
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
-    return _sha(*(f"{c.cell_type}\0{c.source}".encode() for c in nb.cells))
+    return cache.parts_fingerprint(*(f"{c.cell_type}\0{c.source}".encode() for c in nb.cells))
 
 
 def stage_fingerprint(stage: Stage, profile, upstream: str) -> str:
     p = config.get_profile(profile)
-    return _sha(notebook_fingerprint(notebook_path(stage)).encode(), package_fingerprint().encode(),
+    return cache.parts_fingerprint(notebook_fingerprint(notebook_path(stage)).encode(), package_fingerprint().encode(),
                 json.dumps(p.as_dict(), sort_keys=True, default=str).encode(), upstream.encode())
 
 
@@ -134,7 +126,7 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
             else:
                 os.environ[key] = value
     clean_executed_notebook(tmp)
-    os.replace(tmp, out)
+    os.replace(tmp, out)   # the executed copy is complete: move it into place
     return out
 
 
@@ -157,27 +149,16 @@ def clean_executed_notebook(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-def _resolve_carriage_returns(text: str) -> str:
-    """What a terminal shows: each line keeps only what follows its last carriage return."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
-
-
 def merge_streams(outputs: list) -> list:
-    """Merge consecutive stdout/stderr outputs of a cell and resolve carriage returns, so that a
-    progress bar's hundreds of updates read as its final line on nbviewer."""
+    """Merge consecutive stdout/stderr outputs of a cell and resolve carriage returns
+    (nbconvert's ``CoalesceStreamsPreprocessor``), so that a progress bar's hundreds of
+    updates read as its final line on nbviewer."""
     import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
-    merged: list = []
-    for out in outputs:
-        if (out.get("output_type") == "stream" and merged
-                and merged[-1].get("output_type") == "stream" and merged[-1]["name"] == out["name"]):
-            merged[-1]["text"] += out["text"]
-        else:
-            merged.append(out)
-    for out in merged:
-        if out.get("output_type") == "stream":
-            out["text"] = _resolve_carriage_returns(out["text"])
-    return [nbformat.from_dict(o) for o in merged]
+    cell = nbformat.v4.new_code_cell(outputs=[nbformat.from_dict(o) for o in outputs])
+    cell, _ = CoalesceStreamsPreprocessor().preprocess_cell(cell, {}, 0)
+    return cell.outputs
 
 
 def run(profile=None, stages: list[str] | None = None, force: bool = False,
@@ -220,8 +201,7 @@ def run(profile=None, stages: list[str] | None = None, force: bool = False,
         record = {"stage": stage.name, "fingerprint": fp, "status": status, "seconds": round(dt, 1),
                   "notebook": str(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         path = _record_path(stage, p)
-        path.with_suffix(".tmp").write_text(json.dumps(record, indent=2))
-        os.replace(path.with_suffix(".tmp"), path)
+        cache.atomic_write_json(path, record, sort_keys=False)
         print(f"{head} {status:<8} ({dt:6.1f} s)", file=stream, flush=True)
         summary.append({"stage": stage.name, "status": "ran" if status == "ok" else "failed",
                         "seconds": dt, "notebook": str(out), "error": error})

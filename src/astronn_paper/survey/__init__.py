@@ -2,10 +2,14 @@
 
 * :mod:`.source`     the survey-source interface and its leaf types (ApStar, AspcapStar,
   SpectrumError)
+* :mod:`.release`    the DR14 and DR17 SAS layouts and apStar row rules
 * :mod:`.formats`    the FITS formats (allStar, apStar, aspcapStar, .sha1sum), read and written
 * :mod:`.mirror`     a SAS mirror on disk (real, or the synthetic survey exported)
 * :mod:`.synthetic`  the synthetic survey, generated in memory (:mod:`astronn_paper.synth`)
 * :mod:`.normalise`  the paper's continuum normalisation and the ASPCAP-like one
+* :mod:`.positions`  real positions and Gaia parallaxes of the allStar rows, galactocentric
+  coordinates
+* :mod:`.meszaros`   the Meszaros et al. (2013) cluster membership table layout
 
 :func:`open_source` picks the backend.
 """
@@ -17,11 +21,16 @@ from astronn_paper import config
 from astronn_paper.survey.source import SurveySource
 
 
+#: The data release of a mirror source opened without one (dr14 or dr17; default dr14).
+RELEASE_ENV = "ASTRONN_PAPER_RELEASE"
+
+
 def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
     """Open a survey source.
 
     ``spec`` is ``"synthetic"`` (the default), ``"mirror"`` (``SDSS_LOCAL_SAS_MIRROR``), or a
-    dict from :meth:`SurveySource.spec`. ``None`` reads ``ASTRONN_PAPER_SOURCE``.
+    dict from :meth:`SurveySource.spec` (a mirror's may name its ``"release"``, dr14 or dr17;
+    without one, ``ASTRONN_PAPER_RELEASE``, else dr14). ``None`` reads ``ASTRONN_PAPER_SOURCE``.
     """
     if spec is None:
         spec = os.environ.get("ASTRONN_PAPER_SOURCE", "synthetic")
@@ -36,5 +45,6 @@ def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
     if kind == "mirror":
         from astronn_paper.survey.mirror import MirrorSource
 
-        return MirrorSource(spec.get("root"), columns=spec.get("columns"))
+        return MirrorSource(spec.get("root"), columns=spec.get("columns"),
+                            release=spec.get("release") or os.environ.get(RELEASE_ENV) or "dr14")
     raise ValueError(f"unknown survey source {spec!r}: use 'synthetic' or 'mirror'")

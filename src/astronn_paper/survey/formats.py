@@ -1,4 +1,4 @@
-"""Readers and writers of the APOGEE DR14 file formats (allStar, apStar, aspcapStar, sha1sum).
+"""Readers and writers of the APOGEE DR14 / DR17 file formats (allStar, apStar, aspcapStar, sha1sum).
 
 Layouts (SDSS DR14 data model, as real files have them):
 
@@ -10,6 +10,11 @@ Layouts (SDSS DR14 data model, as real files have them):
   ``CRVAL1 = 4.179``, ``CDELT1 = 6e-6``), 8 LSF coefficients, 9 the visits' RV table.
   With NVISITS > 1 row 0 is the pixel-weighted and row 1 the global-weighted combination,
   rows 2.. the visits.
+* **DR17 apStar** ``apStar-dr17-<APOGEE_ID>.fits`` (``asStar-`` from lco25m): the same
+  HDUs 1-7, always 2-d (a single-visit star has two rows, row 0 the combined spectrum),
+  HDU 8 empty, 9 the visits' table, 10 a one-row table; DR17 header keywords
+  (:func:`astronn_paper.survey.release.apstar_header`). The row rules of both releases:
+  :func:`astronn_paper.survey.release.apstar_rows`.
 * **aspcapStar** ``aspcapStar-r8-l31c.2-<APOGEE_ID>.fits``: HDU 1 ASPCAP-normalised flux,
   2 error, 3 best-fitting synthetic spectrum (8575 pixels each, 0 in the chip gaps),
   4 the ASPCAP table of the star.
@@ -22,15 +27,19 @@ Readers raise :class:`~astronn_paper.survey.source.SpectrumError` (``missing_fil
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from astronn_paper import apogee
-from astronn_paper.survey.source import ApStar, AspcapStar, MirrorFileMissing, SpectrumError
+from astronn_paper.cache import atomic_write_bytes, file_sha1
+from astronn_paper.survey.types import (
+    ApStar,
+    AspcapStar,
+    MirrorFileMissing,
+    SpectrumError,
+)
 
 #: EXTNAME-like description of each apStar HDU (written as the HDU's comment keyword).
 APSTAR_HDU_NAMES = {1: "FLUX", 2: "ERROR", 3: "MASK", 4: "SKY", 5: "SKYERR", 6: "TELLURIC",
@@ -42,30 +51,6 @@ _STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENS
 
 
 # ----------------------------------------------------------------------------- helpers
-def sha1_file(path: os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-1 hex digest of a file (as astroNN's ``filehash(..., algorithm='sha1')``)."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _atomic_writeto(hdul, path: os.PathLike) -> None:
     import io
 
@@ -97,7 +82,7 @@ def update_sha1sum(folder: os.PathLike, sha1sum_name: str, filenames) -> None:
     path = folder / sha1sum_name
     entries = read_sha1sum(path) if path.exists() else {}
     for name in filenames:
-        entries[name] = sha1_file(folder / name)
+        entries[name] = file_sha1(folder / name)
     write_sha1sum(path, entries)
 
 
@@ -121,10 +106,12 @@ def _wcs_header(extname: str):
 def _open_checked(path, sha1: str | None, verify_hdus: int | None = None):
     """Open a FITS file for reading after the existence and checksum checks.
 
-    Every HDU's header is read; ``verify_hdus`` (default: all) limits the card-by-card
-    verification to the first HDUs, the ones a reader uses (apStar files carry sky, telluric,
-    LSF and RV HDUs the chain never reads; verifying them cost ~6 of 7.5 ms per file). A file
-    shorter than its headers announce (truncated) is ``corrupt_fits`` either way.
+    ``verify_hdus`` (default: all) limits the card-by-card verification to the first HDUs, the
+    ones a reader uses (apStar files carry sky, telluric, LSF and RV HDUs the chain never
+    reads). Without a checksum every header is read, so that a file shorter than its headers
+    announce (truncated) is ``corrupt_fits``; with a verified checksum (the mirror's
+    ``.sha1sum`` entry) the file is as the SAS wrote it, and the reader parses only the headers
+    it uses.
     """
     import warnings
 
@@ -134,7 +121,7 @@ def _open_checked(path, sha1: str | None, verify_hdus: int | None = None):
     if not os.path.isfile(path):
         raise MirrorFileMissing(path)
     if sha1 is not None:
-        got = sha1_file(path)
+        got = file_sha1(path)
         if got != sha1.lower():
             raise SpectrumError("bad_checksum", f"{path}: SHA-1 {got} does not match the "
                                 f"folder's sha1sum entry {sha1.lower()} (corrupted or replaced file)", path)
@@ -143,6 +130,10 @@ def _open_checked(path, sha1: str | None, verify_hdus: int | None = None):
             warnings.simplefilter("error", fits.verify.VerifyWarning)   # truncation -> raise
             warnings.filterwarnings("error", message="File may have been truncated")
             hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+            if sha1 is not None and verify_hdus is not None:
+                # the checksum vouches for the file (as the SAS wrote it): the reader parses
+                # only the headers it uses, lazily, and astropy checks them as it does
+                return hdul
             n = len(hdul)                                   # reads every header
         last = hdul[n - 1]
         try:    # where the last HDU's data ends (astropy's fileinfo() is 5 ms slower per file)
@@ -160,11 +151,13 @@ def _open_checked(path, sha1: str | None, verify_hdus: int | None = None):
 
 
 def _image(hdul, k: int, path: str, what: str) -> np.ndarray:
-    if len(hdul) <= k:
-        raise SpectrumError("bad_layout", f"{path}: HDU {k} ({what}) is missing: the file has "
-                            f"{len(hdul)} HDUs", path)
     try:
-        data = hdul[k].data
+        hdu = hdul[k]          # lazily: reads the headers up to HDU k only
+    except IndexError:
+        raise SpectrumError("bad_layout", f"{path}: HDU {k} ({what}) is missing: the file has "
+                            f"{len(hdul)} HDUs", path) from None
+    try:
+        data = hdu.data
     except Exception as exc:
         raise SpectrumError("corrupt_fits", f"{path}: HDU {k} ({what}) cannot be read: truncated or "
                             f"damaged FITS file ({exc})", path) from exc
@@ -218,22 +211,31 @@ def read_allstar(path: os.PathLike, columns=None) -> np.ndarray:
 # ----------------------------------------------------------------------------- apStar
 def write_apstar(path: os.PathLike, star: ApStar, *, sky=None, sky_err=None, telluric=None,
                  telluric_err=None, lsf=None, rv_table: np.ndarray | None = None,
-                 lite: bool = False) -> None:
-    """Write an apStar file with the DR14 HDU layout (atomic, deterministic).
+                 lite: bool = False, release: str = "dr14") -> None:
+    """Write an apStar file with the HDU layout of ``release`` (atomic, deterministic).
 
-    ``star.header`` goes to the primary header (NVISITS, SNR, SNRVIS<n>, RA, DEC, ...).
-    Missing sky / telluric arrays are written as zeros / ones of the flux's shape, or, with
-    ``lite``, as empty image HDUs (same HDU numbering, ~55 % less disk).
+    ``star.header`` goes to the primary header (NVISITS, SNR, SNRVIS<n>, RA, DEC, ...; see
+    :func:`astronn_paper.survey.release.apstar_header` for DR17's keywords). The rows must
+    follow the release's row rule (:mod:`astronn_paper.survey.release`): DR14 one row for
+    one visit (written as 1-d images), DR17 two; N + 2 for N >= 2 visits. Missing sky /
+    telluric arrays are written as zeros / ones of the flux's shape, or, with ``lite``, as
+    empty image HDUs (same HDU numbering, ~55 % less disk). DR17 files carry HDU 8 empty
+    (DR17 keeps the LSF in apStarLSF files), HDU 9 the visits' table and HDU 10 a one-row
+    table of the combined spectrum's RV fit.
     """
     from astropy.io import fits
+
+    from astronn_paper.survey import release as release_
 
     flux = np.asarray(star.flux, np.float32)
     shape = flux.shape
     if flux.ndim != 2 or shape[1] != apogee.N_PIX:
         raise ValueError(f"write_apstar: flux must be (nrows, {apogee.N_PIX}), got {shape}")
     nv = int(star.header.get("NVISITS", 1))
-    if shape[0] != (1 if nv == 1 else nv + 2):
-        raise ValueError(f"write_apstar: {shape[0]} rows for NVISITS={nv}")
+    dr17 = release_.check(release) == "dr17"
+    if shape[0] != release_.apstar_nrows(nv, release):
+        raise ValueError(f"write_apstar: {shape[0]} rows for NVISITS={nv} ({release} writes "
+                         f"{release_.apstar_nrows(nv, release)})")
 
     def img(a, dtype, default):
         a = np.full(shape, default, dtype) if a is None else np.asarray(a, dtype).reshape(shape)
@@ -248,13 +250,20 @@ def write_apstar(path: os.PathLike, star: ApStar, *, sky=None, sky_err=None, tel
               (telluric_err, np.float32, 0.0)]
     for k, (a, dtype, default) in enumerate(arrays, start=1):
         data = None if (lite and k >= 4 and a is None) else img(a, dtype, default)
-        hdus.append(fits.ImageHDU(data, header=_wcs_header(APSTAR_HDU_NAMES[k])))
+        header = _wcs_header(APSTAR_HDU_NAMES[k])
+        if dr17 and k in (1, 2, 4, 5):
+            header["BUNIT"] = "Flux (10^-17 erg/s/cm^2/Ang)"
+        hdus.append(fits.ImageHDU(data, header=header))
+    if dr17:
+        lsf = np.zeros((0,)) if lsf is None else lsf   # DR17: LSF in apStarLSF, HDU 8 empty
     if lsf is None:  # Gaussian LSF at R = 22,500: sigma in pixels, one row per spectrum row
         sigma = 1.0 / (2.3548 * apogee.RESOLUTION * apogee.CDELT1 * np.log(10.0))
         lsf = np.zeros((shape[0], 3))
         lsf[:, 0] = sigma
-    lsf_hdu = fits.ImageHDU(np.asarray(lsf, np.float64), name=APSTAR_HDU_NAMES[8])
-    lsf_hdu.header["COMMENT"] = "Per-row LSF: Gaussian sigma (pixels), Gauss-Hermite h3, h4"
+    lsf = np.asarray(lsf, np.float64)
+    lsf_hdu = fits.ImageHDU(lsf if lsf.size else None, name=APSTAR_HDU_NAMES[8])
+    if lsf.size:
+        lsf_hdu.header["COMMENT"] = "Per-row LSF: Gaussian sigma (pixels), Gauss-Hermite h3, h4"
     hdus.append(lsf_hdu)
     if rv_table is None:
         rv_table = np.zeros(max(nv, 1), dtype=[("VISIT", ">i2"), ("SNR", ">f4"), ("VHELIO", ">f4")])
@@ -262,6 +271,12 @@ def write_apstar(path: os.PathLike, star: ApStar, *, sky=None, sky_err=None, tel
         rv_table["SNR"] = [star.header.get(f"SNRVIS{i + 1}", np.nan) for i in range(nv)]
         rv_table["VHELIO"] = star.header.get("VHELIO", np.nan)
     hdus.append(fits.BinTableHDU(np.asarray(rv_table), name=APSTAR_HDU_NAMES[9]))
+    if dr17:  # HDU 10: the RV fit of the combined spectrum, one row
+        comb = np.zeros(1, dtype=[("VHELIO", ">f4"), ("VSCATTER", ">f4"), ("N_COMPONENTS", ">i2")])
+        comb["VHELIO"] = star.header.get("VHELIO", apogee.MISSING)
+        comb["VSCATTER"] = star.header.get("VSCATTER", apogee.MISSING)
+        comb["N_COMPONENTS"] = star.header.get("N_COMP", 1)
+        hdus.append(fits.BinTableHDU(comb))
     _atomic_writeto(fits.HDUList(hdus), path)
 
 
@@ -287,11 +302,12 @@ def read_apstar(path: os.PathLike, sha1: str | None = None, apogee_id: str | Non
     nv = header.get("NVISITS")
     if nv is None:
         raise SpectrumError("bad_layout", f"{path}: primary header has no NVISITS", path)
-    expected = 1 if int(nv) == 1 else int(nv) + 2
-    # DR16/DR17 single-visit stars may keep both combined rows plus the visit (3 rows)
-    if flux.shape[0] != expected and not (int(nv) == 1 and flux.shape[0] == 3):
-        raise SpectrumError("bad_layout", f"{path}: {flux.shape[0]} rows but NVISITS={nv} "
-                            f"(expected {expected})", path)
+    from astronn_paper.survey import release as release_
+
+    try:  # DR14: 1 row for one visit, DR17: 2; N + 2 rows for N >= 2 visits
+        release_.apstar_rows(nv, flux.shape[0])
+    except (release_.RowRuleError, ValueError, TypeError) as exc:
+        raise SpectrumError("bad_layout", f"{path}: {exc}", path) from None
     aid = apogee_id or str(header.get("OBJID", os.path.basename(path)))
     return ApStar(apogee_id=aid, flux=flux, err=err, bitmask=mask.astype(np.int16), header=header,
                   path=path)

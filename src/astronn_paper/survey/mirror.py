@@ -1,9 +1,9 @@
-"""The SAS-mirror survey source: a DR14 mirror on disk, real or exported synthetic.
+"""The SAS-mirror survey source: a DR14 or DR17 mirror on disk, real or exported synthetic.
 
 The mirror root is ``SDSS_LOCAL_SAS_MIRROR`` (as astroNN finds it) unless given. Paths
-follow the DR14 layout that astroNN's ``allstar(dr=14)``, ``visit_spectra(dr=14, ...)`` and
-``combined_spectra(dr=14, ...)`` use (see :func:`apstar_relpath`, :func:`aspcapstar_relpath`);
-they are built here, never through astroNN, because astroNN downloads a file it finds
+follow the layout of the release (``MirrorSource(root, release="dr14"|"dr17")``) that
+astroNN's ``allstar(dr=...)``, ``visit_spectra(dr=...)`` and ``combined_spectra(dr=...)``
+use (:mod:`astronn_paper.survey.release`); they are built here, never through astroNN, because astroNN downloads a file it finds
 missing or whose checksum differs - this source never touches the network. Every spectrum
 is verified against its folder's ``.sha1sum`` file (when the file lists it) before use.
 
@@ -20,9 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import apogee
+from astronn_paper import cache
 from astronn_paper.survey import formats
-from astronn_paper.survey.source import ApStar, AspcapStar, MirrorFileMissing, SurveySource
+from astronn_paper.survey import release as release_
+from astronn_paper.survey.source import (
+    ApStar,
+    AspcapStar,
+    MirrorFileMissing,
+    SurveySource,
+)
 
 MIRROR_ENV = "SDSS_LOCAL_SAS_MIRROR"
 #: Folder (relative to the mirror root) with the synthetic survey's extra tables.
@@ -36,32 +42,36 @@ def _s(x) -> str:
     return x.decode().strip() if isinstance(x, bytes) else str(x).strip()
 
 
-# ----------------------------------------------------------------------------- DR14 layout
-def allstar_relpath() -> str:
-    return apogee.ALLSTAR_RELPATH
+# ----------------------------------------------------------------------------- layouts
+# The layouts live in :mod:`astronn_paper.survey.release`; these helpers keep the DR14
+# defaults of the callers that predate DR17.
+def allstar_relpath(release=release_.DEFAULT_RELEASE) -> str:
+    return release_.layout(release).allstar_relpath
 
 
-def apstar_relpath(apogee_id, telescope="apo25m", location_id=None, field=None) -> str:
-    """``apo25m/<LOCATION_ID>/apStar-r8-<ID>.fits`` (apo1m: ``apo1m/<FIELD>/...``)."""
-    aid, tel = _s(apogee_id), _s(telescope)
-    folder = _s(field) if tel == "apo1m" else str(int(location_id))
-    return f"{apogee.DR14_REDUX}/{tel}/{folder}/apStar-r8-{aid}.fits"
+def apstar_relpath(apogee_id, telescope="apo25m", location_id=None, field=None,
+                   release=release_.DEFAULT_RELEASE) -> str:
+    """DR14 ``.../apo25m/<LOCATION_ID>/apStar-r8-<ID>.fits`` (apo1m: ``apo1m/<FIELD>/``);
+    DR17 ``.../<TELESCOPE>/<FIELD>/apStar-dr17-<ID>.fits``."""
+    return release_.layout(release).apstar_relpath(apogee_id, telescope, location_id, field)
 
 
-def apstar_sha1sum_name(telescope="apo25m", location_id=None, field=None) -> str:
-    """Name of the apStar folder's checksum file (``r8_stars_apo25m_<LOCATION_ID>.sha1sum``)."""
-    tel = _s(telescope)
-    folder = _s(field) if tel == "apo1m" else str(int(location_id))
-    return f"r8_stars_{tel}_{folder}.sha1sum"
+def apstar_sha1sum_name(telescope="apo25m", location_id=None, field=None,
+                        release=release_.DEFAULT_RELEASE) -> str:
+    """Name of the apStar folder's checksum file (DR14 ``r8_stars_apo25m_<LOCATION_ID>.sha1sum``)."""
+    return release_.layout(release).apstar_sha1sum_name(telescope, location_id, field)
 
 
-def aspcapstar_relpath(apogee_id, location_id) -> str:
-    """``l31c/l31c.2/<LOCATION_ID>/aspcapStar-r8-l31c.2-<ID>.fits``."""
-    return f"{apogee.DR14_REDUX}/l31c/l31c.2/{int(location_id)}/aspcapStar-r8-l31c.2-{_s(apogee_id)}.fits"
+def aspcapstar_relpath(apogee_id, location_id=None, telescope="apo25m", field=None,
+                       release=release_.DEFAULT_RELEASE) -> str:
+    """DR14 ``l31c/l31c.2/<LOCATION_ID>/aspcapStar-r8-l31c.2-<ID>.fits``; DR17
+    ``synspec_rev1/<TELESCOPE>/<FIELD>/aspcapStar-dr17-<ID>.fits``."""
+    return release_.layout(release).aspcapstar_relpath(apogee_id, telescope, location_id, field)
 
 
-def aspcapstar_sha1sum_name(location_id) -> str:
-    return f"stars_l31c_l31c.2_{int(location_id)}.sha1sum"
+def aspcapstar_sha1sum_name(location_id=None, telescope="apo25m", field=None,
+                            release=release_.DEFAULT_RELEASE) -> str:
+    return release_.layout(release).aspcapstar_sha1sum_name(telescope, location_id, field)
 
 
 def mirror_root(root=None) -> Path:
@@ -70,30 +80,34 @@ def mirror_root(root=None) -> Path:
     if not root:
         raise RuntimeError(
             f"no SAS mirror: set the environment variable {MIRROR_ENV} to the folder holding "
-            "dr14/apogee/... (or export the synthetic survey there with "
+            "dr14/apogee/... or dr17/apogee/... (or export the synthetic survey there with "
             "'python -m astronn_paper synth --mirror DIR')")
     return Path(root).expanduser().resolve()
 
 
 # ----------------------------------------------------------------------------- the source
 class MirrorSource(SurveySource):
-    """A DR14 SAS mirror on disk (rows addressed by allStar index)."""
+    """A DR14 or DR17 SAS mirror on disk (rows addressed by allStar index)."""
 
     kind = "mirror"
 
-    def __init__(self, root=None, verify: bool = True, columns=None):
+    def __init__(self, root=None, verify: bool = True, columns=None, release=release_.DEFAULT_RELEASE):
         """``verify``: check every spectrum against its folder's sha1sum file;
-        ``columns``: read only these allStar columns (default: all)."""
+        ``columns``: read only these allStar columns (default: all); ``release``: ``"dr14"``
+        or ``"dr17"``, the SAS layout (:mod:`astronn_paper.survey.release`)."""
+        self.release = release_.check(release)
+        self.layout = release_.layout(self.release)
         self.root = mirror_root(root)
         self.verify = verify
         self.columns = None if columns is None else tuple(columns)
         self._allstar = None
+        self._truth = None       # the truth table, False when the mirror has none
         self._sums: dict[Path, dict[str, str]] = {}
 
     # -- paths --------------------------------------------------------------------------
     @property
     def allstar_path(self) -> Path:
-        return self.root / allstar_relpath()
+        return self.root / self.layout.allstar_relpath
 
     def _row(self, index: int):
         a = self.allstar()
@@ -103,11 +117,12 @@ class MirrorSource(SurveySource):
 
     def apstar_path(self, index: int) -> Path:
         r = self._row(index)
-        return self.root / apstar_relpath(r["APOGEE_ID"], r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
+        return self.root / self.layout.apstar_relpath(r["APOGEE_ID"], r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
 
     def aspcapstar_path(self, index: int) -> Path:
         r = self._row(index)
-        return self.root / aspcapstar_relpath(r["APOGEE_ID"], r["LOCATION_ID"])
+        return self.root / self.layout.aspcapstar_relpath(r["APOGEE_ID"], r["TELESCOPE"], r["LOCATION_ID"],
+                                                          r["FIELD"])
 
     def _expected_sha1(self, path: Path, sha1sum_name: str) -> str | None:
         if not self.verify:
@@ -130,24 +145,31 @@ class MirrorSource(SurveySource):
     def apstar(self, index: int) -> ApStar:
         r = self._row(index)
         path = self.apstar_path(index)
-        sha1 = self._expected_sha1(path, apstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"]))
+        sha1 = self._expected_sha1(path, self.layout.apstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"],
+                                                                         r["FIELD"]))
         return formats.read_apstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
 
     def aspcapstar(self, index: int) -> AspcapStar:
         r = self._row(index)
         path = self.aspcapstar_path(index)
-        sha1 = self._expected_sha1(path, aspcapstar_sha1sum_name(r["LOCATION_ID"]))
+        sha1 = self._expected_sha1(path, self.layout.aspcapstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"],
+                                                                             r["FIELD"]))
         return formats.read_aspcapstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
 
-    def truth(self) -> np.ndarray | None:
-        path = self.root / SYNTH_DIR / TRUTH_FILE
-        return formats.read_allstar(path) if path.is_file() else None
+    def truth(self, rows=None) -> np.ndarray | None:
+        """The exported synthetic survey's truth table (read once), or None for real data."""
+        if self._truth is None:
+            path = self.root / SYNTH_DIR / TRUTH_FILE
+            self._truth = formats.read_allstar(path) if path.is_file() else False
+        if self._truth is False:
+            return None
+        return self._truth if rows is None else self._truth[rows]
 
     def cluster_members(self):
         path = self.root / SYNTH_DIR / MEMBERS_FILE
         if not path.is_file():
             return None
-        from astronn_paper.synth.catalog import read_meszaros
+        from astronn_paper.survey.meszaros import read_meszaros
 
         return read_meszaros(path)
 
@@ -160,13 +182,13 @@ class MirrorSource(SurveySource):
         return _file_fingerprint(str(self.allstar_path), *_stat_key(self.allstar_path))
 
     def spec(self) -> dict:
-        spec = {"kind": "mirror", "root": str(self.root)}
+        spec = {"kind": "mirror", "root": str(self.root), "release": self.release}
         if self.columns is not None:
             spec["columns"] = list(self.columns)
         return spec
 
     def __repr__(self) -> str:
-        return f"MirrorSource(root={str(self.root)!r})"
+        return f"MirrorSource(root={str(self.root)!r}, release={self.release!r})"
 
 
 def _stat_key(path: Path) -> tuple[int, int]:
@@ -179,4 +201,4 @@ def _stat_key(path: Path) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=8)
 def _file_fingerprint(path: str, size: int, mtime_ns: int) -> str:
-    return formats.sha1_file(path)[:16]
+    return cache.file_sha1(path)[:16]

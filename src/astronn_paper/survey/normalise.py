@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from astronn_paper import apogee
-from astronn_paper.survey.source import SpectrumError
+from astronn_paper.survey.types import SpectrumError
 
 #: A chip needs at least this many unmasked continuum pixels for its degree-2 fit to be
 #: meaningful (astroNN's DR14 continuum has 241 / 108 / 180 pixels on the blue / green /
@@ -64,11 +64,14 @@ def _layout() -> tuple[np.ndarray, np.ndarray, tuple[slice, slice, slice]]:
 
 
 def mask_of(bitmask: np.ndarray | None, bits=apogee.PAPER_MASK_BITS) -> np.ndarray | None:
-    """Boolean mask of pixels flagged with any of ``bits`` (same shape as ``bitmask``)."""
+    """Boolean mask of pixels flagged with any of ``bits`` (same shape as ``bitmask``;
+    astroNN's ``bitmask_boolean``)."""
     if bitmask is None:
         return None
-    word = np.int64(sum(1 << int(b) for b in bits))
-    return (np.asarray(bitmask).astype(np.int64) & word) != 0
+    from astroNN.apogee import bitmask_boolean
+
+    bitmask = np.asarray(bitmask).astype(np.int64)
+    return bitmask_boolean(bitmask, list(bits)).reshape(bitmask.shape)
 
 
 def _as_batch(name: str, a, n_pix: int = apogee.N_PIX) -> np.ndarray:

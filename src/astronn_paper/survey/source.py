@@ -21,87 +21,41 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from astronn_paper import apogee
+from astronn_paper.survey.types import (SKIP_REASONS, ApStar, AspcapStar, MirrorFileMissing,
+                                        SpectrumError)
 
-#: Why a star can be skipped (``SpectrumError.reason``).
-SKIP_REASONS = (
-    "missing_file", "bad_checksum", "corrupt_fits", "bad_layout", "all_masked", "nonfinite",
-    "bad_error", "duplicate",
-)
-
-
-class SpectrumError(Exception):
-    """A spectrum that cannot be used; ``reason`` in :data:`SKIP_REASONS`, ``path`` the file."""
-
-    def __init__(self, reason: str, message: str, path: str | None = None):
-        if reason not in SKIP_REASONS:
-            raise ValueError(f"unknown skip reason {reason!r}")
-        super().__init__(message)
-        self.reason = reason
-        self.path = path
-
-
-class MirrorFileMissing(SpectrumError, FileNotFoundError):
-    """A file absent from the mirror: the message names the path and SDSS_LOCAL_SAS_MIRROR."""
-
-    def __init__(self, path: str):
-        super().__init__(
-            "missing_file",
-            f"{path} does not exist. The SAS mirror is taken from the environment variable "
-            "SDSS_LOCAL_SAS_MIRROR; point it at a DR14 mirror (or export the synthetic survey "
-            "with 'python -m astronn_paper synth --mirror DIR'). Nothing is downloaded.",
-            path,
-        )
+__all__ = ["ApStar", "AspcapStar", "MirrorFileMissing", "NormalisedSpectra", "SKIP_REASONS",
+           "SpectrumError", "SurveySource"]
 
 
 @dataclass
-class ApStar:
-    """The arrays of one apStar file, in the file's own row layout.
+class NormalisedSpectra:
+    """What :meth:`SurveySource.read_normalised` returns: the normalised spectra of the rows
+    that could be used, and a record of every one that could not.
 
-    ``flux``, ``err`` (float32) and ``bitmask`` (int) have shape (nrows, 8575): one row when
-    NVISITS == 1, else 2 + NVISITS rows (pixel-weighted combined, global-weighted combined,
-    then the visits).
+    ``skipped`` holds one dict per skipped spectrum: ``allstar_index``, ``APOGEE_ID``,
+    ``visit`` (-1 for the combined spectrum), ``reason`` (one of :data:`SKIP_REASONS`),
+    ``message`` (naming the file) and ``path``.
     """
 
-    apogee_id: str
-    flux: np.ndarray
-    err: np.ndarray
-    bitmask: np.ndarray
-    header: dict = field(default_factory=dict)
-    path: str | None = None
-
-    @property
-    def nvisits(self) -> int:
-        return int(self.header.get("NVISITS", 1 if self.flux.shape[0] == 1 else self.flux.shape[0] - 2))
-
-    def combined(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(flux, err, bitmask) of the combined spectrum the paper uses (1-d, 8575)."""
-        r = apogee.combined_row(self.nvisits, self.flux.shape[0])
-        return self.flux[r], self.err[r], self.bitmask[r]
-
-    def visits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(flux, err, bitmask) of the individual visits, shape (NVISITS, 8575)."""
-        rows = apogee.visit_rows(self.nvisits, self.flux.shape[0])
-        return self.flux[rows], self.err[rows], self.bitmask[rows]
-
-    def visit_snr(self) -> np.ndarray:
-        """SNR of each visit from the SNRVIS<n> header keys (NaN where absent)."""
-        n = self.nvisits
-        return np.array([float(self.header.get(f"SNRVIS{i + 1}", np.nan)) for i in range(n)])
-
-
-@dataclass
-class AspcapStar:
-    """ASPCAP-normalised spectrum of one star (aspcapStar HDU 1 and 2, 8575 pixels)."""
-
-    apogee_id: str
-    flux: np.ndarray
-    err: np.ndarray
-    header: dict = field(default_factory=dict)
-    path: str | None = None
+    rows: np.ndarray                   # (n_good,) allStar indices of the combined spectra
+    spec: np.ndarray                   # (n_good, 7514) float32
+    err: np.ndarray                    # (n_good, 7514) float32
+    skipped: list = field(default_factory=list)
+    #: with ``visits=True``: spec, err, allstar_index, visit (0-based), SNR of every usable
+    #: visit of the stars in ``rows`` with NVISITS > 1
+    visits: dict | None = None
 
 
 class SurveySource:
-    """Interface of a survey source. Rows are addressed by their allStar index."""
+    """Interface of a survey source. Rows are addressed by their allStar index.
+
+    A backend implements :meth:`allstar`, :meth:`apstar`, :meth:`aspcapstar`,
+    :meth:`fingerprint` and :meth:`spec` (and :meth:`truth` when it knows the true labels);
+    the batch readers :meth:`apstars`, :meth:`aspcapstars` and :meth:`read_normalised`, the
+    one path by which compile, catalog and clusters read spectra, are built on them (a
+    backend may override :meth:`apstars` with a faster batch reader).
+    """
 
     #: short name recorded in provenance ("synthetic" or "mirror")
     kind: str = "abstract"
@@ -120,9 +74,21 @@ class SurveySource:
         """aspcapStar arrays of allStar row ``index``; raises :class:`SpectrumError`."""
         raise NotImplementedError
 
-    def truth(self) -> np.ndarray | None:
-        """True labels, one row per allStar row (synthetic only), else None."""
+    def truth(self, rows=None) -> np.ndarray | None:
+        """The truth table (synthetic sources; ``None`` for real data): a structured array with
+        a field per target of :data:`apogee.TARGETS` and one row per allStar row, or only the
+        rows ``rows``."""
         return None
+
+    def true_labels(self, rows) -> np.ndarray | None:
+        """True labels of allStar ``rows`` as float32 (n, 22) in TARGETS order, or None."""
+        t = self.truth(np.asarray(rows, np.int64))
+        if t is None:
+            return None
+        missing = [n for n in apogee.TARGETS if n not in (t.dtype.names or ())]
+        if missing:
+            raise KeyError(f"the truth table of {self!r} lacks the targets {missing}")
+        return np.stack([t[n] for n in apogee.TARGETS], axis=1).astype(np.float32)
 
     def cluster_members(self):
         """Cluster membership table (Meszaros et al. 2013 layout) as an astropy Table, or None."""
@@ -136,3 +102,98 @@ class SurveySource:
         """A small picklable description from which :func:`open_source` rebuilds the source
         (used to hand the source to worker processes)."""
         raise NotImplementedError
+
+    # -- batch readers ------------------------------------------------------------------
+    def apstars(self, rows) -> list:
+        """apStar of each row: an :class:`ApStar`, or the :class:`SpectrumError` it raised."""
+        return [_try(self.apstar, int(i)) for i in np.atleast_1d(rows)]
+
+    def aspcapstars(self, rows) -> list:
+        """aspcapStar of each row: an :class:`AspcapStar`, or the :class:`SpectrumError`."""
+        return [_try(self.aspcapstar, int(i)) for i in np.atleast_1d(rows)]
+
+    def read_normalised(self, rows, method: str = "continuum", visits: bool = False) -> NormalisedSpectra:
+        """Read the spectra of allStar ``rows`` and normalise them as the paper does.
+
+        ``method="continuum"``: the combined apStar spectrum (and, with ``visits``, each visit of
+        stars with NVISITS > 1: a single visit *is* the combined spectrum), continuum-normalised
+        (:func:`astronn_paper.survey.normalise.continuum`); ``"aspcap"``: the aspcapStar
+        spectrum. A star whose file or spectrum is bad is skipped with its reason, never zeroed.
+        """
+        from astronn_paper.survey import normalise
+
+        rows = np.atleast_1d(np.asarray(rows, np.int64))
+        ids = self.allstar()["APOGEE_ID"][rows] if len(rows) else np.empty(0, "S18")
+        id_of = {int(i): _s(a) for i, a in zip(rows, ids)}
+        aspcap = method == "aspcap"
+        stars = self.aspcapstars(rows) if aspcap else self.apstars(rows)
+        skipped: list[dict] = []
+        flux, err, mask, good_rows, paths = [], [], [], [], {}
+        vis = {k: [] for k in ("flux", "err", "mask", "allstar_index", "visit", "SNR")}
+        for index, s in zip(rows, stars):
+            index = int(index)
+            if isinstance(s, SpectrumError):
+                skipped.append(_skip(index, id_of[index], -1, s))
+                continue
+            f, e, m = (s.flux, s.err, np.zeros(apogee.N_PIX, np.int64)) if aspcap else s.combined()
+            paths[index] = s.path
+            flux.append(f), err.append(e), mask.append(m), good_rows.append(index)
+            if visits and not aspcap and s.nvisits > 1:
+                vf, ve, vm = s.visits()
+                vis["flux"].append(vf), vis["err"].append(ve), vis["mask"].append(vm)
+                vis["allstar_index"].append(np.full(len(vf), index, np.int64))
+                vis["visit"].append(np.arange(len(vf))), vis["SNR"].append(s.visit_snr())
+
+        def batch(parts):
+            return np.array(parts).reshape(-1, apogee.N_PIX)
+
+        good_rows = np.array(good_rows, np.int64)
+        n = normalise.normalise_batch(batch(flux), batch(err), None if aspcap else batch(mask),
+                                      method=method)
+        for k, problem in n.errors.items():
+            i = int(good_rows[k])
+            skipped.append(_skip(i, id_of[i], -1, problem, paths.get(i)))
+        out = NormalisedSpectra(good_rows[n.good], n.spec, n.err, skipped)
+        if visits:
+            out.visits = self._normalised_visits(vis, set(out.rows.tolist()), id_of, paths, skipped)
+        skipped.sort(key=lambda s: (s["allstar_index"], s["visit"]))
+        return out
+
+    @staticmethod
+    def _normalised_visits(vis, kept, id_of, paths, skipped) -> dict:
+        from astronn_paper.survey import normalise
+
+        def cat(name, shape=(0, apogee.N_PIX), dtype=float):
+            return np.concatenate(vis[name]) if vis[name] else np.empty(shape, dtype)
+
+        star = cat("allstar_index", (0,), np.int64)
+        keep = np.isin(star, list(kept))   # visits of stars whose combined spectrum failed: dropped
+        star, number, snr = star[keep], cat("visit", (0,), np.int64)[keep], cat("SNR", (0,))[keep]
+        n = normalise.normalise_batch(cat("flux")[keep], cat("err")[keep],
+                                      cat("mask", dtype=np.int64)[keep], method="continuum")
+        for k, problem in n.errors.items():
+            i = int(star[k])
+            skipped.append(_skip(i, id_of[i], int(number[k]), problem, paths.get(i)))
+        return {"spec": n.spec, "err": n.err, "allstar_index": star[n.good],
+                "visit": number[n.good].astype(np.int16), "SNR": snr[n.good].astype(np.float32)}
+
+
+def _s(x) -> str:
+    return x.decode().strip() if isinstance(x, bytes) else str(x).strip()
+
+
+def _try(read, index: int):
+    try:
+        return read(index)
+    except SpectrumError as err:
+        return err
+
+
+def _skip(index: int, apogee_id: str, visit: int, err: SpectrumError, path: str | None = None) -> dict:
+    """One skipped spectrum; ``path`` names the file when the error itself does not (a
+    spectrum rejected by the normalisation checks)."""
+    message, path = str(err), err.path or path
+    if path and path not in message:
+        message = f"{path}" + (f" (visit {visit})" if visit >= 0 else "") + f": {message}"
+    return {"allstar_index": int(index), "APOGEE_ID": apogee_id, "visit": int(visit),
+            "reason": err.reason, "message": message, "path": path}

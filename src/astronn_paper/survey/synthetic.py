@@ -29,7 +29,8 @@ from astronn_paper.synth import catalog as _catalog
 
 #: Bump when the generator's output changes in a way its source files don't show.
 GENERATOR_VERSION = "2"
-_SOURCE_FILES = ("population.py", "catalog.py", "spectra.py", "instrument.py", "lines.py", "survey.py")
+#: The generator's source files whose content is part of the fingerprint (synth/ and this module).
+_SOURCE_FILES = ("population.py", "catalog.py", "spectra.py", "instrument.py", "lines.py")
 _PERSIST_BITS = sum(1 << _catalog.STARFLAG_BITS[k] for k in ("PERSIST_HIGH", "PERSIST_MED", "PERSIST_LOW"))
 
 
@@ -82,8 +83,9 @@ class SyntheticSource(SurveySource):
     def allstar(self) -> np.ndarray:
         return self.catalog.allstar
 
-    def truth(self) -> np.ndarray:
-        return self.catalog.truth
+    def truth(self, rows=None) -> np.ndarray:
+        t = self.catalog.truth
+        return t if rows is None else t[rows]
 
     def cluster_members(self):
         return _catalog.members_table(self.catalog)
@@ -127,13 +129,20 @@ class SyntheticSource(SurveySource):
         while len(self._intrinsic) > self._cache_size:
             self._intrinsic.popitem(last=False)
 
-    def _observe(self, index: int, intrinsic: np.ndarray) -> ApStar:
+    def observe(self, index: int, intrinsic: np.ndarray, teff: float | None = None,
+                snr: float | None = None) -> ApStar:
+        """Observe an intrinsic spectrum as allStar row ``index`` is observed: its visits,
+        noise draw, persistence and continuum (the star's own random stream). ``teff``
+        (continuum shape) and ``snr`` (total SNR, split over the visits as the row's) replace
+        the row's own values, e.g. to observe a star re-rendered with other labels."""
         from astronn_paper.synth.instrument import observe
 
         row = self.allstar()[index]
         pop = self.catalog.population
-        vsnr = self.visit_snr(index)
-        obs = observe(intrinsic, vsnr, star_rng(self.seed, index), teff=float(pop.teff[index]),
+        vsnr = (self.visit_snr(index) if snr is None
+                else _catalog.visit_snr(snr, row["NVISITS"], self.seed, index))
+        obs = observe(intrinsic, vsnr, star_rng(self.seed, index),
+                      teff=float(pop.teff[index] if teff is None else teff),
                       hmag=float(pop.hmag[index]),
                       persistence_prob=1.0 if int(row["STARFLAG"]) & _PERSIST_BITS else 0.0)
         header = apstar_header(row, vsnr, self.seed)
@@ -143,13 +152,13 @@ class SyntheticSource(SurveySource):
 
     def apstar(self, index: int) -> ApStar:
         index = self._check(index)
-        return self._observe(index, self.intrinsic([index])[0])
+        return self.observe(index, self.intrinsic([index])[0])
 
     def apstars(self, indices) -> list[ApStar]:
         """apStar arrays of several rows, rendering their spectra in one vectorised call."""
         idx = [self._check(i) for i in np.atleast_1d(indices)]
         spectra = self.intrinsic(idx)
-        return [self._observe(i, s) for i, s in zip(idx, spectra)]
+        return [self.observe(i, s) for i, s in zip(idx, spectra)]
 
     def aspcapstar(self, index: int, apstar: ApStar | None = None) -> AspcapStar:
         """ASPCAP-normalised spectrum of row ``index`` (noise of its combined apStar spectrum)."""
@@ -157,7 +166,7 @@ class SyntheticSource(SurveySource):
 
         index = self._check(index)
         intrinsic = self.intrinsic([index])[0]
-        star = apstar if apstar is not None else self._observe(index, intrinsic)
+        star = apstar if apstar is not None else self.observe(index, intrinsic)
         f, e, _ = star.combined()
         rel = np.where(f > 0, e / np.where(f > 0, f, 1.0), 0.0)
         flux, err = aspcap_normalised(intrinsic, rel, star_rng(self.seed, index, 2))
@@ -184,10 +193,8 @@ class SyntheticSource(SurveySource):
 def generator_fingerprint(seed: int) -> str:
     """SHA-1 (16 hex) of the seed, the generator version and the generator's source files."""
     h = hashlib.sha1(f"synthetic-dr14:{GENERATOR_VERSION}:{int(seed)}".encode())
-    here = Path(__file__).parent
-    for name in _SOURCE_FILES:
-        p = here / name
-        if p.is_file():
-            h.update(name.encode())
-            h.update(p.read_bytes())
+    synth_dir = Path(_catalog.__file__).parent
+    for p in [synth_dir / name for name in _SOURCE_FILES] + [Path(__file__)]:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
     return h.hexdigest()[:16]

@@ -6,6 +6,10 @@
 * :mod:`.catalog` the allStar table (ASPCAP-like measured labels, flags, survey design),
   the truth table and the cluster membership table (Meszaros et al. 2013 layout);
 * :mod:`.spectra`, :mod:`.lines`, :mod:`.instrument` the forward model of the spectra;
-* :mod:`.survey` the in-memory :class:`~astronn_paper.survey.source.SurveySource`;
+* :mod:`.validation` the forward model's Jacobian, Cramer-Rao bounds and a ridge baseline;
 * :mod:`.export` / :mod:`.cli` ``python -m astronn_paper synth``: export as a SAS mirror.
+
+The generator only: it is read through :class:`astronn_paper.survey.synthetic.SyntheticSource`
+(the survey-source interface), and the astronomy that real data needs too (positions, the
+Meszaros table layout) lives in :mod:`astronn_paper.survey`.
 """

@@ -16,7 +16,7 @@ SNR and NVISITS are drawn so that the paper's cuts on the full table give about 
 paper's counts (33,407 training stars with SNR > 200, 28,692 with 100 < SNR < 200).
 
 The Meszaros et al. (2013) cluster table layout is written and read by
-:func:`write_meszaros` / :func:`read_meszaros` (works on the real table too).
+:mod:`astronn_paper.survey.meszaros` (works on the real table too).
 """
 from __future__ import annotations
 
@@ -27,8 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from astronn_paper import apogee
+from astronn_paper.survey.meszaros import format_meszaros, read_meszaros
 from astronn_paper.synth import population as popmod
-from astronn_paper.synth.population import CLUSTERS, COMPONENTS, KINDS, Population, rng_for
+from astronn_paper.synth.population import (
+    CLUSTERS,
+    COMPONENTS,
+    KINDS,
+    Population,
+    rng_for,
+)
 
 MISSING = apogee.MISSING
 
@@ -350,14 +357,19 @@ class Catalog:
     truth: np.ndarray
     population: Population
     seed: int
+    #: True for the decorrelated variant of the survey (``build_population(decorrelated=True)``)
+    decorrelated: bool = False
 
     def __len__(self) -> int:
         return len(self.allstar)
 
 
-def build_catalog(seed: int = 2019) -> Catalog:
-    """Build the allStar and truth tables of the synthetic survey (~3 s for 277,371 rows)."""
-    pop = popmod.build_population(seed)
+def build_catalog(seed: int = 2019, decorrelated: bool = False) -> Catalog:
+    """Build the allStar and truth tables of the synthetic survey (~3 s for 277,371 rows).
+
+    ``decorrelated=True``: the same survey on a population whose field labels around the
+    training box are decorrelated (:func:`~.population.decorrelate_labels`)."""
+    pop = popmod.build_population(seed, decorrelated=decorrelated)
     n = len(pop)
     telescope, field, location = _fields(pop, rng_for(seed, "fields"))
     rng = rng_for(seed, "design")
@@ -413,7 +425,8 @@ def build_catalog(seed: int = 2019) -> Catalog:
     fparam[:, 1] = np.where(meas["failed"], MISSING, pop.logg + (a["LOGG"] - pop.logg))
     a["FPARAM"] = fparam
     a["ASPCAPFLAG"] = aspcapflag
-    return Catalog(allstar=a, truth=_truth_table(pop, ids, location), population=pop, seed=int(seed))
+    return Catalog(allstar=a, truth=_truth_table(pop, ids, location), population=pop, seed=int(seed),
+                   decorrelated=bool(decorrelated))
 
 
 def _truth_table(pop: Population, ids, location) -> np.ndarray:
@@ -435,9 +448,9 @@ def _truth_table(pop: Population, ids, location) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=2)
-def cached_catalog(seed: int = 2019) -> Catalog:
+def cached_catalog(seed: int = 2019, decorrelated: bool = False) -> Catalog:
     """:func:`build_catalog`, cached per process (treat the arrays as read-only)."""
-    cat = build_catalog(seed)
+    cat = build_catalog(seed, decorrelated=decorrelated)
     for arr in (cat.allstar, cat.truth):
         arr.flags.writeable = False
     return cat
@@ -453,62 +466,7 @@ def paper_cuts(allstar: np.ndarray) -> dict[str, np.ndarray]:
             "test": base & (allstar["SNR"] > 100) & (allstar["SNR"] < 200)}
 
 
-# ----------------------------------------------------------------------------- Meszaros table
-#: Fixed-width layout of Meszaros et al. (2013) Table 4: (name, first byte, last byte, unit),
-#: bytes 1-based inclusive.
-MESZAROS_COLUMNS = (
-    ("2MASS", 1, 18, ""), ("Cluster", 20, 27, ""), ("RV", 29, 35, "km/s"),
-    ("Teff", 37, 42, "K"), ("Teffc", 44, 49, "K"), ("logg", 51, 54, "dex"),
-    ("loggc", 56, 60, "dex"), ("[M/H]", 62, 66, "dex"), ("[M/H]c", 68, 72, "dex"),
-    ("[C/M]", 74, 78, "dex"), ("[N/M]", 80, 84, "dex"), ("[a/M]", 86, 90, "dex"),
-    ("S/N", 92, 97, ""), ("Jmag", 99, 104, "mag"), ("Hmag", 106, 111, "mag"),
-    ("Ksmag", 113, 118, "mag"), ("e_Teffc", 120, 124, "K"), ("e_[M/H]c", 126, 130, "dex"),
-)
-_MESZAROS_FORMATS = {"RV": "{:7.2f}", "Teff": "{:6.1f}", "Teffc": "{:6.1f}", "logg": "{:4.2f}",
-                     "loggc": "{:5.2f}", "[M/H]": "{:5.2f}", "[M/H]c": "{:5.2f}", "[C/M]": "{:5.2f}",
-                     "[N/M]": "{:5.2f}", "[a/M]": "{:5.2f}", "S/N": "{:6.1f}", "Jmag": "{:6.3f}",
-                     "Hmag": "{:6.3f}", "Ksmag": "{:6.3f}", "e_Teffc": "{:5.1f}", "e_[M/H]c": "{:5.3f}"}
-
-
-def read_meszaros(path):
-    """Read a cluster table in the Meszaros et al. (2013) Table 4 fixed-width layout.
-
-    ``path`` is a file name (or a list of lines). Returns an astropy Table with the columns
-    of :data:`MESZAROS_COLUMNS` (blank fields masked). Works on the real machine-readable
-    table (header removed) and on ours.
-    """
-    from astropy.io import ascii
-
-    tab = ascii.read(
-        path if isinstance(path, list) else str(path), format="fixed_width_no_header",
-        names=[c[0] for c in MESZAROS_COLUMNS],
-        col_starts=[c[1] - 1 for c in MESZAROS_COLUMNS], col_ends=[c[2] - 1 for c in MESZAROS_COLUMNS],
-        delimiter="\x00", guess=False, comment="#",
-    )
-    for name, *_, unit in MESZAROS_COLUMNS:
-        if unit:
-            tab[name].unit = unit
-    return tab
-
-
-def format_meszaros(rows: list[dict]) -> str:
-    """Lines of the Meszaros layout from dicts keyed by the column names (missing -> blank)."""
-    lines = []
-    for r in rows:
-        line = [" "] * MESZAROS_COLUMNS[-1][2]
-        for name, first, last, _ in MESZAROS_COLUMNS:
-            v = r.get(name)
-            if v is None or (isinstance(v, float) and not np.isfinite(v)):
-                continue
-            width = last - first + 1
-            text = str(v).ljust(width) if name in ("2MASS", "Cluster") else _MESZAROS_FORMATS[name].format(v).rjust(width)
-            if len(text) > width:
-                raise ValueError(f"{name}={v!r} does not fit in {width} bytes")
-            line[first - 1:last] = list(text)
-        lines.append("".join(line).rstrip() + "\n")
-    return "".join(lines)
-
-
+# ----------------------------------------------------------------------------- cluster members
 def membership_rows(cat: Catalog) -> list[dict]:
     """Cluster members (first allStar row of each member star) as Meszaros-layout dicts,
     filled with the synthetic ASPCAP-like measurements (blank where -9999)."""

@@ -1,4 +1,4 @@
-"""``python -m astronn_paper synth``: export the synthetic DR14 survey as a SAS mirror."""
+"""``python -m astronn_paper synth``: export the synthetic survey as a DR14 or DR17 SAS mirror."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--mirror", default=None,
                    help="mirror root (what SDSS_LOCAL_SAS_MIRROR will point to); default: the profile's data/<profile>/sas_mirror")
     p.add_argument("--seed", type=int, default=None, help="survey seed (default: the profile's survey_seed)")
+    p.add_argument("--release", type=_release, default="dr14", metavar="dr14|dr17",
+                   help="SAS layout, apStar rows and header keywords of this data release (default dr14); "
+                        "read the mirror back with 'compile --source mirror --release' the same")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--stars", type=int, default=None,
                    help="export only N stars: a seeded random subset of the profile's rows")
@@ -30,12 +33,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
+def _release(value: str) -> str:
+    from astronn_paper.survey import release
+
+    return release.argtype(value)
+
+
 def main(args) -> int:
     import numpy as np
 
     from astronn_paper import config
-    from astronn_paper.synth.export import default_rows, export_mirror, rows_from_ids
     from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.export import default_rows, export_mirror, rows_from_ids
 
     prof = config.get_profile(args.profile)
     seed = prof.survey_seed if args.seed is None else args.seed
@@ -49,14 +58,15 @@ def main(args) -> int:
             rng = np.random.default_rng(config.seed_for("synth:export", prof))
             rows = np.sort(rng.choice(rows, size=args.stars, replace=False))
     nrows = src.allstar()["NVISITS"][rows]
-    est = float(np.sum(np.where(nrows > 1, nrows + 2, 1))) * (3 if args.lite else 7) * 4 * 8575 / 1e9 + 0.03 * len(rows) / 1e3
-    print(f"exporting {len(rows)} stars of seed {seed} to {root} (about {est:.1f} GB of spectra "
+    est = float(np.sum(np.where(nrows > 1, nrows + 2, 1 if args.release == "dr14" else 2))) * (3 if args.lite else 7) * 4 * 8575 / 1e9 + 0.03 * len(rows) / 1e3
+    print(f"exporting {len(rows)} stars of seed {seed} as {args.release.upper()} to {root} (about {est:.1f} GB of spectra "
           "plus ~0.2 GB of tables)")
     summary = export_mirror(root, src, rows, aspcap=not args.no_aspcap, progress=not args.quiet,
-                            lite=args.lite)
+                            lite=args.lite, release=args.release)
     per_1000 = summary["spectra_bytes"] / max(summary["n_rows_exported"], 1) * 1000 / 1e6
     print(f"exported {summary['n_rows_exported']} stars ({summary['n_written']} newly written) "
           f"of seed {seed} to {summary['root']}; spectra {summary['spectra_bytes'] / 1e6:.1f} MB "
           f"({per_1000:.0f} MB per 1000 stars)")
-    print(f"use it with:  export SDSS_LOCAL_SAS_MIRROR={summary['root']}")
+    print(f"use it with:  export SDSS_LOCAL_SAS_MIRROR={summary['root']}"
+          + ("" if args.release == "dr14" else f"  (and --release {args.release})"))
     return 0

@@ -1,6 +1,6 @@
-"""Export the synthetic survey as a DR14 SAS mirror on disk.
+"""Export the synthetic survey as a DR14 (default) or DR17 SAS mirror on disk.
 
-Writes, under the mirror root (the folder ``SDSS_LOCAL_SAS_MIRROR`` points to):
+Writes, under the mirror root (the folder ``SDSS_LOCAL_SAS_MIRROR`` points to), for DR14:
 
 * ``dr14/apogee/spectro/redux/r8/stars/l31c/l31c.2/allStar-l31c.2.fits`` (all rows);
 * ``.../stars/apo25m/<LOCATION_ID>/apStar-r8-<APOGEE_ID>.fits`` (apo1m: ``apo1m/<FIELD>/``)
@@ -10,6 +10,13 @@ Writes, under the mirror root (the folder ``SDSS_LOCAL_SAS_MIRROR`` points to):
 * per folder, as on the SAS, the field summaries ``apField-<LOCATION_ID>.fits`` and
   ``aspcapField-<LOCATION_ID>.fits`` (the allStar rows of the field), listed in the
   sha1sum files too (astroNN's readers of a sha1sum file need at least two lines);
+* with ``release="dr17"`` the DR17 layout instead (:mod:`astronn_paper.survey.release`):
+  ``dr17/apogee/spectro/aspcap/dr17/synspec_rev1/allStar-dr17-synspec_rev1.fits``,
+  ``dr17/apogee/spectro/redux/dr17/stars/<TELESCOPE>/<FIELD>/apStar-dr17-<APOGEE_ID>.fits``
+  (a single visit in two rows, DR17 header keywords) with ``dr17_stars_<TELESCOPE>_<FIELD>.sha1sum``,
+  ``.../synspec_rev1/<TELESCOPE>/<FIELD>/aspcapStar-dr17-<APOGEE_ID>.fits`` with
+  ``dr17_synspec_<TELESCOPE>_<FIELD>.sha1sum``, and ``apField-<FIELD>.fits`` /
+  ``aspcapField-<FIELD>.fits``; the allStar table is the same file;
 * ``astronn_paper_synthetic/``: ``truth.fits`` (one row per allStar row),
   ``members_meszaros2013.txt`` (cluster membership, Meszaros et al. 2013 layout) and
   ``provenance.json`` (seed, generator fingerprint, package version, exported rows).
@@ -26,10 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from astronn_paper import cache
 from astronn_paper.survey import formats
 from astronn_paper.survey import mirror as _mirror
+from astronn_paper.survey import release as release_
+from astronn_paper.survey.meszaros import format_meszaros
+from astronn_paper.survey.source import ApStar
+from astronn_paper.survey.synthetic import SyntheticSource
 from astronn_paper.synth import catalog as _catalog
-from astronn_paper.survey.synthetic import SyntheticSource, _s
 
 
 def default_rows(source: SyntheticSource, profile=None) -> np.ndarray:
@@ -90,28 +101,42 @@ _FIELD_COLUMNS = ("APOGEE_ID", "TELESCOPE", "LOCATION_ID", "FIELD", "RA", "DEC",
                   "NVISITS", "SNR", "STARFLAG", "VHELIO_AVG", "VSCATTER")
 
 
-def _write_field_files(root: Path, allstar: np.ndarray, folders: set, aspcap: bool) -> dict:
+def _write_field_files(root: Path, allstar: np.ndarray, folders: set, aspcap: bool,
+                       layout: release_.Layout) -> dict:
     """apField / aspcapField summaries (all allStar rows of the field) of the touched
-    folders; returns ``{(folder, sha1sum_name): [file names]}``."""
+    folders (``(TELESCOPE, folder)`` keys of ``layout``); returns
+    ``{(folder, sha1sum_name): [file names]}``."""
     out = defaultdict(list)
+    keys = np.array([layout.folder_key(t, loc, f) for t, loc, f in
+                     zip(allstar["TELESCOPE"], allstar["LOCATION_ID"], allstar["FIELD"])]) if folders else None
     for tel, key in sorted(folders):
-        if tel == "apo1m":
-            rows = allstar[(allstar["TELESCOPE"] == b"apo1m") & (allstar["FIELD"] == key.encode())]
-            loc = 1
-        else:
-            loc = int(key)
-            rows = allstar[(allstar["LOCATION_ID"] == loc) & (allstar["TELESCOPE"] == tel.encode())]
+        rows = allstar[(keys[:, 0] == tel) & (keys[:, 1] == key)]
         first = rows[0]
-        ap = root / _mirror.apstar_relpath(first["APOGEE_ID"], tel, loc, first["FIELD"])
-        name = f"apField-{key}.fits"
+        args = (first["TELESCOPE"], first["LOCATION_ID"], first["FIELD"])
+        ap = root / layout.apstar_relpath(first["APOGEE_ID"], *args)
+        name = layout.apfield_name(*args)
         formats.write_allstar(ap.parent / name, _columns(rows, _FIELD_COLUMNS))
-        out[(ap.parent, _mirror.apstar_sha1sum_name(tel, loc, key))].append(name)
+        out[(ap.parent, layout.apstar_sha1sum_name(*args))].append(name)
         if aspcap:
-            asp = root / _mirror.aspcapstar_relpath(first["APOGEE_ID"], loc)
-            name = f"aspcapField-{loc}.fits"
+            asp = root / layout.aspcapstar_relpath(first["APOGEE_ID"], *args)
+            name = layout.aspcapfield_name(*args)
             formats.write_allstar(asp.parent / name, _columns(rows, _ASPCAP_COLUMNS))
-            out[(asp.parent, _mirror.aspcapstar_sha1sum_name(loc))].append(name)
+            out[(asp.parent, layout.aspcapstar_sha1sum_name(*args))].append(name)
     return out
+
+
+def as_release(star: ApStar, row, release: str = "dr14") -> ApStar:
+    """An in-memory apStar (DR14 rows and keywords) as ``release`` writes it: DR17 keeps a
+    single visit in two rows and has its own header keywords
+    (:func:`astronn_paper.survey.release.apstar_header`)."""
+    if release_.check(release) == "dr14":
+        return star
+    nv = star.nvisits
+    return ApStar(apogee_id=star.apogee_id,
+                  flux=release_.to_release_rows(star.flux, nv, release),
+                  err=release_.to_release_rows(star.err, nv, release),
+                  bitmask=release_.to_release_rows(star.bitmask, nv, release),
+                  header=release_.apstar_header(star.header, release, row), path=star.path)
 
 
 def _columns(rows: np.ndarray, names) -> np.ndarray:
@@ -122,15 +147,19 @@ def _columns(rows: np.ndarray, names) -> np.ndarray:
 
 
 def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, batch: int = 32,
-                  progress: bool = True, lite: bool = False) -> dict:
+                  progress: bool = True, lite: bool = False, release: str = "dr14") -> dict:
     """Export allStar (all rows), the apStar and aspcapStar files of ``rows``, their sha1sum
     files, the truth and membership tables into the mirror at ``root``. Returns a summary.
 
     ``lite`` writes the apStar sky and telluric HDUs (4-7, which the synthetic survey does
-    not model separately) empty: same HDU numbering, ~55 % less disk."""
+    not model separately) empty: same HDU numbering, ~55 % less disk. ``release`` (``"dr14"``
+    or ``"dr17"``) chooses the SAS layout, the apStar row rule and header keywords
+    (:mod:`astronn_paper.survey.release`); one root can hold both releases of one seed."""
     from astronn_paper import __version__
 
     root = Path(root).expanduser().resolve()
+    release = release_.check(release)
+    layout = release_.layout(release)
     rows = np.unique(np.asarray(rows, dtype=np.int64))
     synth_dir = root / _mirror.SYNTH_DIR
     prov_path = synth_dir / _mirror.PROVENANCE_FILE
@@ -142,14 +171,14 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
     allstar = source.allstar()
 
     # tables
-    allstar_path = root / _mirror.allstar_relpath()
+    allstar_path = root / layout.allstar_relpath
     header = {"ORIGIN": "astronn_paper synthetic DR14", "SYNSEED": source.seed,
               "SYNFP": source.fingerprint()}
     for path, table in ((allstar_path, allstar), (synth_dir / _mirror.TRUTH_FILE, source.truth())):
         if not _same_generator(path, header):  # the tables depend only on seed and generator
             formats.write_allstar(path, table, header)
-    formats.atomic_write_bytes(synth_dir / _mirror.MEMBERS_FILE,
-                              _catalog.format_meszaros(_catalog.membership_rows(source.catalog)).encode())
+    cache.atomic_write_bytes(synth_dir / _mirror.MEMBERS_FILE,
+                              format_meszaros(_catalog.membership_rows(source.catalog)).encode())
 
     # spectra
     sums_cache: dict[Path, dict[str, str]] = {}
@@ -163,19 +192,19 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
     plan = []
     for i in rows:
         r = allstar[i]
-        ap = root / _mirror.apstar_relpath(r["APOGEE_ID"], r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
-        ap_sums = _mirror.apstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
-        asp = root / _mirror.aspcapstar_relpath(r["APOGEE_ID"], r["LOCATION_ID"])
-        asp_sums = _mirror.aspcapstar_sha1sum_name(r["LOCATION_ID"])
+        args = (r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
+        ap = root / layout.apstar_relpath(r["APOGEE_ID"], *args)
+        ap_sums = layout.apstar_sha1sum_name(*args)
+        asp = root / layout.aspcapstar_relpath(r["APOGEE_ID"], *args)
+        asp_sums = layout.aspcapstar_sha1sum_name(*args)
         done = listed(ap, ap_sums) and (not aspcap or listed(asp, asp_sums))
         plan.append((int(i), ap, ap_sums, asp, asp_sums, done))
     todo = [p for p in plan if not p[5]]
 
     written: dict[tuple[Path, str], list[str]] = defaultdict(list)
-    folders = {(_s(allstar["TELESCOPE"][p[0]]),
-                _s(allstar["FIELD"][p[0]]) if allstar["TELESCOPE"][p[0]] == b"apo1m"
-                else str(int(allstar["LOCATION_ID"][p[0]]))) for p in todo}
-    for k, v in _write_field_files(root, allstar, folders, aspcap).items():
+    folders = {layout.folder_key(allstar["TELESCOPE"][p[0]], allstar["LOCATION_ID"][p[0]],
+                                 allstar["FIELD"][p[0]]) for p in todo}
+    for k, v in _write_field_files(root, allstar, folders, aspcap, layout).items():
         written[k].extend(v)
     bar = _progress(progress, total=len(todo), desc="synthetic spectra", unit="star")
     try:
@@ -184,7 +213,8 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
             stars = source.apstars([c[0] for c in chunk])
             for (i, ap, ap_sums, asp, asp_sums, _), star in zip(chunk, stars):
                 r = allstar[i]
-                formats.write_apstar(ap, star, rv_table=_rv_table(star, r), lite=lite)
+                formats.write_apstar(ap, as_release(star, r, release), rv_table=_rv_table(star, r),
+                                     lite=lite, release=release)
                 written[(ap.parent, ap_sums)].append(ap.name)
                 if aspcap:
                     s = source.aspcapstar(i, apstar=star)
@@ -204,11 +234,14 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
         "root": str(root), "seed": source.seed, "generator_fingerprint": source.fingerprint(),
         "package_version": __version__, "n_rows_exported": int(len(rows)),
         "n_written": len(todo), "n_spectrum_files": n_files, "spectra_bytes": int(size),
-        "aspcap": bool(aspcap), "lite": bool(lite),
+        "aspcap": bool(aspcap), "lite": bool(lite), "release": release,
     }
     prev = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
     all_rows = sorted(set(prev.get("rows", [])) | set(int(i) for i in rows))
-    formats.atomic_write_bytes(prov_path, json.dumps({**summary, "rows": all_rows}, indent=1).encode())
+    releases = sorted(set(prev.get("releases", [prev["release"]] if "release" in prev else
+                                   (["dr14"] if prev else []))) | {release})
+    cache.atomic_write_bytes(prov_path, json.dumps({**summary, "rows": all_rows, "releases": releases},
+                                                   indent=1).encode())
     return summary
 
 
@@ -233,7 +266,9 @@ def _flush_sums(written) -> None:
 def _progress(enabled: bool, **kw):
     if enabled:
         try:
-            from tqdm import tqdm  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
+            from tqdm import (
+                tqdm,  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
+            )
 
             return tqdm(**kw)
         except ImportError:  # pragma: no cover

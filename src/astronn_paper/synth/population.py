@@ -38,14 +38,13 @@ they share every true label. Everything is vectorised and deterministic in ``see
 """
 from __future__ import annotations
 
-import functools
-import os
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from astronn_paper import apogee
+from astronn_paper.survey.positions import R_SUN, angular_separation, galactocentric, real_positions
 
 # ----------------------------------------------------------------------------- constants
 #: Injected radial [Fe/H] gradient of the thin disc (dex/kpc); later notebooks compare the
@@ -54,7 +53,6 @@ FEH_RADIAL_GRADIENT = -0.06
 #: Injected vertical [Fe/H] gradient of the thin disc (dex/kpc).
 FEH_VERTICAL_GRADIENT = -0.20
 #: Solar galactocentric radius (kpc) used for the gradient's zero point.
-R_SUN = 8.0
 
 #: Component codes (truth column ``component``).
 COMPONENTS = ("thin", "thick", "halo", "cluster")
@@ -223,25 +221,6 @@ def rng_for(seed: int, purpose: str) -> np.random.Generator:
 
 
 # ----------------------------------------------------------------------------- positions
-@functools.lru_cache(maxsize=1)
-def real_positions() -> dict[str, np.ndarray]:
-    """RA, DEC (deg), Gaia DR2 parallax and error (mas) and G of the DR14 allStar rows,
-    from astroNN's ``gaiadr2_apogeedr14_parallax.npz`` (-9999 where missing)."""
-    import astroNN.data
-
-    path = os.path.join(os.path.dirname(astroNN.data.__file__), "gaiadr2_apogeedr14_parallax.npz")
-    with np.load(path) as f:
-        out = {
-            "ra": f["RA"].astype(np.float64), "dec": f["DEC"].astype(np.float64),
-            "parallax": f["parallax"].astype(np.float64),
-            "parallax_error": f["parallax_error"].astype(np.float64),
-            "gmag": f["g"].astype(np.float64),
-        }
-    if len(out["ra"]) != apogee.N_ALLSTAR_DR14:
-        raise RuntimeError(f"{path} has {len(out['ra'])} rows, expected {apogee.N_ALLSTAR_DR14}")
-    return out
-
-
 def star_groups(ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(first_row, inverse): rows at the same position (1e-6 deg) are one star.
 
@@ -250,18 +229,6 @@ def star_groups(ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray
     key = np.round(ra * 1e6).astype(np.int64) * 1_000_000_000 + np.round((dec + 90) * 1e6).astype(np.int64)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return first, inverse
-
-
-def galactocentric(ra, dec, dist_kpc) -> dict[str, np.ndarray]:
-    """Galactic l, b (deg) and galactocentric R, z, X, Y (kpc) with astropy's frames."""
-    import astropy.units as u
-    from astropy.coordinates import Galactocentric, SkyCoord
-
-    c = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, distance=dist_kpc * u.kpc, frame="icrs")
-    gal = c.galactic
-    gc = c.transform_to(Galactocentric(galcen_distance=R_SUN * u.kpc, z_sun=20.8 * u.pc))
-    x, y, z = (gc.x.to_value(u.kpc), gc.y.to_value(u.kpc), gc.z.to_value(u.kpc))
-    return {"glon": gal.l.deg, "glat": gal.b.deg, "X": x, "Y": y, "z": z, "R": np.hypot(x, y)}
 
 
 # ----------------------------------------------------------------------------- stellar tracks
@@ -442,8 +409,14 @@ def _kinds_and_distances(rng, pos, n):
     return kind, dist
 
 
-def build_population(seed: int = 2019) -> Population:
-    """Draw the true population of all 277,371 rows (deterministic in ``seed``)."""
+def build_population(seed: int = 2019, decorrelated: bool = False) -> Population:
+    """Draw the true population of all 277,371 rows (deterministic in ``seed``).
+
+    ``decorrelated=True`` draws the same survey (same rows, positions, distances, Teff,
+    [Fe/H], clusters, photometry, hence the same SNRs and noise model) but breaks the
+    label correlations of the field stars around the training box
+    (:func:`decorrelate_labels`); the default is the standard survey, unchanged.
+    """
     pos = real_positions()
     first, inverse = star_groups(pos["ra"], pos["dec"])
     ns = len(first)
@@ -504,6 +477,8 @@ def build_population(seed: int = 2019) -> Population:
     _mixing(rng_for(seed, "mixing"), xh, logg, kind, feh)
     ix_fe = apogee.ASPCAP_ELEMENTS.index("Fe")
     xh[:, ix_fe] = feh
+    if decorrelated:
+        decorrelate_labels(rng_for(seed, "decorrelate"), cluster, kind, teff, logg, feh, alpha, xh)
 
     # extinction and photometry tied to the real G
     rng = rng_for(seed, "photometry")
@@ -540,6 +515,43 @@ def build_population(seed: int = 2019) -> Population:
     )
 
 
+#: True Teff range (K) of the field stars whose labels :func:`decorrelate_labels` shuffles:
+#: the training box (4000-5500 K in ASPCAP's Teff) widened by ~3 sigma of its Teff noise.
+DECORRELATE_TEFF = (3700.0, 5800.0)
+#: Alpha elements whose mean [X/Fe] is the ``alpha`` of a decorrelated star.
+_ALPHA_ELEMENTS = ("O", "Mg", "Si", "S", "Ca", "TI")
+
+
+def decorrelate_labels(rng, cluster, kind, teff, logg, feh, alpha, xh) -> np.ndarray:
+    """Break the label correlations of the field stars around the training box (in place).
+
+    The stars are the field (non-cluster) giants, clump stars and dwarfs with true Teff in
+    :data:`DECORRELATE_TEFF`. Among them, each star keeps its Teff and [Fe/H]; its log g
+    (with its stellar kind, which carries the kind-dependent parts of the ASPCAP-like noise
+    model) is that of a random other star of the set, and each element's [X/Fe] is that of
+    an independently chosen random star (one independent permutation per element): every
+    label keeps the population's marginal distribution over this set, while log g becomes
+    independent of Teff, and the [X/Fe] independent of each other, of [Fe/H], Teff and
+    log g. ``alpha`` becomes the mean [X/Fe] of :data:`_ALPHA_ELEMENTS`. Returns the indices
+    of the shuffled stars.
+    """
+    sel = np.flatnonzero((cluster < 0) & (kind <= 2) & (teff >= DECORRELATE_TEFF[0])
+                         & (teff <= DECORRELATE_TEFF[1]))
+    perm = rng.permutation(sel)
+    logg[sel], kind[sel] = logg[perm], kind[perm]
+    ix = {e: i for i, e in enumerate(apogee.ASPCAP_ELEMENTS)}
+    xfe = xh[sel] - feh[sel, None]
+    for el, j in ix.items():
+        if el in ("Fe", "CI", "TiII"):
+            continue
+        xfe[:, j] = xfe[rng.permutation(len(sel)), j]
+    xh[sel] = feh[sel, None] + xfe
+    xh[sel, ix["Fe"]] = feh[sel]
+    _tie_duplicates(xh)
+    alpha[sel] = np.mean([xh[sel, ix[e]] - feh[sel] for e in _ALPHA_ELEMENTS], axis=0)
+    return sel
+
+
 def _dup_rank(inverse):
     """0 for the first row of each star, 1 for its second row, ..."""
     order = np.argsort(inverse, kind="stable")
@@ -549,13 +561,6 @@ def _dup_rank(inverse):
     rank = np.empty(len(order), dtype=np.int8)
     rank[order] = np.arange(len(order)) - run_start
     return rank
-
-
-def angular_separation(ra1, dec1, ra2, dec2):
-    """Great-circle separation (deg), vectorised (haversine)."""
-    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
-    h = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
 
 
 def _place_clusters(rng, spos, cluster):

@@ -180,14 +180,44 @@ def _reference_terms() -> np.ndarray:
                          np.zeros((1, len(apogee.ABUNDANCES))))[0]
 
 
-def line_opacities(teff, logg, xh, linelist: _lines.LineList | None = None) -> np.ndarray:
-    """Integrated line opacities (fine-grid pixels, relative to the continuum), (N, L)."""
+def line_opacities(teff, logg, xh, linelist: _lines.LineList | None = None,
+                   species_scale: np.ndarray | None = None) -> np.ndarray:
+    """Integrated line opacities (fine-grid pixels, relative to the continuum), (N, L).
+
+    ``species_scale`` (optional, ``(len(SPECIES),)``): a multiplier of every line opacity of
+    each species (a physics variant, e.g. :func:`species_scale` of the molecules; None = 1).
+    """
     ll = _lines.line_list() if linelist is None else linelist
     teff = np.atleast_1d(np.asarray(teff, float))
     g = species_terms(teff, logg, xh) - _reference_terms()[None, :]
     dtheta = 5040.0 / teff - 5040.0 / REF_TEFF
     log_s = ll.log_s_ref[None, :] + g[:, ll.species] - dtheta[:, None] * ll.chi[None, :]
-    return 10.0 ** log_s
+    if species_scale is None:
+        return 10.0 ** log_s
+    return 10.0 ** log_s * np.asarray(species_scale, float)[ll.species][None, :]
+
+
+def species_scale(**factors: float) -> np.ndarray:
+    """A ``(len(SPECIES),)`` opacity multiplier for :func:`render`'s ``species_scale``:
+    1 for every species except the ones named (``"molecules"`` = CO, CN and OH; or a
+    species name with spaces removed, e.g. ``CO=1.3``, ``FeI=0.5``)."""
+    out = np.ones(len(_lines.SPECIES))
+    names = {s.name.replace(" ", ""): i for i, s in enumerate(_lines.SPECIES)}
+    for key, val in factors.items():
+        if key == "molecules":
+            idx = [names[m] for m in _MOLECULES]
+        elif key in names:
+            idx = [names[key]]
+        else:
+            raise ValueError(f"species_scale: unknown species {key!r}; use 'molecules' or one of {sorted(names)}")
+        if not (np.isfinite(val) and val >= 0):
+            raise ValueError(f"species_scale: {key}={val!r} must be a finite number >= 0")
+        out[idx] = float(val)
+    return out
+
+
+#: The molecules of the model (species names).
+_MOLECULES = ("CO", "CN", "OH")
 
 
 # ---------------------------------------------------------------------------- profiles
@@ -248,9 +278,10 @@ def broadening(teff, logg, vmicro=None, vmacro=None) -> dict[str, np.ndarray]:
             "macro_pix": mac}
 
 
-def _render_chunk(teff, logg, xh, vmicro, vmacro, lsf_scale) -> np.ndarray:
+def _render_chunk(teff, logg, xh, vmicro, vmacro, lsf_scale, shift_pix=None,
+                  species_scale=None) -> np.ndarray:
     mats, idx = _placement()
-    s_all = line_opacities(teff, logg, xh)
+    s_all = line_opacities(teff, logg, xh, species_scale=species_scale)
     wid = broadening(teff, logg, vmicro, vmacro)
     tau_ft = None
     for c, (mat, sel) in enumerate(zip(mats, idx)):
@@ -259,6 +290,9 @@ def _render_chunk(teff, logg, xh, vmicro, vmacro, lsf_scale) -> np.ndarray:
         sticks = np.asarray(mat.T.dot(s_all[:, sel].T).T)          # (N, N_FINE)
         ft = scipy.fft.rfft(sticks, axis=1) * _voigt_ft(wid["sigma"][c], wid["gamma"][c])
         tau_ft = ft if tau_ft is None else tau_ft + ft
+    if shift_pix is not None:
+        # shift every line by shift_pix apStar pixels (redward if > 0): a phase ramp
+        tau_ft = tau_ft * np.exp(-2j * np.pi * _FREQ[None, :] * OVERSAMPLE * shift_pix[:, None])
     tau = scipy.fft.irfft(tau_ft, n=N_FINE, axis=1)
     depth = D_MAX * -np.expm1(-np.maximum(tau, 0.0))
     depth = scipy.fft.irfft(scipy.fft.rfft(depth, axis=1) * lsf_ft(wid["macro_pix"], lsf_scale),
@@ -273,7 +307,8 @@ def _gap_mask() -> np.ndarray:
     return keep
 
 
-def render(teff, logg, xh, vmicro=None, chunk: int = 32, vmacro=None, lsf_scale=None) -> np.ndarray:
+def render(teff, logg, xh, vmicro=None, chunk: int = 32, vmacro=None, lsf_scale=None,
+           shift_pix=None, rv_kms=None, species_scale=None) -> np.ndarray:
     """Intrinsic normalised spectra on the apStar grid.
 
     Parameters
@@ -287,6 +322,13 @@ def render(teff, logg, xh, vmicro=None, chunk: int = 32, vmacro=None, lsf_scale=
         (default: :func:`default_vmacro`).
     lsf_scale : optional (N,) multiplier of the LSF width (APOGEE's LSF differs by
         ~10 % from fibre to fibre); default 1.
+    shift_pix, rv_kms : optional (N,) shifts of every line, in apStar pixels and as a
+        radial velocity (km/s, ``log10(1 + v/c) / CDELT1`` pixels), added together; for
+        physics variants (a line list off by a pixel, a spectrum left in the observed
+        frame). Default: none (rest frame).
+    species_scale : optional ``(len(lines.SPECIES),)`` multiplier of each species' line
+        opacities (see :func:`species_scale`; e.g. stronger or no molecular bands).
+        Default: none.
 
     Returns
     -------
@@ -307,12 +349,27 @@ def render(teff, logg, xh, vmicro=None, chunk: int = 32, vmacro=None, lsf_scale=
     vm = None if vmicro is None else np.broadcast_to(np.asarray(vmicro, float), (n,))
     vmac = None if vmacro is None else np.broadcast_to(np.asarray(vmacro, float), (n,))
     lsf = np.ones(n) if lsf_scale is None else np.broadcast_to(np.asarray(lsf_scale, float), (n,))
+    shift = None
+    if shift_pix is not None or rv_kms is not None:
+        shift = np.zeros(n)
+        if shift_pix is not None:
+            shift = shift + np.broadcast_to(np.asarray(shift_pix, float), (n,))
+        if rv_kms is not None:
+            shift = shift + np.log10(1.0 + np.broadcast_to(np.asarray(rv_kms, float), (n,))
+                                     / 299_792.458) / apogee.CDELT1
+        if not np.all(np.isfinite(shift)) or np.any(np.abs(shift) > PAD / OVERSAMPLE):
+            raise ValueError(f"render: line shifts must be finite and within +-{PAD // OVERSAMPLE} pixels")
+    if species_scale is not None:
+        species_scale = np.asarray(species_scale, float)
+        if species_scale.shape != (len(_lines.SPECIES),) or not np.all(np.isfinite(species_scale)):
+            raise ValueError(f"render: species_scale must be {len(_lines.SPECIES)} finite numbers")
     out = np.zeros((n, apogee.N_PIX))
     gaps = ~_gap_mask()
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
         out[a:b] = _render_chunk(teff[a:b], logg[a:b], xh[a:b], None if vm is None else vm[a:b],
-                                 None if vmac is None else vmac[a:b], lsf[a:b])
+                                 None if vmac is None else vmac[a:b], lsf[a:b],
+                                 None if shift is None else shift[a:b], species_scale)
     out[:, gaps] = 0.0
     return out
 

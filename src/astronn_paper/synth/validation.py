@@ -7,6 +7,7 @@ Used by ``tests/test_synth_spectra.py``, ``tests/test_synth_information.py`` and
 from __future__ import annotations
 
 import numpy as np
+from astropy.stats import mad_std
 
 from astronn_paper import apogee
 from astronn_paper.synth import instrument, spectra
@@ -175,7 +176,7 @@ def cannon_information(n_train: int = 2000, n_test: int = 300, snr_train: float 
     for j, name in enumerate(CANNON_LABELS):
         dj = d[ok, j]
         out[name] = {"std": float(np.std(dj)), "bias": float(np.mean(dj)),
-                     "mad": float(1.4826 * np.median(np.abs(dj - np.median(dj))))}
+                     "mad": float(mad_std(dj))}
     out["_meta"] = {"n_train": n_train, "n_test": int(ok.sum()), "snr_train": snr_train,
                     "snr_test": snr_test}
     return out

@@ -1,22 +1,13 @@
-"""The two side studies of the paper: normalisation (sect. 5.5) and training-set size (sect. 5.6).
-
-Both reuse the standard pieces - :func:`astronn_paper.dataset.build_standard_sets`,
-:func:`astronn_paper.model.train.ensure_model`, :func:`astronn_paper.model.predictions.predict_set` and
-:func:`astronn_paper.analysis.metrics.residual_stats` - and score every network on the same held-out
-spectra: the combined spectra of the high-SNR test set (100 < SNR < 200).
-"""
+"""Training-set size (the paper's sect. 5.6): the censored network trained on seeded subsets
+of the training set, two replicates per size, scored on the same high-SNR test spectra."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from astronn_paper import config, dataset
-from astronn_paper.analysis import metrics
-from astronn_paper.model import predictions, train
-
-ASPCAP_VARIANT = "aspcapStar_BCNNCensored"
+from astronn_paper.analysis.scoring import Scored, score
+from astronn_paper.model import train
 
 
 def small_data_variant(fraction: float, replicate: int = 0) -> str:
@@ -32,27 +23,6 @@ def replicate_seed(fraction: float, replicate: int, profile=None) -> int | None:
     if replicate == 0:
         return None
     return config.seed_for(f"train:censored:{fraction}:replicate{replicate}", profile)
-
-
-@dataclass
-class Scored:
-    """Predictions of one network on a test set and their scatter against labels and truth."""
-
-    name: str
-    n_train: int
-    pred: dict
-    table: pd.DataFrame
-    replicate: int = 0
-
-
-def score(name: str, folder, test_path, profile=None, replicate: int = 0) -> Scored:
-    """Predict the test set's combined spectra with one model folder and tabulate its scatter."""
-    pred = predictions.predict_set(folder, test_path, "combined", profile)
-    cols = dataset.load_columns(test_path, ["labels", "truth"], "combined")
-    truth = cols.get("truth")
-    table = metrics.bias_scatter_table(pred["mean"], cols["labels"], truth, targets=pred["targets"])
-    return Scored(name, int(train.read_provenance(folder).get("n_train", 0)), pred, table,
-                  replicate)
 
 
 def small_data_study(profile=None) -> list[Scored]:
@@ -142,33 +112,6 @@ def monotone_within_noise(sizes, scatter, rel_noise) -> bool:
 def scatter_rel_error(n: int) -> float:
     """Relative standard error of ``mad_std`` over ``n`` Gaussian points (efficiency 37 %)."""
     return float(1.0 / np.sqrt(2 * 0.37 * max(n, 1)))
-
-
-def aspcap_study(profile=None) -> dict[str, Scored]:
-    """The censored network trained and tested on continuum- versus ASPCAP-normalised spectra."""
-    p = config.get_profile(profile)
-    cont = dataset.build_standard_sets(p, normalisation="continuum")
-    asp = dataset.build_standard_sets(p, normalisation="aspcap")
-    cont_folder = train.ensure_model("censored", p, cont["train"])
-    asp_folder = train.ensure_model("censored", p, asp["train"], variant=ASPCAP_VARIANT)
-    return {
-        "continuum": score("continuum-normalised", cont_folder, cont["test"], p),
-        "aspcap": score("ASPCAP-normalised", asp_folder, asp["test"], p),
-    }
-
-
-def side_by_side(scored: dict[str, Scored], paper_column: dict | None = None) -> pd.DataFrame:
-    """Scatter against the ASPCAP-like labels and against the truth of several runs, one column
-    each, plus the paper's published column."""
-    cols = {}
-    for key, s in scored.items():
-        cols[f"{key}: vs ASPCAP"] = s.table["scatter_aspcap"]
-        if "scatter_truth" in s.table:
-            cols[f"{key}: vs truth"] = s.table["scatter_truth"]
-    df = pd.DataFrame(cols)
-    if paper_column is not None:
-        df["paper (ASPCAP-normalised)"] = [paper_column.get(t, np.nan) for t in df.index]
-    return df
 
 
 #: The labels the notebooks print (the paper's small-data table plus a few more).

@@ -1,0 +1,214 @@
+"""``predict`` on real-format files of both releases: DR17 apStar of 1 and 3 visits built from
+the DR17 row rule with the survey.formats writers, DR14 apStar, an lco25m asStar, aspcapStar
+of both releases; the model's provenance and the synthetic-survey warning; one clear line
+and exit status 2 for every bad argument."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from astronn_paper import apogee, config
+from astronn_paper.cli import main
+from astronn_paper.model import predict
+from astronn_paper.survey import formats, release
+from astronn_paper.survey.source import AspcapStar
+from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.export import as_release
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Synthetic stars of 1 and 3 visits written as DR14 and DR17 apStar files, one of them
+    again as an lco25m asStar, aspcapStar files of both releases, and a file whose rows fit
+    no rule."""
+    d = tmp_path_factory.mktemp("spectra")
+    src = SyntheticSource(seed=config.get_profile("ci").survey_seed)
+    a = src.allstar()
+    ok = (a["TELESCOPE"] == b"apo25m") & (a["SNR"] > 100) & (a["TEFF"] > 4200) & (a["TEFF"] < 5000)
+    i1 = int(np.flatnonzero(ok & (a["NVISITS"] == 1))[0])
+    i3 = int(np.flatnonzero(ok & (a["NVISITS"] == 3))[0])
+    out = {"rows": {"one": i1, "three": i3}}
+    for key, i in (("one", i1), ("three", i3)):
+        star, row = src.apstar(i), a[i]
+        aid = star.apogee_id
+        for rel in ("dr14", "dr17"):
+            layout = release.layout(rel)
+            path = d / layout.apstar_relpath(aid, row["TELESCOPE"], row["LOCATION_ID"],
+                                             row["FIELD"]).split("/")[-1]
+            formats.write_apstar(path, as_release(star, row, rel), release=rel)
+            out[f"{rel}_{key}"] = path
+        asp = src.aspcapstar(i, apstar=star)
+        for rel in ("dr14", "dr17"):
+            path = d / release.layout(rel).aspcapstar_relpath(
+                aid, row["TELESCOPE"], row["LOCATION_ID"], row["FIELD"]).split("/")[-1]
+            formats.write_aspcapstar(path, AspcapStar(aid, asp.flux, asp.err, header=dict(asp.header)))
+            out[f"aspcap_{rel}_{key}"] = path
+    # the single-visit star observed from LCO: a DR17 asStar file, FIELD an LCO field name
+    s17 = as_release(src.apstar(i1), a[i1], "dr17")
+    s17.header["FIELD"] = "K04_083+13"
+    out["lco"] = d / release.layout("dr17").apstar_relpath(s17.apogee_id, "lco25m", None,
+                                                            "K04_083+13").split("/")[-1]
+    formats.write_apstar(out["lco"], s17, release="dr17")
+    # a star of the APO 1-m telescope, DR14 layout (folder apo1m/<FIELD>/)
+    j = int(np.flatnonzero((a["TELESCOPE"] == b"apo1m") & (a["TEFF"] > 4200) & (a["TEFF"] < 5000))[0])
+    out["rows"]["apo1m"] = j
+    out["apo1m"] = d / ("apo1m-" + release.layout("dr14").apstar_relpath(
+        a["APOGEE_ID"][j], "apo1m", a["LOCATION_ID"][j], a["FIELD"][j]).split("/")[-1])
+    formats.write_apstar(out["apo1m"], src.apstar(j))
+    # four rows with NVISITS = 1: no rule
+    flux = np.ones((4, apogee.N_PIX), np.float32)
+    bad = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(flux), fits.ImageHDU(flux),
+                        fits.ImageHDU(np.zeros(flux.shape, np.int16))])
+    bad[0].header["NVISITS"] = 1
+    out["bad"] = d / "apStar-dr17-2M00000000+0000000.fits"
+    bad.writeto(out["bad"])
+    return out
+
+
+def test_fixtures_follow_the_dr17_row_rule(files):
+    with fits.open(files["dr17_one"]) as h:
+        assert h[1].data.shape == (2, apogee.N_PIX) and h[0].header["NVISITS"] == 1
+    with fits.open(files["dr17_three"]) as h:
+        assert h[1].data.shape == (5, apogee.N_PIX) and h[0].header["NVISITS"] == 3
+        assert "TELESCOP" not in h[0].header and h[0].header["FIELD"]
+    with fits.open(files["dr14_one"]) as h:
+        assert h[1].data.shape == (apogee.N_PIX,)                 # DR14: one 1-d row
+    assert files["lco"].name.startswith("asStar-dr17-")
+    assert files["aspcap_dr17_one"].name.startswith("aspcapStar-dr17-")
+
+
+def test_both_releases_give_the_same_normalised_spectrum(files):
+    for key, row, rule in (("one", 0, "dr17-single"), ("three", 1, "multi")):
+        s14 = predict.read_spectrum(files[f"dr14_{key}"])
+        s17 = predict.read_spectrum(files[f"dr17_{key}"])
+        assert s17.kind == "apStar" and (s17.row, s17.rule) == (row, rule)
+        assert s14.row == row and s14.rule == ("dr14-single" if key == "one" else "multi")
+        np.testing.assert_array_equal(s14.spec, s17.spec)
+        np.testing.assert_array_equal(s14.spec_err, s17.spec_err)
+        assert s17.spec.shape == (apogee.N_PIX_GAP_DELETED,) and np.all(np.isfinite(s17.spec))
+    one_m = predict.read_spectrum(files["apo1m"])
+    assert one_m.kind == "apStar" and one_m.row == (0 if one_m.nvisits == 1 else 1)
+    assert np.all(np.isfinite(one_m.spec))
+    lco = predict.read_spectrum(files["lco"])
+    np.testing.assert_array_equal(lco.spec, predict.read_spectrum(files["dr17_one"]).spec)
+    for rel in ("dr14", "dr17"):
+        s = predict.read_spectrum(files[f"aspcap_{rel}_three"])
+        assert s.kind == "aspcapStar" and s.row == -1
+    with pytest.raises(predict.InputError, match=r"4 rows with NVISITS=1 fit no apStar row rule "
+                                                 r"\(dr14-single.*dr17-single.*\[bad_layout\]"):
+        predict.read_spectrum(files["bad"])
+
+
+def test_predict_reads_both_releases_and_prints_the_provenance(files, tmp_path, capsys):
+    model = config.shipped_model_dir()
+    names = ["dr17_one", "dr17_three", "dr14_one", "lco", "aspcap_dr17_three", "aspcap_dr14_one",
+             "apo1m", "bad"]
+    out = tmp_path / "labels.csv"
+    status = predict.run([files[k] for k in names], model, mc=4, seed=3, out=out)
+    err = capsys.readouterr().err
+    assert status == predict.EXIT_BAD_INPUT                         # the bad file; the rest written
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "fit no apStar row rule" in lines[0] and "Traceback" not in err
+    assert "model trained on: synthetic DR14 survey (seed 2019); profile default, seed " \
+           "1918971306, 8,000 stars" in err
+    assert err.count(predict.SYNTHETIC_WARNING) == 1
+    t = Table.read(out, format="ascii.csv", comment="#")
+    assert list(t["row"][:6]) == [0, 1, 0, 0, -1, -1] and t["kind"][6] == "apStar"
+    assert list(t["row_rule"][:6].filled("")) == ["dr17-single", "multi", "dr14-single",
+                                                  "dr17-single", "", ""]
+    assert list(t["nvisits"][:4]) == [1, 3, 1, 1] and len(t) == 7
+    assert np.all(np.isfinite(t["teff"])) and np.all(t["Fe_err"] > 0)
+    # same spectrum, same position in the batch -> same labels: DR17 1-visit vs its DR14 twin
+    again = tmp_path / "again.csv"
+    assert predict.run([files["dr14_one"]], model, mc=4, seed=3, out=again) == 0
+    assert Table.read(again, format="ascii.csv", comment="#")["teff"][0] == pytest.approx(t["teff"][0])
+    text = out.read_text()
+    for line in ("# trained_survey = synthetic DR14 survey (seed 2019)", "# trained_synthetic = True",
+                 "# trained_profile = default", "# trained_seed = 1918971306",
+                 "# trained_n_stars = 8000", "# warning = this model was trained on the synthetic"):
+        assert line in text, line
+    # FITS: the same provenance in the header
+    fits_out = tmp_path / "labels.fits"
+    assert predict.run([files["dr17_three"]], model, mc=4, seed=3, out=fits_out) == 0
+    h = fits.getheader(fits_out, 1)
+    assert h["TRAINED_SURVEY"] == "synthetic DR14 survey (seed 2019)" and h["TRAINED_SYNTHETIC"]
+    assert h["TRAINED_N_STARS"] == 8000 and h["TRAINED_PROFILE"] == "default"
+    assert "not physical" in h["WARNING"]
+
+
+def test_model_provenance_of_other_folders(tmp_path):
+    import json
+
+    info = predict.model_provenance(tmp_path)                # no provenance.json
+    assert info["synthetic"] is None and "unknown" in info["survey"]
+    assert predict.provenance_lines(info) == [
+        "model trained on: unknown (no provenance.json); profile ?, seed ?, ? stars"]
+    (tmp_path / "provenance.json").write_text(json.dumps({
+        "profile": "paper", "seed": 7, "n_train": 900, "n_validation": 100,
+        "source": {"kind": "mirror", "spec": {"kind": "mirror", "root": "/sas", "release": "dr17"}}}))
+    info = predict.model_provenance(tmp_path)
+    assert info["survey"] == "DR17 SAS mirror /sas" and info["release"] == "dr17"
+    assert info["n_stars"] == 1000 and info["synthetic"] is None
+    assert len(predict.provenance_lines(info)) == 1                 # no warning for real data
+    # the dataset gone: the folder's note still tells a synthetic training set
+    (tmp_path / "provenance.json").write_text(json.dumps({
+        "profile": "ci", "seed": 5, "n_train": 90, "dataset": "gone/train.h5",
+        "about": "Trained on the synthetic DR14 survey", "profile_settings": {"survey_seed": 11}}))
+    info = predict.model_provenance(tmp_path)
+    assert info["synthetic"] is True and info["survey_seed"] == 11 and info["n_stars"] == 90
+    assert predict.provenance_lines(info)[1] == predict.SYNTHETIC_WARNING
+
+
+# --------------------------------------------------------------------------- bad arguments
+def _one_error(capsys, *, argparse_usage=False):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [ln for ln in err.splitlines() if "error:" in ln]
+    assert len(errors) == 1, err
+    if argparse_usage:
+        assert err.splitlines()[0].startswith("usage:")
+    return errors[0]
+
+
+@pytest.mark.parametrize("option,value,expect", [
+    ("--mc", "0", "argument --mc: 0: the number of MC-dropout passes must be >= 1"),
+    ("--mc", "-3", "must be >= 1"),
+    ("--mc", "many", "argument --mc: 'many' is not an integer"),
+    ("--seed", "-1", "argument --seed: -1: the seed must be in 0 .. 2**32-1"),
+    ("--seed", "1.5", "'1.5' is not an integer"),
+])
+def test_bad_numbers_are_usage_errors(files, capsys, option, value, expect):
+    with pytest.raises(SystemExit) as e:
+        main(["predict", str(files["dr14_one"]), option, value])
+    assert e.value.code == 2
+    assert expect in _one_error(capsys, argparse_usage=True)
+
+
+def test_bad_paths_give_one_line_and_status_2(files, tmp_path, capsys):
+    f = str(files["dr14_one"])
+    model = str(config.shipped_model_dir())
+    assert main(["predict", f, "--model", f]) == 2
+    assert "--model " + f + ": is a file, not a model folder" in _one_error(capsys)
+    assert main(["predict", f, "--model", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: does not exist" in _one_error(capsys)
+    assert main(["predict", f, "--model", str(tmp_path)]) == 1           # a folder, not a model
+    assert "--model: model folder" in _one_error(capsys)
+    assert main(["predict", f, "--model", model, "--out", str(tmp_path / "x.txt")]) == 2
+    assert "x.txt: the output must end in .csv or .fits" in _one_error(capsys)
+    (tmp_path / "dir.csv").mkdir()
+    assert main(["predict", f, "--model", model, "--out", str(tmp_path / "dir.csv")]) == 2
+    assert "dir.csv: is a folder" in _one_error(capsys)
+    assert main(["predict", str(tmp_path / "missing.fits"), "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert "missing.fits: no such file" in err and "Traceback" not in err
+    # the API says the same without argparse
+    assert predict.argument_problems(mc=0, seed=-1, out="a.txt", model_dir=f) == [
+        "--mc 0: the number of MC-dropout passes must be an integer >= 1",
+        "--seed -1: the seed must be an integer in 0 .. 2**32-1",
+        "--out a.txt: the output must end in .csv or .fits",
+        (f"--model {f}: is a file, not a model folder (pass the folder that holds "
+         "astroNN_model_parameter.json and model_weights.h5)")]
+    assert predict.run([f], model, mc=0) == 2
+    assert "--mc 0" in _one_error(capsys)

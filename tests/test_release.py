@@ -1,0 +1,277 @@
+"""DR14 and DR17 beside each other: SAS layouts, apStar row rules, DR17 header keywords and
+.sha1sum files, the same synthetic stars exported both ways compiling to identical datasets,
+and astroNN's own dr=17 path functions finding every exported file offline."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import assert_same_datasets
+
+from astronn_paper import apogee, cache, config, dataset
+from astronn_paper.dataset import store
+from astronn_paper.survey import formats, open_source, release
+from astronn_paper.survey.mirror import MirrorSource
+from astronn_paper.survey.source import ApStar, SpectrumError
+from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.export import export_mirror
+
+PROFILE = "ci"
+
+
+# --------------------------------------------------------------------------- row rules
+@pytest.mark.parametrize("nvisits,nrows,name,combined,visits", [
+    (1, 1, "dr14-single", 0, (0,)),            # DR14: one visit, one row
+    (1, 2, "dr17-single", 0, (0,)),            # DR17: one visit, two rows, row 0 combined
+    (1, 3, "single-n+2", 0, (2,)),             # N + 2 rule applied to one visit
+    (2, 4, "multi", 1, (2, 3)),                # N >= 2: global-weighted row 1, visits 2..
+    (3, 5, "multi", 1, (2, 3, 4)),
+    (12, 14, "multi", 1, tuple(range(2, 14))),
+])
+def test_row_rules(nvisits, nrows, name, combined, visits):
+    rule = release.apstar_rows(nvisits, nrows)
+    assert (rule.name, rule.combined, rule.visits) == (name, combined, visits)
+
+
+@pytest.mark.parametrize("nvisits,nrows", [(1, 4), (2, 2), (3, 3), (3, 6), (0, 1), (2, 1)])
+def test_rows_that_fit_no_rule_are_refused_naming_the_rules(nvisits, nrows):
+    with pytest.raises(release.RowRuleError) as e:
+        release.apstar_rows(nvisits, nrows)
+    msg = str(e.value)
+    assert f"NVISITS={nvisits}" in msg and "\n" not in msg
+    if nvisits >= 1:
+        assert "dr17-single" in msg and "N+2 rows" in msg
+
+
+def test_dr14_rule_unchanged_and_rows_written_per_release():
+    # the DR14 behaviour the paper's compile relies on (apogee's helpers delegate here)
+    assert [apogee.combined_row(n) for n in (1, 2, 3, 7)] == [0, 1, 1, 1]
+    assert apogee.visit_rows(1) == [0] and apogee.visit_rows(3) == [2, 3, 4]
+    assert apogee.combined_row(1, 2) == 0 and apogee.visit_rows(1, 2) == [0]
+    assert [release.apstar_nrows(n, "dr14") for n in (1, 2, 5)] == [1, 4, 7]
+    assert [release.apstar_nrows(n, "dr17") for n in (1, 2, 5)] == [2, 4, 7]
+    one = np.arange(3 * apogee.N_PIX, dtype=np.float32).reshape(3, -1)[:1]
+    two = release.to_release_rows(one, 1, "dr17")
+    assert two.shape == (2, apogee.N_PIX) and np.array_equal(two[0], one[0])
+    five = np.zeros((5, apogee.N_PIX))
+    assert release.to_release_rows(five, 3, "dr17") is five
+    with pytest.raises(release.RowRuleError):
+        release.to_release_rows(five, 1, "dr17")
+
+
+def test_release_names_and_errors():
+    assert [release.check(r) for r in ("dr14", "DR17", 17, "14", None)] == \
+        ["dr14", "dr17", "dr17", "dr14", "dr14"]
+    with pytest.raises(ValueError, match="unknown APOGEE release 'dr16': use one of dr14, dr17"):
+        release.check("dr16")
+    with pytest.raises(ValueError, match="unknown APOGEE release"):
+        MirrorSource("/tmp", release="dr15")
+
+
+def test_layout_paths():
+    dr14, dr17 = release.layout("dr14"), release.layout("dr17")
+    assert dr14.allstar_relpath == "dr14/apogee/spectro/redux/r8/stars/l31c/l31c.2/allStar-l31c.2.fits"
+    assert dr17.allstar_relpath == \
+        "dr17/apogee/spectro/aspcap/dr17/synspec_rev1/allStar-dr17-synspec_rev1.fits"
+    args = ("apo25m", 4102, "000+02")
+    assert dr14.apstar_relpath("2M1", *args) == \
+        "dr14/apogee/spectro/redux/r8/stars/apo25m/4102/apStar-r8-2M1.fits"
+    assert dr14.apstar_relpath("2M1", "apo1m", 1, "calibration").endswith("apo1m/calibration/apStar-r8-2M1.fits")
+    assert dr17.apstar_relpath("2M1", *args) == \
+        "dr17/apogee/spectro/redux/dr17/stars/apo25m/000+02/apStar-dr17-2M1.fits"
+    assert dr17.apstar_relpath("2M1", "lco25m", None, "K04_083+13").endswith(
+        "stars/lco25m/K04_083+13/asStar-dr17-2M1.fits")
+    assert dr17.aspcapstar_relpath("2M1", *args) == \
+        "dr17/apogee/spectro/aspcap/dr17/synspec_rev1/apo25m/000+02/aspcapStar-dr17-2M1.fits"
+    assert dr17.apstar_sha1sum_name(*args) == "dr17_stars_apo25m_000+02.sha1sum"
+    assert dr17.aspcapstar_sha1sum_name(*args) == "dr17_synspec_apo25m_000+02.sha1sum"
+    assert dr17.aspcapstar_sha1sum_name("lco25m", None, "X") == "dr17_synspec_rev1_lco25m_X.sha1sum"
+    # DR17 keys stars by TELESCOPE + FIELD: the LOCATION_ID plays no part
+    assert dr17.apstar_relpath("2M1", "apo25m", 1, "000+02") == dr17.apstar_relpath("2M1", *args)
+
+
+# --------------------------------------------------------------------------- exported mirrors
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A handful of ci training stars (1 and several visits) plus an apo1m star, exported
+    in both layouts into one mirror root."""
+    mem = SyntheticSource(seed=config.get_profile(PROFILE).survey_seed)
+    sel = dataclasses.replace(dataset.standard_selections(PROFILE)["train"], max_stars=5)
+    a = mem.allstar()
+    rows = dataset.select(a, sel)
+    extra = [np.flatnonzero((a["TELESCOPE"] == b"apo1m") & (a["NVISITS"] == 1))[0]]
+    if not np.any(a["NVISITS"][rows] == 1):
+        extra.append(np.flatnonzero((a["NVISITS"] == 1) & (a["TELESCOPE"] == b"apo25m"))[0])
+    exported_rows = np.unique(np.concatenate([rows, extra]))
+    root = tmp_path_factory.mktemp("sas")
+    for rel in ("dr14", "dr17"):
+        export_mirror(root, mem, exported_rows, progress=False, release=rel)
+    return {"root": root, "mem": mem, "sel": sel, "rows": rows, "exported": exported_rows}
+
+
+def test_both_layouts_read_back_the_same_arrays(exported):
+    root, mem = exported["root"], exported["mem"]
+    m14, m17 = MirrorSource(root), MirrorSource(root, release="dr17")
+    assert m17.allstar_path.name == "allStar-dr17-synspec_rev1.fits"
+    assert np.array_equal(m14.allstar(), m17.allstar())
+    nv = m14.allstar()["NVISITS"]
+    seen = set()
+    for i in exported["exported"]:
+        i = int(i)
+        s14, s17 = m14.apstar(i), m17.apstar(i)
+        n = int(nv[i])
+        assert s14.flux.shape[0] == (1 if n == 1 else n + 2)
+        assert s17.flux.shape[0] == (2 if n == 1 else n + 2)
+        seen.add(min(n, 2))
+        for a, b in zip(s14.combined(), s17.combined()):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(s14.visits(), s17.visits()):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(s17.visit_snr(), mem.visit_snr(i))
+        np.testing.assert_array_equal(m14.aspcapstar(i).flux, m17.aspcapstar(i).flux)
+        assert "/dr17/" in str(m17.apstar_path(i)) and str(m17.apstar_path(i)).endswith(
+            f"/{m17.allstar()['FIELD'][i].decode()}/apStar-dr17-{s17.apogee_id}.fits")
+    assert seen == {1, 2}          # single- and multi-visit stars are both covered
+
+
+def test_dr17_files_have_the_dr17_hdus_and_header_keywords(exported):
+    m17 = MirrorSource(exported["root"], release="dr17")
+    nv = m17.allstar()["NVISITS"]
+    for i in exported["exported"]:
+        with fits.open(m17.apstar_path(int(i))) as hdul:
+            h = hdul[0].header
+            n = int(nv[i])
+            assert len(hdul) == 11 and hdul[8].data is None            # HDUs 0-10, 8 empty
+            assert hdul[1].data.shape == (release.apstar_nrows(n, "dr17"), apogee.N_PIX)
+            assert len(hdul[9].data) == n and len(hdul[10].data) == 1
+            assert hdul[1].header["CRVAL1"] == apogee.CRVAL1 and "BUNIT" in hdul[1].header
+            assert "TELESCOP" not in h and "LOCID" not in h             # keyed by the folder
+            for key in ("FIELD", "OBJID", "NVISITS", "SNR", "SNREV", "RA", "DEC", "GLON", "GLAT",
+                        "J", "H", "K", "AKTARG", "APTARG1", "AP2TARG4", "STARFLAG", "ANDFLAG",
+                        "N_COMP", "VHELIO", "VSCATTER", "VERR", "VERR_MED", "MEANFIB", "NRES"):
+                assert key in h, key
+            for k in range(1, n + 1):
+                for key in ("SFILE", "JD", "SNRVIS", "VHELIO"):
+                    assert f"{key}{k}" in h
+            assert h["FIELD"] == m17.allstar()["FIELD"][i].decode() and h["NVISITS"] == n
+        with fits.open(m17.aspcapstar_path(int(i))) as hdul:
+            assert hdul[1].data.shape == (apogee.N_PIX,)
+
+
+def test_dr17_sha1sum_files(exported):
+    root = exported["root"]
+    sums = sorted((root / "dr17").rglob("*.sha1sum"))
+    names = {s.name for s in sums}
+    assert any(n.startswith("dr17_stars_apo25m_") for n in names)
+    assert any(n.startswith("dr17_stars_apo1m_") for n in names)
+    assert any(n.startswith("dr17_synspec_apo25m_") for n in names)
+    for s in sums:
+        listed = formats.read_sha1sum(s)
+        assert set(listed) == {p.name for p in s.parent.glob("*.fits")} and len(listed) >= 2
+        for name, h in listed.items():
+            assert cache.file_sha1(s.parent / name) == h
+
+
+def test_spec_round_trip_keeps_the_release(exported):
+    m = MirrorSource(exported["root"], release="dr17", columns=("APOGEE_ID", "NVISITS"))
+    assert m.spec()["release"] == "dr17"
+    again = open_source(m.spec())
+    assert again.release == "dr17" and again.allstar_path == m.allstar_path
+    assert open_source({"kind": "mirror", "root": str(exported["root"])}).release == "dr14"
+
+
+def test_dr14_and_dr17_exports_compile_to_identical_datasets(exported, tmp_path):
+    root, sel = exported["root"], exported["sel"]
+    reports = {}
+    for rel in ("dr14", "dr17"):
+        src = MirrorSource(root, release=rel)
+        np.testing.assert_array_equal(dataset.select(src.allstar(), sel), exported["rows"])
+        reports[rel] = dataset.compile_dataset(src, sel, tmp_path / f"{rel}.h5", workers=1,
+                                               progress=False)
+    assert reports["dr14"].summary() == reports["dr17"].summary()
+    assert reports["dr14"].written == len(exported["rows"]) and reports["dr14"].visits_written > 0
+    assert_same_datasets(tmp_path / "dr14.h5", tmp_path / "dr17.h5")
+    assert '"release": "dr17"' in json.dumps(store.info(tmp_path / "dr17.h5")["provenance"])
+
+
+def test_astronn_dr17_functions_find_every_file_offline(exported, monkeypatch, no_network):
+    """astroNN downloads a file it finds missing or whose checksum differs from the folder's
+    .sha1sum: with sockets refused, every call returning our path proves it found the file
+    and accepted its checksum."""
+    root = exported["root"]
+    monkeypatch.setenv("SDSS_LOCAL_SAS_MIRROR", str(root))
+    from astroNN.apogee import allstar, combined_spectra, visit_spectra
+
+    m = MirrorSource(release="dr17")
+    assert m.root == root
+    # flag=0: astroNN's built-in hash is the real DR17 file's, so it must not be checked
+    assert allstar(dr=17, flag=0) == str(m.allstar_path)
+    a = m.allstar()
+    for i in exported["exported"]:
+        r = a[int(i)]
+        kw = {"dr": 17, "field": r["FIELD"].decode(), "apogee": r["APOGEE_ID"].decode(),
+              "telescope": r["TELESCOPE"].decode(), "verbose": 0}
+        assert visit_spectra(**kw) == str(m.apstar_path(int(i)))
+        assert combined_spectra(**kw) == str(m.aspcapstar_path(int(i)))
+
+
+# --------------------------------------------------------------------------- bad files
+def test_read_apstar_refuses_rows_that_fit_no_rule(tmp_path):
+    flux = np.ones((4, apogee.N_PIX), np.float32)
+    hdus = [fits.PrimaryHDU(), fits.ImageHDU(flux), fits.ImageHDU(flux),
+            fits.ImageHDU(np.zeros(flux.shape, np.int16))]
+    hdus[0].header["NVISITS"] = 1
+    fits.HDUList(hdus).writeto(tmp_path / "apStar-dr17-2MX.fits")
+    with pytest.raises(SpectrumError, match="4 rows with NVISITS=1 fit no apStar row rule") as e:
+        formats.read_apstar(tmp_path / "apStar-dr17-2MX.fits")
+    assert e.value.reason == "bad_layout"
+
+
+def test_write_apstar_checks_the_release_row_rule(tmp_path):
+    one = ApStar("2M1", np.ones((1, apogee.N_PIX)), np.ones((1, apogee.N_PIX)),
+                 np.zeros((1, apogee.N_PIX), np.int16), header={"NVISITS": 1})
+    formats.write_apstar(tmp_path / "a.fits", one)                       # DR14: one row
+    with pytest.raises(ValueError, match="dr17 writes 2"):
+        formats.write_apstar(tmp_path / "b.fits", one, release="dr17")
+
+
+# --------------------------------------------------------------------------- command line
+def test_release_flags_of_synth_and_compile(tmp_path, capsys):
+    """``synth --release dr17`` exports the stars ``compile --release dr17`` then compiles,
+    with nothing skipped; a bad release is one usage line and exit status 2."""
+    from astronn_paper.cli import main
+
+    for argv in (["synth", "--release", "dr16"], ["compile", "--release", "DR 17"],
+                 ["catalog", "--release", "dr18"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --release: unknown APOGEE release" in err and "Traceback" not in err
+    a = SyntheticSource(seed=config.get_profile(PROFILE).survey_seed).allstar()
+    sel = dataclasses.replace(dataset.standard_selections(PROFILE)["train"], max_stars=3)
+    rows = dataset.select(a, sel)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{a['APOGEE_ID'][i].decode()}\n" for i in rows))
+    root = tmp_path / "sas"
+    assert main(["synth", "--profile", PROFILE, "--mirror", str(root), "--ids", str(ids),
+                 "--release", "dr17", "--no-aspcap", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "as DR17" in out and "--release dr17" in out
+    assert (root / release.DR17.allstar_relpath).is_file()
+    assert not (root / "dr14").exists()
+    h5 = tmp_path / "train17.h5"
+    assert main(["compile", "--profile", PROFILE, "--mirror", str(root), "--release", "dr17",
+                 "--set", "train", "--max-stars", "3", "--out", str(h5), "--workers", "1",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    info = dataset.info(h5)
+    assert info["report"]["written"] == 3 and info["report"]["skipped"] == []
+    assert '"release": "dr17"' in json.dumps(info["provenance"])
+    assert main(["compile", "--profile", PROFILE, "--source", "synthetic", "--release", "dr17",
+                 "--set", "train", "--out", str(tmp_path / "x.h5")]) == 2
+    assert "--release dr17 needs a mirror source" in capsys.readouterr().err

@@ -170,3 +170,9 @@ def test_stream_outputs_are_merged_and_progress_bars_collapsed():
     merged = stages.merge_streams(outs)
     assert [o["name"] for o in merged] == ["stderr", "stdout"]
     assert merged[0]["text"] == "100%|###| 9/9\n" and merged[1]["text"] == "done\nagain\n"
+
+
+def test_package_fingerprint_covers_every_subpackage():
+    names = {f.relative_to(stages.PACKAGE_DIR).as_posix() for f in stages.package_files()}
+    assert {"config.py", "survey/source.py", "dataset/store.py", "model/engine.py",
+            "analysis/response.py", "figures/clusters.py", "data/paper_results.json"} <= names

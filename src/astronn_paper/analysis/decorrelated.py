@@ -437,7 +437,7 @@ def run_study(profile=None, timings: dict | None = None, response_stars: int | N
                                 "`python -m astronn_paper dataset` first")
     timings = dict(timings or {})
     study = {"profile": p.name, "models": {k: _model_summary(v) for k, v in folders.items()},
-             "test_set": str(test_path)}
+             "test_set": config.shown_path(test_path)}
     study["training_sets"] = {"standard": training_set_summary(dataset.standard_path("train", p)),
                               "decorrelated": training_set_summary(_trained_on(dec, clean_path(p)))}
     trained_on = _trained_on(dec, clean_path(p))

@@ -197,7 +197,7 @@ def _compile(source, selection, out_path, *, workers, progress, profile,
     fp_in = input_fingerprint(source, selection)
 
     plan = {"input_fingerprint": fp_in, "n_selected": int(indices.size),
-            "chunk_size": int(chunk_size), "indices_sha": _indices_sha(indices),
+            "chunk_size": int(chunk_size), "indices_sha": cache.array_fingerprint(indices),
             "time": _provenance_time()}
     chunk_dir = cache.ChunkDir(workdir, plan)
     resumed = chunk_dir.open()
@@ -354,12 +354,6 @@ def _assemble_to(tmp, source, allstar, selection, indices, n_chunks, workdir, ou
     os.replace(tmp, out_path)
     shutil.rmtree(workdir, ignore_errors=True)
     return report
-
-
-def _indices_sha(indices: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha256(indices.tobytes()).hexdigest()
 
 
 def _jsonable(obj):

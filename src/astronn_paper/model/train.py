@@ -173,6 +173,7 @@ def train_network(
         "n_validation": int(model.val_num),
         "dataset": config.shown_path(dataset_path),
         "dataset_fingerprint": dataset.fingerprint(dataset_path),
+        "source": (dataset.info(dataset_path).get("provenance") or {}).get("source"),
         "training_wall_time_s": round(wall, 1),
         "versions": cache.versions("astroNN", "tensorflow", "numpy", "h5py"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

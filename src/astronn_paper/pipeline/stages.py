@@ -64,12 +64,20 @@ def failed_path(stage: Stage, profile) -> Path:
     return config.sub_dir("failed", profile) / f"{stage.name}.ipynb"
 
 
+#: The package whose source files decide whether a stage re-runs.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def package_files() -> list[Path]:
+    """The package's source and data files (every subpackage)."""
+    return sorted(p for p in PACKAGE_DIR.rglob("*")
+                  if p.suffix in {".py", ".json", ".txt", ".csv", ".md"} and "__pycache__" not in p.parts)
+
+
 def package_fingerprint() -> str:
     """Hash of the package's source files (any code change re-runs the stages)."""
-    pkg = Path(__file__).resolve().parent
-    files = sorted(p for p in pkg.rglob("*") if p.suffix in {".py", ".json", ".txt", ".csv", ".md"}
-                   and "__pycache__" not in p.parts)
-    return cache.parts_fingerprint(*(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes() for f in files))
+    return cache.parts_fingerprint(*(f.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + f.read_bytes()
+                                     for f in package_files()))
 
 
 def notebook_fingerprint(path: Path) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 from astronn_paper import cache
 from astronn_paper.survey import formats
 from astronn_paper.survey import release as release_
+from astronn_paper.survey.release import as_text
 from astronn_paper.survey.source import (
     ApStar,
     AspcapStar,
@@ -36,10 +37,6 @@ SYNTH_DIR = "astronn_paper_synthetic"
 TRUTH_FILE = "truth.fits"
 MEMBERS_FILE = "members_meszaros2013.txt"
 PROVENANCE_FILE = "provenance.json"
-
-
-def _s(x) -> str:
-    return x.decode().strip() if isinstance(x, bytes) else str(x).strip()
 
 
 # ----------------------------------------------------------------------------- layouts
@@ -147,14 +144,14 @@ class MirrorSource(SurveySource):
         path = self.apstar_path(index)
         sha1 = self._expected_sha1(path, self.layout.apstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"],
                                                                          r["FIELD"]))
-        return formats.read_apstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
+        return formats.read_apstar(path, sha1=sha1, apogee_id=as_text(r["APOGEE_ID"]))
 
     def aspcapstar(self, index: int) -> AspcapStar:
         r = self._row(index)
         path = self.aspcapstar_path(index)
         sha1 = self._expected_sha1(path, self.layout.aspcapstar_sha1sum_name(r["TELESCOPE"], r["LOCATION_ID"],
                                                                              r["FIELD"]))
-        return formats.read_aspcapstar(path, sha1=sha1, apogee_id=_s(r["APOGEE_ID"]))
+        return formats.read_aspcapstar(path, sha1=sha1, apogee_id=as_text(r["APOGEE_ID"]))
 
     def truth(self, rows=None) -> np.ndarray | None:
         """The exported synthetic survey's truth table (read once), or None for real data."""

@@ -68,7 +68,8 @@ def argtype(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _s(x) -> str:
+def as_text(x) -> str:
+    """An allStar / FITS string value as ``str`` (bytes decoded, padding stripped)."""
     return x.decode().strip() if isinstance(x, bytes) else str(x).strip()
 
 
@@ -174,19 +175,19 @@ class _DR14(Layout):
     REDUX = "dr14/apogee/spectro/redux/r8/stars"
 
     def folder_key(self, telescope, location_id, field):
-        tel = _s(telescope)
-        return tel, (_s(field) if tel == "apo1m" else str(int(location_id)))
+        tel = as_text(telescope)
+        return tel, (as_text(field) if tel == "apo1m" else str(int(location_id)))
 
     def apstar_relpath(self, apogee_id, telescope="apo25m", location_id=None, field=None):
         tel, folder = self.folder_key(telescope, location_id, field)
-        return f"{self.REDUX}/{tel}/{folder}/apStar-r8-{_s(apogee_id)}.fits"
+        return f"{self.REDUX}/{tel}/{folder}/apStar-r8-{as_text(apogee_id)}.fits"
 
     def apstar_sha1sum_name(self, telescope="apo25m", location_id=None, field=None):
         tel, folder = self.folder_key(telescope, location_id, field)
         return f"r8_stars_{tel}_{folder}.sha1sum"
 
     def aspcapstar_relpath(self, apogee_id, telescope="apo25m", location_id=None, field=None):
-        return f"{self.REDUX}/l31c/l31c.2/{int(location_id)}/aspcapStar-r8-l31c.2-{_s(apogee_id)}.fits"
+        return f"{self.REDUX}/l31c/l31c.2/{int(location_id)}/aspcapStar-r8-l31c.2-{as_text(apogee_id)}.fits"
 
     def aspcapstar_sha1sum_name(self, telescope="apo25m", location_id=None, field=None):
         return f"stars_l31c_l31c.2_{int(location_id)}.sha1sum"
@@ -200,12 +201,12 @@ class _DR17(Layout):
     ASPCAP = "dr17/apogee/spectro/aspcap/dr17/synspec_rev1"
 
     def folder_key(self, telescope, location_id, field):
-        return _s(telescope), _s(field)
+        return as_text(telescope), as_text(field)
 
     def apstar_relpath(self, apogee_id, telescope="apo25m", location_id=None, field=None):
         tel, fld = self.folder_key(telescope, location_id, field)
         prefix = "asStar" if tel == "lco25m" else "apStar"  # LCO files are asStar-*
-        return f"{self.REDUX}/{tel}/{fld}/{prefix}-dr17-{_s(apogee_id)}.fits"
+        return f"{self.REDUX}/{tel}/{fld}/{prefix}-dr17-{as_text(apogee_id)}.fits"
 
     def apstar_sha1sum_name(self, telescope="apo25m", location_id=None, field=None):
         tel, fld = self.folder_key(telescope, location_id, field)
@@ -213,7 +214,7 @@ class _DR17(Layout):
 
     def aspcapstar_relpath(self, apogee_id, telescope="apo25m", location_id=None, field=None):
         tel, fld = self.folder_key(telescope, location_id, field)
-        return f"{self.ASPCAP}/{tel}/{fld}/aspcapStar-dr17-{_s(apogee_id)}.fits"
+        return f"{self.ASPCAP}/{tel}/{fld}/aspcapStar-dr17-{as_text(apogee_id)}.fits"
 
     def aspcapstar_sha1sum_name(self, telescope="apo25m", location_id=None, field=None):
         tel, fld = self.folder_key(telescope, location_id, field)
@@ -274,7 +275,7 @@ def apstar_header(header: dict, release=DEFAULT_RELEASE, row=None) -> dict:
     h.setdefault("MEANFIB", 150.0)
     h.setdefault("SIGFIB", 0.0)
     h.setdefault("NRES", " 5.00 4.25 3.50")
-    oid = _s(h.get("OBJID", ""))
+    oid = as_text(h.get("OBJID", ""))
     for i in range(1, nv + 1):
         h.setdefault(f"SFILE{i}", f"apVisit-dr17-synthetic-{56000 + 30 * (i - 1)}-{oid}.fits")
         h.setdefault(f"DATE{i}", "")

@@ -21,8 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from astronn_paper import apogee
-from astronn_paper.survey.types import (SKIP_REASONS, ApStar, AspcapStar, MirrorFileMissing,
-                                        SpectrumError)
+from astronn_paper.survey.release import as_text
+from astronn_paper.survey.types import (
+    SKIP_REASONS,
+    ApStar,
+    AspcapStar,
+    MirrorFileMissing,
+    SpectrumError,
+)
 
 __all__ = ["ApStar", "AspcapStar", "MirrorFileMissing", "NormalisedSpectra", "SKIP_REASONS",
            "SpectrumError", "SurveySource"]
@@ -124,7 +130,7 @@ class SurveySource:
 
         rows = np.atleast_1d(np.asarray(rows, np.int64))
         ids = self.allstar()["APOGEE_ID"][rows] if len(rows) else np.empty(0, "S18")
-        id_of = {int(i): _s(a) for i, a in zip(rows, ids)}
+        id_of = {int(i): as_text(a) for i, a in zip(rows, ids)}
         aspcap = method == "aspcap"
         stars = self.aspcapstars(rows) if aspcap else self.apstars(rows)
         skipped: list[dict] = []
@@ -176,10 +182,6 @@ class SurveySource:
             skipped.append(_skip(i, id_of[i], int(number[k]), problem, paths.get(i)))
         return {"spec": n.spec, "err": n.err, "allstar_index": star[n.good],
                 "visit": number[n.good].astype(np.int16), "SNR": snr[n.good].astype(np.float32)}
-
-
-def _s(x) -> str:
-    return x.decode().strip() if isinstance(x, bytes) else str(x).strip()
 
 
 def _try(read, index: int):

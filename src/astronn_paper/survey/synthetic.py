@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from astronn_paper import apogee
+from astronn_paper.survey.release import as_text
 from astronn_paper.survey.source import ApStar, AspcapStar, SurveySource
 from astronn_paper.synth import catalog as _catalog
 
@@ -32,10 +33,6 @@ GENERATOR_VERSION = "2"
 #: The generator's source files whose content is part of the fingerprint (synth/ and this module).
 _SOURCE_FILES = ("population.py", "catalog.py", "spectra.py", "instrument.py", "lines.py")
 _PERSIST_BITS = sum(1 << _catalog.STARFLAG_BITS[k] for k in ("PERSIST_HIGH", "PERSIST_MED", "PERSIST_LOW"))
-
-
-def _s(x) -> str:
-    return x.decode().strip() if isinstance(x, bytes) else str(x).strip()
 
 
 def star_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
@@ -47,8 +44,8 @@ def star_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
 def apstar_header(row: np.ndarray, visit_snr: np.ndarray, seed: int) -> dict:
     """Primary header of the apStar file of one allStar row (DR14 keys)."""
     h = {
-        "OBJID": _s(row["APOGEE_ID"]), "TELESCOP": _s(row["TELESCOPE"]),
-        "LOCID": int(row["LOCATION_ID"]), "FIELD": _s(row["FIELD"]),
+        "OBJID": as_text(row["APOGEE_ID"]), "TELESCOP": as_text(row["TELESCOPE"]),
+        "LOCID": int(row["LOCATION_ID"]), "FIELD": as_text(row["FIELD"]),
         "RA": float(row["RA"]), "DEC": float(row["DEC"]),
         "J": float(row["J"]), "J_ERR": float(row["J_ERR"]), "H": float(row["H"]),
         "H_ERR": float(row["H_ERR"]), "K": float(row["K"]), "K_ERR": float(row["K_ERR"]),
@@ -147,7 +144,7 @@ class SyntheticSource(SurveySource):
                       persistence_prob=1.0 if int(row["STARFLAG"]) & _PERSIST_BITS else 0.0)
         header = apstar_header(row, vsnr, self.seed)
         header["SNRMEAS"] = float(obs["header"].get("SNR", np.nan))  # median flux/err of the file
-        return ApStar(apogee_id=_s(row["APOGEE_ID"]), flux=obs["flux"], err=obs["err"],
+        return ApStar(apogee_id=as_text(row["APOGEE_ID"]), flux=obs["flux"], err=obs["err"],
                       bitmask=obs["bitmask"], header=header)
 
     def apstar(self, index: int) -> ApStar:
@@ -171,11 +168,11 @@ class SyntheticSource(SurveySource):
         rel = np.where(f > 0, e / np.where(f > 0, f, 1.0), 0.0)
         flux, err = aspcap_normalised(intrinsic, rel, star_rng(self.seed, index, 2))
         row = self.allstar()[index]
-        header = {"OBJID": _s(row["APOGEE_ID"]), "LOCID": int(row["LOCATION_ID"]),
-                  "FIELD": _s(row["FIELD"]), "TELESCOP": _s(row["TELESCOPE"]),
+        header = {"OBJID": as_text(row["APOGEE_ID"]), "LOCID": int(row["LOCATION_ID"]),
+                  "FIELD": as_text(row["FIELD"]), "TELESCOP": as_text(row["TELESCOPE"]),
                   "SNR": float(row["SNR"]), "ORIGIN": "astronn_paper synthetic DR14",
                   "SYNSEED": self.seed}
-        return AspcapStar(apogee_id=_s(row["APOGEE_ID"]), flux=flux.astype(np.float32),
+        return AspcapStar(apogee_id=as_text(row["APOGEE_ID"]), flux=flux.astype(np.float32),
                           err=err.astype(np.float32), header=header)
 
     # -- provenance ---------------------------------------------------------------------

@@ -39,13 +39,12 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import apogee, config
+from astronn_paper import apogee, cache, config
 from astronn_paper.survey.synthetic import SyntheticSource, generator_fingerprint
 from astronn_paper.synth import catalog as _catalog
 
@@ -73,7 +72,7 @@ class DecorrelatedSource(SyntheticSource):
         return _catalog.cached_catalog(self.seed, decorrelated=True)
 
     def fingerprint(self) -> str:
-        return hashlib.sha1(f"decorrelated:{generator_fingerprint(self.seed)}".encode()).hexdigest()[:16]
+        return cache.fingerprint(["decorrelated", generator_fingerprint(self.seed)])
 
     def spec(self) -> dict:
         return {"factory": f"{__name__}:DecorrelatedSource", "kwargs": {"seed": self.seed}}

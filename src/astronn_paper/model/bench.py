@@ -19,7 +19,6 @@ Benchmarks live in :data:`BENCHMARKS` (name -> :class:`Benchmark`); add one by w
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from astronn_paper import cache
 
 
 @dataclass(frozen=True)
@@ -289,10 +290,7 @@ def run_inference(args) -> int:
         "load_average": os.getloadavg(),
     }
     if args.json:
-        out = Path(args.json)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2, default=float))
-        os.replace(tmp, out)
+        cache.atomic_write_json(args.json, result, sort_keys=False, default=float)
     return 0
 
 

@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from astronn_paper import cache
+
 #: exit status of a bad argument: a bad option, model folder or input file (the usable
 #: files are still predicted)
 EXIT_BAD_INPUT = 2
@@ -244,9 +246,7 @@ def _write(table, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".fits", ".fit"):
         raise InputError(f"{out}: --out must end in .csv or .fits")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with cache.atomic_path(out, suffix=f".tmp{suffix}") as tmp:
         if suffix == ".csv":
             comments = [f"{k} = {v}" for k, v in table.meta.items()]
             t = table.copy(copy_data=False)
@@ -267,10 +267,6 @@ def _write(table, out: Path) -> None:
                 warnings.simplefilter("ignore", fits.verify.VerifyWarning)
                 hdu = fits.table_to_hdu(t)
                 fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _print(table, targets, stream=None) -> None:

@@ -298,7 +298,6 @@ def build(model_folder, train_path=None, test_path=None, profile=None,
     it (dataset fingerprints, profile, seed, timings, calibration).
     """
     from astronn_paper import __version__, config, dataset
-    from astronn_paper.cache import file_fingerprint
 
     folder = Path(model_folder)
     if not folder.is_dir():
@@ -321,9 +320,9 @@ def build(model_folder, train_path=None, test_path=None, profile=None,
     t4 = time.perf_counter()
     model.meta.update({
         "model_folder": folder.name, "profile": prof.name, "package_version": __version__,
-        "train": {"path": config.shown_path(train_path), "fingerprint": file_fingerprint(train_path),
+        "train": {"path": config.shown_path(train_path), "fingerprint": dataset.fingerprint(train_path),
                   "group": "combined"},
-        "test": {"path": config.shown_path(test_path), "fingerprint": file_fingerprint(test_path),
+        "test": {"path": config.shown_path(test_path), "fingerprint": dataset.fingerprint(test_path),
                  "group": "combined"},
         "score": "chi2/chi2_ref of the residual against the first n_components PCs",
         "chi2_ref": model.chi2_ref,
@@ -338,16 +337,16 @@ def build(model_folder, train_path=None, test_path=None, profile=None,
 
 def ensure(model_folder, train_path=None, test_path=None, profile=None) -> DomainModel:
     """The model folder's domain model, (re)built by :func:`build` when it is absent or was
-    fitted on other training/test files than ``train_path``/``test_path`` (fingerprints)."""
-    from astronn_paper import config
-    from astronn_paper.cache import file_fingerprint
+    fitted on other training/test spectra than ``train_path``/``test_path`` (their content
+    fingerprints: a recompile of the same spectra keeps the model)."""
+    from astronn_paper import config, dataset
 
     prof = config.get_profile(profile)
     train_path = Path(train_path) if train_path else config.datasets_dir(prof) / "train.h5"
     test_path = Path(test_path) if test_path else config.datasets_dir(prof) / "test.h5"
     dom = find(model_folder)
     if (dom is not None and train_path.is_file() and test_path.is_file()
-            and dom.meta.get("train", {}).get("fingerprint") == file_fingerprint(train_path)
-            and dom.meta.get("test", {}).get("fingerprint") == file_fingerprint(test_path)):
+            and dom.meta.get("train", {}).get("fingerprint") == dataset.fingerprint(train_path)
+            and dom.meta.get("test", {}).get("fingerprint") == dataset.fingerprint(test_path)):
         return dom
     return build(model_folder, train_path, test_path, profile=prof)

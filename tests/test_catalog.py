@@ -267,6 +267,59 @@ def test_maps_draw_offline():
     plt.close(fig2)
 
 
+def test_edge_on_background_puts_the_galactic_centre_at_the_origin():
+    from astronn_paper.figures import catalog as figs
+
+    # at 0.1 kpc per degree, R 4-13 kpc, |z| < 3 kpc is l 40-130 deg, |b| < 30 deg of the
+    # 360 x 180 deg Gaia image (6500 x 3250 px): 1625 x 1083 px, subsampled by 2 to 813 x 542
+    img, ext = figs.milky_way_edge_on_background((4.0, 13.0, -3.0, 3.0), kpc_per_deg=0.1)
+    assert ext[0] == pytest.approx(4.0, abs=0.01) and ext[1] == pytest.approx(13.0, abs=0.01)
+    assert ext[2] == pytest.approx(-3.0, abs=0.01) and ext[3] == pytest.approx(3.0, abs=0.01)
+    assert img.shape == (542, 813, 3)
+    # the disc band (|b| small) is brighter than high latitudes
+    mid = img[img.shape[0] // 2 - 5: img.shape[0] // 2 + 5].mean()
+    top = img[:20].mean()
+    assert mid > 1.5 * top
+
+
+def test_edge_on_maps_draw_the_background_under_the_cells():
+    import matplotlib.pyplot as plt
+
+    from astronn_paper.figures import catalog as figs
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    R, z = rng.uniform(5, 12, n), rng.normal(0, 0.6, n)
+    sample = {"R": R, "z": z, "feh": rng.normal(-0.2, 0.2, n), "mgfe": rng.normal(0.1, 0.05, n)}
+    fig = figs.edge_on_maps(sample)
+    for ax in fig.axes[:2]:
+        assert len(ax.images) == 1 and ax.images[0].get_zorder() < ax.collections[0].get_zorder()
+    assert "ESA/Gaia/DPAC" in " ".join(t.get_text() for t in fig.texts)
+    plt.close(fig)
+    fig = figs.edge_on_maps(sample, background=False)
+    assert all(len(ax.images) == 0 for ax in fig.axes[:2])
+    plt.close(fig)
+
+
+def test_accuracy_speed_uses_linear_axes_from_zero_with_values():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from astronn_paper.figures import catalog as figs
+
+    table = pd.DataFrame({"scatter_network": [21.0, 0.1, 0.02, 0.04], "scatter_cannon": [23.0, 0.11, 0.03, 0.06]},
+                         index=["teff", "logg", "Fe", "Mg"])
+    fig = figs.accuracy_speed({"astroNN": 131.9, "The Cannon": 21.5}, table)
+    a1, a2 = fig.axes
+    assert a1.get_xscale() == "linear" and a1.get_xlim()[0] == 0
+    assert a1.get_xlim()[1] >= 131.9
+    texts = [t.get_text() for t in a1.texts]
+    assert "131.9" in texts and "21.5" in texts
+    # accuracy: median over the abundances only (Fe, Mg): 0.03 and 0.045
+    assert sorted(t.get_text() for t in a2.texts) == ["0.030", "0.045"]
+    plt.close(fig)
+
+
 def test_cannon_fast_inference_matches_thecannon_curve_fit():
     labels, y, flux, err = _tiny_cannon_problem(n=240, n_pix=200, seed=2)
     fit = cannon.train(flux[:200], err[:200], y[:200], labels=labels)

@@ -254,6 +254,12 @@ def test_figures_draw(tmp_path):
     assert "below ASPCAP's for" in fig.axes[0].get_title()
     fig = figs.globular(r)
     assert len(fig.axes) == 3
+    # one legend for the three panels, outside the axes (above them), naming every method
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(names) == 5 and names[-1].startswith("1:1") and any("truth" in n for n in names)
+    fig = figs.spread_from_response(0.375, {"censored": (0.088, 0.002)}, {"censored": 0.087})
+    assert fig.axes[0].get_xlim()[1] > 0.375          # the injected line is inside the axes
 
 
 def test_published_meszaros_table_matches(tmp_path, shared_data):
@@ -297,3 +303,69 @@ def test_summary_for_reading():
     assert list(s.columns[:3]) == ["σ network", "unc. network", "σ ASPCAP"]
     assert "σ full-spectrum" in s.columns and "σ full-spectrum" not in r.summary("X/H").columns
     assert s.at["Fe", "mean truth"] == "-1.550" and " ± " in s.at["Fe", "mean network"]
+
+
+# --------------------------------------------------------------------------- systematic offsets
+def _training_set(n=4000, seed=3):
+    """Training labels = truth + a known systematic (Ti -0.03, Na +0.04) + noise; [Ti/Fe]
+    falls with [Fe/H] (-0.1 per dex) in the population."""
+    rng = np.random.default_rng(seed)
+    t = np.zeros((n, 22))
+    t[:, 0] = rng.uniform(4200, 5200, n)
+    feh = rng.uniform(-0.5, 0.5, n)
+    t[:, 2:] = feh[:, None]
+    t[:, apogee.TARGETS.index("Ti")] = feh - 0.1 * feh
+    y = t + rng.normal(0, 0.02, t.shape)
+    y[:, apogee.TARGETS.index("Ti")] -= 0.03
+    y[:, apogee.TARGETS.index("Na")] += 0.04
+    y[:50, apogee.TARGETS.index("Na")] = M          # missing labels are skipped
+    return y, t
+
+
+def test_label_systematics_recovers_the_injected_offsets():
+    y, t = _training_set()
+    s = clusters.label_systematics(y, t)
+    assert list(s) == list(clusters.ELEMENTS)
+    assert s["Ti"] == pytest.approx(-0.03, abs=0.003)
+    assert s["Na"] == pytest.approx(0.04, abs=0.003)
+    assert s["Fe"] == pytest.approx(0.0, abs=0.003)
+    # a Teff window keeps only those stars (here: same answer, fewer stars)
+    s2 = clusters.label_systematics(y, t, teff_range=(4500, 4700))
+    assert s2["Ti"] == pytest.approx(-0.03, abs=0.006)
+
+
+def test_population_xfe_is_the_labels_trend_at_the_clusters_metallicity():
+    y, t = _training_set()
+    # at [Fe/H] = +0.3 the population's true [Ti/Fe] is -0.03, its labels' -0.06
+    p = clusters.population_xfe(y, t, "Ti", feh=0.3, teff=4700)
+    assert p["true_xfe"] == pytest.approx(-0.03, abs=0.005)
+    assert p["label_xfe"] == pytest.approx(-0.06, abs=0.006)
+    assert 100 < p["n"] < 250          # |d[Fe/H]| <= 0.05 of a 1-dex-wide, 1000 K-wide sample
+    assert clusters.population_xfe(y, t, "Ti", feh=2.0, teff=4700)["n"] == 0
+
+
+def test_mean_offsets_and_their_link_to_the_label_systematics():
+    import dataclasses
+
+    y, t = _training_set()
+    r = _result()
+    # the fake censored network = truth + 0.01 noise; add the training labels' Ti offset
+    cens = r.labels["censored"].copy()
+    cens[:, apogee.TARGETS.index("Ti")] -= 0.03
+    cens[:, apogee.TARGETS.index("Na")] += 0.04
+    r = dataclasses.replace(r, cluster="M67", labels={**r.labels, "censored": cens})
+    r.labels["truth"][:, 0] = 4600.0
+    o = clusters.mean_offsets(r)
+    assert o.at["Ti", "offset"] == pytest.approx(-0.03, abs=0.005)
+    assert o.at["Ti", "err"] == pytest.approx(0.01 / np.sqrt(30), rel=0.35)
+    assert o.at["Ti", "n_sigma"] < -10            # a shared offset is many errors of the mean
+    assert abs(o.at["Fe", "n_sigma"]) < 4
+    link = clusters.offsets_vs_label_systematics({"M67": r}, y, t)
+    assert link["n"] == 20 and link["r"] > 0.95
+    assert link["rms_after"] < 0.4 * link["rms_offset"]
+
+
+def test_injected_chemistry_of_the_synthetic_clusters():
+    assert clusters.injected_chemistry("M67") == {"feh": 0.0, "alpha": 0.0}
+    assert clusters.injected_chemistry("N6791")["feh"] == pytest.approx(0.35)
+    assert clusters.injected_chemistry("nowhere") is None

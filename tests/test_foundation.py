@@ -6,9 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from astronn_paper import config
+from astronn_paper import cache, config
 from astronn_paper.pipeline import notebooks, stages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,56 @@ def test_committed_notebooks_match_their_sources():
         params = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
         assert len(params) == 1 and "profile = None" in "".join(params[0]["source"])
 
+
+
+def _nb(*cells):
+    """A notebook from ("md", text) and ("code", [outputs]) pairs."""
+    nb = nbformat.v4.new_notebook()
+    for kind, body in cells:
+        if kind == "md":
+            nb.cells.append(nbformat.v4.new_markdown_cell(body))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.from_dict(o) for o in body]))
+    return nb
+
+
+def _stream(text, name="stdout"):
+    return {"output_type": "stream", "name": name, "text": text}
+
+
+def test_output_problems_finds_each_kind_of_plumbing():
+    png = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure size 640x480 with 1 Axes>"}, "metadata": {}}
+    clean = _nb(("md", "intro"), ("code", [_stream("scatter 0.05 dex, 12 km/s, 3/4 of data/default/x.h5\n"), png]),
+                ("md", "verdict"))
+    assert notebooks.output_problems(clean) == []
+    cases = {
+        "absolute path": [("code", [_stream("wrote /work/main/data/default/results/X.json\n")]), ("md", "m")],
+        "object repr": [("code", [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                                   "data": {"text/plain": "[PosixPath('figs/a.pdf')]"}}]), ("md", "m")],
+        "stderr stream": [("code", [_stream("catalog: 100%|###| 20/20\n", "stderr")]), ("md", "m")],
+        "error output": [("code", [{"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []}]),
+                         ("md", "m")],
+        "a figure with no markdown cell after it": [("code", [png]), ("code", []), ("md", "m")],
+        "does not end with a markdown cell": [("md", "m"), ("code", [])],
+    }
+    for what, cells in cases.items():
+        problems = notebooks.output_problems(_nb(*cells))
+        assert len(problems) == 1 and what in problems[0], (what, problems)
+    windows = _nb(("code", [_stream("saved to C:\\Users\\me\\x.fits")]), ("md", "m"))
+    assert "absolute path" in notebooks.output_problems(windows)[0]
+
+
+def test_committed_notebooks_hold_no_plumbing():
+    """The committed notebooks (read on nbviewer) carry no machine path, object repr, stderr,
+    error, figure without a verdict after it, and end with a conclusion."""
+    found = {}
+    for stage in stages.STAGES:
+        nb_file = ROOT / f"{stage.name}.ipynb"
+        if nb_file.is_file():
+            problems = notebooks.output_problems(nbformat.read(str(nb_file), as_version=4))
+            if problems:
+                found[stage.name] = problems
+    assert not found, "\n".join(f"{k}: {p}" for k, v in found.items() for p in v)
 
 @pytest.fixture
 def fake_repo(tmp_path, monkeypatch, data_home):
@@ -176,3 +227,31 @@ def test_package_fingerprint_covers_every_subpackage():
     names = {f.relative_to(stages.PACKAGE_DIR).as_posix() for f in stages.package_files()}
     assert {"config.py", "survey/source.py", "dataset/store.py", "model/engine.py",
             "analysis/response.py", "figures/clusters.py", "data/paper_results.json"} <= names
+
+
+def test_run_budget_sums_the_recorded_stages_and_trainings(data_home, capsys):
+    """``benchmarks/bench_run.py`` adds the stages' recorded seconds and the trainings' wall
+    times (side studies left out) and gives training's share and the GPU step estimate."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "bench_run.py")
+    bench_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_run)
+    for stage, seconds in zip(stages.STAGES[:2], (30.0, 90.0)):
+        cache.atomic_write_json(stages._record_path(stage, "ci"),
+                                {"stage": stage.name, "status": "ok", "seconds": seconds})
+    for name, study, seconds in (("net_a", None, 240.0), ("side", "a side study", 999.0)):
+        folder = config.models_dir("ci") / name
+        folder.mkdir(parents=True)
+        prov = {"profile": "ci", "n_train": 640, "training_wall_time_s": seconds,
+                "network": {"epochs": 4, "batch_size": 64}}
+        if study:
+            prov["study"] = study
+        (folder / "provenance.json").write_text(json.dumps(prov))
+    assert bench_run.main(["--profile", "ci", "--gpu-step-ms", "10", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "notebooks                             120.0 s" in text
+    assert "networks the run trains (1)" in text and "side" not in text
+    assert "whole run from scratch (sum of the measured parts): 6.0 min; training 67 %" in text
+    assert "40 optimiser steps x 10-20 ms" in text           # 640 / 64 x 4 epochs
+    assert "no successful run recorded for" in text

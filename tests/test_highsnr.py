@@ -97,3 +97,101 @@ def test_figures_smoke():
     ratio, binned = inference_highsnr.ood_ratio(d["sigma"], dist)
     figs.ood_uncertainty(dist, d["sigma"] / d["sigma"].mean(0), np.where(dist > 0, "out", "in"), binned)
     plt.close("all")
+
+
+def test_noise_budget_adds_label_and_network_errors_in_quadrature():
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 40000
+    truth = rng.normal(0, 1, (n, 2))
+    labels = truth + rng.normal(0, [0.03, 0.17], (n, 2))        # noisy labels (Fe-like, Co-like)
+    pred = truth + rng.normal(0, [0.018, 0.057], (n, 2))         # network error about the truth
+    table = metrics.bias_scatter_table(pred, labels, truth, targets=["Fe", "Co"],
+                                       paper={"Fe": 0.018, "Co": 0.077})
+    b = inference_highsnr.noise_budget(table)
+    assert isinstance(b, pd.DataFrame) and list(b.index) == ["Fe", "Co"]
+    np.testing.assert_allclose(b["quadrature"] / b["scatter_aspcap"], 1.0, atol=0.03)
+    np.testing.assert_allclose(b["labels_vs_truth"], [0.03, 0.17], rtol=0.03)
+    # the ratio to the paper is driven by the labels: Co 0.179 / 0.077 ~ 2.3
+    assert b.loc["Co", "ratio_to_paper"] == pytest.approx(np.hypot(0.17, 0.057) / 0.077, rel=0.03)
+    assert b.loc["Fe", "truth_to_paper"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_shrinkage_measures_the_pull_to_the_prior():
+    rng = np.random.default_rng(6)
+    truth = np.c_[rng.uniform(4800, 5500, 2000), rng.uniform(1.0, 3.6, 2000)]
+    prior = np.array([5180.0, 2.45])
+    pred = prior + 0.25 * (truth - prior) + rng.normal(0, [20, 0.02], (2000, 2))
+    mask = np.ones(2000, bool)
+    mask[:500] = False
+    sh = inference_highsnr.shrinkage(pred, truth, mask)
+    assert sh[0]["slope"] == pytest.approx(0.25, abs=0.03)
+    assert sh[1]["slope"] == pytest.approx(0.25, abs=0.02)
+    assert sh[1]["width_pred"] < 0.35 * sh[1]["width_true"]
+    assert inference_highsnr.shrinkage(truth, truth, mask)[1]["slope"] == pytest.approx(1.0)
+
+
+def test_z_offsets_separate_a_zero_point_from_a_width():
+    rng = np.random.default_rng(7)
+    n = 20000
+    truth = rng.normal(0, 0.2, (n, 2))
+    labels = truth + np.array([0.0, 0.05]) + rng.normal(0, 0.15, (n, 2))
+    labels[:100, 1] = apogee.MISSING
+    sigma = np.full((n, 2), 0.04)
+    pred = truth + np.array([0.0, 0.045]) + rng.normal(0, 0.04, (n, 2))   # label's offset learned
+    z = (pred - truth) / sigma
+    t = inference_highsnr.z_offsets(z, pred, truth, labels, sigma, ["A", "B"])
+    assert abs(t.loc["A", "median_z"]) < 0.05
+    assert t.loc["B", "median_z"] == pytest.approx(1.1, abs=0.07)
+    assert t.loc["B", "labels_bias_truth"] == pytest.approx(0.05, abs=0.005)
+    assert t.loc["B", "bias_truth"] == pytest.approx(t.loc["B", "median_sigma"] * t.loc["B", "median_z"], rel=0.1)
+
+
+def test_median_label_error_per_bin():
+    x = np.r_[np.full(5, 4100.0), np.full(5, 5400.0)]
+    err = np.c_[np.r_[np.full(5, 0.08), np.full(5, 0.35)], np.full(10, 0.02)]
+    lab = np.zeros((10, 2))
+    lab[0, 0] = apogee.MISSING
+    err[1, 0] = 9.0
+    out = inference_highsnr.median_label_error(x, lab, err, np.array([4000, 4250, 5250, 5500]))
+    assert out.shape == (3, 2)
+    assert out[0, 0] == pytest.approx(0.08) and out[2, 0] == pytest.approx(0.35)
+    assert np.isnan(out[1]).all() and out[0, 1] == pytest.approx(0.02)
+
+
+def test_error_budget_reports_the_bias_against_the_labels():
+    rng = np.random.default_rng(8)
+    n = 3000
+    truth = np.c_[np.full(n, 4800.0), rng.uniform(2.0, 3.0, n)]
+    rc = np.arange(n) < 1000
+    labels = truth + np.c_[np.zeros(n), np.where(rc, 0.05, 0.0)]
+    pred = labels + np.c_[np.zeros(n), np.where(rc, 0.06, -0.025)]
+    b = inference_highsnr.error_budget(pred, labels, truth, {"rc": rc, "rgb": ~rc})
+    assert b.loc["rc", "network bias vs truth"] == pytest.approx(0.11)
+    assert b.loc["rc", "labels bias vs truth"] == pytest.approx(0.05)
+    assert b.loc["rc", "network bias vs labels"] == pytest.approx(0.06)
+    assert b.loc["rgb", "network bias vs labels"] == pytest.approx(-0.025)
+
+
+def test_reliability_figure_groups_every_label_and_has_a_legend():
+    d = _fake(800, 9)
+    cal = inference_highsnr.calibration(d, d, T)
+    grouped = {t for ts in figs.RELIABILITY_GROUPS.values() for t in ts}
+    assert grouped == set(T)
+    fig = figs.reliability(cal)
+    assert fig.legends and len(fig.legends[0].get_texts()) == len(figs.RELIABILITY_GROUPS) + 1
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 4 and all(len(ax.lines) == len(T) + 1 for ax in shown)
+    plt.close(fig)
+
+
+def test_kiel_diagram_shows_the_dwarfs_and_keeps_the_legend_off_the_axes():
+    d = _fake(400, 10)
+    logg = d["pred"][:, 1].copy()
+    logg[:20] = 4.7
+    g = np.linspace(0.5, 3.6, 20)
+    fig = figs.kiel_diagram(d["pred"][:, 0], logg, d["pred"][:, 19], [("x", 4500 + 0 * g, g)])
+    ax = fig.axes[0]
+    assert max(ax.get_ylim()) >= 4.8 and ax.get_legend() is None and fig.legends
+    plt.close(fig)

@@ -264,3 +264,25 @@ def test_predict_visits_on_a_compiled_fake_survey(data_home, monkeypatch, tmp_pa
     # the subset is seeded: the same stars again
     again = inference_visits.predict_visits(folder, path, P, n_stars=5)
     np.testing.assert_array_equal(again.combined["rows"], sub.combined["rows"])
+
+
+def test_sigma_vs_snr_tells_a_photon_noise_sigma_from_a_flat_one():
+    combined, star, snr, visit, total, model, truth, a = _toy()
+    edges = [10, 20, 40, 50, 100, 200]
+    p = inference_visits.precision_vs_snr(visit, combined, star, snr, total, model, truth=truth,
+                                          edges=edges, min_count=10, targets=("teff", "logg", "Fe"))
+    s = inference_visits.sigma_vs_snr(p)  # lowest bin SNR 12, highest 150 (the 50-100 bin is empty)
+    assert (s["snr_low"] == 12).all() and (s["snr_high"] == 150).all()
+    # sigma = 2a/SNR follows the photon noise: it falls by 150/12 like the visit scatter
+    np.testing.assert_allclose(s["sigma_ratio"], 12.5)
+    np.testing.assert_allclose(s["vs_combined_ratio"], 12.5)
+    # every SNR-12 visit is offset by +a/SNR, every SNR-150 one by -a/SNR; truth = combined + 0.01
+    np.testing.assert_allclose(s["err_over_sigma_low"], (a / 12 - 0.01) / (2 * a / 12))
+    np.testing.assert_allclose(s["err_over_sigma_high"], (a / 150 + 0.01) / (2 * a / 150))
+    # a sigma that ignores the SNR: ratio 1, and the error outgrows it at low SNR
+    flat = inference_visits.precision_vs_snr(visit, combined, star, snr, np.full_like(total, 0.02), model,
+                                             truth=truth, edges=edges, min_count=10,
+                                             targets=("teff", "logg", "Fe"))
+    f = inference_visits.sigma_vs_snr(flat)
+    np.testing.assert_allclose(f["sigma_ratio"], 1.0)
+    np.testing.assert_allclose(f.loc["logg", "err_over_sigma_low"], (2 / 12 - 0.01) / 0.02)

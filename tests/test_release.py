@@ -275,3 +275,56 @@ def test_release_flags_of_synth_and_compile(tmp_path, capsys):
     assert main(["compile", "--profile", PROFILE, "--source", "synthetic", "--release", "dr17",
                  "--set", "train", "--out", str(tmp_path / "x.h5")]) == 2
     assert "--release dr17 needs a mirror source" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_dr17_mirror_compiles_trains_and_predicts(tmp_path, capsys):
+    """The whole chain through ``--release dr17``, as a user with a DR17 mirror runs it:
+    ``synth --mirror --release dr17`` -> ``compile --release dr17`` -> ``train`` -> ``predict`` on
+    the mirror's own apStar files (2 rows for one visit, N + 2 for more), which names the DR17
+    export it was trained on and warns that it is synthetic."""
+    import pandas as pd
+
+    from astronn_paper.cli import main
+
+    a = SyntheticSource(seed=config.get_profile(PROFILE).survey_seed).allstar()
+    n = 80                                   # 72 after the validation split: one batch of 64
+    sel = dataclasses.replace(dataset.standard_selections(PROFILE)["train"], max_stars=n)
+    rows = dataset.select(a, sel)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{a['APOGEE_ID'][i].decode()}\n" for i in rows))
+    root = tmp_path / "sas"
+    assert main(["synth", "--profile", PROFILE, "--mirror", str(root), "--ids", str(ids),
+                 "--release", "dr17", "--no-aspcap", "--quiet"]) == 0
+    h5 = tmp_path / "train17.h5"
+    assert main(["compile", "--profile", PROFILE, "--mirror", str(root), "--release", "dr17",
+                 "--set", "train", "--max-stars", str(n), "--out", str(h5), "--workers", "1",
+                 "--no-progress"]) == 0
+    assert dataset.info(h5)["report"]["written"] == n
+    few = tmp_path / "few.h5"                # too few for one batch: one line, exit 2
+    store.write_subset(h5, few, np.arange(20))
+    capsys.readouterr()
+    assert main(["train", "--profile", PROFILE, "--dataset", str(few), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "fewer than one batch of 64" in err and "Traceback" not in err
+    folder = tmp_path / "model17"
+    assert main(["train", "--profile", PROFILE, "--network", "censored", "--dataset", str(h5),
+                 "--out", str(folder)]) == 0
+    capsys.readouterr()
+    stars = root / "dr17/apogee/spectro/redux/dr17/stars"
+    files = {}
+    for f in sorted(stars.glob("*/*/apStar-dr17-*.fits")):
+        n = fits.getheader(f, 0)["NVISITS"]
+        files.setdefault("one" if n == 1 else "several", f)
+    assert set(files) == {"one", "several"}, "the 60 stars should include 1- and N-visit stars"
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(folder), "--mc", "5", "--out", str(out),
+                 *map(str, files.values())]) == 0
+    printed = capsys.readouterr().err          # provenance on stderr, the table in the file
+    assert "dr17" in printed.lower() and "an export of the synthetic survey" in printed
+    assert "warning: this model was trained on the synthetic survey" in printed
+    header = [line for line in out.read_text().splitlines() if line.startswith("#")]
+    assert any("trained_survey" in line and "dr17" in line.lower() for line in header), header
+    table = pd.read_csv(out, comment="#")
+    assert len(table) == 2 and np.isfinite(table[list(apogee.TARGETS)].to_numpy()).all()
+    assert (table[[f"{t}_err" for t in apogee.TARGETS]].to_numpy() > 0).all()

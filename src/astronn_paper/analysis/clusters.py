@@ -477,6 +477,19 @@ def injected_spread(cluster: str) -> float | None:
     return None
 
 
+def injected_chemistry(cluster: str) -> dict | None:
+    """The [Fe/H] and [alpha/Fe] the synthetic population injects a cluster at
+    (``synth.population.CLUSTERS``): ``{"feh", "alpha"}``, or None when unknown."""
+    try:
+        from astronn_paper.synth.population import CLUSTERS
+    except ImportError:  # pragma: no cover
+        return None
+    for cl in CLUSTERS:
+        if cl.name == cluster:
+            return {"feh": float(cl.feh), "alpha": float(cl.alpha)}
+    return None
+
+
 def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networks=NETWORKS,
                   table=None, model_folders: dict | None = None,
                   force: bool = False) -> dict[str, ClusterResult]:
@@ -593,3 +606,84 @@ def results_json(results: dict[str, ClusterResult], profile=None) -> dict:
     if GLOBULAR in results:
         out["M13"] = globular_summary(results[GLOBULAR])
     return out
+
+
+# =========================================================================== systematic offsets
+def mean_offsets(result: ClusterResult, method: str = "censored", scale: str = "X/H"):
+    """Per element, the offset of ``method``'s cluster mean from the true mean, the error of
+    that mean (sample sd / sqrt(n): random scatter only) and their ratio ``n_sigma``
+    (synthetic survey; pandas DataFrame indexed by element). A ratio far above a few says the
+    offset is a systematic shared by every member, which no error of a mean can contain."""
+    import pandas as pd
+
+    tab = result.table(scale)
+    off = tab[f"mean_{method}"] - tab["mean_truth"]
+    err = tab[f"err_{method}"]
+    return pd.DataFrame({"offset": off, "err": err, "n_sigma": off / err}, index=tab.index)
+
+
+def label_systematics(labels, truth, teff=None, teff_range=None, targets=apogee.TARGETS) -> dict:
+    """Median (label - truth) of each abundance over the stars of a training set, i.e. the
+    systematic offset the training labels carry (and a network trained on them learns);
+    restricted to true Teff within ``teff_range`` when given. Missing labels are skipped.
+    Returns element -> offset (dex), :data:`ELEMENTS` order."""
+    y, t = valid(np.atleast_2d(labels)), valid(np.atleast_2d(truth))
+    ok = np.ones(len(y), bool)
+    if teff_range is not None:
+        tt = t[:, list(targets).index("teff")] if teff is None else np.asarray(teff, float)
+        ok = (tt >= teff_range[0]) & (tt <= teff_range[1])
+    out = {}
+    for e in ELEMENTS:
+        j = list(targets).index(e)
+        d = (y[:, j] - t[:, j])[ok]
+        d = d[np.isfinite(d)]
+        out[e] = float(np.median(d)) if len(d) else float("nan")
+    return out
+
+
+def population_xfe(labels, truth, element: str, feh: float, teff: float, d_feh: float = 0.05,
+                   d_teff: float = 200.0, targets=apogee.TARGETS) -> dict:
+    """What a network with no own sensitivity to ``element`` would report for a cluster: the
+    median [X/Fe] of the training labels over the training stars whose *true* [Fe/H] and Teff
+    are within ``d_feh`` and ``d_teff`` of the cluster's, beside the median *true* [X/Fe] of
+    the same stars. Returns ``{"n", "label_xfe", "true_xfe"}``."""
+    y, t = valid(np.atleast_2d(labels)), valid(np.atleast_2d(truth))
+    tl = list(targets)
+    j, fe, te = tl.index(element), tl.index("Fe"), tl.index("teff")
+    near = (np.abs(t[:, fe] - feh) <= d_feh) & (np.abs(t[:, te] - teff) <= d_teff)
+    lab = (y[:, j] - y[:, fe])[near]
+    tru = (t[:, j] - t[:, fe])[near]
+    ok = np.isfinite(lab) & np.isfinite(tru)
+    if not ok.any():
+        return {"n": 0, "label_xfe": float("nan"), "true_xfe": float("nan")}
+    return {"n": int(ok.sum()), "label_xfe": float(np.median(lab[ok])),
+            "true_xfe": float(np.median(tru[ok]))}
+
+
+def offsets_vs_label_systematics(results: dict, labels, truth, clusters=("M67", "N6819", "N6791"),
+                                 method: str = "censored", d_teff: float = 200.0) -> dict:
+    """Across the homogeneous clusters and the 20 elements: each cluster mean's offset from
+    the truth beside the training labels' systematic (:func:`label_systematics` over training
+    stars within ``d_teff`` of the cluster's mean true Teff). Returns the Pearson correlation,
+    the rms offset and the rms offset left after subtracting the label systematic, and the
+    number of (cluster, element) pairs."""
+    offs, syst = [], []
+    te = apogee.TARGETS.index("teff")
+    for cl in clusters:
+        if cl not in results or "truth" not in results[cl].labels:
+            continue
+        r = results[cl]
+        t_cl = float(np.nanmean(valid(r.labels["truth"])[:, te]))
+        s = label_systematics(labels, truth, teff_range=(t_cl - d_teff, t_cl + d_teff))
+        o = mean_offsets(r, method)["offset"]
+        for e in ELEMENTS:
+            if np.isfinite(o[e]) and np.isfinite(s[e]):
+                offs.append(o[e])
+                syst.append(s[e])
+    offs, syst = np.asarray(offs), np.asarray(syst)
+    if len(offs) < 3:
+        return {"n": int(len(offs)), "r": float("nan"), "rms_offset": float("nan"),
+                "rms_after": float("nan")}
+    return {"n": int(len(offs)), "r": float(np.corrcoef(offs, syst)[0, 1]),
+            "rms_offset": float(np.sqrt(np.mean(offs ** 2))),
+            "rms_after": float(np.sqrt(np.mean((offs - syst) ** 2)))}

@@ -440,17 +440,21 @@ def run_study(profile=None, timings: dict | None = None, response_stars: int | N
     study["training_sets"] = {"standard": training_set_summary(dataset.standard_path("train", p)),
                               "decorrelated": training_set_summary(_trained_on(dec, clean_path(p)))}
     trained_on = _trained_on(dec, clean_path(p))
-    study["training_sets"]["decorrelated_file"] = str(trained_on)
+    study["training_sets"]["decorrelated_file"] = config.shown_path(trained_on)
     study["training_sets"]["decorrelated_excluded"] = _excluded(trained_on)
     # cheapest first, each printed as soon as known (the response test takes longest)
     t0 = time.time()
     study["m13"] = m13_comparison(folders, p)
     timings["m13_s"] = round(time.time() - t0, 1)
-    print(f"M13 ({timings['m13_s']} s): {study['m13']}", flush=True)
+    print(f"M13 ({timings['m13_s']} s): [Al/Fe] spread " + ", ".join(
+        f"{k} {v:.3f}" for k, v in study["m13"].get("al_fe_spread", {}).items() if v is not None), flush=True)
     t0 = time.time()
     study["field_precision"] = field_precision(folders, test_path, p)
     timings["field_precision_s"] = round(time.time() - t0, 1)
-    print(f"field precision ({timings['field_precision_s']} s): {study['field_precision']}", flush=True)
+    print(f"field precision ({timings['field_precision_s']} s): median scatter about the truth over the labels "
+          + ", ".join(f"{k} {np.nanmedian(list(v['scatter_truth'].values())):.3f}"
+                      for k, v in study["field_precision"].items()
+                      if isinstance(v, dict) and isinstance(v.get("scatter_truth"), dict)), flush=True)
     t0 = time.time()
     sr, walls = self_responses(folders, p, n_stars=response_stars)
     study["self_response"] = {name: {s: df.to_dict() for s, df in by_snr.items()}

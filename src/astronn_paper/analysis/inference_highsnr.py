@@ -265,7 +265,7 @@ def error_budget(pred, aspcap, truth, groups: dict, column: int = 1):
     For each named boolean mask in ``groups`` (plus "all stars"): the number of stars, the
     network's bias (median) and scatter (``mad_std``) against the truth, the ASPCAP-like
     labels' bias and scatter against the truth (what the network was trained on), and the
-    network's scatter against the ASPCAP-like labels. -9999 references are left out.
+    network's scatter and bias against the ASPCAP-like labels. -9999 references are left out.
     Returns a pandas DataFrame (one row per group).
     """
     import pandas as pd
@@ -283,5 +283,83 @@ def error_budget(pred, aspcap, truth, groups: dict, column: int = 1):
             "labels bias vs truth": float(np.median(a[ma] - t[ma])) if ma.any() else np.nan,
             "labels scatter vs truth": float(metrics.robust_std(a[ma] - t[ma])) if ma.sum() > 2 else np.nan,
             "network scatter vs labels": float(metrics.robust_std(p[ma] - a[ma])) if ma.sum() > 2 else np.nan,
+            "network bias vs labels": float(np.median(p[ma] - a[ma])) if ma.any() else np.nan,
         }
     return pd.DataFrame(rows).T
+
+
+# --------------------------------------------------------------------------- reading aids (issue 22)
+def noise_budget(table):
+    """Why the scatter against the ASPCAP-like labels exceeds the paper's: per label, from a
+    :func:`metrics.bias_scatter_table` with truth and paper columns, the ratio of our scatter
+    against the labels to the paper's (``ratio_to_paper``), the quadrature sum of the labels'
+    own scatter about the truth and the network's scatter about the truth (``quadrature``:
+    what the scatter against the labels would be if the two errors were independent), and
+    the network's scatter against the truth over the paper's (``truth_to_paper``).
+    Returns a pandas DataFrame indexed like ``table``."""
+    import pandas as pd
+
+    s_a = table["scatter_aspcap"].to_numpy(float)
+    s_t = table["scatter_truth"].to_numpy(float)
+    s_l = table["aspcap_scatter_truth"].to_numpy(float)
+    paper = table["paper_scatter"].to_numpy(float)
+    with np.errstate(all="ignore"):
+        return pd.DataFrame({"scatter_aspcap": s_a, "labels_vs_truth": s_l, "network_vs_truth": s_t,
+                             "quadrature": np.hypot(s_l, s_t), "paper": paper,
+                             "ratio_to_paper": s_a / paper, "truth_to_paper": s_t / paper},
+                            index=table.index)
+
+
+def shrinkage(pred, truth, mask, columns=(0, 1)):
+    """How far predictions of a group of stars are pulled towards the training distribution:
+    for each column, the least-squares slope of predicted on true value within ``mask``
+    (1: the network follows the truth; 0: it returns one value whatever the truth), and the
+    16th-84th percentile widths of the predicted and the true values. Returns a dict
+    ``{column: {"slope", "width_pred", "width_true"}}``."""
+    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
+    m = np.asarray(mask, bool)
+    out = {}
+    for c in columns:
+        p, t = pred[m, c], truth[m, c]
+        slope = float(np.polyfit(t, p, 1)[0]) if m.sum() > 2 else np.nan
+        w = lambda v: float(np.subtract(*np.percentile(v, [84, 16]))) if v.size else np.nan  # noqa: E731
+        out[c] = {"slope": slope, "width_pred": w(p), "width_true": w(t)}
+    return out
+
+
+def z_offsets(z, pred, truth, aspcap, sigma_cal, targets=apogee.TARGETS):
+    """Why a z-histogram is off-centre: per label, the median z (``median_z``), the network's
+    median residual against the truth (``bias_truth``), the ASPCAP-like labels' own median
+    residual against the truth where they exist (``labels_bias_truth``) and the median
+    calibrated sigma (``median_sigma``). A z offset of ~1 with ``bias_truth`` ≈
+    ``median_sigma`` ≈ ``labels_bias_truth`` is a zero-point learned from the labels, which a
+    scale factor on sigma cannot remove. Returns a pandas DataFrame indexed by ``targets``."""
+    import pandas as pd
+
+    pred, truth, aspcap = (np.asarray(v, float) for v in (pred, truth, aspcap))
+    ok = aspcap != apogee.MISSING
+    with np.errstate(all="ignore"):
+        lab = np.where(ok, aspcap - truth, np.nan)
+        return pd.DataFrame({"median_z": np.nanmedian(np.asarray(z, float), axis=0),
+                             "bias_truth": np.median(pred - truth, axis=0),
+                             "labels_bias_truth": np.nanmedian(lab, axis=0),
+                             "median_sigma": np.median(np.asarray(sigma_cal, float), axis=0)},
+                            index=list(targets))
+
+
+def median_label_error(x, aspcap, aspcap_err, bins):
+    """Median reported error of the reference labels in bins of ``x`` (e.g. Teff): an
+    (n_bins, K) array, NaN where a bin holds no label (-9999 labels and errors left out).
+    Set beside :func:`binned_errors` it shows how much of the error against the labels is the
+    labels' own noise."""
+    x = np.asarray(x, float)
+    a, e = np.asarray(aspcap, float), np.asarray(aspcap_err, float)
+    ok = (a != apogee.MISSING) & (e != apogee.MISSING) & np.isfinite(e)
+    idx = np.digitize(x, bins) - 1
+    out = np.full((len(bins) - 1, a.shape[1]), np.nan)
+    for b in range(len(bins) - 1):
+        m = (idx == b)[:, None] & ok
+        for k in range(a.shape[1]):
+            if m[:, k].any():
+                out[b, k] = np.median(e[m[:, k], k])
+    return out

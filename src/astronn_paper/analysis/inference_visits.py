@@ -276,6 +276,34 @@ def precision_vs_snr(visit_mean, combined_mean, star_index, snr, total, model, t
     )
 
 
+
+def sigma_vs_snr(prec: PrecisionVsSNR):
+    """Does the network's uncertainty follow the visit SNR? Per target, at the lowest and the
+    highest populated SNR bins of ``prec``: the bins' median SNR (``snr_low``, ``snr_high``),
+    the mean total uncertainty (``sigma_low``, ``sigma_high``) and its fall
+    ``sigma_ratio = sigma_low / sigma_high`` (≈ ``snr_high / snr_low`` if σ followed photon
+    noise, 1 if it ignores the SNR), the fall of the median |visit - combined|
+    (``vs_combined_ratio``) and, with the truth, ``err_over_sigma_low`` / ``_high``: median
+    |visit - truth| / mean σ total in those bins (0.67 for calibrated Gaussian errors: the
+    median of |N(0, σ)| is 0.674 σ). Returns a DataFrame indexed by target."""
+    import pandas as pd
+
+    ok = np.flatnonzero(np.isfinite(prec.snr))
+    if ok.size < 2:
+        raise ValueError("need at least two populated SNR bins")
+    lo, hi = ok[0], ok[-1]
+    df = pd.DataFrame({
+        "snr_low": prec.snr[lo], "snr_high": prec.snr[hi],
+        "sigma_low": prec.total[lo], "sigma_high": prec.total[hi],
+        "sigma_ratio": prec.total[lo] / prec.total[hi],
+        "vs_combined_ratio": prec.vs_combined[lo] / prec.vs_combined[hi],
+    }, index=pd.Index(list(prec.targets), name="target"))
+    if prec.vs_truth is not None:
+        df["err_over_sigma_low"] = prec.vs_truth[lo] / prec.total[lo]
+        df["err_over_sigma_high"] = prec.vs_truth[hi] / prec.total[hi]
+    return df
+
+
 # =========================================================================== predictions
 #: Training stars whose visits are predicted, per profile (a seeded random subset keeps the
 #: default profile's wall-clock budget; None = every training star, as in the paper).

@@ -55,6 +55,7 @@ import numpy as np
 
 from astronn_paper import apogee, config
 from astronn_paper.model import predictions
+from astronn_paper.progress import bar as progress_bar
 
 #: Step of each single-label direction, in the label's units.
 STEPS: dict[str, float] = {"teff": 50.0, "logg": 0.1, **{t: 0.1 for t in apogee.ABUNDANCES}}
@@ -283,8 +284,6 @@ def run(predict: Callable, forward, labels: np.ndarray, snrs: Sequence[float],
     stars' true labels in TARGETS order. Stars whose spectrum fails to normalise in any
     direction are left out (counted in ``n_good``).
     """
-    from tqdm import tqdm
-
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim != 2 or labels.shape[1] != len(apogee.TARGETS):
         raise ValueError(f"labels must be (N, {len(apogee.TARGETS)}) in TARGETS order, got {labels.shape}")
@@ -295,7 +294,7 @@ def run(predict: Callable, forward, labels: np.ndarray, snrs: Sequence[float],
     n, k, n_out = len(labels), len(dirs), len(outputs)
     pred = np.full((len(snrs), n, k + 1, n_out), np.nan)
     good = np.ones((len(snrs), n), bool)
-    bar = tqdm(total=n * len(snrs), desc="response", unit="star", disable=not progress)
+    bar = progress_bar(progress, total=n * len(snrs), desc="response", unit="star")
     for a in range(0, n, batch):
         rows = slice(a, min(a + batch, n))
         base = labels[rows]

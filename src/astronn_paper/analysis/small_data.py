@@ -63,11 +63,14 @@ def _by_size(runs, against):
     return replicate_scatter(runs, against).groupby(level="n_train")
 
 
-def training_noise(runs: list[Scored], against: str = "truth") -> pd.Series | None:
+def training_noise(runs: list[Scored], against: str = "truth",
+                   min_size: int = 0) -> pd.Series | None:
     """Relative standard deviation of the scatter between networks trained at the same size
-    (replicates), pooled over the sizes that have several: the training noise of one network's
-    scatter, per target. ``None`` when no size has two replicates."""
+    (replicates), pooled over the sizes of at least ``min_size`` spectra that have several: the
+    training noise of one network's scatter, per target. ``None`` when no such size has two
+    replicates."""
     df = replicate_scatter(runs, against)
+    df = df[df.index.get_level_values("n_train") >= min_size]
     groups = [g for _, g in df.groupby(level="n_train") if len(g) > 1]
     if not groups:
         return None
@@ -77,36 +80,74 @@ def training_noise(runs: list[Scored], against: str = "truth") -> pd.Series | No
     return np.sqrt(num / dof)
 
 
-def step_noise(runs: list[Scored], target: str, against: str = "truth",
-               n_test: int | None = None) -> np.ndarray:
-    """For each step from one training size to the next smaller (sizes descending), the relative
-    decrease of the mean scatter still consistent with noise: two standard errors of the
-    difference of the two means, 2 x noise x sqrt(1/R1 + 1/R2) for R1 and R2 replicates, with
-    the training noise of :func:`training_noise`. Without replicates it falls back to the
-    test-set sampling noise of a scatter over ``n_test`` stars, which underestimates the noise
-    (it ignores the randomness of training)."""
-    counts = replicate_scatter(runs, against).groupby(level="n_train").size()
-    counts = counts.sort_index(ascending=False).to_numpy()
-    rel = training_noise(runs, against)
-    if rel is None:
-        n = n_test if n_test is not None else len(runs[0].pred["mean"])
-        unit = scatter_rel_error(n)
-    else:
-        unit = float(rel[target])
-    return 2 * unit * np.sqrt(1.0 / counts[:-1] + 1.0 / counts[1:])
+def rank_trend(sizes, scatter, alpha: float = 0.05, n_permutations: int = 20000,
+               seed: int = 0) -> dict:
+    """Does the scatter grow as the training set shrinks? A test that can fail.
 
+    Spearman's rank correlation ``rho`` between training-set size and scatter over every
+    network (replicates included: equal sizes are tied ranks), and its one-sided p-value for
+    the alternative "scatter falls as the size grows" (``rho < 0``), from ``n_permutations``
+    seeded random pairings of the two rank vectors (exact for ties and small samples, unlike
+    the t approximation). ``decreasing`` is ``p < alpha``: a flat or noisy relation fails.
 
-def monotone_within_noise(sizes, scatter, rel_noise) -> bool:
-    """Whether ``scatter`` does not decrease as the training set shrinks, within noise.
-
-    Each step from a larger to the next smaller training set (sizes sorted descending) may go
-    down by at most ``rel_noise`` times the larger set's value; ``rel_noise`` is one number or
-    one per step (e.g. from :func:`step_noise`).
+    Returns ``{"rho", "p", "n", "decreasing"}``.
     """
-    order = np.argsort(sizes)[::-1]
-    s = np.asarray(scatter, float)[order]
-    allowed = np.broadcast_to(np.asarray(rel_noise, float), s[:-1].shape)
-    return bool(np.all(np.diff(s) >= -allowed * s[:-1]))
+    from scipy.stats import rankdata
+
+    x = np.asarray(sizes, float)
+    y = np.asarray(scatter, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 3 or np.ptp(x) == 0:
+        raise ValueError("rank_trend needs at least 3 networks and 2 different sizes")
+    rx, ry = rankdata(x), rankdata(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    norm = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+    rho = float((rx * ry).sum() / norm) if norm > 0 else 0.0
+    rng = np.random.default_rng(seed)
+    perm = rng.permuted(np.tile(ry, (n_permutations, 1)), axis=1)
+    null = (perm @ rx) / norm if norm > 0 else np.zeros(n_permutations)
+    # one-sided: how often a random pairing is at least as negative (the +1 counts the data)
+    p = float((np.sum(null <= rho + 1e-12) + 1) / (n_permutations + 1))
+    return {"rho": rho, "p": p, "n": int(x.size), "decreasing": bool(p < alpha)}
+
+
+def size_trend(runs: list[Scored], against: str = "truth", targets=None, min_size: int = 0,
+               alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`rank_trend` per target over every network trained on at least ``min_size``
+    spectra: rows targets, columns ``rho``, ``p``, ``n`` (networks) and ``decreasing``."""
+    df = replicate_scatter(runs, against)
+    df = df[df.index.get_level_values("n_train") >= min_size]
+    sizes = df.index.get_level_values("n_train").to_numpy(float)
+    out = {t: rank_trend(sizes, df[t].to_numpy(float), alpha=alpha)
+           for t in (targets or df.columns)}
+    return pd.DataFrame(out).T.astype({"rho": float, "p": float, "n": int, "decreasing": bool})
+
+
+def halving_table(vs_aspcap: pd.DataFrame, vs_truth: pd.DataFrame, published: dict,
+                  targets=None) -> pd.DataFrame:
+    """What halving the training set does: for each target, the scatter at the largest size
+    and at half of it (means over replicates) against the truth and the ASPCAP-like labels,
+    their ratios, and the ratio of the paper's published scatter at each of its halvings
+    (``published`` as :func:`astronn_paper.paper.results` ``["small_data"]``: ``n_train``
+    descending and one list per target). Rows targets; NaN where the paper has no column."""
+    sizes = sorted(vs_truth.index, reverse=True)
+    big, half = sizes[0], sizes[1]
+    n_pub = list(published.get("n_train", []))
+    rows = {}
+    for t in targets or [c for c in vs_truth.columns]:
+        row = {"truth_big": vs_truth.loc[big, t], "truth_half": vs_truth.loc[half, t],
+               "aspcap_big": vs_aspcap.loc[big, t], "aspcap_half": vs_aspcap.loc[half, t]}
+        row["ratio_truth"] = row["truth_half"] / row["truth_big"]
+        row["ratio_aspcap"] = row["aspcap_half"] / row["aspcap_big"]
+        pub = published.get(t)
+        for k in range(len(n_pub) - 1):
+            row[f"paper_{n_pub[k]}_{n_pub[k + 1]}"] = (
+                pub[k + 1] / pub[k] if pub is not None else np.nan)
+        rows[t] = row
+    out = pd.DataFrame(rows).T
+    out.attrs["sizes"] = (int(big), int(half))
+    return out
 
 
 def scatter_rel_error(n: int) -> float:

@@ -32,6 +32,7 @@ from astronn_paper import __version__, apogee, cache, config
 from astronn_paper.dataset import store
 from astronn_paper.dataset.selection import (NORMALISATIONS, Selection, drop_duplicates, select,
                                              standard_selections)
+from astronn_paper.progress import bar as progress_bar
 from astronn_paper.survey import open_source
 from astronn_paper.survey.source import SurveySource
 
@@ -108,7 +109,7 @@ class CompileReport:
                 "skipped": self.skipped, "visits_skipped": self.visits_skipped}
 
     def __str__(self) -> str:
-        lines = [f"{self.path}" + ("  (cached, not recompiled)" if self.cached else ""),
+        lines = [config.shown_path(self.path) + ("  (cached, not recompiled)" if self.cached else ""),
                  f"  selection : {self.selection}",
                  f"  selected  : {self.selected} stars",
                  f"  written   : {self.written} combined spectra, {self.visits_written} visits"]
@@ -206,7 +207,7 @@ def _compile(source, selection, out_path, *, workers, progress, profile,
 
     tasks = ((c, indices[chunks[c]], selection.normalisation, selection.visits, str(workdir))
              for c in todo)
-    bar = _progress(progress, total=int(indices.size),
+    bar = progress_bar(progress, unit="star", total=int(indices.size),
                     initial=int(indices.size - sum(chunks[c].size for c in todo)),
                     desc=f"compile {selection.name}")
     try:
@@ -274,14 +275,6 @@ def _run_pool(source: SurveySource, tasks, workers: int, done) -> None:
     finally:
         _WORKER_SOURCE = None
 
-
-def _progress(enabled: bool, **kw):
-    """A tqdm progress bar, silent when ``enabled`` is false."""
-    from tqdm import (
-        tqdm,  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
-    )
-
-    return tqdm(disable=not enabled, unit="star", smoothing=0.1, **kw)
 
 
 def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, plan,
@@ -466,7 +459,7 @@ def _cli(args) -> int:
         path = Path(args.out) if args.out else standard_path(name, prof, args.normalisation)
         if (not args.force and path.is_file()
                 and store.recorded_input_fingerprint(path) == input_fingerprint(source, sel)):
-            print(f"{path} is up to date (use --force to recompile)")
+            print(f"{config.shown_path(path)} is up to date (use --force to recompile)")
             continue
         report = compile_dataset(source, sel, path, workers=args.workers,
                                  progress=not args.no_progress, profile=prof)

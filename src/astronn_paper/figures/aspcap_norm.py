@@ -12,7 +12,8 @@ def scatter_comparison(table, columns=None):
     (columns of ``table``, e.g. from :func:`astronn_paper.analysis.aspcap_norm.side_by_side`), Teff on its own
     axis (K) and the other labels in dex."""
     columns = list(columns or table.columns)
-    fig, (ax_t, ax) = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 8]})
+    fig, (ax_t, ax) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1, 8]},
+                                   layout="constrained")
     width = 0.8 / len(columns)
     labels = [t for t in table.index if t != "teff"]
     x = np.arange(len(labels))
@@ -20,10 +21,14 @@ def scatter_comparison(table, columns=None):
         style = dict(width=width, label=col, color=f"C{i}" if "paper" not in col else "0.6")
         ax_t.bar([i * width], [table.loc["teff", col]], **style)
         ax.bar(x + i * width, table.loc[labels, col], **style)
-    ax_t.set_xticks([]), ax_t.set_ylabel("scatter in Teff (K)")
-    ax.set_xticks(x + 0.4 - width / 2, [apogee.TARGET_LATEX[t] for t in labels], rotation=60, fontsize=8)
+    ax_t.set_xticks([0.4 - width / 2], [apogee.TARGET_LATEX["teff"]], fontsize=9)
+    ax_t.set_ylabel(r"scatter in $T_\mathrm{eff}$ (K)")
+    ax.set_xticks(x + 0.4 - width / 2, [apogee.TARGET_LATEX[t] for t in labels], rotation=60, fontsize=9)
+    ax.set_xlim(-0.5, len(labels) - 0.1)
     ax.set_ylabel("scatter (dex)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("High-SNR test set: scatter of the censored network by normalisation")
-    fig.tight_layout()
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside upper center", ncol=len(names), fontsize=9,
+               frameon=False)
+    ax.set_title("High-SNR test set: scatter of the censored network by normalisation",
+                 fontsize=11)
     return fig

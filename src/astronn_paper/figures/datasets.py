@@ -26,10 +26,16 @@ def snr_distributions(train_path, test_path):
         except KeyError:  # no visits compiled
             continue
         snr = snr[np.isfinite(snr) & (snr > 0)]
+        at_max = int(np.sum(snr == snr.max()))
+        if kind == "combined" and at_max >= 10:   # many spectra share the largest value: a ceiling
+            ax.annotate(f"{at_max:,} spectra at SNR = {snr.max():,.0f}\n(ceiling of the survey's SNR)",
+                        xy=(snr.max(), at_max), xytext=(0.98, 0.6), textcoords="axes fraction",
+                        ha="right", fontsize=8,
+                        arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
         ax.hist(snr, bins=bins, histtype="step", lw=1.6, color=color,
                 ls="--" if kind == "visits" else "-",
                 label=f"{label}: N = {snr.size:,}, median {np.median(snr):.1f}")
-    ax.set(xscale="log", xlabel="SNR", ylabel="number of spectra",
+    ax.set(xscale="log", xlabel="SNR (median S/N per pixel)", ylabel="number of spectra",
            title="Signal-to-noise ratio of the compiled spectra")
     for s in (100, 200):
         ax.axvline(s, color="0.6", lw=0.8, zorder=0)
@@ -43,18 +49,18 @@ def teff_logg(train_path):
     teff, logg, feh = _labels(train_path).T
     has = logg != apogee.MISSING
     has_fe = feh != apogee.MISSING
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    ax.scatter(teff[has & ~has_fe], logg[has & ~has_fe], s=3, c="0.6", label="no [Fe/H]")
+    fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
+    ax.scatter(teff[has & ~has_fe], logg[has & ~has_fe], s=3, c="0.6",
+               label=f"no ASPCAP [Fe/H] ({np.sum(has & ~has_fe):,} stars)")
     sc = ax.scatter(teff[has & has_fe], logg[has & has_fe], s=3, c=feh[has & has_fe],
                     cmap="viridis", vmin=-1.0, vmax=0.4, rasterized=True)
-    fig.colorbar(sc, ax=ax, label="ASPCAP [Fe/H]")
+    fig.colorbar(sc, ax=ax, label="ASPCAP [Fe/H] (dex)")
     ax.invert_xaxis()
     ax.invert_yaxis()
-    ax.set(xlabel=r"ASPCAP $T_\mathrm{eff}$ (K)", ylabel=r"ASPCAP $\log g$",
+    ax.set(xlabel=r"ASPCAP $T_\mathrm{eff}$ (K)", ylabel=r"ASPCAP $\log g$ (dex)",
            title=f"Training set: {teff.size:,} stars, {np.sum(~has):,} without logg (-9999)")
     if np.any(has & ~has_fe):
-        ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+        fig.legend(fontsize=8, loc="outside lower center", frameon=False, markerscale=2)
     return fig
 
 
@@ -76,7 +82,7 @@ def normalisation_comparison(source, index: int):
     aspn, _ = normalise.aspcap(asp.flux, asp.err)
     lam = apogee.wavelength()[apogee.gap_delete_index()][None, :]
     parts = [chips_split(a, dr=14) for a in (lam, cont, aspn, masked.astype(float))]
-    fig, axes = plt.subplots(2, 3, figsize=(14, 5), sharey="row",
+    fig, axes = plt.subplots(2, 3, figsize=(14, 5.4), sharey="row", layout="constrained",
                              gridspec_kw={"height_ratios": [3, 1.2]})
     for k, chip in enumerate(("blue", "green", "red")):
         w, c, a, m = (p[k][0] for p in parts)
@@ -95,7 +101,8 @@ def normalisation_comparison(source, index: int):
     axes[1, 0].set_ylim(-0.08, 0.08)
     axes[0, 0].set_ylabel("normalised flux")
     axes[1, 0].set_ylabel("continuum - ASPCAP\n(unmasked pixels)")
-    axes[0, 0].legend(fontsize=8, loc="lower left")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9, frameon=False,
+               markerscale=2)
     fig.suptitle(f"{ap.apogee_id} (allStar row {int(index)})", fontsize=10)
-    fig.tight_layout()
     return fig

@@ -36,6 +36,10 @@ def scatter_comparison(table, columns: Mapping[str, str]):
     axes[0].set_ylim(bottom=0)
     axes[1].set_ylim(bottom=0)
     axes[2].set_yscale("log")
+    from matplotlib.ticker import LogLocator, FormatStrFormatter
+    axes[2].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes[2].yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    axes[2].yaxis.set_minor_formatter(FormatStrFormatter(""))
     handles, labels = axes[2].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, ncol=min(3, n), loc="lower center", frameon=False)
     fig.tight_layout(rect=(0, 0.06 * int(np.ceil(n / 3)), 1, 1))
@@ -67,38 +71,54 @@ def jacobian_concentration(conc: Mapping[str, Mapping[str, float]],
             lab.set_color("C3")
     ax.set_ylabel("fraction of Σ J² in the element's windows")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, loc="upper right")
+    # legend above the axes, off the bars; the red tick labels explained in it
+    from matplotlib.patches import Patch
+    handles, labels = ax.get_legend_handles_labels()
+    if any(t in highlight for t in elems):
+        handles.append(Patch(color="none"))
+        labels.append("red labels: weak-line elements")
+    ax.legend(handles, labels, fontsize=8, ncol=len(labels), loc="lower left", bbox_to_anchor=(0, 1.01),
+              frameon=False, borderaxespad=0)
     fig.tight_layout()
     return fig
 
 
 def jacobian_profiles(jacs: Mapping[str, np.ndarray], targets: Sequence[str],
                       elements: Sequence[str] = WEAK_LINE_ELEMENTS):
-    """The median Jacobian of each network (``jacs``: network -> (K, 7514), rows in
-    ``targets`` order) for ``elements`` against wavelength, each normalised to its maximum
-    |J|, with the element's ASPCAP windows shaded."""
+    """The median |Jacobian| of each network (``jacs``: network -> (K, 7514), rows in
+    ``targets`` order, in dex per unit of normalised flux) for ``elements`` against
+    wavelength. Each network's curve is divided by its own maximum |J| (written beside it,
+    with its unit) and drawn on its own baseline (ticks 0 and 1 of |J| / max |J|), with the
+    element's ASPCAP windows shaded."""
     idx = apogee.gap_delete_index()
     wave = apogee.wavelength()[idx]
     gap = np.flatnonzero(np.diff(idx) > 1) + 1  # break the curves at the chip gaps
     windows = apogee.aspcap_windows()
     nets = list(jacs)
-    fig, axes = plt.subplots(len(elements), 1, figsize=(11, 1.9 * len(elements)), sharex=True,
+    fig, axes = plt.subplots(len(elements), 1, figsize=(11, 2.0 * len(elements) + 0.4), sharex=True,
                              squeeze=False)
+    step = 1.5  # vertical offset between the networks' baselines
     for ax, t in zip(axes[:, 0], elements):
         k = list(targets).index(t)
-        ymin = -len(nets) + 0.1
-        ax.vlines(wave[windows[t]], ymin, 1.05, color="C3", alpha=0.2, lw=1.5, zorder=0,
-                  label="ASPCAP windows")
+        base = [-(i * step) for i in range(len(nets))]
+        ymin, ymax = base[-1] - 0.1, 1.12
+        ax.vlines(wave[windows[t]], ymin, ymax, color="C3", alpha=0.2, lw=1.5, zorder=0,
+                  label="ASPCAP windows of the element")
+        peaks = []
         for i, net in enumerate(nets):
             j = np.abs(np.asarray(jacs[net], dtype=float)[k])
             m = j.max()
-            y = (j / m if m > 0 else j) - i
+            peaks.append(f"{net} {m:.3g}")
+            y = (j / m if m > 0 else j) + base[i]
             ax.plot(np.insert(wave, gap, np.nan), np.insert(y, gap, np.nan), lw=0.5, color=f"C{i}",
                     label=net)
-        ax.set_ylim(ymin, 1.05)
-        ax.set_yticks([])
-        ax.set_ylabel(apogee.TARGET_LATEX.get(t, t))
-    axes[0, 0].legend(fontsize=8, ncol=len(nets) + 1, loc="lower right")
+        ax.set_title(f"{apogee.TARGET_LATEX.get(t, t)}: max |J| = " + ", ".join(peaks)
+                     + " dex per unit of normalised flux", fontsize=9, loc="right")
+        ax.set_ylim(ymin, ymax)
+        ax.set_yticks([b + v for b in base for v in (0, 1)], ["0", "1"] * len(nets), fontsize=8)
+        ax.set_ylabel(f"{apogee.TARGET_LATEX.get(t, t)}\n|J| / max |J|", fontsize=9)
+    axes[0, 0].legend(fontsize=8, ncol=len(nets) + 1, loc="lower left", bbox_to_anchor=(0, 1.02),
+                      frameon=False, borderaxespad=0)
     axes[-1, 0].set_xlabel("wavelength (Å)")
     fig.tight_layout()
     return fig
@@ -126,13 +146,15 @@ def response_comparison(self_response: Mapping, title: str | None = None):
         ax.axhline(0.0, color="k", lw=0.6)
     axes[0].set_ylabel("self-response R[i, i]")
     axes[1].set_ylabel("response to all [X/H] +0.1\n(in steps of the label)")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, ncol=n, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False,
+                   borderaxespad=0)
     axes[1].set_xticks(x, [apogee.TARGET_LATEX.get(t, t) for t in targets], rotation=60, fontsize=8)
     for lab, t in zip(axes[1].get_xticklabels(), targets):
         if t in WEAK_LINE_ELEMENTS:
             lab.set_fontweight("bold")
             lab.set_color("C3")
+    axes[1].set_xlabel("label (red: weak-line elements)", fontsize=9)
     if title:
-        axes[0].set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -60,11 +60,12 @@ def _binned_panel(ax, b, k, xlabel, unit):
     ax.plot(b.centers, b.mean_total[:, k], "s--", color="C0", label="mean total uncertainty")
     ax.plot(b.centers, b.mean_model[:, k], "^:", color="C1", label="mean model uncertainty")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(unit, fontsize=8)
+    ax.set_ylabel(unit, fontsize=9)
+    ax.set_ylim(0, 1.08 * np.nanmax([np.nanmax(b.median_abs_error[:, k]), np.nanmax(b.mean_total[:, k])]))
     shown = np.isfinite(b.median_abs_error[:, k])
     for xc, n in zip(b.centers[shown], ok[shown]):
         if n:
-            ax.annotate(str(int(n)), (xc, 0), xycoords=("data", "axes fraction"), fontsize=6,
+            ax.annotate(str(int(n)), (xc, 0), xycoords=("data", "axes fraction"), fontsize=8,
                         ha="center", va="bottom", color="0.4")
 
 
@@ -79,9 +80,10 @@ def errors_vs_teff_logg(by_teff, by_logg, targets: Sequence[str] = ("teff", "log
         u = apogee.TARGET_UNITS[t]
         _binned_panel(axes[r, 0], by_teff, k, r"reference $T_\mathrm{eff}$ (K)", f"{_label(t)} ({u})")
         _binned_panel(axes[r, 1], by_logg, k, r"reference $\log g$", f"{_label(t)} ({u})")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"Error against the {reference} and the network's uncertainty")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=3, frameon=False)
+    fig.suptitle(f"Error against the {reference} and the network's uncertainty (grey: stars per bin)")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -100,10 +102,11 @@ def abundance_errors(binned: Mapping, xlabel: str, title: str, shared=None):
         _binned_panel(ax, b, k, xl, "dex")
         ax.set_title(_label(t), fontsize=9)
         ax.set_ylim(0, None)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=6)
-    fig.suptitle(title)
-    fig.tight_layout()
+        ax.tick_params(labelsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=10, loc="lower center", ncol=3, frameon=False)
+    fig.suptitle(title + " (grey: stars per bin)")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
@@ -112,25 +115,32 @@ def kiel_diagram(teff, logg, feh, tracks: Sequence = (), reference=None,
                  titles=("network labels", "true labels")):
     """Teff-logg of the network's predictions coloured by its [Fe/H], with giant-branch
     tracks ``(label, teff, logg)`` overlaid (synthetic population tracks or PARSEC files);
-    with ``reference = (teff, logg, feh)`` (e.g. the truth) a second panel shows those."""
+    with ``reference = (teff, logg, feh)`` (e.g. the truth) a second panel shows those.
+    The log g axis reaches the highest log g shown (dwarfs included); the track legend sits
+    below the panels, off the data."""
     panels = [(teff, logg, feh, titles[0])]
     if reference is not None:
         panels.append((*reference, titles[1]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.0, 5.2), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels) + 1.0, 5.6), squeeze=False,
+                             sharex=True, sharey=True, layout="constrained")
     colors = plt.cm.plasma(np.linspace(0.05, 0.85, max(len(tracks), 1)))
+    g_all = np.concatenate([np.asarray(g, float) for _, g, _, _ in panels])
+    g_max = max(4.2, float(np.nanmax(g_all[np.isfinite(g_all)])) + 0.15) if np.isfinite(g_all).any() else 4.2
     for ax, (t, g, f, title) in zip(axes[0], panels):
         f = np.where(np.asarray(f, float) == apogee.MISSING, np.nan, f)
         sc = ax.scatter(t, g, c=f, s=4, cmap="viridis", vmin=-1.5, vmax=0.5, rasterized=True)
         for (lab, tt, gg), c in zip(tracks, colors):
             ax.plot(tt, gg, "-", color=c, lw=1.8, label=lab)
         ax.set(xlabel=r"$T_\mathrm{eff}$ (K)", title=title)
-    axes[0, 0].set_ylabel(r"$\log g$")
-    axes[0, 0].set_xlim(5700, 3700)
-    axes[0, 0].set_ylim(4.2, 0.0)
-    fig.colorbar(sc, ax=list(axes[0]), label="[Fe/H]")
+        ax.grid(alpha=0.25)
+    axes[0, 0].set_ylabel(r"$\log g$ (dex, cgs)")
+    axes[0, 0].set_xlim(5800, 3700)
+    axes[0, 0].set_ylim(g_max, 0.0)
+    fig.colorbar(sc, ax=list(axes[0]), label="[Fe/H] (dex)", shrink=0.85)
     if len(tracks):
-        axes[0, 0].legend(fontsize=8, title="giant branch", loc="lower left")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=9, title="giant branch of the population", title_fontsize=9,
+                   loc="outside lower center", ncol=len(tracks), frameon=False)
     return fig
 
 
@@ -138,11 +148,14 @@ def kiel_diagram(teff, logg, feh, tracks: Sequence = (), reference=None,
 def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=None,
                      concentration: Mapping | None = None, similarity: Mapping | None = None):
     """Per element: the network's median Jacobian (d label / d normalised flux) against
-    wavelength, the element's ASPCAP windows shaded, and (synthetic data) the true derivative
-    of the forward model (d flux / d [X/H]), both scaled to their maximum |value|. Both are
-    expected negative in the element's lines: more of the element makes the lines deeper
-    (d flux / d[X/H] < 0), so a network reading those lines returns a higher abundance
-    for a lower flux (d [X/H] / d flux < 0)."""
+    wavelength, the element's ASPCAP windows marked as a strip along the bottom of the panel,
+    and (synthetic data) the true derivative of the forward model (d flux / d [X/H]).
+    Both curves are divided by their maximum |value| (printed in each panel with its units:
+    dex per unit of normalised flux for the network, normalised flux per dex for the
+    forward model), so the y axis runs from -1 to +1. Both are expected negative in the
+    element's lines: more of the element makes the lines deeper (d flux / d[X/H] < 0), so
+    a network reading those lines returns a higher abundance for a lower flux
+    (d [X/H] / d flux < 0)."""
     windows = apogee.aspcap_windows() if windows is None else windows
     lam = apogee.wavelength()[apogee.gap_delete_index()]
     # break the curves across the detector gaps
@@ -153,33 +166,41 @@ def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=
 
     lam_g = gapped(lam)
     targets = [t for t in targets if t in windows]
-    fig, axes = plt.subplots(len(targets), 1, figsize=(12, 1.05 * len(targets) + 0.6), sharex=True)
+    fig, axes = plt.subplots(len(targets), 1, figsize=(10, 1.15 * len(targets) + 0.9), sharex=True)
     axes = np.atleast_1d(axes)
     for ax, t in zip(axes, targets):
         k = list(targets).index(t)
         w = windows[t]
-        ax.fill_between(lam, -1.05, 1.05, where=w, color="C1", alpha=0.25, lw=0, step="mid")
+        ax.fill_between(lam, -1.3, -1.12, where=w, color="C1", alpha=0.9, lw=0, step="mid")
         j = np.asarray(jac[k], float)
-        ax.plot(lam_g, gapped(j / (np.abs(j).max() or 1.0)), lw=0.5, color="k")
+        jmax = np.abs(j).max() or 1.0
+        ax.plot(lam_g, gapped(j / jmax), lw=0.5, color="k")
+        text = f"{_label(t)}   max|J| {jmax:.2g} dex/flux"
         if true_derivative is not None:
             d = np.asarray(true_derivative[k], float)
-            ax.plot(lam_g, gapped(d / (np.abs(d).max() or 1.0)), lw=0.5, color="C3", alpha=0.7)
-        text = _label(t)
+            dmax = np.abs(d).max() or 1.0
+            ax.plot(lam_g, gapped(d / dmax), lw=0.5, color="C3", alpha=0.7)
+            text += f"   max|dF/d[X/H]| {dmax:.2g} /dex"
         if concentration is not None:
-            text += f"  in windows {concentration[t]:.0%}"
+            text += f"   in windows {concentration[t]:.0%}"
         if similarity is not None:
-            text += f"  corr {similarity[t]:+.2f}"
-        ax.text(0.005, 0.92, text, transform=ax.transAxes, fontsize=7, va="top")
-        ax.set_ylim(-1.05, 1.05)
-        ax.set_yticks([])
-    axes[-1].set_xlabel(r"wavelength ($\AA$)")
-    handles = [plt.Line2D([], [], color="k", lw=1, label="network Jacobian (median, scaled)"),
-               plt.Rectangle((0, 0), 1, 1, color="C1", alpha=0.25, label="ASPCAP windows")]
+            text += f"   corr {similarity[t]:+.2f}"
+        ax.text(0.005, 0.97, text, transform=ax.transAxes, fontsize=8.5, va="top",
+                bbox=dict(fc="w", ec="none", alpha=0.8, pad=1))
+        ax.set_ylim(-1.3, 1.45)
+        ax.set_yticks([-1, 0, 1])
+        ax.tick_params(labelsize=8)
+        ax.axhline(0, color="0.6", lw=0.4)
+    axes[len(axes) // 2].set_ylabel("derivative / its max |value|", fontsize=10)
+    axes[-1].set_xlabel(r"wavelength ($\AA$)", fontsize=10)
+    axes[-1].tick_params(axis="x", labelsize=9)
+    handles = [plt.Line2D([], [], color="k", lw=1, label="network Jacobian d[X/H]/d flux (median over stars)"),
+               plt.Rectangle((0, 0), 1, 1, color="C1", alpha=0.9, label="element's ASPCAP windows (strip)")]
     if true_derivative is not None:
-        handles.append(plt.Line2D([], [], color="C3", lw=1, label="true d flux / d[X/H] of the forward model (scaled)"))
-    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
-    fig.subplots_adjust(hspace=0.05)
+        handles.append(plt.Line2D([], [], color="C3", lw=1, label="forward model d flux/d[X/H] (median star)"))
+    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
+    fig.subplots_adjust(hspace=0.08)
     return fig
 
 
@@ -192,42 +213,83 @@ def z_histograms(cal, against: str = "truth"):
     else:
         zr, zc = cal.z_raw_aspcap, cal.z_cal_aspcap
     targets = cal.targets
-    fig, axes = _grid(len(targets), ncols=6, size=(2.2, 1.8))
+    fig, axes = _grid(len(targets), ncols=5, size=(2.6, 2.0))
     grid = np.linspace(-4, 4, 200)
     gauss = np.exp(-0.5 * grid ** 2) / np.sqrt(2 * np.pi)
     for k, (ax, t) in enumerate(zip(axes, targets)):
         for z, c, lab in ((zr, "C0", "raw"), (zc, "C3", "calibrated")):
             v = z[:, k][np.isfinite(z[:, k])]
             ax.hist(np.clip(v, -4, 4), bins=np.linspace(-4, 4, 33), density=True, histtype="step",
-                    color=c, label=f"{lab} ({metrics.robust_std(v):.2f})")
+                    color=c, label=lab)
+            ax.text(0.03, 0.95 if lab == "raw" else 0.80, f"{metrics.robust_std(v):.2f}", color=c,
+                    transform=ax.transAxes, fontsize=8.5, va="top")
         ax.plot(grid, gauss, color="0.5", lw=0.8)
         ax.set_title(_label(t), fontsize=8)
-        ax.tick_params(labelsize=6)
-        ax.legend(fontsize=5, loc="upper left", frameon=False)
+        ax.tick_params(labelsize=8)
+        ax.set_xlabel("z", fontsize=8, labelpad=0)
     ref = "truth" if against == "truth" else "ASPCAP-like labels (with their errors)"
-    fig.suptitle(f"(prediction - {ref}) / sigma: raw vs calibrated (robust std in brackets)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.5", lw=0.8))
+    labels.append("unit Gaussian")
+    fig.legend(handles, labels, fontsize=10, loc="lower right", bbox_to_anchor=(0.95, 0.08), frameon=False)
+    fig.suptitle(f"z = (prediction - {ref}) / σ: raw vs calibrated (numbers: robust std of z)")
     fig.tight_layout()
     return fig
 
 
-def reliability(cal):
+#: label groups of the reliability diagram (one colour each)
+RELIABILITY_GROUPS = {
+    "Teff, log g": ("teff", "logg"),
+    "C, C I, N, O": ("C", "C1", "N", "O"),
+    "strong-line metals": ("Mg", "Al", "Si", "K", "Ca", "Ti", "Cr", "Mn", "Fe", "Ni"),
+    "weak-line elements": ("Na", "P", "S", "Ti2", "V", "Co"),
+}
+
+
+def reliability(cal, groups: Mapping = RELIABILITY_GROUPS, n_named: int = 3):
     """Reliability diagram: fraction of stars within k sigma against the Gaussian expectation,
-    one line per label, raw (left column of each pair) and calibrated, against the ASPCAP-like
-    labels and against the truth. Above the diagonal: uncertainties too large."""
-    panels = [("raw vs ASPCAP-like", cal.z_raw_aspcap), ("calibrated vs ASPCAP-like", cal.z_cal_aspcap)]
+    one line per label coloured by label group (legend below), raw and calibrated, against
+    the ASPCAP-like labels and against the truth. In each panel the ``n_named`` labels
+    farthest from the diagonal at the 1-sigma point (expected 0.683) are named at their
+    curve. Above the diagonal: uncertainties too large (conservative); below: too small."""
+    panels = [("raw σ vs ASPCAP-like labels", cal.z_raw_aspcap),
+              ("calibrated σ vs ASPCAP-like labels", cal.z_cal_aspcap)]
     if cal.z_raw_truth is not None:
-        panels += [("raw vs truth", cal.z_raw_truth), ("calibrated vs truth", cal.z_cal_truth)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), sharey=True)
-    colors = plt.cm.turbo(np.linspace(0, 1, len(cal.targets)))
-    for ax, (title, z) in zip(np.atleast_1d(axes), panels):
+        panels += [("raw σ vs truth", cal.z_raw_truth), ("calibrated σ vs truth", cal.z_cal_truth)]
+    ncol = 2
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(8.6, 4.1 * nrow + 0.6), sharex=True, sharey=True,
+                             squeeze=False)
+    group_of = {t: g for g, ts in groups.items() for t in ts}
+    gcolor = {g: f"C{i}" for i, g in enumerate(groups)}
+    for ax, (title, z) in zip(axes.flat, panels):
         k, obs, exp = metrics.reliability_curve(z)
-        for j, c in enumerate(colors):
-            ax.plot(exp, obs[:, j], color=c, lw=0.8)
+        i1 = int(np.argmin(np.abs(exp - 0.6827)))
+        for j, t in enumerate(cal.targets):
+            ax.plot(exp, obs[:, j], color=gcolor.get(group_of.get(t), "0.5"), lw=1.0, alpha=0.85)
+        dev = obs[i1] - exp[i1]
+        worst = np.argsort(-np.abs(np.nan_to_num(dev)))[:n_named]
+        lines = [f"{_label(cal.targets[j])}: {obs[i1, j]:.2f}" for j in worst]
+        above = np.nanmedian(dev) >= 0      # curves mostly above: the lower-right corner is empty
+        ax.text(0.97 if above else 0.03, 0.03 if above else 0.97,
+                "within 1σ (expected 0.68):\n" + "\n".join(lines), transform=ax.transAxes, fontsize=8.5,
+                ha="right" if above else "left", va="bottom" if above else "top",
+                bbox=dict(fc="w", ec="0.7", alpha=0.9))
         ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-        ax.set(xlabel="expected fraction within k sigma", title=title, xlim=(0, 1), ylim=(0, 1))
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
-    np.atleast_1d(axes)[0].set_ylabel("observed fraction")
-    fig.tight_layout()
+        ax.grid(alpha=0.25)
+    for ax in axes[-1]:
+        ax.set_xlabel("expected fraction within k σ (Gaussian)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("observed fraction within k σ")
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=gcolor[g], lw=2, label=f"{g} ({len(ts)})") for g, ts in groups.items()]
+    handles.append(plt.Line2D([], [], color="k", ls="--", lw=0.8, label="perfectly calibrated"))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
@@ -248,8 +310,8 @@ def calibration_summary(spreads: Mapping, targets: Sequence[str], scales=None):
     ax.set_xticks(x, [_label(t) for t in targets], rotation=60, fontsize=8)
     ax.set_ylabel("robust std of z")
     ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=5)
-    ax.set_title("Uncertainty calibration on the test set (scales fitted on the validation set)")
+    ax.legend(fontsize=8, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False)
+    ax.set_title("Uncertainty calibration on the test set (scales fitted on the validation set)", pad=34)
     fig.tight_layout()
     return fig
 
@@ -273,8 +335,9 @@ def ood_uncertainty(distance, sigma_rel, category, binned=None,
         ax.axhline(1.0, color="k", lw=0.6)
         ax.set(xlabel="distance from the training box", title=_label(t), yscale="log")
     np.atleast_1d(axes)[0].set_ylabel(r"$\sigma_\mathrm{total}$ / median in-box")
-    np.atleast_1d(axes)[0].legend(fontsize=7, markerscale=2)
-    fig.tight_layout()
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=9, markerscale=2, loc="lower center", ncol=6, frameon=False)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     return fig
 
 
@@ -297,8 +360,9 @@ def logg_residuals(true_logg, residual, label_residual, groups: Mapping):
         ax.set_xlabel(r"true $\log g$")
     axes[0].set_ylabel(r"$\Delta \log g$ (dex)")
     axes[0].set_ylim(-0.6, 0.6)
-    axes[0].legend(loc="lower left", fontsize=8, markerscale=3)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, markerscale=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -313,7 +377,7 @@ def response_matrix(table, snrs: Sequence[float] = (200.0, 50.0), title: str | N
     from astronn_paper.analysis import response
 
     snrs = [float(s) for s in snrs]
-    fig, axes = plt.subplots(1, len(snrs), figsize=(7.4 * len(snrs), 7.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(snrs), figsize=(8.2 * len(snrs) + 1.2, 7.8), squeeze=False)
     im = None
     for ax, snr in zip(axes[0], snrs):
         R, _, outputs, changed = response.matrix(table, snr, per_step=True)
@@ -323,15 +387,15 @@ def response_matrix(table, snrs: Sequence[float] = (200.0, 50.0), title: str | N
         for i, o in enumerate(outputs):
             if o in changed:
                 j = changed.index(o)
-                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="w" if abs(R[i, j]) > 0.6 else "k")
         j = changed.index(response.POPULATION) if response.POPULATION in changed else None
         if j is not None:
             for i in range(len(outputs)):
-                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="w" if abs(R[i, j]) > 0.6 else "k")
-        ax.set_xticks(range(len(changed)), [_label(c) for c in changed], rotation=90, fontsize=7)
-        ax.set_yticks(range(len(outputs)), [_label(o) for o in outputs], fontsize=7)
+        ax.set_xticks(range(len(changed)), [_label(c) for c in changed], rotation=90, fontsize=8)
+        ax.set_yticks(range(len(outputs)), [_label(o) for o in outputs], fontsize=8)
         ax.set_xlabel("changed label (true, +1 step)")
         ax.set_ylabel("predicted label")
         n = int(table.loc[np.isclose(table["snr"], snr), "n_stars"].iloc[0])
@@ -371,7 +435,7 @@ def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | N
     ax.set_xlim(-0.6, len(targets) - 0.4)
     ax.set_ylim(-0.15, 1.15)
     ax.set_ylabel("fraction")
-    ax.legend(fontsize=7.5, ncol=2, loc="upper right")
+    ax.legend(fontsize=8, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -398,13 +462,14 @@ def domain_scores(result, title: str | None = None):
         return np.full(len(a), 1.0 / max(len(a), 1))
 
     ax.hist(result.test_scores, bins, weights=frac(result.test_scores), color="0.45", alpha=0.8,
-            label=f"high-SNR test set ({result.test_scores.size})")
+            label=f"high-SNR test set ({result.test_scores.size}; light grey below)")
+    ax.axvline(result.threshold, color="r", lw=1.2, ls="--", label=f"threshold ({result.threshold:.2f})")
     if "in_domain" in scores:
         ax.hist(scores["in_domain"], bins, weights=frac(scores["in_domain"]), histtype="step",
                 color="k", lw=1.2, label=f"rendered, in domain ({scores['in_domain'].size})")
     flagged = np.mean(result.test_scores > result.threshold)
     ax.set_title(f"test set: {100 * flagged:.1f} % flagged", fontsize=9, loc="right")
-    ax.legend(fontsize=7.5, loc="upper right", bbox_to_anchor=(0.80, 1.0))
+    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(0.80, 1.0))
     for k, (ax, v) in enumerate(zip(axes[1:], names)):
         ax.hist(result.test_scores, bins, weights=frac(result.test_scores), color="0.8")
         ax.hist(scores[v], bins, weights=frac(scores[v]), color=f"C{k % 10}", alpha=0.8,
@@ -415,7 +480,7 @@ def domain_scores(result, title: str | None = None):
             if "sigma_flagged" in row.colnames:
                 txt += f"   σ alone: {100 * row['sigma_flagged']:.0f} %"
             ax.set_title(txt, fontsize=8.5, loc="right")
-        ax.legend(fontsize=7.5, loc="upper left")
+        ax.legend(fontsize=8, loc="upper left")
     for ax in axes:
         ax.axvline(result.threshold, color="r", lw=1.2, ls="--")
     axes[len(axes) // 2].set_ylabel("fraction of spectra per bin")

@@ -46,14 +46,14 @@ def precision_vs_snr(prec: PrecisionVsSNR, paper: dict | None = None, at: float 
             text += f"\npaper: {_fmt(paper[t], t)}"
             ax.plot([at], [paper[t]], marker="*", color="C3", ms=9, ls="none",
                     label="paper, SNR 50" if k == 0 else None)
-        ax.text(0.97, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=7.5,
+        ax.text(0.97, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=8,
                 bbox=dict(facecolor="white", alpha=0.75, edgecolor="none", pad=1.5), zorder=5)
         unit = apogee.TARGET_UNITS.get(t, "")
         ax.set_title(f"{apogee.TARGET_LATEX.get(t, t)} ({unit})" if unit else apogee.TARGET_LATEX.get(t, t),
                      fontsize=10)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
     for ax in axes.flat[len(targets):]:
         ax.set_axis_off()
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -79,7 +79,7 @@ def precision_at_snr(table, paper_column: str = "paper_vs_combined"):
     :meth:`PrecisionVsSNR.table`."""
     abund = [t for t in table.index if t in apogee.ABUNDANCES]
     x = np.arange(len(abund))
-    fig, ax = plt.subplots(figsize=(10, 3.6))
+    fig, ax = plt.subplots(figsize=(10, 4.2))
     marks = [("vs_combined", "o", "k", "visit − combined"), ("vs_truth", "s", "C1", "visit − truth"),
              ("total", "_", "C0", "mean σ total"), (paper_column, "*", "C3", "paper (visit − combined)")]
     for col, m, c, lab in marks:
@@ -99,7 +99,8 @@ def precision_at_snr(table, paper_column: str = "paper_vs_combined"):
                 s += f" (paper {_fmt(row[paper_column], t)})"
             parts.append(s)
     ax.set_title(";  ".join(parts), fontsize=9)
-    ax.legend(fontsize=8, ncol=4, loc="upper left")
-    fig.tight_layout()
+    # legend below the axes, off the markers
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, ncol=4, loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 

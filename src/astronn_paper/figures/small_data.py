@@ -17,8 +17,9 @@ def scatter_vs_size(vs_aspcap, vs_truth=None, targets=("teff", "logg", "Fe", "Mg
     pub = paper.results()["small_data"]
     n = len(targets)
     ncol = 3
-    fig, axes = plt.subplots(int(np.ceil(n / ncol)), ncol, figsize=(4 * ncol, 3.2 * np.ceil(n / ncol)),
-                             squeeze=False)
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.0 * nrow + 0.6), squeeze=False,
+                             sharex=True, layout="constrained")
     for ax, t in zip(axes.flat, targets):
         ax.plot(vs_aspcap.index, vs_aspcap[t], "o-", color="C0", label="vs ASPCAP-like labels")
         if vs_truth is not None:
@@ -28,13 +29,20 @@ def scatter_vs_size(vs_aspcap, vs_truth=None, targets=("teff", "logg", "Fe", "Mg
             ax.plot(n_train, replicates_truth[t], "o", mfc="none", color="C3", ms=4, alpha=0.7,
                     label="each network vs truth")
         if t in pub:
-            ax.plot(pub["n_train"], pub[t], "s", color="0.5", ms=5, label="paper (real DR14)")
+            ax.plot(pub["n_train"], pub[t], "s", color="0.5", ms=5,
+                    label="paper (real DR14, visits of training stars)")
         ax.set_xscale("log")
-        ax.set_title(apogee.TARGET_LATEX[t])
-        ax.set_xlabel("training spectra")
+        ax.set_title(apogee.TARGET_LATEX[t], fontsize=10)
         ax.set_ylabel(f"scatter ({apogee.TARGET_UNITS[t]})")
+        ax.set_ylim(bottom=0)
+    # one x-range for every panel: our sizes and the paper's
+    sizes = [float(v) for v in vs_aspcap.index] + [float(v) for v in pub.get("n_train", [])]
+    axes[0, 0].set_xlim(min(sizes) / 1.5, max(sizes) * 1.5)
+    for ax in axes[-1]:
+        ax.set_xlabel("training spectra (number)")
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize=9,
+               frameon=False)
     return fig

@@ -97,6 +97,7 @@ import numpy as np
 
 from astronn_paper import config
 from astronn_paper.model import blas, kernels
+from astronn_paper.progress import bar as progress_bar
 
 #: Version of the engine's numerics (recorded in the provenance of predictions).
 ENGINE_VERSION = "1.3"
@@ -798,10 +799,6 @@ class Engine:
         ``$ASTRONN_PAPER_PRECISION``, else ``auto``) is that of the dense layer after the
         flatten, the network's biggest product (see :mod:`astronn_paper.model.blas`).
         """
-        from tqdm import (
-            tqdm,  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
-        )
-
         from astronn_paper import config
 
         shape = tuple(getattr(x, "shape", np.shape(x)))
@@ -854,8 +851,8 @@ class Engine:
         t_start = time.perf_counter()
         from threadpoolctl import threadpool_limits
 
-        bar = tqdm(total=N, unit="spectra", disable=not progress, desc="MC-dropout inference",
-                   postfix={"mc": mc})
+        bar = progress_bar(progress, total=N, unit="spectra", desc="MC-dropout inference",
+                         postfix={"mc": mc}, smoothing=0.3)
         with threadpool_limits(limits=1, user_api="blas"), \
                 ThreadPoolExecutor(max_workers=workers) as pool:
             pending = []
@@ -883,7 +880,8 @@ class Engine:
         pred = mean * std + self.labels_mean
         pred[(mean == self.magic) | np.isnan(mean)] = self.magic    # astroNN's denormaliser
         model_var = var * std**2
-        pred_var = np.exp(logvar) * std**2
+        with np.errstate(over="ignore"):   # far out of domain: sigma inf, as astroNN's
+            pred_var = np.exp(logvar) * std**2
         meta = {
             "engine": f"astronn_paper.model.engine {ENGINE_VERSION}", "model_class": self.model_class,
             "model_folder": self.folder, "mc": mc, "seed": seed, "deterministic": deterministic,

@@ -18,8 +18,10 @@ size of the training set come from the profile.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,6 +132,11 @@ def train_network(
     x, y, x_err, y_err = dataset.load(dataset_path, targets=spec.targets, kind="combined")
     rows = subset_rows(len(x), fraction, seed)
     x, y, x_err, y_err = x[rows], y[rows], x_err[rows], y_err[rows]
+    n_fit = len(x) - int(len(x) * 0.1)      # astroNN keeps 10 % for validation
+    if n_fit < p.batch_size:
+        raise ValueError(f"{len(x)} training spectra leave {n_fit} after astroNN's 10 % validation "
+                         f"split, fewer than one batch of {p.batch_size}: compile at least "
+                         f"{math.ceil(p.batch_size / 0.9) + 1} stars")
 
     # The robust loss exponentiates a predicted log-variance: on rare seeds a training run
     # blows up to NaN (seen once in the default profile, at epoch 23 of 60). Such a run is
@@ -350,16 +357,23 @@ def register(subparsers) -> None:
 
 
 def _cli(args) -> int:
-    if args.out:
-        from astronn_paper import dataset
+    if args.dataset and not Path(args.dataset).is_file():
+        print(f"train: no dataset file {args.dataset}", file=sys.stderr)
+        return 2
+    try:
+        if args.out:
+            from astronn_paper import dataset
 
-        ds = args.dataset or dataset.build_standard_sets(args.profile)["train"]
-        folder = train_network(args.network, ds, args.out, args.profile, fraction=args.fraction)
-    else:
-        folder = ensure_model(args.network, args.profile, args.dataset, fraction=args.fraction,
-                              force=args.force)
+            ds = args.dataset or dataset.build_standard_sets(args.profile)["train"]
+            folder = train_network(args.network, ds, args.out, args.profile, fraction=args.fraction)
+        else:
+            folder = ensure_model(args.network, args.profile, args.dataset, fraction=args.fraction,
+                                  force=args.force)
+    except ValueError as exc:       # bad fraction, too few spectra: one line, no traceback
+        print(f"train: {exc}", file=sys.stderr)
+        return 2
     prov = read_provenance(folder)
-    print(f"model folder: {folder}")
+    print(f"model folder: {config.shown_path(folder)}")
     print(f"trained on {prov.get('n_train')} spectra (+{prov.get('n_validation')} validation) "
           f"in {prov.get('training_wall_time_s')} s")
     return 0

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astronn_paper import cache, config
+from astronn_paper.progress import PROGRESS_ENV
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,9 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
     p = config.get_profile(profile)
     out = executed_path(stage, p)
     tmp = out.with_name(out.stem + ".running.ipynb")
-    env_before = {k: os.environ.get(k) for k in (config.PROFILE_ENV, "MPLBACKEND")}
+    env_before = {k: os.environ.get(k) for k in (config.PROFILE_ENV, "MPLBACKEND", PROGRESS_ENV)}
     os.environ[config.PROFILE_ENV] = p.name  # for code the kernel imports before the parameter
+    os.environ[PROGRESS_ENV] = "0"     # no progress bars (stderr) in the notebook as committed
     # figures inline in the executed notebook, whatever backend the calling shell chose
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
@@ -207,7 +209,7 @@ def run(profile=None, stages: list[str] | None = None, force: bool = False,
             error = f"{first} (executed notebook: {failed_path(stage, p)})"
         dt = time.time() - t0
         record = {"stage": stage.name, "fingerprint": fp, "status": status, "seconds": round(dt, 1),
-                  "notebook": str(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                  "notebook": config.shown_path(out), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         path = _record_path(stage, p)
         cache.atomic_write_json(path, record, sort_keys=False)
         print(f"{head} {status:<8} ({dt:6.1f} s)", file=stream, flush=True)

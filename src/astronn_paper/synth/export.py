@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from astronn_paper import cache
+from astronn_paper.progress import bar as progress_bar
 from astronn_paper.survey import formats
 from astronn_paper.survey import mirror as _mirror
 from astronn_paper.survey import release as release_
@@ -206,7 +207,7 @@ def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, b
                                  allstar["FIELD"][p[0]]) for p in todo}
     for k, v in _write_field_files(root, allstar, folders, aspcap, layout).items():
         written[k].extend(v)
-    bar = _progress(progress, total=len(todo), desc="synthetic spectra", unit="star")
+    bar = progress_bar(progress, total=len(todo), desc="synthetic spectra", unit="star")
     try:
         for a in range(0, len(todo), batch):
             chunk = todo[a:a + batch]
@@ -262,23 +263,3 @@ def _flush_sums(written) -> None:
             formats.update_sha1sum(folder, name, files)
             files.clear()
 
-
-def _progress(enabled: bool, **kw):
-    if enabled:
-        try:
-            from tqdm import (
-                tqdm,  # text bars: readable in notebooks on nbviewer, no ipywidgets needed
-            )
-
-            return tqdm(**kw)
-        except ImportError:  # pragma: no cover
-            pass
-
-    class _Null:
-        def update(self, n=1):
-            pass
-
-        def close(self):
-            pass
-
-    return _Null()

@@ -173,7 +173,7 @@ def hook(source, idx):   # chunk 3 never arrives: chunks 1 and 2 get written, th
     if len(calls) == 3:
         time.sleep(600)
     return read(source, idx)
-bar = catalog._progress
+bar = catalog.progress_bar
 def counting_bar(enabled, **kw):   # the bar advances once a chunk's group is closed on disk
     b = bar(enabled, **kw)
     update = b.update
@@ -185,7 +185,7 @@ def counting_bar(enabled, **kw):   # the bar advances once a chunk's group is cl
     counted.chunks = 0
     b.update = counted
     return b
-catalog.read_spectra, catalog._progress = hook, counting_bar
+catalog.read_spectra, catalog.progress_bar = hook, counting_bar
 catalog.build_catalog(faults.TRAIN_PROFILE, source=MirrorSource({str(root)!r}),
                       model_folder={str(model)!r}, rows=np.arange({faults.N_STARS}), chunk_size=4,
                       mc=5, progress=False, out_path={str(out)!r})

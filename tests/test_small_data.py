@@ -47,6 +47,9 @@ def test_size_trend_is_computed_per_target_over_every_network():
     # restricted to the large sets: 7 networks
     big = small_data.size_trend(runs, "truth", min_size=900)
     assert (big["n"] == 7).all()
+    # one size left (the ci profile above 900 spectra): not testable, said with NaN
+    one = small_data.size_trend(runs, "truth", min_size=7000)
+    assert one["rho"].isna().all() and not one["decreasing"].any() and (one["n"] == 1).all()
 
 
 def test_mad_std_relative_error_matches_simulation():

@@ -12,6 +12,7 @@ the chain, each stage reading the one before only through that stage's API::
 * :mod:`~astronn_paper.apogee`    APOGEE constants (targets, elements, pixel grid, bits, windows)
 * :mod:`~astronn_paper.paper`     the paper's published numbers
 * :mod:`~astronn_paper.cache`     fingerprints, atomic writes, chunked resume, version stamps
+* :mod:`~astronn_paper.progress`  the progress bars of the long steps (one tqdm factory)
 * :mod:`~astronn_paper.survey`    survey sources (a SAS mirror on disk or the synthetic survey),
   FITS formats, positions, the Meszaros cluster table, normalisation
 * :mod:`~astronn_paper.synth`     the synthetic DR14 survey generator (population, lines,

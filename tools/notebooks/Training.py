@@ -125,9 +125,12 @@ for name, h in histories.items():
 for name, h in histories.items():
     slow = figs.epoch_lr_below(h)
     val = h["val_output_loss"].to_numpy()
+    if slow is None:     # a short run (the ci profile's 4 epochs) never gets there
+        print(f"{name:>20}: learning rate still >= 1e-6 after {len(val)} epochs")
+        continue
     tail = val[slow - 1:]
     print(f"{name:>20}: learning rate < 1e-6 from epoch {slow}; validation loss there "
-          f"{val[slow - 1]:.3f}, at epoch 60 {val[-1]:.3f}, best {val.min():.3f} (epoch "
+          f"{val[slow - 1]:.3f}, at epoch {len(val)} {val[-1]:.3f}, best {val.min():.3f} (epoch "
           f"{val.argmin() + 1}); epoch-to-epoch spread after epoch {slow}: {tail.std():.3f}")
 
 # %% [markdown]

@@ -115,12 +115,20 @@ def rank_trend(sizes, scatter, alpha: float = 0.05, n_permutations: int = 20000,
 def size_trend(runs: list[Scored], against: str = "truth", targets=None, min_size: int = 0,
                alpha: float = 0.05) -> pd.DataFrame:
     """:func:`rank_trend` per target over every network trained on at least ``min_size``
-    spectra: rows targets, columns ``rho``, ``p``, ``n`` (networks) and ``decreasing``."""
+    spectra: rows targets, columns ``rho``, ``p``, ``n`` (networks) and ``decreasing``. Where
+    fewer than 3 networks or a single size remain (e.g. the ``ci`` profile's small study above
+    900 spectra) the trend cannot be tested: ``rho`` and ``p`` are NaN, ``decreasing`` False."""
     df = replicate_scatter(runs, against)
     df = df[df.index.get_level_values("n_train") >= min_size]
     sizes = df.index.get_level_values("n_train").to_numpy(float)
-    out = {t: rank_trend(sizes, df[t].to_numpy(float), alpha=alpha)
-           for t in (targets or df.columns)}
+
+    def trend(y):
+        try:
+            return rank_trend(sizes, y, alpha=alpha)
+        except ValueError:
+            return {"rho": np.nan, "p": np.nan, "n": int(np.isfinite(y).sum()), "decreasing": False}
+
+    out = {t: trend(df[t].to_numpy(float)) for t in (targets or df.columns)}
     return pd.DataFrame(out).T.astype({"rho": float, "p": float, "n": int, "decreasing": bool})
 
 

@@ -14,6 +14,7 @@ import socket
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import LogNorm
 
 from astronn_paper import apogee
 
@@ -171,8 +172,9 @@ def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 
 
     R, feh = np.asarray(R), np.asarray(feh)
     fig, ax = plt.subplots(figsize=(8, 5))
-    hb = ax.hexbin(R, feh, gridsize=(45, 30), extent=(*r_range, -1.2, 0.7), mincnt=1, cmap="Greys",
-                   bins="log")
+    hb = ax.hexbin(R, feh, gridsize=(45, 30), extent=(*r_range, -1.2, 0.7), mincnt=1, cmap="Greys")
+    counts = np.asarray(hb.get_array())   # log colours from 1 star (vmax >= 2: a sparse map too)
+    hb.set_norm(LogNorm(vmin=1, vmax=max(2.0, float(counts.max()) if counts.size else 2.0)))
     fig.colorbar(hb, ax=ax, label="stars per cell", pad=0.02)
     edges = np.arange(r_range[0], r_range[1] + 1e-9, 0.5)
     b = binned_stat(R, feh, edges, "median", min_count=10)

@@ -161,9 +161,9 @@ for name, path in paths.items():
 # number of visits and clips it at 1500 (`SNR_MAX` in `synth/catalog.py`); the clipped stars
 # are the brightest (median H = 5.6). Of the whole allStar table 1,644 rows (0.6 %) sit at the
 # ceiling, and 638 of the 35,723 stars passing the training cuts (1.8 %). The real allStar SNR
-# is measured from the combined spectrum and has no such ceiling: there the bright tail would
-# continue smoothly instead of stacking in one bin. For the networks this is harmless, since
-# such spectra are nearly noiseless either way and their SNR is never an input.
+# is measured from the combined spectrum; whether its bright tail has a ceiling of its own cannot
+# be checked here, where no real allStar file is available. For the networks this is harmless,
+# since such spectra are nearly noiseless either way and their SNR is never an input.
 
 # %% [markdown]
 # ## The training set in the Kiel diagram
@@ -254,8 +254,8 @@ print(", ".join(f"{t} {int(n):,}" for t, n in zip(apogee.TARGETS, missing)))
 #   7 % more than the paper's 33,407 and 28,692; the `default` profile uses 8,000 and 3,000.
 # * The SNR distributions match the paper's: median 334.1 (paper 335.5) for training, 140.6
 #   (140.9) for the high-SNR test, 61.3 (57.2) for the test visits.
-# * 130 training stars (1.6 %) pile up at SNR = 1500, the synthetic survey's ceiling; real DR14
-#   has no such ceiling, and it does not matter to the networks.
+# * 130 training stars (1.6 %) pile up at SNR = 1500, the synthetic survey's ceiling (not a
+#   feature of real DR14 that this survey copies); it does not matter to the networks.
 # * The training set holds 589 dwarfs (7.4 %, log g > 4.1), allowed by the paper's cuts, and
 #   33 cool synthetic subgiants (0.4 %) at log g 3.6–4.0 that have no real counterpart.
 # * 273 stars (3.4 %; paper 3.0 %) lack a log g and up to 31 % lack a given abundance; none of

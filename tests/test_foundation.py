@@ -255,3 +255,15 @@ def test_run_budget_sums_the_recorded_stages_and_trainings(data_home, capsys):
     assert "whole run from scratch (sum of the measured parts): 6.0 min; training 67 %" in text
     assert "40 optimiser steps x 10-20 ms" in text           # 640 / 64 x 4 epochs
     assert "no successful run recorded for" in text
+
+
+def test_progress_bars_are_switched_off_in_one_place(monkeypatch):
+    """The long steps' bars share one factory: on unless asked off, and off for everyone while
+    ``$ASTRONN_PAPER_PROGRESS`` is 0 (the pipeline sets it for the notebooks it executes)."""
+    from astronn_paper import progress
+
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    assert progress.enabled() and not progress.enabled(False)
+    assert not progress.bar(True, total=3, file=io.StringIO()).disable
+    monkeypatch.setenv(progress.PROGRESS_ENV, "0")
+    assert not progress.enabled(True) and progress.bar(True, total=3).disable

@@ -240,6 +240,19 @@ def test_write_apstar_checks_the_release_row_rule(tmp_path):
 
 
 # --------------------------------------------------------------------------- command line
+def _export_dr17_training_stars(main, tmp_path, n: int):
+    """``synth --mirror --release dr17`` of the first ``n`` ci training-cut stars (through the
+    command line, as a user runs it); returns the mirror root."""
+    a = SyntheticSource(seed=config.get_profile(PROFILE).survey_seed).allstar()
+    sel = dataclasses.replace(dataset.standard_selections(PROFILE)["train"], max_stars=n)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{a['APOGEE_ID'][i].decode()}\n" for i in dataset.select(a, sel)))
+    root = tmp_path / "sas"
+    assert main(["synth", "--profile", PROFILE, "--mirror", str(root), "--ids", str(ids),
+                 "--release", "dr17", "--no-aspcap", "--quiet"]) == 0
+    return root
+
+
 def test_release_flags_of_synth_and_compile(tmp_path, capsys):
     """``synth --release dr17`` exports the stars ``compile --release dr17`` then compiles,
     with nothing skipped; a bad release is one usage line and exit status 2."""
@@ -252,14 +265,7 @@ def test_release_flags_of_synth_and_compile(tmp_path, capsys):
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert "argument --release: unknown APOGEE release" in err and "Traceback" not in err
-    a = SyntheticSource(seed=config.get_profile(PROFILE).survey_seed).allstar()
-    sel = dataclasses.replace(dataset.standard_selections(PROFILE)["train"], max_stars=3)
-    rows = dataset.select(a, sel)
-    ids = tmp_path / "ids.txt"
-    ids.write_text("".join(f"{a['APOGEE_ID'][i].decode()}\n" for i in rows))
-    root = tmp_path / "sas"
-    assert main(["synth", "--profile", PROFILE, "--mirror", str(root), "--ids", str(ids),
-                 "--release", "dr17", "--no-aspcap", "--quiet"]) == 0
+    root = _export_dr17_training_stars(main, tmp_path, 3)
     out = capsys.readouterr().out
     assert "as DR17" in out and "--release dr17" in out
     assert (root / release.DR17.allstar_relpath).is_file()
@@ -287,15 +293,8 @@ def test_dr17_mirror_compiles_trains_and_predicts(tmp_path, capsys):
 
     from astronn_paper.cli import main
 
-    a = SyntheticSource(seed=config.get_profile(PROFILE).survey_seed).allstar()
     n = 80                                   # 72 after the validation split: one batch of 64
-    sel = dataclasses.replace(dataset.standard_selections(PROFILE)["train"], max_stars=n)
-    rows = dataset.select(a, sel)
-    ids = tmp_path / "ids.txt"
-    ids.write_text("".join(f"{a['APOGEE_ID'][i].decode()}\n" for i in rows))
-    root = tmp_path / "sas"
-    assert main(["synth", "--profile", PROFILE, "--mirror", str(root), "--ids", str(ids),
-                 "--release", "dr17", "--no-aspcap", "--quiet"]) == 0
+    root = _export_dr17_training_stars(main, tmp_path, n)
     h5 = tmp_path / "train17.h5"
     assert main(["compile", "--profile", PROFILE, "--mirror", str(root), "--release", "dr17",
                  "--set", "train", "--max-stars", str(n), "--out", str(h5), "--workers", "1",

@@ -221,7 +221,7 @@ def build_catalog(profile=None, source: SurveySource | None = None,
         raise
     t_pred, n_run = 0.0, 0
     bar = progress_bar(progress, total=len(rows), initial=min(len(rows), resumed * chunk_size),
-                    desc="catalog", unit="star")
+                       desc="catalog", unit="star")
     def chunk_rows(k):
         return rows[k * chunk_size:(k + 1) * chunk_size]
 
@@ -319,7 +319,6 @@ def _fits_plan(path: Path) -> str | None:
         return fits.getheader(path, 1).get("PLAN")
     except Exception:
         return None
-
 
 
 # =========================================================================== flags / FITS

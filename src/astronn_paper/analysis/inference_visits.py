@@ -276,7 +276,6 @@ def precision_vs_snr(visit_mean, combined_mean, star_index, snr, total, model, t
     )
 
 
-
 def sigma_vs_snr(prec: PrecisionVsSNR):
     """Does the network's uncertainty follow the visit SNR? Per target, at the lowest and the
     highest populated SNR bins of ``prec``: the bins' median SNR (``snr_low``, ``snr_high``),

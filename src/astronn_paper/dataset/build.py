@@ -208,8 +208,8 @@ def _compile(source, selection, out_path, *, workers, progress, profile,
     tasks = ((c, indices[chunks[c]], selection.normalisation, selection.visits, str(workdir))
              for c in todo)
     bar = progress_bar(progress, unit="star", total=int(indices.size),
-                    initial=int(indices.size - sum(chunks[c].size for c in todo)),
-                    desc=f"compile {selection.name}")
+                       initial=int(indices.size - sum(chunks[c].size for c in todo)),
+                       desc=f"compile {selection.name}")
     try:
         if workers == 1 or len(todo) <= 1:
             previous, _WORKER_SOURCE = _WORKER_SOURCE, source
@@ -274,7 +274,6 @@ def _run_pool(source: SurveySource, tasks, workers: int, done) -> None:
                 done(fut.result())
     finally:
         _WORKER_SOURCE = None
-
 
 
 def _assemble(source, allstar, selection, indices, n_chunks, workdir, out_path, plan,

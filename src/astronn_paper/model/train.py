@@ -132,11 +132,12 @@ def train_network(
     x, y, x_err, y_err = dataset.load(dataset_path, targets=spec.targets, kind="combined")
     rows = subset_rows(len(x), fraction, seed)
     x, y, x_err, y_err = x[rows], y[rows], x_err[rows], y_err[rows]
-    n_fit = len(x) - int(len(x) * 0.1)      # astroNN keeps 10 % for validation
+    n_fit = len(x) - int(len(x) * spec.val_size)      # astroNN's validation split
     if n_fit < p.batch_size:
-        raise ValueError(f"{len(x)} training spectra leave {n_fit} after astroNN's 10 % validation "
-                         f"split, fewer than one batch of {p.batch_size}: compile at least "
-                         f"{math.ceil(p.batch_size / 0.9) + 1} stars")
+        raise ValueError(f"{len(x)} training spectra leave {n_fit} after astroNN's "
+                         f"{spec.val_size:.0%} validation split, fewer than one batch of "
+                         f"{p.batch_size}: compile at least "
+                         f"{math.ceil(p.batch_size / (1 - spec.val_size)) + 1} stars")
 
     # The robust loss exponentiates a predicted log-variance: on rare seeds a training run
     # blows up to NaN (seen once in the default profile, at epoch 23 of 60). Such a run is

@@ -26,7 +26,6 @@ times; the printout says when each network was trained.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from astronn_paper import config  # noqa: E402
+from astronn_paper.model import train  # noqa: E402
 from astronn_paper.pipeline import stages  # noqa: E402
 
 
@@ -55,10 +55,7 @@ def trainings(profile) -> list[dict]:
     folders += sorted(f for f in models.iterdir() if f.is_dir()) if models.is_dir() else []
     rows = []
     for folder in folders:
-        prov_file = folder / "provenance.json"
-        if not prov_file.is_file():
-            continue
-        prov = json.loads(prov_file.read_text())
+        prov = train.read_provenance(folder)            # {} when the folder has none
         if prov.get("profile") != p.name or prov.get("study"):
             continue
         net = prov.get("network", {})

@@ -2,14 +2,16 @@
 
     python benchmarks/bench_run.py [--profile default] [--gpu-step-ms 5 10]
 
-A whole run from an empty data folder is the notebooks' own work plus every network they train.
-Both are recorded by the run itself, so this reads them instead of training everything again:
+From a clone, the ``default`` run uses the model folders shipped with the repository and trains
+nothing: its time is the notebooks' own work. With ``run --retrain`` (or for another profile) it
+is the notebooks' work plus every network they train. Both are recorded by the run itself, so
+this reads them instead of training everything again:
 
 * each stage's wall time from the last ``python -m astronn_paper run``
   (``<data>/<profile>/stages/<Notebook>.json``), with its networks already trained;
 * each network's ``training_wall_time_s`` from the ``provenance.json`` of the model folders the
-  run uses (the shipped censored network and ``<data>/<profile>/models/*``; folders of side
-  studies, whose provenance names a ``study``, are left out).
+  run uses (the shipped folders and ``<data>/<profile>/models/*``; folders of side studies,
+  whose provenance names a ``study``, are left out).
 
 It prints the sum (the whole run from scratch, up to the compile of the datasets, which the
 Datasets stage's time already holds when it compiled them), the share of training, and the same
@@ -47,12 +49,19 @@ def stage_times(profile) -> list[tuple[str, float | None, str]]:
     return out
 
 
+def shipped_folders() -> list[Path]:
+    """The model folders shipped at the repository's top level (each with a provenance)."""
+    return sorted(f.parent for f in config.repo_root().glob("*/provenance.json"))
+
+
 def trainings(profile) -> list[dict]:
     """One row per network the run trains: folder, spectra, epochs, batch, seconds, created."""
     p = config.get_profile(profile)
-    folders = [config.shipped_model_dir()] if p.name == "default" else []
+    folders = shipped_folders() if p.name == "default" else []
     models = config.models_dir(p)
-    folders += sorted(f for f in models.iterdir() if f.is_dir()) if models.is_dir() else []
+    names = {f.name for f in folders}
+    folders += sorted(f for f in models.iterdir() if f.is_dir() and f.name not in names) \
+        if models.is_dir() else []
     rows = []
     for folder in folders:
         prov = train.read_provenance(folder)            # {} when the folder has none
@@ -94,9 +103,13 @@ def main(argv=None) -> int:
     total = t_stages + t_train
     print(f"  {'trainings':<34} {t_train:8.1f} s = {t_train / 60:.1f} min")
 
-    print(f"\nwhole run from scratch (sum of the measured parts): {total / 60:.1f} min; "
-          f"training {100 * t_train / total:.0f} % of it, {t_train / max(t_stages, 1e-9):.1f}x the "
-          f"notebooks' own work")
+    shipped = shipped_folders() if p.name == "default" else []
+    if shipped:
+        print(f"\nfrom a clone: the run uses the {len(shipped)} shipped model folders and trains "
+              f"nothing: {t_stages / 60:.1f} min of notebooks (plus the install)")
+    print(f"\nwhole run with every network trained here (run --retrain; sum of the measured "
+          f"parts): {total / 60:.1f} min; training {100 * t_train / total:.0f} % of it, "
+          f"{t_train / max(t_stages, 1e-9):.1f}x the notebooks' own work")
     if missing:
         print(f"  (incomplete: no successful run recorded for {', '.join(missing)})")
 

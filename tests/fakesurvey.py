@@ -129,6 +129,8 @@ class FakeSource(source.SurveySource):
             err[:, 4000] = 0.0
         elif kind == "bad_visit":
             flux[apogee.visit_rows(nv)[0], 4500] = np.inf
+        elif kind == "failed_normalisation":   # a bright bump over 5 % of the pixels
+            flux[:, 2000:2430] *= 3.0
         header = {"NVISITS": nv, "SNR": float(a["SNR"])}
         header.update({f"SNRVIS{i + 1}": float(a["SNR"]) / np.sqrt(nv) for i in range(nv)})
         return source.ApStar(aid, flux, err, bitmask, header, path)

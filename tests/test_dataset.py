@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 #: no cut but STARFLAG / ASPCAPFLAG / apo1m, so that every fake star is a candidate
 LOOSE = dataset.Selection(name="all", teff_min=0, teff_max=1e5, snr_min=0, vscatter_max=10)
 BAD = {3: "missing_file", 4: "bad_checksum", 6: "corrupt_fits", 8: "all_masked",
-       9: "nonfinite", 10: "bad_error", 14: "bad_visit"}  # 14 has 3 visits
+       9: "nonfinite", 10: "bad_error", 12: "failed_normalisation",
+       14: "bad_visit"}  # 14 has 3 visits
 
 
 def sha(path):
@@ -77,9 +78,11 @@ def test_every_bad_case_is_skipped_with_its_reason(bad_compile):
     assert rep.selected == sel.size
     got = {s["reason"]: s for s in rep.skipped}
     for kind in ("missing_file", "bad_checksum", "corrupt_fits", "all_masked", "nonfinite",
-                 "bad_error"):
+                 "bad_error", "failed_normalisation"):
         if kind in stars:
             assert got[kind]["APOGEE_ID"] == stars[kind]
+    assert "failed_normalisation" in stars             # the failed normalisation is counted
+    assert f"failed_normalisation      1  {stars['failed_normalisation']}" in rep.text(run=False)
     assert "SDSS_LOCAL_SAS_MIRROR" in got["missing_file"]["message"]
     assert "missing_file" in str(rep) and stars["missing_file"] in str(rep)
     # the bad visit costs one visit, not the star

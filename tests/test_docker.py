@@ -122,7 +122,12 @@ def test_build_context_honours_dockerignore():
     for left_out in (".venv/", ".git/", "data/", "figs/"):
         assert not any(f.startswith(left_out) for f in files), left_out
     assert not any("__pycache__" in f for f in files)
-    assert sum((REPO / f).lstat().st_size for f in files) < 200e6
+    # the shipped model folders are in the image (run uses them): every one is in the context
+    shipped = [d.name for d in REPO.glob("*/provenance.json") for d in [d.parent]]
+    assert "astroNN_0617_run001" in shipped
+    for name in shipped:
+        assert f"{name}/model_weights.h5" in files, name
+    assert sum((REPO / f).lstat().st_size for f in files) < check.MAX_CONTEXT_MB * 1e6
 
 
 def test_large_context_without_dockerignore_fails(tmp_path):

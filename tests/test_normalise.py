@@ -158,3 +158,39 @@ def test_aspcap_masks_pixels_with_inflated_errors():
     others = np.ones(apogee.N_PIX_GAP_DELETED, bool)
     others[[int(np.flatnonzero(kept == i)[0]) for i in (bad, none)]] = False
     np.testing.assert_array_equal(spec[0, others], gap_delete(a.flux, dr=14)[0, others])
+
+
+def test_failed_normalisation_is_skipped_with_its_reason(spectra):
+    """A spectrum far above its continuum after normalising (here 3 % of the pixels at twice
+    the continuum, like the cool dwarfs whose fit collapses) and one whose continuum fit
+    crosses zero (a chip of negative flux) are rejected after normalising; the others are
+    kept unchanged."""
+    f, e, m = (a.copy() for a in spectra)
+    rng = np.random.default_rng(1)
+    f[1, rng.choice(KEEP, size=int(0.03 * KEEP.size), replace=False)] *= 2.0
+    green = KEEP[(KEEP > 3274) & (KEEP < 6080)]
+    f[2, green] *= -1.0
+    out = normalise.normalise_batch(f, e, m)
+    assert out.good.tolist() == [True, False, False, True]
+    assert {k: v.reason for k, v in out.errors.items()} == {1: "failed_normalisation",
+                                                            2: "failed_normalisation"}
+    assert "above 1.5" in str(out.errors[1]) and "crosses zero" in str(out.errors[2])
+    ref, _ = normalise.continuum(*(a[[0, 3]] for a in spectra))
+    np.testing.assert_array_equal(out.spec, ref)
+
+
+def test_noisy_good_spectra_pass_the_normalisation_check():
+    """Visits at SNR ~5 (2 % of pixels beyond 2 sigma by chance) are not failed normalisations:
+    the criterion counts pixels beyond 3 of their own errors above 1.5 or below 0."""
+    s = FakeSource(n=6, noise=0.2)
+    rows = [s.apstar(i).combined() for i in range(6)]
+    f, e, m = (np.array([r[k] for r in rows]) for k in range(3))
+    out = normalise.normalise_batch(f, e, m)
+    assert out.good.all(), {k: str(v) for k, v in out.errors.items()}
+    # just over the limit fails, just under passes
+    spec, err = out.spec.copy(), out.err.copy()
+    n = int(np.sum(~((spec[0] == 1) & (err[0] == 1))))
+    spec[0, :int(0.012 * n)] = 1.5 + 10 * err[0, :int(0.012 * n)]
+    spec[1, :int(0.008 * n)] = 1.5 + 10 * err[1, :int(0.008 * n)]
+    failed = normalise.failed_normalisation(spec, err)
+    assert failed[0] is not None and failed[1] is None

@@ -133,8 +133,8 @@ def test_predict_reads_both_releases_and_prints_the_provenance(files, tmp_path, 
     fits_out = tmp_path / "labels.fits"
     assert predict.run([files["dr17_three"]], model, mc=4, seed=3, out=fits_out) == 0
     h = fits.getheader(fits_out, 1)
-    assert h["TRAINED_SURVEY"] == "synthetic DR14 survey (seed 2019)" and h["TRAINED_SYNTHETIC"]
-    assert h["TRAINED_N_STARS"] == 8000 and h["TRAINED_PROFILE"] == "default"
+    assert h["TRSURVEY"] == "synthetic DR14 survey (seed 2019)" and h["TRSYNTH"]
+    assert h["TRNSTARS"] == 8000 and h["TRPROFIL"] == "default"
     assert "not physical" in h["WARNING"]
 
 
@@ -167,14 +167,14 @@ def _one_error(capsys, *, argparse_usage=False):
     assert "Traceback" not in err
     errors = [ln for ln in err.splitlines() if "error:" in ln]
     assert len(errors) == 1, err
-    if argparse_usage:
-        assert err.splitlines()[0].startswith("usage:")
+    if argparse_usage:             # one line, pointing to the help instead of the usage block
+        assert err.splitlines() == errors and "(see 'python -m astronn_paper predict --help')" in err
     return errors[0]
 
 
 @pytest.mark.parametrize("option,value,expect", [
-    ("--mc", "0", "argument --mc: 0: the number of MC-dropout passes must be >= 1"),
-    ("--mc", "-3", "must be >= 1"),
+    ("--mc", "1", "argument --mc: 1: the number of MC-dropout passes must be >= 2"),
+    ("--mc", "-3", "must be >= 2"),
     ("--mc", "many", "argument --mc: 'many' is not an integer"),
     ("--seed", "-1", "argument --seed: -1: the seed must be in 0 .. 2**32-1"),
     ("--seed", "1.5", "'1.5' is not an integer"),
@@ -193,7 +193,7 @@ def test_bad_paths_give_one_line_and_status_2(files, tmp_path, capsys):
     assert "--model " + f + ": is a file, not a model folder" in _one_error(capsys)
     assert main(["predict", f, "--model", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: does not exist" in _one_error(capsys)
-    assert main(["predict", f, "--model", str(tmp_path)]) == 1           # a folder, not a model
+    assert main(["predict", f, "--model", str(tmp_path)]) == 2           # a folder, not a model
     assert "--model: model folder" in _one_error(capsys)
     assert main(["predict", f, "--model", model, "--out", str(tmp_path / "x.txt")]) == 2
     assert "x.txt: the output must end in .csv or .fits" in _one_error(capsys)
@@ -205,10 +205,68 @@ def test_bad_paths_give_one_line_and_status_2(files, tmp_path, capsys):
     assert "missing.fits: no such file" in err and "Traceback" not in err
     # the API says the same without argparse
     assert predict.argument_problems(mc=0, seed=-1, out="a.txt", model_dir=f) == [
-        "--mc 0: the number of MC-dropout passes must be an integer >= 1",
+        "--mc 0: the number of MC-dropout passes must be an integer >= 2",
         "--seed -1: the seed must be an integer in 0 .. 2**32-1",
         "--out a.txt: the output must end in .csv or .fits",
         (f"--model {f}: is a file, not a model folder (pass the folder that holds "
          "astroNN_model_parameter.json and model_weights.h5)")]
     assert predict.run([f], model, mc=0) == 2
     assert "--mc 0" in _one_error(capsys)
+
+
+# --------------------------------------------------------------------------- self-describing
+def test_outputs_describe_every_column(files, tmp_path, capsys):
+    """CSV: a '#' block naming every column (pandas reads it); FITS: a unit where there is one,
+    TCOMMn and a TTYPEn comment on every column, a comment on every keyword; the printed table:
+    what the numbers are and DOMAIN_SCORE with its threshold, to 2 decimals."""
+    import io
+    import re
+
+    import pandas as pd
+
+    model = config.shipped_model_dir()
+    paths = [files["dr14_three"], files["aspcap_dr14_one"]]
+    csv, fits_out = tmp_path / "l.csv", tmp_path / "l.fits"
+    assert predict.run(paths, model, mc=4, seed=3, out=csv) == 0
+    assert predict.run(paths, model, mc=4, seed=3, out=fits_out) == 0
+    capsys.readouterr()
+
+    header = [ln[2:] for ln in csv.read_text().splitlines() if ln.startswith("# ")]
+    table = pd.read_csv(csv, comment="#")
+    assert len(table) == 2 and table.shape[1] == 8 + 4 * len(apogee.TARGETS)
+    described = {ln.split()[0] for ln in header if ln.startswith("  ")}
+    assert set(predict.INFO_COLUMNS) | set(apogee.TARGETS) <= described
+    assert {"<label>", "<label>_err", "<label>_err_model", "<label>_err_predictive"} <= described
+    text = "\n".join(header)
+    assert "[C I/H]: carbon from atomic (neutral) C I lines" in text and "[Ti II/H]" in text
+    assert "_err**2 = _err_model**2 + _err_predictive**2" in text and "dex relative to the Sun" in text
+    np.testing.assert_allclose(table["Fe_err"] ** 2, table["Fe_err_model"] ** 2
+                               + table["Fe_err_predictive"] ** 2, rtol=1e-6)
+
+    with fits.open(fits_out) as hdul:
+        h = hdul[1].header
+        n = h["TFIELDS"]
+        assert n == table.shape[1] and hdul[1].name == "LABELS"
+        for i in range(1, n + 1):
+            name = h[f"TTYPE{i}"]
+            assert h[f"TCOMM{i}"] and h.comments[f"TTYPE{i}"], name
+            unit = apogee.TARGET_UNITS.get(re.sub("_err.*", "", name))
+            assert h.get(f"TUNIT{i}") == unit, name
+        commented = {c.split(":")[0] for c in h["COMMENT"]}
+        for card in h.cards:
+            if card.keyword not in ("COMMENT", "CONTINUE", "") and not card.keyword.startswith("TCOMM"):
+                assert card.comment or card.keyword in commented, card.keyword
+        assert h["MC"] == 4 and h["TRSURVEY"] == "synthetic DR14 survey (seed 2019)"
+
+    out = io.StringIO()
+    from astropy.table import Table
+
+    t = Table.read(csv, format="ascii.csv", comment="#")
+    t["DOMAIN_SCORE"] = [1.0028, 0.944]         # whatever the shipped folder's domain model says
+    t["OUT_OF_DOMAIN"] = [False, False]
+    predict._print(t, apogee.TARGETS, stream=out, threshold=1.346)
+    printed = out.getvalue().splitlines()
+    assert printed[0].startswith("labels +- total uncertainty: teff in K")
+    assert printed[1].startswith("DOMAIN_SCORE is below 1 for 98 % of spectra like the training "
+                                 "set's; above 1.35 the spectrum is unlike anything")
+    assert re.search(r"DOMAIN_SCORE \d+\.\d\d$", printed[2]), printed[2]

@@ -368,7 +368,7 @@ def test_bad_model_folder_is_refused_clearly(bad_folders, an_apstar, name, capsy
     with pytest.raises(engine.ModelFolderError) as err:
         predictions.load_model(folder)
     assert str(folder) in str(err.value)
-    assert predict.run([str(an_apstar)], model_dir=folder, mc=2) == predict.EXIT_FAILED
+    assert predict.run([str(an_apstar)], model_dir=folder, mc=2) == predict.EXIT_BAD_INPUT
     msg = capsys.readouterr().err
     assert msg.startswith("error: ") and str(folder) in msg and "Traceback" not in msg
     out = tmp_path / "cat.fits"

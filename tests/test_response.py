@@ -202,7 +202,7 @@ def test_cli_rejects_bad_arguments(capsys, tmp_path):
     assert "--snr" in capsys.readouterr().err
     assert cli.main(["response", "--out", str(tmp_path / "x.txt")]) == 2
     assert ".csv" in capsys.readouterr().err
-    assert cli.main(["response", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r.csv")]) == 1
+    assert cli.main(["response", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "nope" in err and len(err.splitlines()) == 1
 

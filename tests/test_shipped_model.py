@@ -78,3 +78,47 @@ def test_load_model_is_quiet_about_the_stripped_optimizer_state():
     messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     assert not any(re.search(m, msg) for m in engine.LOAD_WARNINGS for msg in messages), messages
     assert type(model).__name__ == "ApogeeBCNNCensored"
+
+
+#: Every network the default notebooks use, shipped at the top level (the paper's names).
+SHIPPED = sorted(p.parent.name for p in ROOT.glob("*/provenance.json"))
+
+
+def test_every_network_of_the_default_notebooks_is_shipped():
+    want = {kw.get("variant") or train.NETWORKS[kw["kind"]].folder
+            for kw in _default_networks_without_datasets()}
+    assert want == set(SHIPPED), sorted(want ^ set(SHIPPED))
+
+
+def _default_networks_without_datasets():
+    """train.default_networks('default') without compiling anything (the dataset paths are
+    not needed to name the folders)."""
+    from astronn_paper import config
+
+    p = config.get_profile("default")
+    out = [{"kind": "censored"}, {"kind": "bcnn"}, {"kind": "censored", "variant": train.ASPCAP_VARIANT}]
+    out += [{"kind": "censored", "variant": train.small_data_variant(f, r)}
+            for f in p.small_data_fractions for r in range(p.small_data_replicates)]
+    return out
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_folder_loads_with_load_folder_and_predicts(name):
+    """Each shipped folder loads with astroNN's load_folder and predicts finite labels with
+    uncertainties; its provenance names its training set, profile, seed, versions and time."""
+    from astroNN.models import load_folder
+
+    folder = ROOT / name
+    prov = train.read_provenance(folder)
+    for key in ("dataset_fingerprint", "profile", "seed", "versions", "training_wall_time_s"):
+        assert prov.get(key) not in (None, ""), (name, key)
+    assert prov["profile"] == "default" and "NOT real APOGEE spectra" in prov["about"]
+    rng = np.random.default_rng(0)
+    x = (1 - 0.05 * rng.random((2, apogee.N_PIX_GAP_DELETED))).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = load_folder(str(folder))
+        net.mc_num = 4
+        pred, unc = net.predict(x)
+    assert pred.shape == (2, 22) and np.all(np.isfinite(pred))
+    assert np.all(np.isfinite(unc["total"])) and np.all(unc["total"] > 0)

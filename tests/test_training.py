@@ -86,3 +86,47 @@ def test_epoch_lr_below_finds_the_first_slow_epoch():
     assert figs.epoch_lr_below(h) == 5          # epochs counted from 1
     assert figs.epoch_lr_below(h, 1e-4) == 3
     assert figs.epoch_lr_below(h, 1e-8) is None
+
+
+def _fake_folder(folder, fingerprint, profile="default", epochs=60, fraction=None, seed=None):
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "model_weights.h5").write_bytes(b"weights")
+    (folder / "provenance.json").write_text(json.dumps({
+        "dataset_fingerprint": fingerprint, "profile": profile, "network": {"epochs": epochs},
+        "training_fraction": fraction, "seed": seed}))
+    return folder
+
+
+@pytest.mark.parametrize("retrain", [False, True])
+def test_run_uses_a_shipped_folder_only_when_its_dataset_matches(tmp_path, monkeypatch, capsys,
+                                                                 retrain):
+    """A shipped folder whose recorded training-set fingerprint equals the dataset's is used and
+    nothing is trained; another fingerprint (or run --retrain) trains, with one line saying
+    which network and why."""
+    from astronn_paper import config, dataset
+
+    monkeypatch.setenv(config.ROOT_ENV, str(tmp_path / "repo"))
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setenv(train.RETRAIN_ENV, "1" if retrain else "")
+    monkeypatch.setattr(dataset, "fingerprint", lambda path: "abc123")
+    trained = []
+    monkeypatch.setattr(train, "train_network",
+                        lambda kind, ds, out, p, **kw: trained.append(out.name) or out)
+    seed = config.seed_for("train:censored:None", "default")
+    bcnn_seed = config.seed_for("train:bcnn:None", "default")
+    root = tmp_path / "repo"
+    _fake_folder(root / "astroNN_0617_run001", "abc123", seed=seed)
+    _fake_folder(root / "astroNN_0606_run001", "old456", seed=bcnn_seed)
+
+    censored = train.ensure_model("censored", "default", tmp_path / "train.h5")
+    bcnn = train.ensure_model("bcnn", "default", tmp_path / "train.h5")
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    if retrain:
+        assert trained == ["astroNN_0617_run001", "astroNN_0606_run001"] and lines == []
+    else:
+        assert censored == root / "astroNN_0617_run001"
+        assert trained == ["astroNN_0606_run001"] and bcnn.parent == config.models_dir("default")
+        assert lines == ["training astroNN_0606_run001: the shipped folder does not fit this "
+                         "dataset (trained with another dataset_fingerprint old456 (needs abc123))"]

@@ -4,6 +4,8 @@ Facts from the SDSS DR14 data model (allStar, apStar, aspcapStar) and astroNN 1.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 #: Number of rows of the DR14 allStar file (allStar-l31c.2.fits).
@@ -27,6 +29,25 @@ TARGET_LATEX: dict[str, str] = {
 TARGET_LATEX.update({"C1": "[C I/H]", "Ti2": "[Ti II/H]"})
 #: Units of each target.
 TARGET_UNITS: dict[str, str] = {"teff": "K", "logg": "dex", **{t: "dex" for t in TARGETS[2:]}}
+#: Plain-text name of each target (column descriptions of the output files).
+TARGET_TEXT: dict[str, str] = {"teff": "Teff", "logg": "log g",
+                               **{t: f"[{t}/H]" for t in TARGETS[2:]}, "C1": "[C I/H]",
+                               "Ti2": "[Ti II/H]"}
+_ELEMENT_NAMES = {
+    "C": "carbon", "C1": "carbon from atomic (neutral) C I lines", "N": "nitrogen",
+    "O": "oxygen", "Na": "sodium", "Mg": "magnesium", "Al": "aluminium", "Si": "silicon",
+    "P": "phosphorus", "S": "sulphur", "K": "potassium", "Ca": "calcium", "Ti": "titanium",
+    "Ti2": "titanium from ionised Ti II lines", "V": "vanadium", "Cr": "chromium",
+    "Mn": "manganese", "Fe": "iron", "Co": "cobalt", "Ni": "nickel",
+}
+#: What each target is, in words: the ASPCAP labels the paper trained on; an [X/H] is the
+#: abundance of X relative to hydrogen in dex relative to the Sun (log10 of the number
+#: ratio X/H of the star minus the Sun's).
+TARGET_DESCRIPTIONS: dict[str, str] = {
+    "teff": "effective temperature Teff, in K",
+    "logg": "surface gravity log g: log10 of g in cm s^-2, in dex",
+    **{t: f"{TARGET_TEXT[t]}: {name}, dex relative to the Sun" for t, name in _ELEMENT_NAMES.items()},
+}
 
 #: The 26 ASPCAP elements of the allStar X_H / X_H_ERR columns, in ASPCAP order.
 ASPCAP_ELEMENTS: tuple[str, ...] = (
@@ -82,28 +103,61 @@ APSTAR_HDU = {"flux": 1, "err": 2, "bitmask": 3, "sky": 4, "sky_err": 5, "tellur
               "telluric_err": 7, "lsf": 8, "rv": 9}
 
 
-def combined_row(nvisits: int, nrows: int | None = None) -> int:
-    """Row of the apStar arrays holding the combined spectrum the paper uses.
+class RowRuleError(ValueError):
+    """An apStar file whose number of rows fits none of the row rules."""
 
-    The row rules of DR14 and DR17 live in :mod:`astronn_paper.survey.release`
-    (:func:`~astronn_paper.survey.release.apstar_rows`); without ``nrows`` the DR14 layout
-    is assumed (one row for one visit, else row 1, the global-weighted combination).
+
+@dataclass(frozen=True)
+class RowRule:
+    """Which apStar rows hold the combined spectrum and the visits."""
+
+    name: str
+    combined: int
+    visits: tuple[int, ...]
+
+
+#: One line per rule, for error messages.
+ROW_RULES_TEXT = ("dr14-single: NVISITS=1, 1 row; dr17-single: NVISITS=1, 2 rows; "
+                  "multi: NVISITS=N>=2, N+2 rows (combined rows 0-1, visits 2..); "
+                  "single-n+2: NVISITS=1, 3 rows")
+
+
+def apstar_rows(nvisits, nrows) -> RowRule:
+    """The row rule of an apStar file with ``nrows`` rows and ``NVISITS = nvisits``.
+
+    The combined spectrum the chain uses is row 1 (global-weighted) when the file holds
+    several visits, as in the paper, else row 0. Raises :class:`RowRuleError`.
     """
-    from astronn_paper.survey import release
+    n, r = int(nvisits), int(nrows)
+    if n < 1:
+        raise RowRuleError(f"NVISITS={n}: an apStar file holds at least one visit")
+    if n == 1 and r == 1:
+        return RowRule("dr14-single", 0, (0,))
+    if n == 1 and r == 2:
+        return RowRule("dr17-single", 0, (0,))
+    if r == n + 2:
+        if n == 1:
+            return RowRule("single-n+2", 0, (2,))
+        return RowRule("multi", 1, tuple(range(2, n + 2)))
+    raise RowRuleError(f"{r} rows with NVISITS={n} fit no apStar row rule ({ROW_RULES_TEXT})")
 
-    if nrows is None:
-        nrows = release.apstar_nrows(nvisits, "dr14")
-    return release.apstar_rows(nvisits, nrows).combined
+
+def _dr14_nrows(nvisits: int) -> int:
+    """Rows of a DR14 apStar file: one for a single visit, else N + 2."""
+    return 1 if int(nvisits) == 1 else int(nvisits) + 2
+
+
+def combined_row(nvisits: int, nrows: int | None = None) -> int:
+    """Row of the apStar arrays holding the combined spectrum the paper uses
+    (:func:`apstar_rows`); without ``nrows`` the DR14 layout is assumed (one row for one
+    visit, else row 1, the global-weighted combination)."""
+    return apstar_rows(nvisits, _dr14_nrows(nvisits) if nrows is None else nrows).combined
 
 
 def visit_rows(nvisits: int, nrows: int | None = None) -> list[int]:
     """Rows of the apStar arrays holding the individual visits; ``nrows`` as in
-    :func:`combined_row` (rules: :func:`astronn_paper.survey.release.apstar_rows`)."""
-    from astronn_paper.survey import release
-
-    if nrows is None:
-        nrows = release.apstar_nrows(nvisits, "dr14")
-    return list(release.apstar_rows(nvisits, nrows).visits)
+    :func:`combined_row`."""
+    return list(apstar_rows(nvisits, _dr14_nrows(nvisits) if nrows is None else nrows).visits)
 
 
 # --------------------------------------------------------------------------- ASPCAP windows

@@ -75,6 +75,10 @@ class Profile:
         return dataclasses.asdict(self)
 
 
+#: The fewest MC-dropout passes of a prediction (astroNN refuses fewer too): the one bound behind
+#: every ``--mc`` option and the engine's check.
+MIN_MC_PASSES = 2
+
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", n_train=1200, n_test=400, visits=True, epochs=4, mc_passes=20,
@@ -94,14 +98,43 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(profile: "str | Profile | None" = None) -> Profile:
-    """Resolve a profile by name (or pass one through); ``None`` reads the environment."""
+    """Resolve a profile by name (or pass one through); ``None`` reads the environment.
+
+    An unknown name raises :class:`UnknownProfile` (a ``ValueError``) naming the choices and,
+    when the name came from ``ASTRONN_PAPER_PROFILE``, the variable."""
     if isinstance(profile, Profile):
         return profile
+    from_env = not profile and bool(os.environ.get(PROFILE_ENV))
     name = profile or os.environ.get(PROFILE_ENV) or "default"
     try:
         return PROFILES[name]
     except KeyError:
-        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+        where = f" (from the environment variable {PROFILE_ENV})" if from_env else ""
+        raise UnknownProfile(f"unknown profile {name!r}{where}; choose one of "
+                             f"{', '.join(sorted(PROFILES))}") from None
+
+
+# --------------------------------------------------------------------------- user errors
+class UserError(Exception):
+    """A mistake of the user's, not a bug: a bad name (profile, source, release), a missing
+    mirror, file or folder, an input file that cannot be used.
+
+    The command line (:func:`astronn_paper.cli.main`) prints its message as one line
+    ``error: <message>`` and exits with status :attr:`exit_status`, without a traceback; the
+    message says what is wrong and what to do. Subclasses also derive from the built-in type
+    they replaced (``ValueError``, ``RuntimeError``, ``FileNotFoundError``), so existing
+    ``except`` clauses still catch them.
+    """
+
+    exit_status = 2
+
+
+class UserValueError(UserError, ValueError):
+    """A bad value given by the user (an option, an environment variable, an argument)."""
+
+
+class UnknownProfile(UserValueError):
+    """A profile name that is not one of :data:`PROFILES`."""
 
 
 # --------------------------------------------------------------------------- paths

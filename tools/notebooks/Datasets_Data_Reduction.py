@@ -76,8 +76,8 @@ print("paper (real DR14): 33,407 training stars (98,596 visits), 28,692 test sta
 # survey's SNR was drawn so that these cuts give the paper's counts, and 7 % is the accuracy of
 # that tuning. They have 121,018 and 95,423 usable visits, 23 % and 11 % more than the paper's
 # 98,596 and 86,200, because synthetic stars are observed a little more often than the real
-# ones (3.4 visits per training star against the paper's 3.0). The sets are large enough for the networks in the same proportion as the paper's; the
-# `default` profile then keeps a seeded 8,000 and 3,000 of them.
+# ones. Stars and visits are thus in the same proportion as in the paper; the `default` profile
+# then keeps a seeded 8,000 and 3,000 of the stars.
 
 # %% [markdown]
 # ## Continuum normalisation
@@ -89,15 +89,21 @@ print("paper (real DR14): 33,407 training stars (98,596 visits), 28,692 test sta
 #
 # 1. the chip gaps are removed (8575 → 7514 pixels);
 # 2. on each of the three detectors, a **degree-2 Chebyshev polynomial** is fitted, weighted by the
-#    inverse variance, to the flux of astroNN's DR14 continuum pixels (241, 108 and 180 pixels on
-#    the blue, green and red chip), and the spectrum and its error are divided by it;
-# 3. pixels flagged with PIXMASK bits 0–7 (BADPIX, CRPIX, SATPIX, UNFIXABLE, BADDARK, BADFLAT,
-#    BADERR, NOSKY) or 12 (SIG_SKYLINE) are set to flux 1 (and error 1): a masked pixel looks like
-#    continuum and carries no line information.
+#    inverse variance, to the flux of astroNN's DR14 continuum pixels (a few hundred per chip),
+#    and the spectrum and its error are divided by it;
+# 3. pixels flagged with the PIXMASK bits BADPIX, CRPIX, SATPIX, UNFIXABLE, BADDARK, BADFLAT,
+#    BADERR, NOSKY or SIG_SKYLINE (`apogee.PAPER_MASK_BITS`) are set to flux 1 (and error 1): a
+#    masked pixel looks like continuum and carries no line information.
 #
 # Before that, every spectrum is checked; a star with a missing or corrupted file, NaN/inf
 # values, zero or negative errors, or no usable continuum is **skipped and reported, never
-# zeroed**; a bad visit costs only that visit.
+# zeroed**; a bad visit costs only that visit. After it, a spectrum whose normalisation failed
+# is skipped too (`failed_normalisation`): a continuum fit that crosses zero (a non-positive
+# normalised error), or more than 1 % of the unmasked pixels more than 3σ below 0 or above a
+# ceiling well over the continuum (`MAX_NORMALISED_FLUX` in `survey/normalise.py`).
+# A continuum-normalised H-band spectrum of a cool star lies at or below its continuum
+# (absorption lines down to ~0.2, the continuum at 1 within the noise; sky lines are masked), so
+# such a spectrum is not a star's spectrum normalised but a normalisation gone wrong.
 #
 # Compiling reads and normalises the spectra in parallel worker processes and writes one HDF5 file
 # per set (`combined/` and `visits/` groups); the files are cached by the fingerprint of their
@@ -107,14 +113,17 @@ print("paper (real DR14): 33,407 training stars (98,596 visits), 28,692 test sta
 reports = {}
 paths = dataset.build_standard_sets(P, source=source, reports=reports, progress=False)
 for name, rep in reports.items():
-    print(rep)
+    print(rep.text(run=False))
     print()
 
 # %% [markdown]
-# **Verdict.** Every selected star compiled: 8,000 training and 3,000 test spectra, with 27,371
-# and 9,247 visits, and no star or visit skipped (the skip machinery is exercised by the unit
-# tests on corrupted files). The real DR14 has a few missing or damaged apStar files; the
-# synthetic survey has none, so a zero here says only that the chain did not lose stars.
+# **Verdict.** All 8,000 training stars compiled, with 27,371 visits; of the 3,000 test stars
+# 2,999 did, with 9,245 visits. One test star (2M15292887+4448094) failed the normalisation
+# check and was skipped and reported by name, not zeroed; no visit was skipped. The synthetic
+# survey has no missing or damaged apStar files (the real DR14 has a few; the skip machinery
+# for them is exercised by the unit tests on corrupted files), so the one loss here is a
+# normalisation gone wrong, caught by the check above. Every later notebook uses these 8,000
+# training and 2,999 test stars.
 
 # %%
 rows = []
@@ -152,18 +161,17 @@ for name, path in paths.items():
 # **Verdict.** The medians match the paper's: 334.1 against 335.5 for the training set, 140.6
 # against 140.9 for the high-SNR test set, and 61.3 against 57.2 for the test visits (7 %
 # higher: the synthetic survey splits a star's SNR over its visits with a random scatter tuned
-# to give a median of 55–60, and lands slightly above). The visits of the
-# training stars (median 147.9) sit mostly inside the test set's SNR range, so they test the
-# training stars at the SNR of the test set.
+# to the paper's median, and lands slightly above). The visits of the training stars (median
+# 147.9) are centred on the test set's SNR range, so they test the training stars at about the
+# SNR of the test set.
 #
-# **The pile-up at SNR 1500.** 130 training stars (1.6 %) have an SNR of exactly 1500. This is
-# the synthetic survey's ceiling: it draws each star's combined SNR from its H magnitude and
-# number of visits and clips it at 1500 (`SNR_MAX` in `synth/catalog.py`); the clipped stars
-# are the brightest (median H = 5.6). Of the whole allStar table 1,644 rows (0.6 %) sit at the
-# ceiling, and 638 of the 35,723 stars passing the training cuts (1.8 %). The real allStar SNR
-# is measured from the combined spectrum; whether its bright tail has a ceiling of its own cannot
-# be checked here, where no real allStar file is available. For the networks this is harmless,
-# since such spectra are nearly noiseless either way and their SNR is never an input.
+# **The spike at the top of the training histogram** (annotated in the figure) is the synthetic
+# survey's ceiling: it draws each star's combined SNR from its H magnitude and number of visits
+# and clips it at a fixed maximum (`SNR_MAX` in `synth/catalog.py`), so the brightest stars all
+# sit at the same SNR. The real allStar SNR is measured from the combined spectrum; whether its
+# bright tail has a ceiling of its own cannot be checked here, where no real allStar file is
+# available. For the networks this is harmless, since such spectra are nearly noiseless either
+# way and their SNR is never an input.
 
 # %% [markdown]
 # ## The training set in the Kiel diagram
@@ -178,25 +186,25 @@ fig = figs.teff_logg(paths["train"])
 save(fig, "datasets_teff_logg", P)
 
 # %% [markdown]
-# **Verdict.** 273 of the 8,000 training stars (3.4 %) have no ASPCAP log g, as the paper's 995
-# of 33,407 (3.0 %); they stay in the set and teach the networks their other labels. The giant
-# branch, the red clump at log g ≈ 2.4 and the metal-poor giants (dark, hotter at fixed log g)
-# are where the paper's training set has them. Two features need a word:
+# **Verdict.** The giant branch, the red clump and the metal-poor giants (dark, hotter at fixed
+# log g) are where the paper's training set has them. The stars without an ASPCAP log g (counted
+# in the title, and below) stay in the set and teach the networks their other labels. Two
+# features need a word:
 #
-# * **The dwarf sequence at log g 4.3–4.9.** The cuts have no log g limit, so dwarfs with
-#   4000–5500 K and SNR > 200 enter the training set in the real survey as well. In the
-#   synthetic survey a row is a dwarf when its real Gaia DR2 parallax makes it intrinsically
-#   faint (M<sub>G</sub> > 3.6), or at random for 5 % of the rows with poor parallaxes; 589
-#   training stars (7.4 %) have an ASPCAP log g above 4.1. The networks therefore learn dwarfs
-#   too, from about one example in fourteen.
-# * **The cool row at log g 3.6–4.0, 4000–4400 K.** These 33 stars are synthetic *subgiants*:
-#   12 % of the synthetic dwarfs are given a log g drawn uniformly between 3.5 and 4.0 whatever
-#   their Teff (`synth/population.py`). Real subgiants of log g 3.5–4 are warmer than about
-#   4800 K, where the subgiant branch meets the base of the giant branch, so stars at
-#   4000–4400 K and these gravities are a simplification of the synthetic population, with no
-#   real counterpart in this number. They are 0.4 % of the training set and barely weigh in the
-#   training. The sharp upper edge of the giant branch at log g ≈ 3.7 is also synthetic: the
-#   giant branch is drawn between log g 0.3 and 3.7.
+# * **The dwarf sequence** (the band at the bottom of the diagram). The cuts have no log g
+#   limit, so dwarfs with 4000–5500 K and SNR > 200 enter the training set in the real survey
+#   as well. In the synthetic survey a row is a dwarf when its real Gaia DR2 parallax makes it
+#   intrinsically faint, or at random for a small share of the rows with poor parallaxes. The
+#   networks therefore learn dwarfs too, from a small minority of the training stars.
+# * **The sparse row between the giant branch and the dwarfs**, from the cool edge of the
+#   diagram to where it meets the bottom of the giant branch. These stars are synthetic
+#   *subgiants*: a share of the synthetic dwarfs are given a subgiant log g drawn uniformly
+#   whatever their Teff (`synth/population.py`). Real subgiants are warmer, where the subgiant
+#   branch meets the base of the giant branch, so the cool stars of this row are a
+#   simplification of the synthetic population, with no real counterpart in this number. They
+#   are a tiny fraction of the training set and barely weigh in the training. The sharp
+#   high-log g edge of the giant branch is also synthetic: the giant branch is drawn up to a
+#   fixed log g.
 
 # %% [markdown]
 # ## Continuum versus ASPCAP normalisation
@@ -217,13 +225,13 @@ fig = figs.normalisation_comparison(source, star)
 save(fig, "datasets_normalisation", P)
 
 # %% [markdown]
-# **Verdict.** For this 4700 K solar-metallicity giant the paper's normalisation sits 0.016,
-# 0.034 and 0.008 below ASPCAP's on the blue, green and red chips (median over unmasked
-# pixels), with slow trends of up to 0.05 along each chip: a degree-2 polynomial through fixed
-# continuum pixels cannot follow the pseudo-continuum that ASPCAP fits iteratively. The two
-# spectra differ in their continuum level, not in their lines, which is what the paper argues:
-# a network can learn the labels from either. `ASPCAP_Normalization.ipynb` tests it by
-# training on both.
+# **Verdict.** For this 4700 K solar-metallicity giant the paper's normalisation sits slightly
+# below ASPCAP's on all three chips, most on the green one (the panel titles give the median
+# difference over the unmasked pixels), with slow trends along each chip: a degree-2 polynomial
+# through fixed continuum pixels cannot follow the pseudo-continuum that ASPCAP fits
+# iteratively. The two spectra differ in their continuum level, not in their lines, which is
+# what the paper argues: a network can learn the labels from either.
+# `ASPCAP_Normalization.ipynb` tests it by training on both.
 
 # %% [markdown]
 # ## Loading the sets
@@ -254,9 +262,11 @@ print(", ".join(f"{t} {int(n):,}" for t, n in zip(apogee.TARGETS, missing)))
 #   7 % more than the paper's 33,407 and 28,692; the `default` profile uses 8,000 and 3,000.
 # * The SNR distributions match the paper's: median 334.1 (paper 335.5) for training, 140.6
 #   (140.9) for the high-SNR test, 61.3 (57.2) for the test visits.
-# * 130 training stars (1.6 %) pile up at SNR = 1500, the synthetic survey's ceiling (not a
-#   feature of real DR14 that this survey copies); it does not matter to the networks.
-# * The training set holds 589 dwarfs (7.4 %, log g > 4.1), allowed by the paper's cuts, and
-#   33 cool synthetic subgiants (0.4 %) at log g 3.6–4.0 that have no real counterpart.
+# * The brightest training stars pile up at the synthetic survey's SNR ceiling (not a feature
+#   of real DR14 that this survey copies); it does not matter to the networks.
+# * Of the 3,000 test stars drawn, 2,999 compiled: one failed the normalisation check and was
+#   skipped and reported.
+# * The training set holds a minority of dwarfs, allowed by the paper's cuts, and a sparse row
+#   of cool synthetic subgiants that have no real counterpart.
 # * 273 stars (3.4 %; paper 3.0 %) lack a log g and up to 31 % lack a given abundance; none of
 #   them is dropped, since the loss ignores the missing labels.

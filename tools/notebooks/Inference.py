@@ -68,13 +68,13 @@ print(f"visit SNR: median {np.median(test.snr):.1f} (paper: 57.2 for the 86,200 
       f"5-95%: {np.percentile(test.snr, 5):.0f}-{np.percentile(test.snr, 95):.0f}")
 
 # %% [markdown]
-# **Verdict.** All 9,247 visits of the 2,557 test stars with visit spectra find their star, and the
-# two independent matchings agree for every one (the 0.24 % whose `star_index` row differs
-# from the sky match are DR14 duplicate entries of the same APOGEE_ID). The visits' median SNR,
-# 61.3, is close to the paper's 57.2, so the SNR = 50 comparison below sits in the middle of
-# both distributions. The synthetic test set is about 9× smaller than the paper's (86,200
-# visits), which only widens the error bars of the binned medians: the SNR bins hold 260-1,315
-# visits each, except the lowest (SNR 5-10, median 8.5) with 101.
+# **Verdict.** All 9,245 visits of the 2,556 test stars with visit spectra find their star, and
+# the two independent matchings agree for every one (the row agrees for 99.85 % of them; the rest
+# are DR14 duplicate entries of the same APOGEE_ID). The visits' median SNR, 61.3, is close to
+# the paper's 57.2 for its real DR14 test visits, so the SNR = 50 comparison below sits in the
+# middle of both distributions. The synthetic test set is about 9× smaller than the paper's
+# (86,200 visits), which only widens the error bars of the binned medians, most in the sparse
+# bins below the 5th percentile of the visit SNR (16).
 
 # %% [markdown]
 # ## Precision versus visit SNR
@@ -94,12 +94,12 @@ save(fig, "inference_visits_precision_vs_snr", P)
 
 # %% [markdown]
 # **Reading the figure.** The black curve, the visit-to-visit scatter, falls steeply and
-# smoothly with SNR for all 22 labels, by a factor of ~10-30 between SNR 9 and 160, about as
-# fast as 1/SNR: the network degrades gracefully, with no sign of a memorised noise pattern.
-# Two other features matter more. The orange curve, the error against the truth, flattens
-# onto its dotted floor (the combined spectrum's own error) above SNR ~30-50 for most
-# abundances: above that SNR a visit is as good as the combined spectrum. And the dashed
-# blue σ barely moves across the whole SNR range; this is quantified below.
+# smoothly with SNR for all 22 labels, roughly as 1/SNR (quantified below): the network
+# degrades gracefully, with no sign of a memorised noise pattern. Two other features matter
+# more. The orange curve, the error against the truth, flattens onto its dotted floor (the
+# combined spectrum's own error) at moderate SNR for most abundances: beyond that a visit is
+# nearly as good as the combined spectrum. And the dashed blue σ barely moves across the whole
+# SNR range; this is quantified below.
 
 # %%
 at50 = prec.table(visits.REFERENCE_SNR, paper=paper_snr50)
@@ -108,37 +108,40 @@ n_good = int((at50.loc[list(apogee.ABUNDANCES), "vs_combined"] <= 0.05).sum())
 print(f"\nabundances with median |visit - combined| <= 0.05 dex at SNR 50: {n_good} of 20")
 
 # %% [markdown]
-# **Verdict at SNR 50.** All 20 abundances repeat to better than 0.05 dex from visit to
-# combined spectrum, as in the paper, and 18 of 20 are *more* repeatable than the paper's
-# (median ratio 0.49): Mg 0.008 against 0.017 dex, Al 0.009 against 0.033, P 0.027 against 0.082,
-# Co 0.020 against 0.062; only C (0.041 against 0.032) and Mn (0.026 against 0.021) are above. Teff
-# repeats to 10.0 K (paper 19.9 K), log g to 0.039 dex (paper 0.033).
+# **Verdict at SNR 50.** On the synthetic test visits all 20 abundances repeat to 0.05 dex or
+# better from visit to combined spectrum (the paper, for real DR14 visits against their
+# combined spectra: 0.015–0.082 dex), and all but C and Mn are *more* repeatable than the
+# paper's: Mg 0.008 against 0.017 dex, Al 0.009 against approximately 0.033, P 0.027 against
+# 0.082, Co 0.019 against 0.062; C (0.042 against approximately 0.032) and Mn (0.025 against
+# 0.021) are above. Teff repeats to 10.1 K (paper 19.9 K), log g to 0.040 dex (paper 0.033).
 #
 # Precision is not accuracy, and the truth column shows the gap: against the truth a visit at
-# SNR 50 is off by a median 1.3× the paper's visit-to-visit number (Al 0.030, P 0.088, Co 0.063,
-# Ti II 0.053 dex), and that error is within a median factor 1.18 (range 0.99-1.68) of the
-# combined spectrum's own error about the truth. So at SNR 50 the visit adds almost no error:
-# what remains is the network's error on the star, not noise. The network's mean σ total
-# (0.045-0.10 dex) is larger than the actual visit error for 19 of 20 abundances (Ti II is the
-# exception, 0.053 against 0.047; median |visit − truth| / σ = 0.53, against 0.67 for
-# calibrated Gaussian errors): at SNR 50 the quoted uncertainties are mostly conservative.
+# SNR 50 is off by more than the paper's visit-to-visit number for all abundances but Mg, Al and
+# S (P 0.088 against 0.082, Co 0.063 against 0.062, Ti II 0.053 against approximately 0.034,
+# Mn 0.045 against 0.021 dex), and that error is only a little above the
+# combined spectrum's own error about the truth (Mg 0.015 for both, Al 0.030 against 0.028,
+# P 0.088 against 0.078; C, 0.049 against 0.029, is the widest gap). So at SNR 50 the visit adds
+# little error: most of what remains is the network's error on the star, not noise. The
+# network's mean σ total (0.045-0.10 dex) is larger than the actual visit error for every
+# abundance but Ti II (0.047 against 0.053): at SNR 50 the quoted uncertainties are mostly
+# conservative (by how much, and how that changes with SNR, is measured below).
 
 # %%
 fig = figs.precision_at_snr(at50)
 save(fig, "inference_visits_precision_at_snr50", P)
 
 # %% [markdown]
-# The same numbers at a glance: black (visit − combined) lies below the paper's stars for all
-# abundances except C and Mn, and below the orange truth squares everywhere, by up to 6×
-# (Ti II). The blue bars (mean σ total) sit above both except for Ti II: at this SNR the
-# network rarely under-quotes its uncertainty.
+# The same numbers at a glance: black (visit − combined) lies below the paper's stars (real
+# DR14, visit − combined) for all abundances except C and Mn, and below the orange truth squares
+# everywhere, by the widest margin for Ti II. The blue bars (mean σ total) sit above both except
+# for Ti II: at this SNR the network rarely under-quotes its uncertainty.
 
 # %% [markdown]
 # ## Does the uncertainty follow the SNR?
 #
-# The figure showed σ nearly flat while the SNR changes by a factor of ~20. Per label, at the
-# lowest SNR bin (median 8.5) and the highest (median 161): the mean σ total, how much it falls
-# (`sigma_ratio`; photon noise alone would give ~19), how much the visit-to-visit scatter falls
+# The figure showed σ nearly flat across the whole SNR range. Per label, at the lowest and the
+# highest SNR bin: the mean σ total, how much it falls (`sigma_ratio`; a σ that tracked photon
+# noise would fall as much as the SNR rises), how much the visit-to-visit scatter falls
 # (`vs_combined_ratio`), and err/σ = median |visit − truth| / mean σ total (0.67 when the
 # errors are Gaussian and σ is right: the median of |N(0, σ)| is 0.674 σ).
 
@@ -154,15 +157,16 @@ print(f"\nmedian over the 20 abundances: sigma falls by a factor {med['sigma_rat
       f"at SNR {lo:.0f}, {med['err_over_sigma_high']:.2f} at SNR {hi:.0f}")
 
 # %% [markdown]
-# **Verdict: the uncertainty does not follow the SNR.** Over a factor 19 in SNR the visit-to-visit
-# scatter falls by a median factor 24, but σ falls by only 1.10 (Fe 1.005, C 1.55 at most).
-# The result is an uncertainty that is too small at low SNR and too large at high SNR: at SNR
-# 8.5 the error is 2.0× σ for Fe and for C (Na 2.05, P 2.02, Co 2.17, Ti II 2.66; median 1.45),
-# i.e. σ is ~3× too small where 0.67 is expected; at SNR 161 err/σ is 0.26 for Fe and 0.47 in
-# the median, i.e. σ is ~1.4-2.6× too large for 17 of 20 abundances (Na, P and Ti II stay above
-# 0.67). The paper's test, which compares visits only with their own combined spectrum, cannot
-# see this; on the synthetic survey the truth makes it measurable. Why σ ignores the SNR is
-# the subject of the next cell.
+# **Verdict: the uncertainty does not follow the SNR.** From the lowest SNR bin (median 8.5) to
+# the highest (161), a factor 19 in SNR, the visit-to-visit scatter falls by a median factor
+# 23.1, but σ by only 1.11: from 0.986 for Co, whose σ even grows slightly, to 1.531 for C at
+# most. The result is an uncertainty that is too small at low SNR and too large at high SNR. At
+# SNR 8.5 err/σ is about 2.1 for Fe and C (Na 2.05, P 1.98, Co 2.16, Ti II 2.65; median 1.46)
+# where 0.67 is expected, i.e. σ is ~3× too small for them; at SNR 161 err/σ is 0.25 for Fe and
+# 0.46 in the median, below the calibrated 0.67 for every abundance but Na, P and Ti II (0.71,
+# 0.85 and 1.08): at high SNR σ is too large, most of all for Fe. The paper's test, which
+# compares visits only with their own combined spectrum, cannot see this; on the synthetic
+# survey the truth makes it measurable. Why σ ignores the SNR is the subject of the next cell.
 
 # %%
 from astronn_paper.analysis import response
@@ -186,7 +190,7 @@ for s, df in self_resp.items():
 # * the visit-to-visit scatter is small (often below the paper's) because the noise in an
 #   element's lines reaches the output with the same small weight as the lines themselves:
 #   Ca and Ti repeat to 0.008 dex at SNR 50 while their error against the truth is
-#   0.020-0.026 dex, at the combined spectrum's floor. High repeatability here measures how
+#   0.020-0.026 dex, close to the combined spectrum's floor. High repeatability here measures how
 #   little the output depends on the noisy pixels, not how well the element is measured;
 # * σ, learned on the residuals of SNR > 200 training spectra, describes the scatter of the
 #   population-driven estimate about the labels, which hardly depends on the spectrum's noise,
@@ -194,7 +198,8 @@ for s, df in self_resp.items():
 # * at SNR ~10 the inputs the estimate does rest on (Teff, log g, the overall metallicity
 #   from the strong lines) become noisy themselves, and the error outgrows the unchanged σ.
 #
-# The paper's larger visit-to-visit values (e.g. Al 0.033 against 0.009 here) are consistent
+# The paper's larger visit-to-visit values on real DR14 visits (e.g. Al approximately 0.033
+# against 0.009 here) are consistent
 # with its network reading more of each element from its own lines, or with real-visit
 # systematics larger than the synthetic ones; this notebook cannot tell the two apart.
 
@@ -218,16 +223,21 @@ table = metrics.bias_scatter_table(trainv.visits["mean"], trainv.labels, truth=t
 print(table.round(4).to_string())
 
 # %% [markdown]
-# **Verdict.** Against the ASPCAP-like labels the scatter is 1.1-1.7× the paper's (median 1.41):
-# Fe 0.024 against 0.018 dex, Mg 0.029 against 0.023, Co 0.123 against 0.077, Teff 32 K against
-# 23.6 K. The reason is the synthetic labels, not the network: the labels themselves scatter
-# about the truth by as much as the paper's whole residual (`aspcap_scatter_truth`: Na 0.111,
-# Co 0.111, Ti II 0.114 dex), and a residual against noisy labels adds their noise in quadrature
-# (Co: √(0.058² + 0.111²) ≈ 0.125, observed 0.123). Against the truth the network's scatter is a
-# median 0.89× the paper's column and lower than the labels' own scatter about the truth for
-# 12 of 20 abundances: trained on noisy labels, it averages part of their noise away. The clear
-# exception is log g, 0.102 dex against the truth where the labels are at 0.041 (see the log g
-# error budget in `Inference_highSNR.ipynb`). Biases are below 0.012 dex for every abundance.
+# **Verdict.** Against the ASPCAP-like labels the network's scatter on these synthetic visits is
+# larger than the paper's (real DR14 visits against ASPCAP) for every label: Fe 0.024 against
+# 0.018 dex, Mg 0.029 against 0.023, Co 0.123 against 0.077, log g 0.097 against 0.048, Teff
+# 32 K against 23.6 K. For the abundances the reason is mostly the synthetic labels, not the
+# network: the labels themselves scatter about the truth by up to as much as the paper's whole
+# residual (`aspcap_scatter_truth`: Na 0.111, Co 0.111, Ti II 0.114 dex), and a residual against
+# noisy labels adds their noise in quadrature (Co: 0.058 against the truth and 0.111 between
+# labels and truth combine to about the observed 0.123). Against the truth the network's scatter
+# is below the paper's column for most abundances (Mg 0.016 against 0.023, Co 0.058 against
+# 0.077, Ti II 0.032 against 0.092 dex), and below the labels' own scatter about the truth where
+# the labels are noisiest (Na 0.062 against 0.111, Co 0.058 against 0.111, Ti II 0.032 against
+# 0.114): trained on noisy labels, it averages part of their noise away. The clear exception is
+# log g, 0.102 dex against the truth where the labels are at 0.041 (see the log g error budget
+# in `Inference_highSNR.ipynb`). Against the labels the biases are below 0.012 dex for every
+# abundance.
 
 # %%
 results.write("Inference", {
@@ -250,16 +260,20 @@ results.write("Inference", {
 # ## What this shows
 #
 # * The censored network is stable from visit to combined spectrum: at visit SNR 50 all 20
-#   abundances repeat to ≤ 0.05 dex (Fe 0.011, Mg 0.008, paper 0.015 and 0.017), 18 of 20 better
-#   than the paper, and the scatter falls smoothly with SNR by a factor ~24 between SNR 9 and 161.
-# * Repeatability overstates accuracy: at SNR 50 the error against the truth is 1.3× the paper's
-#   visit-to-visit figure, and it sits within a factor 1.18 of the combined spectrum's own
-#   error, so a single SNR-50 visit already gives nearly the combined-spectrum result.
-# * The network's σ ignores the SNR (a factor 1.10 change for a factor 19 in SNR): it is ~3×
-#   too small at SNR ~9 (error 2.0× σ for Fe and C) and up to ~2.6× too large at SNR 160.
+#   abundances repeat to ≤ 0.05 dex on the synthetic test visits (Fe 0.011, Mg 0.008; the
+#   paper, on real DR14 visits, 0.015 and 0.017), all but C and Mn better than the paper, and
+#   the scatter falls smoothly with SNR, by a median factor 23.1 between SNR 9 and 161.
+# * Repeatability overstates accuracy: at SNR 50 the error against the truth is larger than
+#   the paper's visit-to-visit figure for most abundances, and only a little above
+#   the combined spectrum's own error, so a single SNR-50 visit already gives nearly the
+#   combined-spectrum result.
+# * The network's σ ignores the SNR (a median factor 1.11 change for a factor 19 in SNR): at
+#   SNR 8.5 err/σ is about 2.1 for Fe and C (0.67 expected), σ too small; at SNR 161 it is 0.46
+#   in the median and below 0.67 for all abundances but Na, P and Ti II, σ too large.
 # * Both follow from a prior-dominated estimate: the censored network passes on only part of a
 #   real single-element change (Fe 0.55, Mg 0.35, Al 0.23, Ca 0.06, Ti 0.02), so most of an
 #   abundance comes from metallicity and the population's correlations.
-# * On visits of the training stars, the scatter against the labels is 1.4× the paper's because
-#   the synthetic labels are noisier (Co labels 0.111 dex from the truth); against the truth
-#   the network is at 0.89× the paper's values.
+# * On visits of the training stars, the scatter against the ASPCAP-like labels is larger than
+#   the paper's against ASPCAP on real DR14 for every label, because the synthetic labels are
+#   noisier (Co labels 0.111 dex from the truth); against the truth the network is below the
+#   paper's values for most abundances.

@@ -72,15 +72,16 @@ fig = figs.censoring_windows()
 save(fig, "training_censoring_windows", P)
 
 # %% [markdown]
-# **Verdict.** The windows differ in size by a factor of 500. C and N see 3,806 and 3,776 of
-# the 7,514 pixels (half of the spectrum), because CO and CN bands blanket the whole H band of a
-# cool giant; Fe sees 2,403 pixels of its many lines. O, although molecular (OH), sees only 505
-# pixels: the OH lines are narrow and spread thinly, as the red ticks show. At the other end,
-# S, Na, K and Ca see 8, 13, 16 and 19 pixels, one to three lines each. A branch with a few
-# pixels has little signal to average over, so the noisiest abundances of the later notebooks
-# are expected among those elements (and P, Co, Ti II, V with 24–29 pixels). The windows are the
-# paper's (ASPCAP's DR14 ones), and the synthetic survey places each element's lines inside its
-# windows, so the censoring keeps the lines it is meant to keep.
+# **Verdict.** The windows differ in size by more than two orders of magnitude (the pixel
+# counts are on the right of the figure). C and N each see about half of the 7,514 pixels,
+# because CO and CN bands blanket the whole H band of a cool giant; Fe sees a large share of
+# them, in its many lines. O, although molecular (OH), sees far fewer: the OH lines are narrow
+# and spread thinly, as the red ticks show. At the other end, S, Na, K and Ca see a handful of
+# pixels each, one to three lines. A branch with few pixels has little signal to average over,
+# so the noisiest abundances of the later notebooks are expected among those elements (and P,
+# Co, Ti II and V, which see only a few dozen pixels). The windows are the paper's (ASPCAP's
+# DR14 ones), and the synthetic survey places each element's lines inside its windows, so the
+# censoring keeps the lines it is meant to keep.
 
 # %% [markdown]
 # ## Train (or reuse) both networks
@@ -96,23 +97,20 @@ for kind, folder in folders.items():
     prov = train.read_provenance(folder)
     print(f"{kind:>9}: {folder.name}: {prov['n_train']} training + {prov['n_validation']} validation "
           f"spectra, {prov['network']['epochs']} epochs, {prov['training_wall_time_s']:.0f} s")
-if P.name == "default" and folders["censored"] != config.shipped_model_dir():
-    # the repository ships the default-profile censored network (weights only)
-    train.publish_shipped_model(folders["censored"])
 
 # %% [markdown]
 # **Verdict.** Both networks train on 7,200 spectra and validate on 800 (the paper: 30,067 and
-# 3,340), for 60 epochs, in 571 s and 1,275 s of wall time on two CPU cores shared with other
-# work (the wall time measures the machine's load as much as the network). The folder names are the
-# paper's (`astroNN_0617_run001` for the censored network, `astroNN_0606_run001` for the
-# full-spectrum one), so the later notebooks read them as the paper's code did.
+# 3,340 real DR14 spectra), for 60 epochs. Each run's wall time is recorded in its provenance;
+# it measures the machine's load as much as the network. The folder names are the paper's
+# (`astroNN_0617_run001` for the censored network, `astroNN_0606_run001` for the full-spectrum
+# one), so the later notebooks read them as the paper's code did.
 
 # %% [markdown]
 # ## Learning curves and the learning-rate schedule
 #
 # astroNN lowers the learning rate by half each time the validation error has not improved for
-# two epochs. The dotted vertical lines mark the epoch from which it is below 1e-6, 1/500 of the
-# starting 5e-4: from there an epoch moves the weights 500 times less than at the start.
+# two epochs. The dotted vertical lines mark the epoch from which the rate is negligible against
+# the starting 5e-4 (the threshold and the validation loss from there on are printed below).
 
 # %%
 histories = {train.NETWORKS[k].astronn_class: train.training_history(f) for k, f in folders.items()}
@@ -134,15 +132,22 @@ for name, h in histories.items():
           f"{val.argmin() + 1}); epoch-to-epoch spread after epoch {slow}: {tail.std():.3f}")
 
 # %% [markdown]
-# **Verdict.** Both networks converge well inside the 60 epochs. The validation loss falls
-# steeply for 10 epochs and flattens by epoch 20 (full-spectrum) and 30 (censored: −1.014 at
-# epoch 30, −1.028 at epoch 40); the learning rate then drops below 1e-6 at
-# epoch 49 (censored) and 42 (full-spectrum), and the last 12 and 19 epochs change nothing: the
-# censored network's validation loss is −1.014 at epoch 49 and −1.021 at epoch 60, a change of
-# the size of its epoch-to-epoch jitter (0.007), and the full-spectrum one goes from −1.045 to
-# −1.049. The training length is therefore not limiting: about 45 epochs would give the same
-# networks, and training longer would only halve an already negligible rate further. The
-# training and validation losses end close together (−1.058 and −1.021 for the censored
+# **Verdict.** Both networks converge within the 60 epochs. The validation loss falls steeply
+# over the first epochs and flattens well before the learning rate becomes negligible (left
+# panel). The rate drops below 1e-6, a small fraction of the starting 5e-4, at epoch 42
+# (full-spectrum) and 49 (censored); from there an epoch hardly moves the weights.
+#
+# * The full-spectrum network is done by then: its validation loss goes from −1.045 at epoch 42
+#   to −1.049 at epoch 60, less than its epoch-to-epoch spread (0.007), and its best value,
+#   −1.061, came at epoch 35, before the rate dropped.
+# * The censored network still moves after epoch 49: its validation loss goes from −1.014 there
+#   to its best, −1.036, at epoch 57, three times its epoch-to-epoch spread of 0.007, and ends at
+#   −1.021 at epoch 60. One run cannot tell whether that dip is a late improvement or a
+#   fluctuation, but the last epochs are not idle for this network: fewer epochs would not
+#   obviously give the same censored network, while training longer would only halve an
+#   already negligible rate further.
+#
+# The training and validation losses end close together (−1.058 and −1.021 for the censored
 # network, −1.045 and −1.049 for the full-spectrum one): a gap of 0.04 or less, so neither
 # network overfits its 7,200 spectra noticeably. The paper also trained for 60 epochs, on four
 # times as many spectra, hence with four times as many weight updates per epoch: if 60 epochs
@@ -151,10 +156,12 @@ for name, h in histories.items():
 # ## What this shows
 #
 # * Both networks are trained with the paper's hyper-parameters, unchanged, on 7,200 + 800
-#   spectra (the paper's 30,067 + 3,340), in 10–20 minutes each on two CPU cores.
-# * Censoring restricts the element branches to between 8 (S) and 3,806 (C) of the 7,514
-#   pixels; O sees 505, Fe 2,403, and S, Na, K, Ca fewer than 20 each.
-# * The validation loss stops improving by epoch 20–30; the learning rate is below 1e-6 from
-#   epoch 49 (censored) and 42 (full-spectrum), and the last 12–19 epochs change the validation
-#   loss by less than its 0.007 jitter: 60 epochs are more than enough.
+#   synthetic spectra (the paper's 30,067 + 3,340 real DR14 ones).
+# * Censoring restricts each element branch to its ASPCAP windows: about half of the 7,514
+#   pixels for C and N, a handful for S, Na, K and Ca.
+# * The learning rate is below 1e-6 from epoch 42 (full-spectrum) and 49 (censored). After that
+#   the full-spectrum network's validation loss changes by less than its 0.007 epoch-to-epoch
+#   spread; the censored network's still varies by more (−1.014 at epoch 49, best −1.036 at
+#   epoch 57, −1.021 at epoch 60): 60 epochs suffice, with little to spare for the censored
+#   network.
 # * Training and validation losses differ by at most 0.04: no sign of overfitting.

@@ -8,9 +8,7 @@ import pandas as pd
 from astronn_paper import config, dataset
 from astronn_paper.analysis.scoring import Scored, score
 from astronn_paper.model import train
-
-
-ASPCAP_VARIANT = "aspcapStar_BCNNCensored"
+from astronn_paper.model.train import ASPCAP_VARIANT  # noqa: F401 (API)
 
 
 def aspcap_study(profile=None) -> dict[str, Scored]:

@@ -528,8 +528,10 @@ def _read_cached(path: Path, fp: str) -> CannonResult | None:
 def register(subparsers) -> None:
     p = subparsers.add_parser("cannon", help="train The Cannon on the training set and apply "
                               "it to the high-SNR test set (external_data/)")
-    p.add_argument("--profile", default=None)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
+                   help="run size: the training and test sets used "
+                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
+    p.add_argument("--force", action="store_true", help="refit even if the cached result is up to date")
     p.set_defaults(func=_cli)
 
 

@@ -356,8 +356,18 @@ COLUMNS = {
     "astroNN_error": ("K; dex", "total uncertainty (model and predictive in quadrature), -9999 = none"),
     "astroNN_model_error": ("K; dex", "model (MC-dropout, epistemic) uncertainty, -9999 = none"),
     "astroNN_predictive_error": ("K; dex", "predictive (aleatoric) uncertainty, -9999 = none"),
-    "DOMAIN_SCORE": ("", "out-of-domain score (~1 like the training spectra); NaN = none"),
+    "DOMAIN_SCORE": ("", "out-of-domain score (< 1 for 98% of in-domain spectra); NaN = none"),
     "OUTSIDE_TRAINING": ("", "bits: 1 Teff, 2 logg, 4 [Fe/H] outside training box; 8 out of domain; 128 not predicted"),
+}
+
+#: Short description of each column (the comment of its ``TTYPEn`` card).
+COLUMN_NAMES = {
+    "APOGEE_ID": "APOGEE identifier", "TELESCOPE": "telescope", "LOCATION_ID": "field location id",
+    "RA": "right ascension J2000", "DEC": "declination J2000", "SNR": "combined-spectrum S/N",
+    "ALLSTAR_INDEX": "0-based allStar row", "astroNN": "22 labels, named by TARGnn",
+    "astroNN_error": "total uncertainties", "astroNN_model_error": "model (epistemic) uncertainties",
+    "astroNN_predictive_error": "predictive (aleatoric) unc.", "DOMAIN_SCORE": "out-of-domain score",
+    "OUTSIDE_TRAINING": "flag bits (see TCOMMn)",
 }
 
 
@@ -399,11 +409,13 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
     h = hdu.header
     for i, c in enumerate(cols, start=1):
         unit, comment = COLUMNS[c.name]
+        h[f"TTYPE{i}"] = (c.name, COLUMN_NAMES[c.name])
+        h[f"TFORM{i}"] = (h[f"TFORM{i}"], "data format (FITS TFORM code)")
         if unit:
-            h[f"TUNIT{i}"] = unit
+            h[f"TUNIT{i}"] = (unit, "physical unit")
         h[f"TCOMM{i}"] = comment
     for i, (t, u) in enumerate(((t, apogee.TARGET_UNITS[t]) for t in apogee.TARGETS), start=1):
-        h[f"TARG{i:02d}"] = (t, f"astroNN[:, {i - 1}] ({u})")
+        h[f"TARG{i:02d}"] = (t, f"astroNN[:, {i - 1}] is {apogee.TARGET_TEXT[t]} ({u})")
     _card(h, "MISSING", apogee.MISSING, "value of labels / errors not predicted")
     _card(h, "MODEL", provenance["model_folder"], "astroNN model folder")
     _card(h, "MODELFP", provenance["model_fingerprint"], "sha256 of weights + parameters (16)")
@@ -419,10 +431,17 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
     _card(h, "PLAN", provenance["plan"], "fingerprint of the inputs (cache key)")
     _card(h, "DOMTHR", "none" if thr is None else float(thr), "DOMAIN_SCORE threshold (flag bit 3)")
     for k, v in provenance["versions"].items():
-        h[f"HIERARCH VERSION {k.upper()}"] = v
-    h["DATE"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
-        int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))))
-    h.add_comment("astroNN catalog of APOGEE DR14 (Leung & Bovy 2019), made by astronn_paper")
+        _card(h, f"HIERARCH VERSION {k.upper()}", v, f"version of {k}")
+    _card(h, "DATE", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
+        int(os.environ.get("SOURCE_DATE_EPOCH", time.time())))), "UTC time the file was written")
+    for line in ("astroNN catalog of APOGEE DR14 (Leung & Bovy 2019), made by",
+                 "astronn_paper. TCOMMn describes column n; TARGnn names label n of the",
+                 "astroNN arrays. Teff in K; log g (g in cm s^-2) and [X/H] in dex, [X/H]",
+                 "relative to the Sun. C1 is [C I/H], carbon from atomic C I lines; Ti2 is",
+                 "[Ti II/H], titanium from ionised Ti II lines. error**2 = model_error**2",
+                 "+ predictive_error**2 (model: the MC-dropout spread; predictive: the",
+                 "network's own predicted uncertainty)."):
+        h.add_comment(line)
     h.add_comment("PROVENANCE " + json.dumps(provenance, sort_keys=True))
     with cache.atomic_path(path) as tmp:
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
@@ -430,12 +449,13 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
 
 
 def _card(header, key: str, value, comment: str) -> None:
-    """Set a header card, dropping the comment when the value is too long to keep both
-    (long strings continue on CONTINUE cards, which carry no comment)."""
-    if isinstance(value, str) and len(value) + len(comment) > 60:
-        header[key] = value
-    else:
-        header[key] = (value, comment)
+    """Set a header card with its comment; when the value is too long to keep both on one
+    card, the comment goes on a COMMENT card ``KEY: comment``."""
+    long_string = isinstance(value, str) and len(value) + len(comment) > 60
+    header[key] = value if long_string else (value, comment)
+    if long_string:
+        name = key[len("HIERARCH "):] if key.startswith("HIERARCH ") else key
+        header.add_comment(f"{name}: {comment}")
 
 
 def read_catalog(path: os.PathLike | None = None, profile=None):
@@ -570,12 +590,21 @@ def true_labels(source: SurveySource, allstar_index) -> np.ndarray | None:
 
 # =========================================================================== command line
 def register(subparsers) -> None:
-    p = subparsers.add_parser("catalog", help="predict the whole-survey catalog (FITS)")
-    p.add_argument("--profile", default=None)
+    p = subparsers.add_parser(
+        "catalog", help="predict the whole-survey catalog (FITS)",
+        description="Apply the censored network (fast MC dropout) to every allStar row with a "
+                    "spectrum, or the profile's share of them, and write the catalog as a FITS "
+                    "table laid out like the original astroNN DR14 catalog (resumable: finished "
+                    "chunks are kept; a rerun with the same inputs reuses the file).")
+    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
+                   help="run size: how many allStar rows and MC passes "
+                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
     p.add_argument("--model", default=None, help="model folder (default: the profile's censored network)")
     p.add_argument("--out", default=None, help=f"output FITS (default <data>/<profile>/{CATALOG_NAME})")
-    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
+                   help=f"stars per inference chunk, the unit of resumption (default {CHUNK_SIZE})")
+    p.add_argument("--force", action="store_true",
+                   help="predict again even if the catalog or finished chunks are up to date")
     p.add_argument("--release", type=_release_arg, default=None, metavar="dr14|dr17",
                    help="read the SAS mirror at $SDSS_LOCAL_SAS_MIRROR with this release's layout "
                         "(default: the source of $ASTRONN_PAPER_SOURCE / $ASTRONN_PAPER_RELEASE)")

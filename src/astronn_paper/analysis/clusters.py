@@ -318,8 +318,15 @@ def cache_key(model_folder, source, members: Members, profile=None) -> dict:
         "source": source.fingerprint(), "cluster": members.cluster,
         "members": cache.fingerprint([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),
         "mc": p.mc_passes, "seed": config.seed_for(f"clusters:{members.cluster}", p),
-        "normalisation": "continuum", "engine": _engine_version(),
+        "normalisation": "continuum", "engine": _engine_version(), "precision": _precision(),
     }
+
+
+def _precision() -> str:
+    """The engine's arithmetic (fp32 or bf16) for this process."""
+    from astronn_paper.model import blas
+
+    return blas.resolve_precision()
 
 
 def _engine_version() -> str:

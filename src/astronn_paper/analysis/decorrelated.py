@@ -18,14 +18,13 @@ log g drawn independently of Teff. It then compares, beside the standard network
   (:func:`.scoring.score`).
 
 Decorrelating the labels creates stars the standard population never has, and the forward
-model plus the paper's continuum normalisation fail on some of them: in the default
-decorrelated training set, 20 of the 8,000 stars -- all cool (Teff < 4,300 K), mostly
-metal-rich dwarfs with a high [O/Fe] (strong OH bands) -- have normalised fluxes above 1.5
-(the standard training set never exceeds 1.40), 10 of them above :data:`FLUX_MAX` = 2 (up to
-17,833, one with negative errors), and two training runs on the compiled file diverged to a
-NaN loss within their first two epochs. The stars above :data:`FLUX_MAX` are left out
-(:func:`invalid_spectra`, :func:`clean_training_set`; recorded in the cleaned file's
-``excluded`` attribute): the network trains on 7,990 stars (7,191 + 799 validation).
+model plus the paper's continuum normalisation fail on some of them (cool, mostly metal-rich
+dwarfs with a high [O/Fe], whose strong OH bands leave the normalised flux far above 1). The
+compile rejects those spectra (reason ``failed_normalisation``,
+:func:`astronn_paper.survey.normalise.failed_normalisation`); what is left above
+:data:`FLUX_MAX` is also left out (:func:`invalid_spectra`, :func:`clean_training_set`;
+recorded in the cleaned file's ``excluded`` attribute). The training-set sizes are printed by
+:func:`format_report`.
 
 Usage::
 
@@ -563,12 +562,24 @@ def cluster_self_response(folders: dict, cluster: str = "M13", snrs=(200.0,), la
     return out
 
 
+def committed_results_path(profile=None) -> Path:
+    """The study's results as committed with the repository for a profile
+    (``benchmarks/results/DecorrelatedTraining.<profile>.json``, beside the benchmark that
+    writes them), so that a clone's notebooks show them without the ~25 min of training."""
+    return config.repo_root() / "benchmarks" / "results" / f"{RESULTS_NAME}.{config.get_profile(profile).name}.json"
+
+
 def stored_study(profile=None) -> dict | None:
-    """The study's numbers as the benchmark last wrote them for this profile
-    (``benchmarks/decorrelated_training.py``), or None when it has not been run."""
+    """The study's numbers for this profile: as the benchmark last wrote them here
+    (``benchmarks/decorrelated_training.py``), else as committed with the repository
+    (:func:`committed_results_path`), else None."""
+    import json
+
     from astronn_paper.analysis import results
 
     try:
         return results.read(RESULTS_NAME, profile)
     except FileNotFoundError:
-        return None
+        pass
+    committed = committed_results_path(profile)
+    return json.loads(committed.read_text())["results"] if committed.is_file() else None

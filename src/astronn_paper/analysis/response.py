@@ -151,14 +151,15 @@ def select_stars(source, n: int, seed: int) -> Stars:
     from astronn_paper.synth import population as popmod
 
     if n < 1:
-        raise ValueError(f"need at least 1 star, got {n}")
+        raise config.UserValueError(f"--stars: need at least 1 star, got {n}")
     pop = source.catalog.population
     giants = np.isin(pop.kind, [popmod.KINDS.index("rgb"), popmod.KINDS.index("rc")])
     ok = (giants & metrics.in_box(pop.teff, pop.logg, pop.feh) & (pop.cluster < 0)
           & (source.allstar()["STARFLAG"] == 0))
     pool = np.flatnonzero(ok)
     if len(pool) < n:
-        raise ValueError(f"only {len(pool)} in-box giants in the survey, asked for {n}")
+        raise config.UserValueError(f"--stars {n}: the survey has only {len(pool)} in-box giants; "
+                                    "ask for fewer")
     rows = np.sort(np.random.default_rng(seed).choice(pool, size=n, replace=False))
     return Stars(rows, true_labels(pop, rows), pop.vmicro[rows].astype(np.float64))
 
@@ -503,6 +504,8 @@ def predicted_spread(r: float, r_err: float, injected: float) -> tuple[float, fl
 
 # ============================================================================ CLI
 def register(subparsers) -> None:
+    from astronn_paper.model.predict import mc_passes
+
     p = subparsers.add_parser(
         "response", help="element response test of a model on the synthetic survey",
         description="Change one true label at a time (Teff +50 K, log g +0.1, each [X/H] +0.1, "
@@ -513,38 +516,33 @@ def register(subparsers) -> None:
     p.add_argument("--stars", type=int, default=None, help="in-box giants (default: 300; ci profile 40)")
     p.add_argument("--snr", type=float, nargs="+", default=list(DEFAULT_SNRS), help="combined SNRs (default 200 50)")
     p.add_argument("--seed", type=int, default=None, help="seed of the star choice, MC masks and bootstrap")
-    p.add_argument("--mc", type=int, default=MC_PASSES, help=f"MC-dropout passes (default {MC_PASSES})")
+    p.add_argument("--mc", type=mc_passes, default=MC_PASSES,
+                   help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default {MC_PASSES})")
     p.add_argument("--boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
     p.add_argument("--vmicro", choices=VMICRO_MODES, default="relation",
                    help="micro-turbulence of a changed star: follows the survey's vmicro(log g) relation "
                         "(default) or stays fixed")
-    p.add_argument("--profile", default=None, help="profile of the survey seed and the output folder")
+    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
+                   help="profile of the survey seed and the output folder "
+                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
     p.add_argument("--out", default=None, help="output CSV (default <data>/<profile>/results/response_<model>.csv)")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    from astronn_paper.model.engine import ModelFolderError
-
     if args.stars is not None and args.stars < 1:
         print(f"error: --stars must be at least 1, got {args.stars}", file=sys.stderr)
         return 2
     if any(not np.isfinite(s) or s <= 0 for s in args.snr):
         print(f"error: --snr values must be positive, got {args.snr}", file=sys.stderr)
         return 2
-    if args.mc < 1:
-        print(f"error: --mc must be at least 1, got {args.mc}", file=sys.stderr)
-        return 2
     if args.out is not None and not str(args.out).endswith(".csv"):
         print(f"error: --out must be a .csv file, got {args.out}", file=sys.stderr)
         return 2
     folder = args.model or config.shipped_model_dir()
-    try:
-        table = measure(folder, n_stars=args.stars, snrs=args.snr, seed=args.seed, mc=args.mc,
-                        profile=args.profile, out=args.out, n_boot=args.boot, vmicro=args.vmicro)
-    except (ModelFolderError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # a bad model folder or too many stars: config.UserError, one line from cli.main
+    table = measure(folder, n_stars=args.stars, snrs=args.snr, seed=args.seed, mc=args.mc,
+                    profile=args.profile, out=args.out, n_boot=args.boot, vmicro=args.vmicro)
     meta = table.attrs
     out = Path(args.out) if args.out else default_path(folder, args.profile)
     for snr in args.snr:

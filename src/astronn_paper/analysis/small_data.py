@@ -8,21 +8,7 @@ import pandas as pd
 from astronn_paper import config, dataset
 from astronn_paper.analysis.scoring import Scored, score
 from astronn_paper.model import train
-
-
-def small_data_variant(fraction: float, replicate: int = 0) -> str:
-    """Model folder name of the network trained on ``fraction`` of the training set (replicate
-    0 keeps the paper's folder name; further replicates add ``_rep<k>``)."""
-    name = f"small_data_fixed_{fraction:g}"
-    return name if replicate == 0 else f"{name}_rep{replicate}"
-
-
-def replicate_seed(fraction: float, replicate: int, profile=None) -> int | None:
-    """Seed of one small-data replicate: its subset and its initialisation (``None`` for
-    replicate 0, i.e. the profile's usual seed for this fraction)."""
-    if replicate == 0:
-        return None
-    return config.seed_for(f"train:censored:{fraction}:replicate{replicate}", profile)
+from astronn_paper.model.train import replicate_seed, small_data_variant  # noqa: F401 (API)
 
 
 def small_data_study(profile=None) -> list[Scored]:

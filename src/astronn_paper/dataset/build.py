@@ -37,7 +37,7 @@ from astronn_paper.survey import open_source
 from astronn_paper.survey.source import SurveySource
 
 #: Bump when the bytes compile writes for the same inputs change (invalidates caches).
-COMPILE_VERSION = 3
+COMPILE_VERSION = 4
 
 
 #: Stars per work unit (a chunk is the unit of parallelism and of resumption).
@@ -60,6 +60,12 @@ def _open_spec(spec: dict) -> SurveySource:
 
 def _init_worker(spec: dict | None) -> None:
     global _WORKER_SOURCE
+    import signal
+
+    # a worker forked from a Jupyter kernel inherits ipykernel's SIGINT handler, which logs
+    # "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel" when the pool is torn down;
+    # the parent handles interruptions, so the worker takes the default action
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if spec is not None:  # spawn: rebuild; fork: the parent's source is inherited
         _WORKER_SOURCE = _open_spec(spec)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -109,18 +115,24 @@ class CompileReport:
                 "skipped": self.skipped, "visits_skipped": self.visits_skipped}
 
     def __str__(self) -> str:
-        lines = [config.shown_path(self.path) + ("  (cached, not recompiled)" if self.cached else ""),
+        return self.text()
+
+    def text(self, run: bool = True) -> str:
+        """The report as printed; ``run=False`` leaves out what depends on this run (whether
+        the file was read from the cache, the time), so it reads the same on every re-run."""
+        lines = [config.shown_path(self.path) + ("  (cached, not recompiled)" if run and self.cached else ""),
                  f"  selection : {self.selection}",
                  f"  selected  : {self.selected} stars",
                  f"  written   : {self.written} combined spectra, {self.visits_written} visits"]
         for label, vis in (("skipped stars ", False), ("skipped visits", True)):
             reasons = self.by_reason(vis)
+            reasons.setdefault("failed_normalisation", [])   # always counted, even when none
             n = sum(map(len, reasons.values()))
             lines.append(f"  {label}: {n}")
             for reason, ids in sorted(reasons.items()):
                 shown = ", ".join(ids[:8]) + (f", ... ({len(ids) - 8} more)" if len(ids) > 8 else "")
-                lines.append(f"    {reason:<12} {len(ids):>6}  {shown}")
-        if self.seconds and not self.cached:
+                lines.append(f"    {reason:<12} {len(ids):>6}  {shown}".rstrip())
+        if run and self.seconds and not self.cached:
             rate = self.written / self.seconds
             lines.append(f"  time      : {self.seconds:.1f} s ({rate:.0f} stars/s"
                          + (f", {self.resumed_chunks} chunks resumed" if self.resumed_chunks else "")
@@ -414,7 +426,9 @@ def register(subparsers) -> None:
         "compile", help="compile the training / test sets to HDF5",
         description="Select stars from allStar with the paper's cuts, continuum-normalise "
                     "their spectra and write the HDF5 datasets (atomic, resumable).")
-    p.add_argument("--profile", default=None, help="ci, default or paper")
+    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
+                   help="run size: how many stars the sets hold (default: $ASTRONN_PAPER_PROFILE, "
+                        "else default)")
     p.add_argument("--source", choices=("synthetic", "mirror"), default=None,
                    help="survey source (default: $ASTRONN_PAPER_SOURCE or synthetic)")
     p.add_argument("--mirror", default=None,
@@ -422,14 +436,19 @@ def register(subparsers) -> None:
     p.add_argument("--release", type=_release_arg, default=None, metavar="dr14|dr17",
                    help="data release of the mirror: SAS layout and apStar rows (default: "
                         "$ASTRONN_PAPER_RELEASE or dr14); implies --source mirror")
-    p.add_argument("--set", dest="which", choices=("train", "test", "all"), default="all")
-    p.add_argument("--normalisation", choices=NORMALISATIONS, default="continuum")
+    p.add_argument("--set", dest="which", choices=("train", "test", "all"), default="all",
+                   help="which set to compile: the training set (SNR > 200), the high-SNR test "
+                        "set (100 < SNR < 200) or both (default all)")
+    p.add_argument("--normalisation", choices=NORMALISATIONS, default="continuum",
+                   help="continuum: the paper's continuum normalisation of the apStar spectra "
+                        "(default); aspcap: the ASPCAP-normalised aspcapStar spectra")
     p.add_argument("--out", default=None, help="output file (only with --set train|test)")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: the profile's, at most 2)")
     p.add_argument("--max-stars", type=int, default=None,
                    help="override the profile's set size")
     p.add_argument("--force", action="store_true", help="recompile even if up to date")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli)
 
 
@@ -446,10 +465,12 @@ def _cli(args) -> int:
             print(f"error: --release {args.release} needs a mirror source (--source mirror); "
                   "the synthetic survey is DR14", file=sys.stderr)
             return 2
-    source = open_source(spec, prof)
     names = ("train", "test") if args.which == "all" else (args.which,)
     if args.out and len(names) > 1:
-        raise SystemExit("--out needs --set train or --set test")
+        # an argument clash, told as argparse tells one: one line, exit status 2
+        print("error: --out needs --set train or --set test (one file per set)", file=sys.stderr)
+        raise SystemExit(2)
+    source = open_source(spec, prof)
     sels = standard_selections(prof, args.normalisation)
     for name in names:
         sel = sels[name]

@@ -485,9 +485,81 @@ def domain_scores(result, title: str | None = None):
         ax.axvline(result.threshold, color="r", lw=1.2, ls="--")
     axes[len(axes) // 2].set_ylabel("fraction of spectra per bin")
     axes[-1].set_xscale("log")
-    axes[-1].set_xlabel(r"DOMAIN_SCORE ($\chi^2$ of the residual against the training PCs, "
-                        r"/ training median)")
+    axes[-1].set_xlabel(r"DOMAIN_SCORE ($\chi^2$ against the training PCs / its in-domain "
+                        r"98th percentile at the spectrum's SNR)")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def domain_snr(study, title: str | None = None):
+    """The out-of-domain flag per SNR bin (issue 28), on a survey neither the network nor
+    the domain model saw (``study``: the :class:`astronn_paper.analysis.out_of_domain.SNRStudy`
+    of :func:`astronn_paper.analysis.out_of_domain.snr_study`). Left: DOMAIN_SCORE against the
+    SNR the star was observed at, in domain (grey) and for each class of other physics, with
+    the threshold; middle: the false-alarm rate (in-domain spectra flagged) per SNR bin with
+    its binomial error, against the issue's 3 % bound; right: the fraction of each class
+    flagged per SNR bin (solid: the classes the score separates; dashed: the two that look like
+    C, N, O changes)."""
+    from astronn_paper.analysis.out_of_domain import MAX_FALSE_ALARMS, MIN_DETECTED, SEPARATED, VARIANTS
+
+    a, thr = study.arrays, study.threshold
+    bins = np.asarray(study.bins, float)
+    centres = np.sqrt(bins[:-1] * bins[1:])
+    classes = [v for v in VARIANTS if v != "in_domain" and np.any(a["kind"] == v)]
+    colour = {v: f"C{k % 10}" for k, v in enumerate(classes)}
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6))
+
+    ax = axes[0]
+    for v in classes:
+        s = a["kind"] == v
+        ax.scatter(a["snr"][s], a["score"][s], s=5, alpha=0.45, color=colour[v], lw=0)
+    s = a["kind"] == "in_domain"
+    ax.scatter(a["snr"][s], a["score"][s], s=4, alpha=0.5, color="0.35", lw=0,
+               label=f"in domain ({s.sum()})")
+    ax.axhline(thr, color="r", ls="--", lw=1.2, label=f"threshold ({thr:.3f})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("SNR observed at")
+    ax.set_ylabel("DOMAIN_SCORE")
+    ax.legend(fontsize=8, loc="upper left")
+
+    ax = axes[1]
+    fa = study.false_alarms()
+    ax.errorbar(centres, 100 * fa["flagged"], yerr=100 * fa["flagged_err"], fmt="o-", color="k",
+                capsize=3, label="in domain, flagged")
+    for x, n in zip(centres, fa["n"]):
+        ax.text(x, 0.97, f"n={n}", transform=ax.get_xaxis_transform(), ha="center", va="top",
+                fontsize=7, color="0.4")
+    ax.axhline(100 * MAX_FALSE_ALARMS, color="r", ls="--", lw=1.2,
+               label=f"bound ({100 * MAX_FALSE_ALARMS:.0f} %)")
+    ax.axhline(2.0, color="0.6", ls=":", lw=1.0, label="test set, by construction (2 %)")
+    ax.set_xscale("log")
+    ax.set_ylim(0, max(6.0, 100 * float(np.nanmax(fa["flagged"] + fa["flagged_err"])) * 1.2))
+    ax.set_xlabel("SNR bin")
+    ax.set_ylabel("false alarms (% of in-domain spectra)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, 0.92))
+
+    ax = axes[2]
+    det = study.detection()
+    for k, v in enumerate(classes):
+        d = det[det["variant"] == v]
+        jitter = 1.0 + 0.03 * (k - (len(classes) - 1) / 2)    # lines at 100 % stay visible
+        ax.plot(centres * jitter, 100 * d["flagged"].to_numpy(), "o-" if v in SEPARATED else "s--",
+                color=colour[v], ms=4, label=f"{VARIANTS[v]}")
+    ax.axhline(100 * MIN_DETECTED, color="r", ls="--", lw=1.0, label=f"{100 * MIN_DETECTED:.0f} %")
+    ax.set_xscale("log")
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("SNR bin")
+    ax.set_ylabel("flagged (% of the class)")
+    ax.legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.3))
+    for ax in axes:
+        ax.set_xlim(bins[0] * 0.9, bins[-1] * 1.1)
+        for b in bins:
+            ax.axvline(b, color="0.92", lw=0.8, zorder=0)
+    seed = study.meta.get("key", {}).get("survey_seed", "?")
+    fig.suptitle(title or f"Out-of-domain flag per SNR bin (survey seed {seed}, in-box giants, "
+                 "noise re-drawn at each SNR)", fontsize=11)
     fig.tight_layout()
     return fig

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from astronn_paper import config
+
 #: Environment variable that forces the engine's precision (``auto``, ``fp32``, ``bf16``).
 PRECISION_ENV = "ASTRONN_PAPER_PRECISION"
 PRECISIONS = ("fp32", "bf16")
@@ -42,7 +44,7 @@ PRECISIONS = ("fp32", "bf16")
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
-class PrecisionError(ValueError):
+class PrecisionError(config.UserValueError):
     """An unknown precision name."""
 
 

@@ -109,15 +109,36 @@ MODEL_FOLDER_FILES = ("astroNN_model_parameter.json", "model_weights.h5")
 _U16 = 65536
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(config.UserValueError):
     """The model is not one the engine can reproduce (architecture, task or activation)."""
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(config.UserValueError):
     """A model folder that is missing, incomplete or does not match its architecture."""
 
 
 # ============================================================================ results
+#: The four columns of one label in :meth:`Prediction.to_dict` (name suffix -> what it holds),
+#: all in the label's unit.
+LABEL_COLUMNS = {
+    "": "MC-dropout mean",
+    "_err": "total uncertainty, a standard deviation: _err**2 = _err_model**2 + _err_predictive**2",
+    "_err_model": "model (epistemic) uncertainty: standard deviation over the MC-dropout passes",
+    "_err_predictive": "predictive (aleatoric) uncertainty: the standard deviation the network "
+                       "predicts for the spectrum (its variance output, averaged over the passes)",
+}
+
+
+
+def label_column_description(label: str, suffix: str = "") -> str:
+    """What the column ``label + suffix`` of :meth:`Prediction.to_dict` holds, in words."""
+    from astronn_paper import apogee
+
+    if not suffix:
+        return f"{apogee.TARGET_DESCRIPTIONS.get(label, label)} ({LABEL_COLUMNS['']})"
+    return f"{apogee.TARGET_TEXT.get(label, label)} {LABEL_COLUMNS[suffix]}"
+
+
 @dataclass
 class Prediction:
     """Labels and uncertainties of N spectra (denormalised, in the labels' units).
@@ -191,12 +212,11 @@ class Prediction:
         table = Table(self.to_dict(ids))
         for name in self.targetname:
             unit = apogee.TARGET_UNITS.get(name)
-            for col, what in ((name, "MC-dropout mean"), (f"{name}_err", "total uncertainty"),
-                              (f"{name}_err_model", "model (epistemic) uncertainty"),
-                              (f"{name}_err_predictive", "predictive (aleatoric) uncertainty")):
-                table[col].description = f"{name}: {what}"
+            for suffix in LABEL_COLUMNS:
+                col = table[name + suffix]
+                col.description = label_column_description(name, suffix)
                 if unit:
-                    table[col].unit = unit
+                    col.unit = unit
         table.meta.update({k: v for k, v in self.meta.items()
                            if isinstance(v, (str, int, float, bool))})
         return table
@@ -815,8 +835,9 @@ class Engine:
         if x_err is not None and tuple(np.shape(x_err))[:2] != shape[:2]:
             raise ValueError(f"x_err has shape {np.shape(x_err)}, spectra {shape}")
         mc = 1 if deterministic else int(mc)
-        if mc < 2 and not deterministic:
-            raise ValueError("mc must be at least 2 (astroNN refuses fewer passes too)")
+        if mc < config.MIN_MC_PASSES and not deterministic:
+            raise ValueError(f"mc must be at least {config.MIN_MC_PASSES} (astroNN refuses fewer "
+                             "passes too)")
         if seed is None:
             seed = config.seed_for("infer")
         seed = int(seed)

@@ -24,8 +24,13 @@ flux, 2 its error); the kind is recognised from the HDU structure, not the name.
 
 The labels are the 22 targets of the model with their total, model and predictive
 uncertainties (fast MC dropout, :mod:`astronn_paper.model.engine`). Output: a table on stdout, or a
-CSV / FITS file (``--out``, by extension; written atomically, provenance in the FITS header
-and in CSV comment lines).
+CSV / FITS file (``--out``, by extension; written atomically). Both files describe themselves:
+the CSV opens with comment lines (``#``) saying what every column is, in which unit, and where
+the labels came from (read it with ``pandas.read_csv(path, comment="#")``); the FITS table
+carries a unit (``TUNITn``) where there is one and a description (``TCOMMn``, and a comment on
+its ``TTYPEn``) on every column, and a comment on every header keyword. :data:`INFO_COLUMNS`,
+:data:`astronn_paper.model.engine.LABEL_COLUMNS` and
+:data:`astronn_paper.apogee.TARGET_DESCRIPTIONS` hold the descriptions.
 
 What the model was trained on (its folder's ``provenance.json``: survey, seed, profile,
 number of stars) is printed (stderr) and written into the CSV comments / FITS header; a
@@ -33,17 +38,19 @@ model trained on the synthetic survey also prints a one-line warning: its labels
 spectra are not physical.
 
 Out-of-domain check: when the model folder holds a domain model (``domain.npz``,
-:mod:`astronn_paper.model.domain`), every spectrum gets a ``DOMAIN_SCORE`` (≈ 1 for spectra
-like the training set's; the χ² of its residual against the training set's principal
-components) and an ``OUT_OF_DOMAIN`` flag (score above the folder's threshold, which flags
-≤ 2 % of the high-SNR test set); a flagged spectrum also prints a one-line warning. Without a
+:mod:`astronn_paper.model.domain`), every spectrum gets a ``DOMAIN_SCORE`` (the χ² of its
+residual against the training set's principal components, scaled by the 98th percentile of
+in-domain spectra at the same share of model error, so below 1 for 98 % of spectra like the
+training set's at any SNR) and an ``OUT_OF_DOMAIN`` flag (score above the folder's threshold,
+which flags ≤ 2 % of the high-SNR test set); a flagged spectrum also prints a one-line warning. Without a
 domain model the score is NaN, the flag False, and a note says the check was not made.
 
-Every bad argument (``--mc 0``, a ``--model`` that does not exist or is a file, an ``--out``
-that is not .csv/.fits, a missing file, a file that is not an APOGEE apStar/aspcapStar or
-whose rows fit no row rule, a spectrum that cannot be normalised) gives one line naming the
-problem and exit status 2; the other files are still predicted. A ``--model`` folder that is
-incomplete, damaged or of another architecture gives one line and exit status 1.
+Every bad argument (``--mc 1``: at least :data:`astronn_paper.config.MIN_MC_PASSES` passes; a
+``--model`` that does not exist, is a file, or is a folder that is incomplete, damaged or of
+another architecture; an ``--out`` that is not .csv/.fits; a missing file, a file that is not
+an APOGEE apStar/aspcapStar or whose rows fit no row rule, a spectrum that cannot be
+normalised) gives one line naming the problem and exit status 2; the other files are still
+predicted. An output that cannot be written gives one line and exit status 1.
 """
 from __future__ import annotations
 
@@ -54,13 +61,12 @@ from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import cache
+from astronn_paper import cache, config
 
 #: exit status of a bad argument: a bad option, model folder or input file (the usable
 #: files are still predicted)
 EXIT_BAD_INPUT = 2
-#: exit status when the prediction failed for another reason: a --model folder that is
-#: incomplete, damaged or of another architecture, or an output that cannot be written
+#: exit status when the prediction failed for another reason: an output that cannot be written
 EXIT_FAILED = 1
 #: the warning printed for a model trained on the synthetic survey
 SYNTHETIC_WARNING = ("warning: this model was trained on the synthetic survey: its labels of "
@@ -81,8 +87,49 @@ class Spectrum:
     spec_err: np.ndarray
 
 
-class InputError(Exception):
+class InputError(config.UserError):
     """A file that cannot be used (message names the file and the reason)."""
+
+
+#: The columns before the labels: name -> (short, full description) (CSV header block, FITS
+#: ``TTYPEn`` comment and ``TCOMMn``).
+INFO_COLUMNS = {
+    "apogee_id": ("APOGEE identifier", "APOGEE identifier of the star (2MASS style), from the file"),
+    "file": ("input file", "the input file, as given"),
+    "kind": ("apStar or aspcapStar", "apStar (its combined spectrum, continuum-normalised as in "
+             "the paper) or aspcapStar (the ASPCAP-normalised spectrum)"),
+    "row": ("apStar row used (-1: aspcapStar)", "apStar row used, 0-based (-1: aspcapStar)"),
+    "nvisits": ("number of visits (-1: unknown)", "number of visits, NVISITS (-1: unknown)"),
+    "row_rule": ("apStar row rule", "apStar row rule that chose the row: dr14-single, "
+                 "dr17-single, single-n+2 or multi (empty: aspcapStar)"),
+    "DOMAIN_SCORE": ("out-of-domain score, < 1 for 98% in domain",
+                     "out-of-domain score: below 1 for 98 % of spectra like the training set's, "
+                     "at any SNR; larger for spectra unlike them (NaN: not checked)"),
+    "OUT_OF_DOMAIN": ("DOMAIN_SCORE > DOMTHR: labels unreliable",
+                      "DOMAIN_SCORE above the model's threshold (domain_threshold; FITS keyword "
+                      "DOMTHR): the spectrum is unlike anything the network was trained on, do "
+                      "not trust its labels"),
+}
+
+#: Descriptions of the provenance keys of the output (CSV ``# key = value`` lines; FITS
+#: keyword, comment).
+META_KEYS = {
+    "software": ("SOFTWARE", "program that wrote this file"),
+    "engine": ("ENGINE", "inference engine, version"),
+    "model": ("MODEL", "astroNN model folder"),
+    "model_class": ("MODELCLS", "astroNN class of the network"),
+    "mc": ("MC", "MC-dropout passes per spectrum"),
+    "seed": ("SEED", "seed of the dropout masks"),
+    "normalise": ("NORMALIS", "normalisation of the spectra"),
+    "trained_survey": ("TRSURVEY", "survey the model was trained on"),
+    "trained_synthetic": ("TRSYNTH", "model trained on the synthetic survey"),
+    "trained_profile": ("TRPROFIL", "astronn_paper profile of the training run"),
+    "trained_seed": ("TRSEED", "seed of the training run (-1: unknown)"),
+    "trained_n_stars": ("TRNSTARS", "training + validation spectra (-1: unknown)"),
+    "domain_threshold": ("DOMTHR", "OUT_OF_DOMAIN when DOMAIN_SCORE is above this"),
+    "n_out_of_domain": ("NOUTDOM", "spectra flagged OUT_OF_DOMAIN"),
+    "warning": ("WARNING", "read before using the labels"),
+}
 
 
 def file_kind(path) -> str:
@@ -102,7 +149,8 @@ def file_kind(path) -> str:
             dtypes = [h.data.dtype.kind if h.is_image and h.data is not None else None
                       for h in hdul[:4]]
     except Exception as exc:  # astropy raises OSError/ValueError/TypeError on non-FITS files
-        raise InputError(f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: not a readable FITS file ({_fits_problem(exc)}); give an "
+                         "APOGEE apStar or aspcapStar file") from None
     n = apogee.N_PIX
     img = (lambda k: len(shapes) > k and shapes[k] is not None and len(shapes[k]) in (1, 2)
            and shapes[k][-1] == n)
@@ -113,6 +161,18 @@ def file_kind(path) -> str:
     raise InputError(f"{path}: not an APOGEE apStar or aspcapStar file (expected {n}-pixel "
                      "flux and error images in HDUs 1 and 2, and an integer PIXMASK in HDU 3 "
                      "for apStar)")
+
+
+def _fits_problem(exc: Exception) -> str:
+    """What astropy's error on a file that is not FITS means, without its advice to retry with
+    options (``ignore_missing_simple=True``) that do not apply to a spectrum."""
+    text = str(exc)
+    if "SIMPLE card" in text or "Empty or corrupt FITS file" in text:
+        return "it does not start with a FITS header"
+    if "truncated" in text.lower():
+        return "the file is truncated"
+    first = text.split(". ")[0].strip().rstrip(".")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def read_spectrum(path) -> Spectrum:
@@ -248,34 +308,151 @@ def _write(table, out: Path) -> None:
         raise InputError(f"{out}: --out must end in .csv or .fits")
     with cache.atomic_path(out, suffix=f".tmp{suffix}") as tmp:
         if suffix == ".csv":
-            comments = [f"{k} = {v}" for k, v in table.meta.items()]
             t = table.copy(copy_data=False)
-            t.meta = {"comments": comments}
-            t.write(tmp, format="ascii.csv", overwrite=True,
-                    comment="# ")
+            t.meta = {"comments": csv_header(table)}
+            t.write(tmp, format="ascii.csv", overwrite=True, comment="# ")
         else:
             from astropy.io import fits
 
-            t = table.copy(copy_data=False)
-            for col in t.itercols():        # FITS has no 'dex': keep it in the description
-                if str(col.unit) == "dex":
-                    col.unit = None
-                    col.description = f"{col.description} [dex]"
-            import warnings
-
-            with warnings.catch_warnings():      # long meta keys become HIERARCH cards
-                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-                hdu = fits.table_to_hdu(t)
-                fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+            fits.HDUList([_primary_hdu(), fits_hdu(table)]).writeto(tmp, overwrite=True)
 
 
-def _print(table, targets, stream=None) -> None:
-    """A compact human-readable table: one line per star, label +- total uncertainty."""
+def _label_names(table) -> list[str]:
+    """The label columns of an output table (those with a ``_err`` column)."""
+    return [c for c in table.colnames if f"{c}_err" in table.colnames]
+
+
+def csv_header(table) -> list[str]:
+    """The comment lines that open the CSV (without their ``# ``): what the file is, every
+    column with its unit, then the provenance as ``key = value`` lines."""
+    from astronn_paper import apogee
+    from astronn_paper.model import engine
+
+    lines = ["astroNN labels of APOGEE spectra (Leung & Bovy 2019), written by "
+             "'python -m astronn_paper predict'; one row per spectrum.",
+             "Read it with pandas.read_csv(path, comment='#') or astropy's "
+             "Table.read(path, format='ascii.csv', comment='#').",
+             "Columns:"]
+    lines += [f"  {name:<24}{INFO_COLUMNS[name][1]}" for name in table.colnames if name in INFO_COLUMNS]
+    lines += [f"  {'<label>' + suffix:<24}{what}, in the label's unit"
+              for suffix, what in engine.LABEL_COLUMNS.items()]
+    lines.append("Labels (the ASPCAP labels the paper's network is trained on; [X/H] is the abundance "
+                 "of X relative to hydrogen, in dex relative to the Sun):")
+    for name in _label_names(table):
+        unit = apogee.TARGET_UNITS.get(name, str(table[name].unit or ""))
+        lines.append(f"  {name:<6}{unit:<5}{apogee.TARGET_DESCRIPTIONS.get(name, name)}")
+    lines.append("Provenance:")
+    lines += [f"{k} = {v}" for k, v in table.meta.items()]
+    return lines
+
+
+#: Short column descriptions for the comment of a FITS ``TTYPEn`` card (the full one is in
+#: ``TCOMMn``), by label-column suffix.
+_SHORT = {"": "", "_err": "total uncertainty", "_err_model": "model (epistemic) uncertainty",
+          "_err_predictive": "predictive (aleatoric) uncertainty"}
+#: FITS ``TFORMn`` letters in words.
+_TFORM = {"A": "text", "L": "logical", "B": "8-bit integer", "I": "16-bit integer",
+          "J": "32-bit integer", "K": "64-bit integer", "E": "32-bit float", "D": "64-bit float"}
+
+
+def _card(header, key: str, value, comment: str, after=None) -> None:
+    """Set ``key`` with its comment; when value and comment do not fit on one card, the
+    comment goes on a COMMENT card ``KEY: comment`` (astropy would cut it)."""
+    import warnings
+
+    from astropy.io import fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fits.verify.VerifyWarning)
+        try:
+            fits.Card(key, value, comment).image
+            fits_together = True
+        except fits.verify.VerifyWarning:
+            fits_together = False
+    card = (key, value, comment) if fits_together else (key, value)
+    if key in header:
+        header[key] = card[1:]
+    elif after is not None:
+        header.insert(after, card, after=True)
+    else:
+        header.append(card, bottom=True)
+    if not fits_together:
+        header.add_comment(f"{key}: {comment}")
+
+
+def fits_hdu(table):
+    """The output table as a FITS binary table HDU (``LABELS``): ``TUNITn`` where a column
+    has a unit, ``TCOMMn`` and a ``TTYPEn`` comment describing every column, and the
+    provenance as keywords with comments (:data:`META_KEYS`)."""
+    from astropy.io import fits
+
+    from astronn_paper import apogee
+    from astronn_paper.model import engine
+
+    t = table.copy(copy_data=False)
+    t.meta = {}
+    units = {}
+    for col in t.itercols():            # astropy cannot write 'dex' as a FITS unit: set TUNITn below
+        units[col.name] = str(col.unit) if col.unit is not None else ""
+        col.unit = None
+    hdu = fits.table_to_hdu(t)
+    hdu.name = "LABELS"
+    h = hdu.header
+    labels = set(_label_names(table))
+    for i, name in enumerate(table.colnames, start=1):
+        base, suffix = name, ""
+        for suf in ("_err_predictive", "_err_model", "_err"):
+            if name.endswith(suf) and name[:-len(suf)] in labels:
+                base, suffix = name[:-len(suf)], suf
+                break
+        if base in labels:
+            short = f"{apogee.TARGET_TEXT.get(base, base)} {_SHORT[suffix]}".strip()
+            long = engine.label_column_description(base, suffix)
+        else:
+            short, long = INFO_COLUMNS.get(name, (name, table[name].description or name))
+        _card(h, f"TTYPE{i}", name, short)
+        form = h[f"TFORM{i}"]
+        _card(h, f"TFORM{i}", form, f"format: {_TFORM.get(form.strip()[-1:], form)}")
+        last = f"TFORM{i}"
+        if units[name]:
+            _card(h, f"TUNIT{i}", units[name], "unit" + (
+                " (dex: log10 of a ratio)" if units[name] == "dex" else ""), after=last)
+            last = f"TUNIT{i}"
+        _card(h, f"TCOMM{i}", long, "", after=last)
+    for key, value in table.meta.items():
+        keyword, comment = META_KEYS.get(key, (key[:8].upper(), key))
+        _card(h, keyword, value, comment)
+    for line in ("astroNN labels of APOGEE spectra (Leung & Bovy 2019), written by",
+                 "'python -m astronn_paper predict'. TCOMMn describes column n; Teff is",
+                 "in K, log g and the [X/H] in dex ([X/H] relative to the Sun).",
+                 "<label>_err**2 = <label>_err_model**2 + <label>_err_predictive**2."):
+        h.add_comment(line)
+    return hdu
+
+
+def _primary_hdu():
+    from astropy.io import fits
+
+    hdu = fits.PrimaryHDU()
+    hdu.header.add_comment("astroNN labels of APOGEE spectra: the table is in extension 1 (LABELS)")
+    return hdu
+
+
+def _print(table, targets, stream=None, threshold=float("nan")) -> None:
+    """A compact human-readable table: one line per star, label +- total uncertainty, after
+    one line saying what the numbers are and what DOMAIN_SCORE means."""
     stream = sys.stdout if stream is None else stream  # at call time (tests swap sys.stdout)
+    print("labels +- total uncertainty: teff in K, logg and [X/H] in dex relative to the Sun "
+          "(C1 = [C I/H], Ti2 = [Ti II/H])", file=stream)
+    scores = np.asarray(table["DOMAIN_SCORE"]) if "DOMAIN_SCORE" in table.colnames else np.array([])
+    if np.any(np.isfinite(scores)):
+        print(f"DOMAIN_SCORE is below 1 for 98 % of spectra like the training set's; above "
+              f"{threshold:.2f} the spectrum is unlike anything the network was trained on and "
+              "its labels should not be trusted", file=stream)
     for row in table:
         dom = ""
         if "DOMAIN_SCORE" in row.colnames and np.isfinite(row["DOMAIN_SCORE"]):
-            dom = f"  DOMAIN_SCORE {row['DOMAIN_SCORE']:.3g}" + ("  OUT OF DOMAIN" if row["OUT_OF_DOMAIN"] else "")
+            dom = f"  DOMAIN_SCORE {row['DOMAIN_SCORE']:.2f}" + ("  OUT OF DOMAIN" if row["OUT_OF_DOMAIN"] else "")
         print(f"{row['apogee_id']}  ({row['kind']}, {os.path.basename(row['file'])}){dom}",
               file=stream)
         cells = []
@@ -309,13 +486,14 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
             print(f"error: {exc}", file=sys.stderr)
             status = EXIT_BAD_INPUT
     if not spectra:
-        print("error: no usable spectrum among the files given", file=sys.stderr)
+        if len(files) > 1:         # with one file, its own error line says it all
+            print("error: no usable spectrum among the files given", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         model = engine.load_model(model_dir)
-    except engine.ModelFolderError as exc:
+    except engine.ModelFolderError as exc:   # a folder, but a broken or foreign one
         print(f"error: --model: {exc}", file=sys.stderr)
-        return EXIT_FAILED           # a folder, but a broken or foreign one
+        return EXIT_BAD_INPUT
     trained = model_provenance(model_dir)
     for line in provenance_lines(trained):
         print(line, file=sys.stderr)
@@ -328,8 +506,8 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
         print(dom_note, file=sys.stderr)
     for s, sc, fl in zip(spectra, dom_score, dom_flag):
         if fl:
-            print(f"warning: {s.apogee_id} ({s.path}): out of domain, DOMAIN_SCORE {sc:.3g} > "
-                  f"{dom_thr:.3g}: unlike the training spectra, its labels are unreliable",
+            print(f"warning: {s.apogee_id} ({s.path}): out of domain, DOMAIN_SCORE {sc:.2f} > "
+                  f"{dom_thr:.2f}: unlike the training spectra, its labels are unreliable",
                   file=sys.stderr)
     info = Table({"apogee_id": [s.apogee_id for s in spectra],
                   "file": [s.path for s in spectra], "kind": [s.kind for s in spectra],
@@ -338,9 +516,8 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
                   "row_rule": [s.rule for s in spectra],
                   "DOMAIN_SCORE": np.asarray(dom_score, np.float32),
                   "OUT_OF_DOMAIN": np.asarray(dom_flag, bool)})
-    info["DOMAIN_SCORE"].description = ("out-of-domain score: chi^2 of the residual against the "
-                                        "training set's principal components / training median")
-    info["OUT_OF_DOMAIN"].description = "DOMAIN_SCORE above the model folder's threshold"
+    for col in info.itercols():
+        col.description = INFO_COLUMNS[col.name][1]
     table = hstack([info, pred.to_table()], metadata_conflicts="silent")
     table.meta = {"software": f"astronn_paper {__version__}", "engine": pred.meta["engine"],
                   "model": str(model_dir.resolve()), "model_class": pred.meta["model_class"],
@@ -366,15 +543,16 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
             return EXIT_FAILED
         print(f"wrote {len(table)} star(s) to {out}", file=sys.stderr)
     else:
-        _print(table, pred.targetname)
+        _print(table, pred.targetname, threshold=dom_thr)
     return status
 
 
 def argument_problems(mc=100, seed=None, out=None, model_dir=None) -> list[str]:
     """One line per bad argument of :func:`run` (empty when all are fine)."""
     problems = []
-    if isinstance(mc, bool) or not isinstance(mc, (int, np.integer)) or mc < 1:
-        problems.append(f"--mc {mc!r}: the number of MC-dropout passes must be an integer >= 1")
+    low = config.MIN_MC_PASSES
+    if isinstance(mc, bool) or not isinstance(mc, (int, np.integer)) or mc < low:
+        problems.append(f"--mc {mc!r}: the number of MC-dropout passes must be an integer >= {low}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
                              or not 0 <= seed < 2 ** 32):
         problems.append(f"--seed {seed!r}: the seed must be an integer in 0 .. 2**32-1")
@@ -395,15 +573,17 @@ def argument_problems(mc=100, seed=None, out=None, model_dir=None) -> list[str]:
     return problems
 
 
-def _positive_int(value: str) -> int:
+def mc_passes(value: str) -> int:
+    """argparse ``type=`` of every ``--mc`` option: an integer >= :data:`config.MIN_MC_PASSES`."""
     import argparse
 
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n}: the number of MC-dropout passes must be >= 1")
+    if n < config.MIN_MC_PASSES:
+        raise argparse.ArgumentTypeError(f"{n}: the number of MC-dropout passes must be "
+                                         f">= {config.MIN_MC_PASSES}")
     return n
 
 
@@ -434,7 +614,7 @@ def register(subparsers) -> None:
     p.add_argument("files", nargs="+", metavar="FILE.fits", help="apStar or aspcapStar files")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="astroNN model folder (default: the shipped astroNN_0617_run001)")
-    p.add_argument("--mc", type=_positive_int, default=100, help="MC-dropout passes, >= 1 (default 100)")
+    p.add_argument("--mc", type=mc_passes, default=100, help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default 100)")
     p.add_argument("--seed", type=_seed, default=None, help="seed of the dropout masks (0 .. 2**32-1)")
     p.add_argument("--out", default=None, metavar="OUT.csv|OUT.fits",
                    help="write a CSV or FITS table instead of printing")

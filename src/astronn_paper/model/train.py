@@ -17,6 +17,8 @@ size of the training set come from the profile.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -206,9 +208,15 @@ def _fit(model, x, y, x_err, y_err) -> None:
     import tensorflow as tf
 
     model.callbacks = [tf.keras.callbacks.TerminateOnNaN()]
-    with warnings.catch_warnings():
+    # astroNN prints "Number of Training Data: ..., Number of Validation Data: ..." and its
+    # progress to stdout; the provenance records those numbers, so they are kept out of the
+    # notebooks' outputs
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         # how astroNN's networks are built (config.UNSEEDED_INITIALIZER_WARNING), not a fault
         warnings.filterwarnings("ignore", message=config.UNSEEDED_INITIALIZER_WARNING,
+                                category=UserWarning)
+        # astroNN passes the input errors to Keras in a dict the network does not read
+        warnings.filterwarnings("ignore", message="Input dict contained keys",
                                 category=UserWarning)
         model.fit(x, y, inputs_err=x_err, labels_err=y_err)
 
@@ -300,7 +308,10 @@ def ensure_model(
         "seed": config.seed_for(f"train:{kind}:{fraction}", p) if seed is None else int(seed),
     }
 
-    def matches(folder: Path) -> bool:
+    def mismatch(folder: Path) -> str | None:
+        """Why ``folder`` cannot be reused (None when it can)."""
+        if not (folder / "model_weights.h5").is_file():
+            return "no weights"
         prov = read_provenance(folder)
         have = {
             "dataset_fingerprint": prov.get("dataset_fingerprint"),
@@ -309,23 +320,80 @@ def ensure_model(
             "training_fraction": prov.get("training_fraction"),
             "seed": prov.get("seed"),
         }
-        return ((folder / "model_weights.h5").is_file() and have == want
-                and not training_diverged(folder))
+        diff = [f"{k} {have[k]} (needs {want[k]})" for k in want if have[k] != want[k]]
+        if diff:
+            return "trained with another " + ", ".join(diff)
+        if training_diverged(folder):
+            return "its training diverged"
+        return None
 
     folder = model_folder(kind, p, variant)
+    name = variant or NETWORKS[kind].folder
     if not force:
-        if matches(folder):
+        if mismatch(folder) is None:
             return folder
-        shipped = config.shipped_model_dir(NETWORKS[kind].folder)
-        if variant is None and matches(shipped):
-            return shipped
+        shipped = config.shipped_model_dir(name)
+        if not retrain_requested() and shipped.is_dir():
+            why = mismatch(shipped)
+            if why is None:
+                return shipped
+            print(f"training {name}: the shipped folder does not fit this dataset ({why})",
+                  flush=True)
     return train_network(kind, dataset_path, folder, p, fraction=fraction, seed=want["seed"])
 
 
+#: Set (to 1) by ``run --retrain``: never reuse the networks shipped with the repository.
+RETRAIN_ENV = "ASTRONN_PAPER_RETRAIN"
+
+
+def retrain_requested() -> bool:
+    """Whether the shipped networks are to be ignored (``run --retrain``)."""
+    return os.environ.get(RETRAIN_ENV, "").strip() not in ("", "0")
+
+
+#: Folder of the censored network trained on ASPCAP-normalised spectra (the paper's name).
+ASPCAP_VARIANT = "aspcapStar_BCNNCensored"
+
+
+def small_data_variant(fraction: float, replicate: int = 0) -> str:
+    """Model folder name of the network trained on ``fraction`` of the training set (replicate
+    0 keeps the paper's folder name; further replicates add ``_rep<k>``)."""
+    name = f"small_data_fixed_{fraction:g}"
+    return name if replicate == 0 else f"{name}_rep{replicate}"
+
+
+def replicate_seed(fraction: float, replicate: int, profile=None) -> int | None:
+    """Seed of one small-data replicate: its subset and its initialisation (``None`` for
+    replicate 0, i.e. the profile's usual seed for this fraction)."""
+    if replicate == 0:
+        return None
+    return config.seed_for(f"train:censored:{fraction}:replicate{replicate}", profile)
+
+
+def default_networks(profile=None) -> list[dict]:
+    """Every network the notebooks of a profile use, as ``ensure_model`` keyword arguments:
+    the censored and full-spectrum networks, the ASPCAP-normalised censored network and the
+    small-data networks (one per fraction and replicate)."""
+    from astronn_paper import dataset
+
+    p = config.get_profile(profile)
+    sets = dataset.build_standard_sets(p)
+    out = [dict(kind="censored", dataset_path=sets["train"]),
+           dict(kind="bcnn", dataset_path=sets["train"]),
+           dict(kind="censored", variant=ASPCAP_VARIANT,
+                dataset_path=dataset.build_standard_sets(p, normalisation="aspcap")["train"])]
+    for frac in p.small_data_fractions:
+        for rep in range(p.small_data_replicates):
+            out.append(dict(kind="censored", dataset_path=sets["train"], fraction=frac,
+                            variant=small_data_variant(frac, rep), seed=replicate_seed(frac, rep, p)))
+    return out
+
+
 def publish_shipped_model(folder: os.PathLike, dest: os.PathLike | None = None) -> Path:
-    """Copy a trained censored model folder to the repository top level (weights only)."""
+    """Copy a trained model folder to the repository top level (weights only), where
+    :func:`ensure_model` finds it; a ``domain.npz`` already shipped there is kept."""
     src = Path(folder)
-    dest = Path(dest) if dest else config.shipped_model_dir(NETWORKS["censored"].folder)
+    dest = Path(dest) if dest else config.shipped_model_dir(src.name)
     with cache.atomic_path(dest) as tmp:
         shutil.copytree(src, tmp)
         strip_optimizer(tmp / "model_weights.h5")
@@ -348,19 +416,46 @@ SHIPPED_MODEL_NOTE = (
 # --------------------------------------------------------------------------- command line
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the censored (paper) or full-spectrum network")
-    p.add_argument("--profile", default=None, help="ci | default | paper")
-    p.add_argument("--network", choices=sorted(NETWORKS), default="censored")
+    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
+                   help="run size (default: $ASTRONN_PAPER_PROFILE or 'default')")
+    p.add_argument("--network", choices=sorted(NETWORKS), default="censored",
+                   help="censored (the paper's astroNN_0617_run001) or bcnn (full spectrum, "
+                        "astroNN_0606_run001)")
     p.add_argument("--dataset", default=None, help="training HDF5 (default: the profile's)")
     p.add_argument("--out", default=None, help="model folder (default: the profile's models dir)")
     p.add_argument("--fraction", type=float, default=None, help="train on a seeded subset")
     p.add_argument("--force", action="store_true", help="retrain even if a matching model exists")
+    p.add_argument("--all", action="store_true",
+                   help="train (or reuse) every network the profile's notebooks use")
+    p.add_argument("--ship", action="store_true",
+                   help="with --all: copy the trained folders to the repository's top level "
+                        "(weights only), where run finds them")
     p.set_defaults(func=_cli)
+
+
+def train_all(profile=None, force: bool = False, ship: bool = False) -> list[Path]:
+    """Train (or reuse) every network of :func:`default_networks`; with ``ship``, copy each
+    folder trained here to the repository's top level."""
+    folders = []
+    for kw in default_networks(profile):
+        t0 = time.time()
+        folder = ensure_model(profile=profile, force=force, **kw)
+        print(f"{folder.name:<28} {config.shown_path(folder):<50} ({time.time() - t0:6.0f} s)",
+              flush=True)
+        if ship and folder.parent != config.repo_root():
+            folder = publish_shipped_model(folder)
+            print(f"{'':<28} shipped as {config.shown_path(folder)}", flush=True)
+        folders.append(folder)
+    return folders
 
 
 def _cli(args) -> int:
     if args.dataset and not Path(args.dataset).is_file():
         print(f"train: no dataset file {args.dataset}", file=sys.stderr)
         return 2
+    if args.all:
+        train_all(args.profile, force=args.force, ship=args.ship)
+        return 0
     try:
         if args.out:
             from astronn_paper import dataset

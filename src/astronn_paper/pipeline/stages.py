@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astronn_paper import cache, config
+from astronn_paper.model.blas import PRECISION_ENV
 from astronn_paper.progress import PROGRESS_ENV
+
+#: The engine's arithmetic while the pipeline executes the notebooks.
+NOTEBOOK_PRECISION = "fp32"
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,13 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
     p = config.get_profile(profile)
     out = executed_path(stage, p)
     tmp = out.with_name(out.stem + ".running.ipynb")
-    env_before = {k: os.environ.get(k) for k in (config.PROFILE_ENV, "MPLBACKEND", PROGRESS_ENV)}
+    env_before = {k: os.environ.get(k) for k in (config.PROFILE_ENV, "MPLBACKEND", PROGRESS_ENV,
+                                                  PRECISION_ENV)}
     os.environ[config.PROFILE_ENV] = p.name  # for code the kernel imports before the parameter
     os.environ[PROGRESS_ENV] = "0"     # no progress bars (stderr) in the notebook as committed
+    # fp32 products print the same digits on every x86-64 CPU (bf16 ones depend on the CPU's
+    # instructions): the committed notebooks, and the check that re-runs them, use fp32
+    os.environ[PRECISION_ENV] = NOTEBOOK_PRECISION
     # figures inline in the executed notebook, whatever backend the calling shell chose
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
@@ -172,13 +180,20 @@ def merge_streams(outputs: list) -> list:
 
 
 def run(profile=None, stages: list[str] | None = None, force: bool = False,
-        stream=sys.stdout) -> list[dict]:
-    """Run the pipeline; returns one summary record per stage."""
+        stream=sys.stdout, retrain: bool = False) -> list[dict]:
+    """Run the pipeline; returns one summary record per stage. With ``retrain`` the notebooks
+    train their networks here rather than use the folders shipped with the repository."""
+    from astronn_paper.model.train import RETRAIN_ENV
+
     p = config.get_profile(profile)
+    if retrain:
+        os.environ[RETRAIN_ENV] = "1"     # inherited by the notebooks' kernels
+        force = True
     wanted = set(stages) if stages else None
     unknown = (wanted or set()) - {s.name for s in STAGES}
     if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages: {[s.name for s in STAGES]}")
+        raise config.UserValueError(f"unknown stage(s) {sorted(unknown)}; stages: "
+                                    + ", ".join(s.name for s in STAGES))
     upstream, summary = "", []
     t_start = time.time()
     available = [s for s in STAGES if notebook_path(s).is_file()]
@@ -241,12 +256,24 @@ def register(subparsers) -> None:
     p.add_argument("--stages", nargs="+", metavar="NAME", default=None,
                    help="run only these notebooks: " + ", ".join(s.name for s in STAGES))
     p.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+    p.add_argument("--retrain", action="store_true",
+                   help="train every network here instead of using the shipped model folders")
     p.set_defaults(func=lambda a: 1 if any(s["status"] == "failed" for s in
-                                          run(a.profile, a.stages, a.force)) else 0)
+                                          run(a.profile, a.stages, a.force, retrain=a.retrain)) else 0)
 
     t = subparsers.add_parser("test", help="unit tests + nbval over the notebooks (ci profile)")
     t.add_argument("pytest_args", nargs="*", help="extra arguments passed to pytest")
-    t.set_defaults(func=lambda a: run_tests(a.pytest_args))
+    t.add_argument("--reproduce", action="store_true",
+                   help="instead: re-run the committed notebooks (default profile) under nbval and "
+                        "compare every text output (see astronn_paper.pipeline.reproduce)")
+    t.set_defaults(func=lambda a: _reproduce(a.pytest_args) if a.reproduce else run_tests(a.pytest_args))
+
+
+def _reproduce(extra: list[str]) -> int:
+    """``test --reproduce``: the committed notebooks re-run under nbval, outputs compared."""
+    from astronn_paper.pipeline import reproduce
+
+    return reproduce.check([notebook_path(s) for s in STAGES if notebook_path(s).is_file()], extra)
 
 
 def run_tests(extra: list[str] | None = None) -> int:

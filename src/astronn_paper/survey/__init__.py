@@ -23,6 +23,20 @@ from astronn_paper.survey.source import SurveySource
 
 #: The data release of a mirror source opened without one (dr14 or dr17; default dr14).
 RELEASE_ENV = "ASTRONN_PAPER_RELEASE"
+#: The survey source when none is given (synthetic or mirror; default synthetic).
+SOURCE_ENV = "ASTRONN_PAPER_SOURCE"
+
+
+class UnknownSource(config.UserValueError):
+    """A survey source that is neither ``synthetic`` nor ``mirror``."""
+
+
+class UnknownRelease(config.UserValueError):
+    """A data release that is not one of :data:`astronn_paper.survey.release.RELEASES`."""
+
+
+class NoMirror(config.UserError, RuntimeError):
+    """A mirror source asked for with no mirror folder given (``SDSS_LOCAL_SAS_MIRROR`` unset)."""
 
 
 def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
@@ -32,8 +46,9 @@ def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
     dict from :meth:`SurveySource.spec` (a mirror's may name its ``"release"``, dr14 or dr17;
     without one, ``ASTRONN_PAPER_RELEASE``, else dr14). ``None`` reads ``ASTRONN_PAPER_SOURCE``.
     """
+    from_env = spec is None and bool(os.environ.get(SOURCE_ENV))
     if spec is None:
-        spec = os.environ.get("ASTRONN_PAPER_SOURCE", "synthetic")
+        spec = os.environ.get(SOURCE_ENV) or "synthetic"
     if isinstance(spec, str):
         spec = {"kind": spec}
     kind = spec.get("kind")
@@ -43,8 +58,26 @@ def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
         p = config.get_profile(profile)
         return SyntheticSource(seed=spec.get("seed", p.survey_seed))
     if kind == "mirror":
-        from astronn_paper.survey.mirror import MirrorSource
+        from astronn_paper.survey import mirror, release
 
-        return MirrorSource(spec.get("root"), columns=spec.get("columns"),
-                            release=spec.get("release") or os.environ.get(RELEASE_ENV) or "dr14")
-    raise ValueError(f"unknown survey source {spec!r}: use 'synthetic' or 'mirror'")
+        rel = spec.get("release") or os.environ.get(RELEASE_ENV) or "dr14"
+        try:
+            release.check(rel)
+        except ValueError:
+            where = "" if spec.get("release") else f" (from the environment variable {RELEASE_ENV})"
+            raise UnknownRelease(f"unknown APOGEE release {rel!r}{where}: use one of "
+                                 f"{', '.join(release.RELEASES)}") from None
+        try:
+            root = mirror.mirror_root(spec.get("root"))
+        except RuntimeError as exc:                # no root given and SDSS_LOCAL_SAS_MIRROR unset
+            raise NoMirror(str(exc)) from None
+        if not root.is_dir():
+            where = "" if spec.get("root") else f" (the environment variable {config.MIRROR_ENV})"
+            raise NoMirror(f"the SAS mirror folder {root}{where} does not exist: point "
+                           f"{config.MIRROR_ENV} (or --mirror) at the folder holding dr14/apogee/... "
+                           "or dr17/apogee/..., or export the synthetic survey there with "
+                           "'python -m astronn_paper synth --mirror DIR'")
+        return mirror.MirrorSource(root, columns=spec.get("columns"), release=rel)
+    where = f" (from the environment variable {SOURCE_ENV})" if from_env else ""
+    raise UnknownSource(f"unknown survey source {kind if kind is not None else spec!r}{where}: "
+                        "use 'synthetic' or 'mirror'")

@@ -19,6 +19,13 @@ Layouts (SDSS DR14 data model, as real files have them):
   2 error, 3 best-fitting synthetic spectrum (8575 pixels each, 0 in the chip gaps),
   4 the ASPCAP table of the star.
 * **sha1sum** files: lines ``<sha1>  <filename>``, one per file of the folder.
+* **DR17 allStar** ``allStar-dr17-synspec_rev1.fits`` (:func:`write_allstar_dr17`,
+  :func:`read_allstar` with ``release="dr17"``): HDU 1 the table with DR17's own columns
+  (X_H in the order of HDU 3's ELEM_SYMBOL, named ``<X>_FE`` columns, int64 flags, EXTRATARG),
+  HDU 2 an int64 image, HDU 3 one row (WAVE, PARAM_SYMBOL, ELEM_SYMBOL, ELEMTOH, ELEM_VALUE,
+  GRIDS), HDU 4 the fields; read through its chain view
+  (:func:`astronn_paper.survey.release.chain_view_dr17`). The facts and their sources:
+  :mod:`astronn_paper.survey.release`.
 
 Readers raise :class:`~astronn_paper.survey.source.SpectrumError` (``missing_file`` via
 :class:`~astronn_paper.survey.source.MirrorFileMissing`, ``bad_checksum``, ``corrupt_fits``,
@@ -178,14 +185,51 @@ def write_allstar(path: os.PathLike, allstar: np.ndarray, header: dict | None = 
     _atomic_writeto(fits.HDUList([primary, table]), path)
 
 
-def read_allstar(path: os.PathLike, columns=None) -> np.ndarray:
+def column_widths(hdu) -> dict[str, int]:
+    """``{name: number of elements}`` of the columns of a FITS binary table HDU, from its
+    header (strings count as one element, whatever their width)."""
+    out = {}
+    for c in hdu.columns:
+        fmt = c.format
+        if getattr(fmt, "format", "") == "A":
+            out[c.name] = 1 if not c.dim else int(np.prod(_dims(c.dim)[1:]) or 1)
+        else:
+            out[c.name] = int(fmt.repeat or 1)
+    return out
+
+
+def _dims(dim) -> tuple[int, ...]:
+    return tuple(int(x) for x in str(dim).strip("() ").split(",") if x.strip())
+
+
+def read_allstar(path: os.PathLike, columns=None, release: str | None = None) -> np.ndarray:
     """The allStar table (HDU 1) as a numpy structured array (FITS dtypes, big-endian).
 
     ``columns`` (names) keeps only those, in that order: the real DR14 file has ~200
-    columns and several GB, most of which the chain never reads.
+    columns and several GB, most of which the chain never reads. ``release``: ``None`` reads
+    any FITS table as it is; ``"dr14"`` first checks the columns the chain reads against the
+    DR14 data model; ``"dr17"`` reads a DR17 allStar through its chain view (DR14 column
+    names, :func:`astronn_paper.survey.release.chain_view_dr17`; ``columns`` names columns of
+    the view). A file that does not follow the data model of ``release`` raises
+    :class:`~astronn_paper.survey.release.AllStarFormatError` (one line: the column and the
+    release).
     """
     from astropy.io import fits
 
+    from astronn_paper.survey import release as release_
+
+    if release is not None and release_.check(release) == "dr17":
+        view = read_allstar_dr17(path)
+        if columns is None:
+            return view
+        missing = [c for c in columns if c not in view.dtype.names]
+        if missing:
+            raise SpectrumError("bad_layout", f"{path}: the chain view of a DR17 allStar has no "
+                                f"column(s) {missing}; it has {', '.join(view.dtype.names)}", str(path))
+        out = np.empty(len(view), dtype=[(n, view.dtype[n]) for n in columns])
+        for name in columns:
+            out[name] = view[name]
+        return out
     path = str(path)
     if not os.path.isfile(path):
         raise MirrorFileMissing(path)
@@ -193,6 +237,8 @@ def read_allstar(path: os.PathLike, columns=None) -> np.ndarray:
         with fits.open(path, memmap=False) as hdul:
             if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
                 raise SpectrumError("bad_layout", f"{path}: HDU 1 is not the allStar binary table", path)
+            if release is not None:
+                release_.check_allstar_columns(path, column_widths(hdul[1]), release)
             data = hdul[1].data
             names = list(data.dtype.names) if columns is None else list(columns)
             missing = [c for c in names if c not in data.dtype.names]
@@ -206,6 +252,63 @@ def read_allstar(path: os.PathLike, columns=None) -> np.ndarray:
     except Exception as exc:
         raise SpectrumError("corrupt_fits", f"{path}: not a readable allStar FITS file ({exc})", path) from exc
     return out
+
+
+def write_allstar_dr17(path: os.PathLike, table: np.ndarray, key: np.ndarray, fields: np.ndarray,
+                       header: dict | None = None) -> None:
+    """Write a DR17 allStar (atomic): HDU 0 ``header`` (with DR17's VERSION keyword), HDU 1
+    ``table`` (DR17 columns), HDU 2 an int64 image of 360 zeros (the data model gives only its
+    type and size), HDU 3 ``key`` (one row: WAVE, PARAM_SYMBOL, ELEM_SYMBOL, ELEMTOH,
+    ELEM_VALUE, GRIDS), HDU 4 ``fields`` (TELESCOPE, FIELD, APOGEE_VERS)."""
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    primary.header["VERSION"] = (1.0, "Code version")
+    for k, v in (header or {}).items():
+        primary.header[k] = v
+    hdus = [primary, fits.BinTableHDU(np.asarray(table)), fits.ImageHDU(np.zeros(360, np.int64)),
+            fits.BinTableHDU(np.asarray(key)), fits.BinTableHDU(np.asarray(fields))]
+    _atomic_writeto(fits.HDUList(hdus), path)
+
+
+def read_allstar_dr17(path: os.PathLike) -> np.ndarray:
+    """The chain view of the DR17 allStar at ``path``
+    (:func:`astronn_paper.survey.release.chain_view_dr17`): only the columns it needs are read
+    (memory-mapped), the element and parameter order from HDU 3's ELEM_SYMBOL / PARAM_SYMBOL.
+    Raises :class:`~astronn_paper.survey.release.AllStarFormatError` when a column of the DR17
+    data model the chain reads is missing, :class:`SpectrumError` for an unreadable file."""
+    from astropy.io import fits
+
+    from astronn_paper.survey import release as release_
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise MirrorFileMissing(path)
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+                raise SpectrumError("bad_layout", f"{path}: HDU 1 is not the allStar binary table", path)
+            widths = column_widths(hdul[1])
+            release_.check_allstar_columns(path, widths, "dr17")
+            elem = param = None
+            if len(hdul) > 3 and isinstance(hdul[3], fits.BinTableHDU) and len(hdul[3].data):
+                key = hdul[3].data
+                if "ELEM_SYMBOL" in key.names:
+                    elem = [release_.as_text(e) for e in np.atleast_1d(key["ELEM_SYMBOL"][0])]
+                if "PARAM_SYMBOL" in key.names:
+                    param = [release_.as_text(e) for e in np.atleast_1d(key["PARAM_SYMBOL"][0])]
+            data = hdul[1].data
+            names = [n for n in release_.DR17_REQUIRED + release_.DR17_OPTIONAL if n in widths]
+            names += [f"{release_.named_column(e)}{s}" for e in release_.DR17_NAMED_ELEMENTS
+                      for s in ("", "_ERR", "_FLAG")]
+            names = [n for n in dict.fromkeys(names) if n in widths]
+            raw = {name: np.array(data[name]) for name in names}      # contiguous copies
+            del data
+    except SpectrumError:
+        raise
+    except Exception as exc:
+        raise SpectrumError("corrupt_fits", f"{path}: not a readable allStar FITS file ({exc})", path) from exc
+    return release_.chain_view_dr17(raw, elem, param)
 
 
 # ----------------------------------------------------------------------------- apStar

@@ -7,6 +7,16 @@ use (:mod:`astronn_paper.survey.release`); they are built here, never through as
 missing or whose checksum differs - this source never touches the network. Every spectrum
 is verified against its folder's ``.sha1sum`` file (when the file lists it) before use.
 
+The allStar is read as its release's data model has it (:func:`formats.read_allstar` with the
+release): a DR14 file as it is, a DR17 file through its chain view (DR14 column names built
+from DR17's own columns by name, :func:`astronn_paper.survey.release.chain_view_dr17`); a file
+that does not follow that data model is refused in one line
+(:class:`~astronn_paper.survey.release.AllStarFormatError`). With DR17 the batch readers
+(:meth:`MirrorSource.apstars`, :meth:`MirrorSource.aspcapstars`: how compile, catalog and
+clusters read spectra) skip the rows DR17 itself sets aside: a non-primary duplicate
+(EXTRATARG bit 4; reason ``duplicate``) and a row without spectrum (NVISITS = 0; reason
+``missing_file``).
+
 An exported synthetic mirror also carries ``astronn_paper_synthetic/`` with the truth
 table and the cluster membership table; then :meth:`MirrorSource.truth` and
 :meth:`MirrorSource.cluster_members` return them.
@@ -28,6 +38,7 @@ from astronn_paper.survey.source import (
     ApStar,
     AspcapStar,
     MirrorFileMissing,
+    SpectrumError,
     SurveySource,
 )
 
@@ -98,6 +109,7 @@ class MirrorSource(SurveySource):
         self.verify = verify
         self.columns = None if columns is None else tuple(columns)
         self._allstar = None
+        self._set_aside = None   # DR17: {allStar index: SpectrumError} of the rows DR17 sets aside
         self._truth = None       # the truth table, False when the mirror has none
         self._sums: dict[Path, dict[str, str]] = {}
 
@@ -135,9 +147,52 @@ class MirrorSource(SurveySource):
         return (self.root / SYNTH_DIR / TRUTH_FILE).is_file()
 
     def allstar(self) -> np.ndarray:
+        """The allStar table as the chain reads it: DR14's as it is, DR17's chain view."""
         if self._allstar is None:
-            self._allstar = formats.read_allstar(self.allstar_path, self.columns)
+            self._allstar = formats.read_allstar(self.allstar_path, self.columns, release=self.release)
         return self._allstar
+
+    def set_aside(self) -> dict[int, SpectrumError]:
+        """DR17: the allStar rows whose spectra the batch readers skip, with why - every
+        non-primary duplicate (EXTRATARG bit 4 DUPLICATE: the same APOGEE_ID in another field,
+        at lower SNR) and every row without spectrum (NVISITS = 0). Empty for DR14."""
+        if self._set_aside is None:
+            self._set_aside = {}
+            if self.release == "dr17":
+                view = (self.allstar() if self.columns is None     # read once, kept for the rows
+                        else formats.read_allstar(self.allstar_path, release="dr17"))
+                dup, nospec = release_.dr17_exclusions(view)
+                ids = np.char.strip(np.asarray(view["APOGEE_ID"]).astype("S"))
+                primary = {}
+                for i in np.flatnonzero(~dup & np.isin(ids, ids[dup])):
+                    primary[ids[i]] = int(i)
+                for i in np.flatnonzero(dup):
+                    j = primary.get(ids[i])
+                    where = (f"its primary row is {j} ({as_text(view['TELESCOPE'][j])}/"
+                             f"{as_text(view['FIELD'][j])}, SNR {float(view['SNR'][j]):.1f})"
+                             if j is not None else "the allStar has no primary row of it")
+                    self._set_aside[int(i)] = SpectrumError(
+                        "duplicate", f"allStar row {i} ({as_text(ids[i])}, "
+                        f"{as_text(view['TELESCOPE'][i])}/{as_text(view['FIELD'][i])}, SNR "
+                        f"{float(view['SNR'][i]):.1f}) is a DR17 non-primary duplicate (EXTRATARG "
+                        f"bit 4 DUPLICATE): {where}")
+                for i in np.flatnonzero(nospec & ~dup):
+                    self._set_aside[int(i)] = SpectrumError(
+                        "missing_file", f"allStar row {i} ({as_text(ids[i])}) has NVISITS = 0: "
+                        "DR17 lists it without a combined spectrum")
+        return self._set_aside
+
+    def apstars(self, rows) -> list:
+        """apStar of each row, or its :class:`SpectrumError`; with DR17 the rows of
+        :meth:`set_aside` give their reason without being read."""
+        skip = self.set_aside()
+        return [skip[int(i)] if int(i) in skip else _try(self.apstar, int(i)) for i in np.atleast_1d(rows)]
+
+    def aspcapstars(self, rows) -> list:
+        """aspcapStar of each row, or its :class:`SpectrumError` (DR17: as :meth:`apstars`)."""
+        skip = self.set_aside()
+        return [skip[int(i)] if int(i) in skip else _try(self.aspcapstar, int(i))
+                for i in np.atleast_1d(rows)]
 
     def apstar(self, index: int) -> ApStar:
         r = self._row(index)
@@ -186,6 +241,13 @@ class MirrorSource(SurveySource):
 
     def __repr__(self) -> str:
         return f"MirrorSource(root={str(self.root)!r}, release={self.release!r})"
+
+
+def _try(read, index: int):
+    try:
+        return read(index)
+    except SpectrumError as err:
+        return err
 
 
 def _stat_key(path: Path) -> tuple[int, int]:

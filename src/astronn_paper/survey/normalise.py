@@ -23,6 +23,10 @@ Before normalising, every spectrum is checked (:func:`check`); a bad one gives a
 ``bad_error``    zero or negative error in an unmasked pixel
 ===============  =====================================================================
 
+After normalising, :func:`normalise_batch` also rejects a spectrum whose normalisation
+failed (:func:`failed_normalisation`, reason ``failed_normalisation``): a continuum fit that
+crosses zero or leaves the spectrum far from 1.
+
 :func:`continuum` and :func:`aspcap` raise on the first bad spectrum;
 :func:`normalise_batch` normalises the good ones and returns the errors of the others, so
 that a compile can skip bad stars and report them.
@@ -200,8 +204,56 @@ class Normalised:
     errors: dict[int, SpectrumError] = field(default_factory=dict)  # input row -> problem
 
 
+#: A continuum-normalised H-band spectrum of a star lies below its continuum: absorption lines
+#: reach down to ~0.2 and the continuum scatters about 1 with the noise; nothing in a late-type
+#: star's APOGEE spectrum rises to 1.5 (sky lines and persistence are masked by PIXMASK).
+#: An unmasked pixel counts as out of range when it lies more than :data:`OUT_OF_RANGE_SIGMA`
+#: of its own error above :data:`MAX_NORMALISED_FLUX` or below 0.
+MAX_NORMALISED_FLUX = 1.5
+OUT_OF_RANGE_SIGMA = 3.0
+#: A spectrum with more than this fraction of its unmasked pixels out of range failed its
+#: normalisation (a noisy good spectrum has ~0.1 % of its pixels beyond 3 sigma by chance).
+MAX_OUT_OF_RANGE_FRACTION = 0.01
+
+
+def failed_normalisation(spec: np.ndarray, spec_err: np.ndarray) -> list[SpectrumError | None]:
+    """Normalised spectra (N, 7514) whose normalisation failed: a ``SpectrumError`` (reason
+    ``failed_normalisation``) or None per spectrum.
+
+    Failed when an unmasked pixel has a non-positive or non-finite normalised error (the
+    continuum fit crossed zero), or when more than :data:`MAX_OUT_OF_RANGE_FRACTION` of the
+    unmasked pixels lie more than :data:`OUT_OF_RANGE_SIGMA` errors above
+    :data:`MAX_NORMALISED_FLUX` or below zero. Masked pixels (flux and error
+    :data:`MASK_VALUE`) are ignored.
+    """
+    f, e = np.atleast_2d(spec), np.atleast_2d(spec_err)
+    unmasked = ~((f == MASK_VALUE) & (e == MASK_VALUE))
+    with np.errstate(invalid="ignore"):
+        bad_err = unmasked & ~(np.isfinite(e) & (e > 0) & np.isfinite(f))
+        beyond = ((f - MAX_NORMALISED_FLUX) > OUT_OF_RANGE_SIGMA * e) | (f < -OUT_OF_RANGE_SIGMA * e)
+    n_bad_err = bad_err.sum(axis=1)
+    frac = (beyond & unmasked & ~bad_err).sum(axis=1) / np.maximum(unmasked.sum(axis=1), 1)
+    out: list[SpectrumError | None] = []
+    for i in range(f.shape[0]):
+        if n_bad_err[i]:
+            out.append(SpectrumError(
+                "failed_normalisation", f"{int(n_bad_err[i])} unmasked pixels with a "
+                "non-positive or non-finite error after normalisation (the continuum fit "
+                "crosses zero)"))
+        elif frac[i] > MAX_OUT_OF_RANGE_FRACTION:
+            out.append(SpectrumError(
+                "failed_normalisation", f"{frac[i]:.1%} of the unmasked pixels lie more than "
+                f"{OUT_OF_RANGE_SIGMA:g} sigma above {MAX_NORMALISED_FLUX} or below 0 after "
+                f"normalisation (normalised flux {np.nanmin(f[i]):.3g} to {np.nanmax(f[i]):.3g}); "
+                f"allowed {MAX_OUT_OF_RANGE_FRACTION:.0%}"))
+        else:
+            out.append(None)
+    return out
+
+
 def normalise_batch(flux, err, bitmask=None, method: str = "continuum") -> Normalised:
-    """Normalise the valid spectra of a batch, collecting a ``SpectrumError`` per bad one."""
+    """Normalise the valid spectra of a batch, collecting a ``SpectrumError`` per bad one
+    (checks before normalising, :func:`check`, and after it, :func:`failed_normalisation`)."""
     if method not in _IMPL:
         raise ValueError(f"unknown normalisation {method!r}; choose one of {METHODS}")
     flux, err = _as_batch("flux", flux), _as_batch("err", err)
@@ -211,6 +263,14 @@ def normalise_batch(flux, err, bitmask=None, method: str = "continuum") -> Norma
     if good.any():
         bm = None if bitmask is None else np.broadcast_to(np.asarray(bitmask), flux.shape)[good]
         spec, spec_err = _IMPL[method](flux[good], err[good], bm)
+        rows = np.flatnonzero(good)
+        failed = failed_normalisation(spec, spec_err)
+        ok = np.array([p is None for p in failed], dtype=bool)
+        for k, problem in zip(rows, failed):
+            if problem is not None:
+                errors[int(k)] = problem
+                good[k] = False
+        spec, spec_err = spec[ok], spec_err[ok]
     else:
         spec = spec_err = np.empty((0, apogee.N_PIX_GAP_DELETED), np.float32)
     return Normalised(spec, spec_err, good, errors)

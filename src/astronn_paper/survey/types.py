@@ -7,16 +7,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from astronn_paper import apogee
+from astronn_paper.config import UserError
 
 #: Why a star can be skipped (``SpectrumError.reason``).
 SKIP_REASONS = (
     "missing_file", "bad_checksum", "corrupt_fits", "bad_layout", "all_masked", "nonfinite",
-    "bad_error", "duplicate",
+    "bad_error", "failed_normalisation", "duplicate",
 )
 
 
-class SpectrumError(Exception):
-    """A spectrum that cannot be used; ``reason`` in :data:`SKIP_REASONS`, ``path`` the file."""
+class SpectrumError(UserError):
+    """A spectrum that cannot be used; ``reason`` in :data:`SKIP_REASONS`, ``path`` the file.
+
+    A :class:`~astronn_paper.config.UserError`: the file is the user's data, so one that ends
+    a command (the allStar file of a mirror, say) gives one line, not a traceback."""
 
     def __init__(self, reason: str, message: str, path: str | None = None):
         if reason not in SKIP_REASONS:

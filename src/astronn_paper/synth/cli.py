@@ -2,6 +2,19 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from astronn_paper import apogee, config
+
+#: Bytes of one apStar row: flux, error, sky, sky error, telluric and telluric error
+#: (float32) and PIXMASK (int16) on the 8575-pixel grid; ``--lite`` writes the four sky and
+#: telluric HDUs empty.
+APSTAR_ROW_BYTES = {False: (6 * 4 + 2) * apogee.N_PIX, True: (2 * 4 + 2) * apogee.N_PIX}
+#: Bytes of an apStar file besides its rows: headers, the RV table, FITS padding (measured:
+#: 35-45 kB for DR14 and DR17, full and lite).
+APSTAR_FILE_BYTES = 40_000
+#: Bytes of one aspcapStar file (measured: 124 kB).
+ASPCAPSTAR_BYTES = 124_000
 
 
 def register(subparsers) -> None:
@@ -14,7 +27,8 @@ def register(subparsers) -> None:
             "stars the profile needs (its training and high-SNR test selections plus the "
             "cluster members)."),
     )
-    p.add_argument("--profile", default=None, help="ci, default or paper (default: $ASTRONN_PAPER_PROFILE or default)")
+    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
+                   help="whose stars to export (default: $ASTRONN_PAPER_PROFILE, else default)")
     p.add_argument("--mirror", default=None,
                    help="mirror root (what SDSS_LOCAL_SAS_MIRROR will point to); default: the profile's data/<profile>/sas_mirror")
     p.add_argument("--seed", type=int, default=None, help="survey seed (default: the profile's survey_seed)")
@@ -39,10 +53,30 @@ def _release(value: str) -> str:
     return release.argtype(value)
 
 
+def export_size(source, rows, release: str = "dr14", lite: bool = False,
+                aspcap: bool = True) -> tuple[int, int]:
+    """``(spectra, tables)``: about how many bytes an export of ``rows`` writes - its apStar
+    (and aspcapStar) files, and the allStar and truth tables (written once per mirror)."""
+    import numpy as np
+
+    nvisits = np.asarray(source.allstar()["NVISITS"][np.unique(np.asarray(rows, np.int64))], np.int64)
+    single = 1 if release == "dr14" else 2            # DR17 keeps a single visit in two rows
+    n_rows = np.where(nvisits > 1, nvisits + 2, single)
+    spectra = int(n_rows.sum()) * APSTAR_ROW_BYTES[bool(lite)] + len(n_rows) * APSTAR_FILE_BYTES
+    if aspcap:
+        spectra += len(n_rows) * ASPCAPSTAR_BYTES
+    tables = source.allstar().nbytes + source.truth().nbytes
+    return spectra, int(tables)
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.0f} MB"
+
+
 def main(args) -> int:
     import numpy as np
 
-    from astronn_paper import config
+    from astronn_paper.survey import release as release_
     from astronn_paper.survey.synthetic import SyntheticSource
     from astronn_paper.synth.export import default_rows, export_mirror, rows_from_ids
 
@@ -57,10 +91,12 @@ def main(args) -> int:
         if args.stars is not None and args.stars < len(rows):
             rng = np.random.default_rng(config.seed_for("synth:export", prof))
             rows = np.sort(rng.choice(rows, size=args.stars, replace=False))
-    nrows = src.allstar()["NVISITS"][rows]
-    est = float(np.sum(np.where(nrows > 1, nrows + 2, 1 if args.release == "dr14" else 2))) * (3 if args.lite else 7) * 4 * 8575 / 1e9 + 0.03 * len(rows) / 1e3
-    print(f"exporting {len(rows)} stars of seed {seed} as {args.release.upper()} to {root} (about {est:.1f} GB of spectra "
-          "plus ~0.2 GB of tables)")
+    spectra, tables = export_size(src, rows, release=args.release, lite=args.lite,
+                                  aspcap=not args.no_aspcap)
+    tables_there = (Path(root) / release_.layout(args.release).allstar_relpath).is_file()
+    print(f"exporting {len(rows)} stars of seed {seed} as {args.release.upper()} to {root} (about "
+          f"{_size(spectra)} of spectra, " + ("the tables already there)" if tables_there else
+                                             f"plus {_size(tables)} of tables: allStar and truth)"))
     summary = export_mirror(root, src, rows, aspcap=not args.no_aspcap, progress=not args.quiet,
                             lite=args.lite, release=args.release)
     per_1000 = summary["spectra_bytes"] / max(summary["n_rows_exported"], 1) * 1000 / 1e6

@@ -1,0 +1,122 @@
+"""Every number in the notebooks' prose comes from the notebook (a code cell above it, the paper's
+transcribed values or the method's declared constants), and no placeholder is left in the prose."""
+from decimal import Decimal
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from astronn_paper.pipeline import notebooks, stages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _nb(*cells):
+    """A notebook from ("md", text) and ("code", source, printed text) cells."""
+    nb = nbformat.v4.new_notebook()
+    for kind, source, *printed in cells:
+        if kind == "md":
+            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+        else:
+            outputs = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in printed]
+            nb.cells.append(nbformat.v4.new_code_cell(source, outputs=outputs))
+    return nb
+
+
+def _written(text):
+    return [(w, v, pct) for w, v, pct, _ in notebooks.prose_numbers(text)]
+
+
+def test_prose_numbers_reads_every_way_of_writing_a_number():
+    text = ("1,644 rows, a scatter of 0.031 dex, a bias of −0.05, 1.5–2.6 times, 2.6× faster, ×1.39, "
+            "84 % of them, 1–27 % label by label, a rate below 10⁻⁶ or 1e-6, 5e-4, 4000-5500 K.")
+    assert _written(text) == [
+        ("1,644", Decimal("1644"), False), ("0.031", Decimal("0.031"), False),
+        ("−0.05", Decimal("0.05"), False), ("1.5", Decimal("1.5"), False), ("2.6", Decimal("2.6"), False),
+        ("2.6", Decimal("2.6"), False), ("1.39", Decimal("1.39"), False), ("84 %", Decimal("84"), True),
+        ("1", Decimal("1"), True), ("27 %", Decimal("27"), True), ("10⁻⁶", Decimal("1e-6"), False),
+        ("1e-6", Decimal("1e-6"), False), ("5e-4", Decimal("5e-4"), False), ("4000", Decimal("4000"), False),
+        ("5500", Decimal("5500"), False)]
+
+
+def test_prose_numbers_skips_names_references_and_code():
+    text = """## 3. Clusters
+M67, NGC 6819 and M13 in DR14 with 2MASS ids; Ti II and [X/H] in the H-band, a degree-2 fit,
+T<sub>eff</sub> and $\\sigma_{\\rm tot}$. See Fig. 3, sect. 5.4, Table 2 and Leung & Bovy (2019),
+Ness et al. 2015, one 2018 GPU, arXiv:1808.04428, `Small_Data.ipynb`, data_v2.h5, the folder
+`astroNN_0617_run001`, the [catalog](https://example.org/dr14/v1.2/cat.fits) and `x = 3.5`.
+
+1. a list item
+```python
+y = 42
+```"""
+    assert _written(text) == []
+    assert _written("Of the 2000 stars") == [("2000", Decimal("2000"), False)]   # a count, not a year
+
+
+@pytest.mark.parametrize("value, percent, candidates, backed", [
+    ("0.031", False, [0.031], True),
+    ("0.031", False, [0.0312], True),          # the prose rounds the output to fewer digits
+    ("0.031", False, [0.0316], False),         # ... which rounds to 0.032
+    ("0.031", False, [0.03], False),           # the output printed fewer digits than the prose
+    ("0.120", False, [0.12], True),            # the same value
+    ("2.6", False, [2.63], True),              # 2.6× from a ratio 2.63
+    ("1644", False, [1644.0], True),
+    ("0.05", False, [0.05], True),             # −0.05 in the prose, -0.05 printed: magnitudes
+    ("23", True, [0.231], True),               # 23 % of a fraction 0.231
+    ("23", True, [23.4], True),
+    ("23", False, [0.231], False),             # without % a fraction does not back an integer
+    ("5e-4", False, [0.0005], True),
+    ("1e-6", False, [1e-5], False),
+])
+def test_is_backed_rounding_and_percent_rules(value, percent, candidates, backed):
+    assert notebooks.is_backed(Decimal(value), percent, candidates) is backed
+
+
+def test_a_planted_number_fails_and_a_printed_one_passes():
+    nb = _nb(("code", "print(scatter)", "Fe scatter 0.0312 dex, 23.1% of the stars\n"),
+             ("md", "**Verdict.** Fe scatters by 0.031 dex, 23 % of the stars, and by 0.457 in Na."))
+    assert notebooks.prose_number_problems(nb) == [
+        "notebook cell 1: 0.457 in '…23 % of the stars, and by 0.457 in Na.…'"]
+
+
+def test_only_code_cells_above_back_a_number():
+    nb = _nb(("md", "The scatter is 0.457 dex."), ("code", "print(s)", "0.457\n"),
+             ("md", "Then 0.457, as printed above."), ("md", "A typed 0.123 once"),
+             ("md", "does not back 0.123."))
+    problems = notebooks.prose_number_problems(nb)
+    assert [p.split(":")[0] for p in problems] == ["notebook cell 0", "notebook cell 3", "notebook cell 4"]
+
+
+def test_paper_values_and_declared_constants_back_a_number():
+    nb = _nb(("md", "The paper trains on 30,067 of its 33,407 stars (Teff scatter 23.6 K), 7514 pixels, "
+                    "60 epochs, dropout 0.3, learning rate 5e-4, 10 % for validation, missing labels -9999."))
+    assert notebooks.prose_number_problems(nb) == []
+    assert "4000" in notebooks.METHOD_CONSTANTS and len(notebooks.METHOD_CONSTANTS) < 25
+
+
+def test_placeholders_are_found():
+    nb = _nb(("code", "COLUMN_NAME = 'x'", "MY_FLAG set\n"),
+             ("md", "RESP_TABLE_VERDICT"),
+             ("md", "Fe scatters by {scatter:.3f} dex. TODO: Na. FIXME and XXX here; a NEW_TOKEN inline."),
+             ("md", "Names are fine: APOGEE_ID, SIG_SKYLINE, COLUMN_NAME, MY_FLAG, `SOME_CODE_NAME`, "
+                    "$x_{1}$."),
+             ("md", "**APOGEE_ID**"))   # a name alone on its line is a placeholder all the same
+    assert notebooks.placeholder_problems(nb) == [
+        "notebook cell 1: placeholder 'RESP_TABLE_VERDICT'",
+        "notebook cell 2: placeholder '{scatter:.3f}'", "notebook cell 2: placeholder 'TODO'",
+        "notebook cell 2: placeholder 'FIXME'", "notebook cell 2: placeholder 'XXX'",
+        "notebook cell 2: placeholder 'NEW_TOKEN'",
+        "notebook cell 4: placeholder 'APOGEE_ID'"]
+
+
+@pytest.mark.xfail(reason="the committed prose still has hand-typed numbers and a placeholder; "
+                          "remove this mark once the notebooks are re-run and their prose fixed",
+                   strict=False)
+def test_committed_notebooks_prose_comes_from_the_notebook():
+    """Every number in the committed notebooks' markdown is backed, and no placeholder is left."""
+    found = []
+    for stage in stages.STAGES:
+        nb_file = ROOT / f"{stage.name}.ipynb"
+        found += notebooks.placeholder_problems(nb_file) + notebooks.prose_number_problems(nb_file)
+    assert not found, f"{len(found)} problems:\n" + "\n".join(found)

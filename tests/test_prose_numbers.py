@@ -110,9 +110,6 @@ def test_placeholders_are_found():
         "notebook cell 4: placeholder 'APOGEE_ID'"]
 
 
-@pytest.mark.xfail(reason="the committed prose still has hand-typed numbers and a placeholder; "
-                          "remove this mark once the notebooks are re-run and their prose fixed",
-                   strict=False)
 def test_committed_notebooks_prose_comes_from_the_notebook():
     """Every number in the committed notebooks' markdown is backed, and no placeholder is left."""
     found = []

@@ -384,7 +384,7 @@ def test_predict_command_exits_nonzero_without_a_stack_trace(bad_folders, an_aps
     proc = subprocess.run([sys.executable, "-m", "astronn_paper", "predict", str(an_apstar),
                            "--model", str(bad_folders["truncated_weights"]), "--mc", "2"],
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]   # a user error: one line, exit 2
     assert "Traceback" not in proc.stderr
     assert str(bad_folders["truncated_weights"]) in proc.stderr
 

@@ -240,7 +240,7 @@ print(table.round(4).to_string())
 # abundance.
 
 # %%
-results.write("Inference", {
+_ = results.write("Inference", {
     "model": censored.name,
     "n_test_visits": test.match.n, "n_test_stars": match["n_stars"],
     "median_test_visit_snr": float(np.median(test.snr)),
@@ -254,7 +254,7 @@ results.write("Inference", {
         "n_visits": trainv.match.n, "n_stars": trainv.match.summary()["n_stars"],
         "table": {c: table[c].to_dict() for c in table.columns if c != "unit"},
     },
-}, P);
+}, P)
 
 # %% [markdown]
 # ## What this shows

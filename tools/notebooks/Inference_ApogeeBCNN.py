@@ -258,7 +258,7 @@ save(fig, "inference_bcnn_jacobian_weak_lines", P)
 # onto all four abundances, i.e. it predicts them from the population's correlations.
 
 # %%
-results.write("Inference_ApogeeBCNN", {
+_ = results.write("Inference_ApogeeBCNN", {
     "models": {k: f.name for k, f in folders.items()},
     "n_test_stars": n_test, "n_test_visits": c.match.n,
     "scatter_table": {col: table[col].to_dict() for col in table.columns},
@@ -266,7 +266,7 @@ results.write("Inference_ApogeeBCNN", {
     "precision_snr50_vs_combined": {col: at50[col].to_dict() for col in at50.columns},
     "jacobian": {"n_spectra": len(rows), "concentration": conc, "window_share": baseline,
                  "summary": summary, "weak_line_bcnn_less_concentrated": weak_less},
-}, P);
+}, P)
 
 # %% [markdown]
 # ## The element response test: censored vs full spectrum
@@ -380,7 +380,7 @@ prev["response"] = {
                       for s in resp_snrs},
     "population": {f"{s:g}": {k: v["population"].to_dict() for k, v in self_resp[s].items()} for s in resp_snrs},
     "reading_snr200": reading, "censored_follows_more": cen_more, "full_follows_more": full_more}
-results.write("Inference_ApogeeBCNN", prev, P);
+_ = results.write("Inference_ApogeeBCNN", prev, P)
 
 # %% [markdown]
 # The plain reading confirms it: the censored network measures N (0.71) and Fe (0.55) from

@@ -52,13 +52,13 @@ from astropy.stats import mad_std
 from astronn_paper import apogee, cache, config
 from astronn_paper.progress import bar as progress_bar
 from astronn_paper.survey import open_source
-from astronn_paper.survey.source import SurveySource
+from astronn_paper.survey.source import SKIP_REASONS, SurveySource
 
 CATALOG_NAME = "astroNN_apogee_dr14_catalog.fits"
 #: Stars per chunk (the unit of streaming and of resumption).
 CHUNK_SIZE = 256
 #: Bump when the bytes written for the same inputs change (invalidates partial files).
-CATALOG_VERSION = 2
+CATALOG_VERSION = 3
 #: Bits of the OUTSIDE_TRAINING flag.
 FLAG_BITS = {"teff": 0, "logg": 1, "Fe": 2, "out_of_domain": 3, "not_predicted": 7}
 _FIELDS = ("mean", "total", "model", "predictive")
@@ -246,7 +246,7 @@ def build_catalog(profile=None, source: SurveySource | None = None,
                     out[f][good] = pred[f]
                 t_pred += time.perf_counter() - t1
             reasons = np.array([problems[j]["reason"] if j in problems else "" for j in range(len(idx))],
-                               "S16")
+                               f"S{max(map(len, SKIP_REASONS))}")
             partial.write(k, {"rows": idx, "reason": reasons, "domain_score": dscore, **out})
             bar.update(len(idx))
             n_run += len(idx)
@@ -279,9 +279,6 @@ def build_catalog(profile=None, source: SurveySource | None = None,
     report = CatalogReport(path=str(out_path), n_rows=len(rows), n_predicted=n_pred,
                            skipped=dict(skipped), wall_time_s=wall, predict_time_s=t_pred,
                            n_chunks=n_chunks, n_chunks_resumed=resumed, n_run=n_run)
-    if skipped:
-        print(f"catalog: {sum(skipped.values())} stars skipped: "
-              + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
     return report
 
 

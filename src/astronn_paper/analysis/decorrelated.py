@@ -1,4 +1,4 @@
-"""The decorrelated-training study (issue 20): why the censored network shrinks M13's Al spread.
+"""The decorrelated-training study: why the censored network shrinks M13's Al spread.
 
 The censored network, trained on the standard synthetic survey, predicts most abundances
 from the star's overall metallicity and the population's label correlations rather than

@@ -288,7 +288,7 @@ def error_budget(pred, aspcap, truth, groups: dict, column: int = 1):
     return pd.DataFrame(rows).T
 
 
-# --------------------------------------------------------------------------- reading aids (issue 22)
+# --------------------------------------------------------------------------- reading aids
 def noise_budget(table):
     """Why the scatter against the ASPCAP-like labels exceeds the paper's: per label, from a
     :func:`metrics.bias_scatter_table` with truth and paper columns, the ratio of our scatter

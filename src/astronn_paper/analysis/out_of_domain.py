@@ -1,8 +1,8 @@
 """The out-of-domain demonstrations: synthetic-survey stars rendered with deliberately
-different physics (:data:`VARIANTS`, issue 23), normalised as in the paper and scored with a
+different physics (:data:`VARIANTS`), normalised as in the paper and scored with a
 model folder's domain model (:mod:`astronn_paper.model.domain`), beside what the network's
 MC-dropout uncertainty alone says about them (:func:`ood_table`); and the flag's false alarms
-and detections per SNR bin on a survey of another seed (:func:`snr_study`, issue 28)."""
+and detections per SNR bin on a survey of another seed (:func:`snr_study`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,8 +13,8 @@ import numpy as np
 from astronn_paper import apogee
 from astronn_paper.model.domain import DomainError, DomainModel
 
-#: Spectra rendered with deliberately different physics (the out-of-domain demonstration
-#: of issue 23), each applied to stars of the standard high-SNR test set; "in_domain" is
+#: Spectra rendered with deliberately different physics (the out-of-domain demonstration),
+#: each applied to stars of the standard high-SNR test set; "in_domain" is
 #: the unchanged forward model (it reproduces the test set's spectra exactly).
 VARIANTS = {
     "in_domain": "the forward model of the training set",
@@ -133,7 +133,7 @@ def _sigma_summary(total: np.ndarray, ref_median: np.ndarray) -> np.ndarray:
 def ood_table(model_folder=None, n_per_class: int = 200, mc: int = 40, profile=None,
               variants=tuple(VARIANTS), test_path=None, with_sigma: bool = True,
               domain_model: DomainModel | None = None, progress: bool = False) -> OODResult:
-    """The out-of-domain demonstration of issue 23, as a table.
+    """The out-of-domain demonstration, as a table.
 
     ``n_per_class`` stars drawn (seeded) from the standard high-SNR test set (SNR 100-200)
     are rendered with each physics variant (:data:`VARIANTS`, :func:`render_variant`),
@@ -214,7 +214,7 @@ def ood_table(model_folder=None, n_per_class: int = 200, mc: int = 40, profile=N
     return OODResult(table, scores, test_scores, dom.threshold, sigma, sig_thr)
 
 
-# ====================================================================== issue 28: per SNR
+# ====================================================================== per SNR
 #: SNR bins of :func:`snr_study`: from a typical visit to the brightest stars (the training
 #: set has SNR > 200, the test set on which the threshold is set 100-200).
 SNR_BINS = (30, 50, 100, 200, 400, 800, 1500, 3000)
@@ -404,7 +404,7 @@ def snr_study(model_folder=None, profile=None, survey_seed: int | None = None,
               n_per_bin: int | None = None, n_per_class: int | None = None, bins=SNR_BINS,
               domain_model: DomainModel | None = None, force: bool = False,
               progress: bool = False) -> SNRStudy:
-    """The out-of-domain flag per SNR bin (issue 28): the false alarms on in-domain spectra and
+    """The out-of-domain flag per SNR bin: the false alarms on in-domain spectra and
     the detections of each physics variant, on a survey neither the network nor the domain
     model saw (:func:`other_survey_seed`), from SNR 30 to 3000 (:func:`snr_sample`).
 

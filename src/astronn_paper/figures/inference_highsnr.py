@@ -441,7 +441,7 @@ def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | N
 
 
 def domain_scores(result, title: str | None = None):
-    """Out-of-domain score (issue 23): the DOMAIN_SCORE distribution of the high-SNR test set
+    """Out-of-domain score: the DOMAIN_SCORE distribution of the high-SNR test set
     and of each class of spectra rendered with different physics (``result``: the
     :class:`astronn_paper.analysis.out_of_domain.OODResult` of :func:`astronn_paper.analysis.out_of_domain.ood_table`),
     the threshold (≤ 2 % of the test set above it), and per class the fraction flagged by
@@ -494,7 +494,7 @@ def domain_scores(result, title: str | None = None):
 
 
 def domain_snr(study, title: str | None = None):
-    """The out-of-domain flag per SNR bin (issue 28), on a survey neither the network nor
+    """The out-of-domain flag per SNR bin, on a survey neither the network nor
     the domain model saw (``study``: the :class:`astronn_paper.analysis.out_of_domain.SNRStudy`
     of :func:`astronn_paper.analysis.out_of_domain.snr_study`). Left: DOMAIN_SCORE against the
     SNR the star was observed at, in domain (grey) and for each class of other physics, with

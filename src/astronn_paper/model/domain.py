@@ -23,8 +23,8 @@ directly in spectrum space, per spectrum and in batch (numpy only):
    leave behind is not noise: a star at the edge of the population (a cool, metal-rich giant)
    is less well described than the average one, so in domain ``χ² ≈ (1 - w) + α w`` with a
    star-to-star spread of ``α`` that shows more and more as the noise shrinks. A fixed
-   threshold on χ² therefore flagged ever more in-domain spectra at high SNR (issue 28: 19 %
-   at SNR 400-800, 56 % above 800).
+   threshold on χ² therefore flagged ever more in-domain spectra at high SNR (19 % at SNR
+   400-800, 56 % above 800, on another survey seed).
 5. ``DOMAIN_SCORE = χ² / χ²₉₈(w)``, with ``χ²₉₈(w) = 1 + sqrt(a² + (b w)²)`` the in-domain
    98th percentile of χ² at the spectrum's own model-error share (:func:`fit_curve`: pinball
    loss on in-domain spectra the components never saw, SNR 5 to 1500 - the held-out training

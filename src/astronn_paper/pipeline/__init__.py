@@ -3,5 +3,7 @@
 * :mod:`.stages`     ``python -m astronn_paper run``: papermill per notebook, stages cached by
   fingerprint; ``python -m astronn_paper test``: the README's test command
 * :mod:`.notebooks`  the ``.ipynb`` files built from their percent-format sources
-  (``tools/notebooks/*.py``, read with jupytext)
+  (``tools/notebooks/*.py``, read with jupytext), and the checks of their outputs and prose
+* :mod:`.reproduce`  ``python -m astronn_paper test --reproduce``: the committed notebooks
+  re-executed under nbval and compared (:mod:`.nbval_tolerance`: one unit in a last digit)
 """

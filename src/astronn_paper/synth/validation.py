@@ -1,5 +1,5 @@
 """Checks of the synthetic spectra's realism: window localisation, blanketing, and the
-information content measured with The Cannon (issue 3).
+information content measured with The Cannon.
 
 Used by ``tests/test_synth_spectra.py``, ``tests/test_synth_information.py`` and
 ``benchmarks/cannon_information.py``.

@@ -130,3 +130,26 @@ def test_run_uses_a_shipped_folder_only_when_its_dataset_matches(tmp_path, monke
         assert trained == ["astroNN_0606_run001"] and bcnn.parent == config.models_dir("default")
         assert lines == ["training astroNN_0606_run001: the shipped folder does not fit this "
                          "dataset (trained with another dataset_fingerprint old456 (needs abc123))"]
+
+
+def test_publishing_a_folder_keeps_the_shipped_domain_model(tmp_path, monkeypatch):
+    """Copying a newly trained folder to the top level replaces the weights but keeps the
+    out-of-domain model already shipped there (it depends on the data, not on the weights)."""
+    import h5py
+
+    from astronn_paper import config
+
+    monkeypatch.setenv(config.ROOT_ENV, str(tmp_path / "repo"))
+    src = tmp_path / "models" / "astroNN_0606_run001"
+    src.mkdir(parents=True)
+    with h5py.File(src / "model_weights.h5", "w") as f:
+        f.create_group("model_weights").attrs["new"] = 1
+    (src / "provenance.json").write_text("{}")
+    dest = tmp_path / "repo" / "astroNN_0606_run001"
+    dest.mkdir(parents=True)
+    (dest / "domain.npz").write_bytes(b"domain")
+    (dest / "model_weights.h5").write_bytes(b"old")
+    out = train.publish_shipped_model(src)
+    assert out == dest and (dest / "domain.npz").read_bytes() == b"domain"
+    with h5py.File(dest / "model_weights.h5", "r") as f:
+        assert f["model_weights"].attrs["new"] == 1

@@ -394,8 +394,11 @@ def publish_shipped_model(folder: os.PathLike, dest: os.PathLike | None = None) 
     :func:`ensure_model` finds it; a ``domain.npz`` already shipped there is kept."""
     src = Path(folder)
     dest = Path(dest) if dest else config.shipped_model_dir(src.name)
+    kept = dest / "domain.npz"
     with cache.atomic_path(dest) as tmp:
         shutil.copytree(src, tmp)
+        if kept.is_file() and not (tmp / kept.name).exists():
+            shutil.copy2(kept, tmp / kept.name)     # the out-of-domain model of the same data
         strip_optimizer(tmp / "model_weights.h5")
         prov = read_provenance(tmp)
         prov["about"] = SHIPPED_MODEL_NOTE.format(source=prov.get("source", "the synthetic DR14 survey"))

@@ -44,18 +44,22 @@ PRECISION = "fp32"
 CELL_TIMEOUT_S = 6 * 3600
 
 
-def notebook_env(base: dict | None = None) -> dict:
-    """``base`` (default: ``os.environ``) with the variables the pipeline sets while it executes
-    a notebook (:func:`astronn_paper.pipeline.stages.execute`), and fp32 products."""
+def notebook_variables(profile: str = "default") -> dict[str, str]:
+    """The environment variables a notebook is executed with, by the pipeline
+    (:func:`astronn_paper.pipeline.stages.execute`) and by this check: the profile (for code
+    the kernel imports before the parameter), no progress bars, inline figures and
+    :data:`PRECISION` products."""
     from astronn_paper.model.blas import PRECISION_ENV
     from astronn_paper.progress import PROGRESS_ENV
 
-    env = dict(os.environ if base is None else base)
-    env[config.PROFILE_ENV] = "default"
-    env[PROGRESS_ENV] = "0"
-    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    env[PRECISION_ENV] = PRECISION
-    return env
+    return {config.PROFILE_ENV: profile, PROGRESS_ENV: "0",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline", PRECISION_ENV: PRECISION}
+
+
+def notebook_env(base: dict | None = None) -> dict:
+    """``base`` (default: ``os.environ``) with :func:`notebook_variables` of the ``default``
+    profile."""
+    return {**(os.environ if base is None else base), **notebook_variables("default")}
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

@@ -26,11 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astronn_paper import cache, config
-from astronn_paper.model.blas import PRECISION_ENV
-from astronn_paper.progress import PROGRESS_ENV
-
-#: The engine's arithmetic while the pipeline executes the notebooks.
-NOTEBOOK_PRECISION = "fp32"
+from astronn_paper.pipeline.reproduce import notebook_variables
 
 
 @dataclass(frozen=True)
@@ -115,15 +111,12 @@ def execute(stage: Stage, profile, kernel_name: str | None = None) -> Path:
     p = config.get_profile(profile)
     out = executed_path(stage, p)
     tmp = out.with_name(out.stem + ".running.ipynb")
-    env_before = {k: os.environ.get(k) for k in (config.PROFILE_ENV, "MPLBACKEND", PROGRESS_ENV,
-                                                  PRECISION_ENV)}
-    os.environ[config.PROFILE_ENV] = p.name  # for code the kernel imports before the parameter
-    os.environ[PROGRESS_ENV] = "0"     # no progress bars (stderr) in the notebook as committed
-    # fp32 products print the same digits on every x86-64 CPU (bf16 ones depend on the CPU's
-    # instructions): the committed notebooks, and the check that re-runs them, use fp32
-    os.environ[PRECISION_ENV] = NOTEBOOK_PRECISION
-    # figures inline in the executed notebook, whatever backend the calling shell chose
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # the profile, no progress bars (stderr) in the notebook as committed, inline figures
+    # whatever backend the calling shell chose, and fp32 products, which print the same digits
+    # on every x86-64 CPU (bf16 ones depend on the CPU's instructions)
+    variables = notebook_variables(p.name)
+    env_before = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
         papermill.execute_notebook(
             str(notebook_path(stage)), str(tmp), parameters={"profile": p.name},

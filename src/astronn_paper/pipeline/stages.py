@@ -55,7 +55,8 @@ STAGES: tuple[Stage, ...] = (
           ("Inference_highSNR",)),
     Stage("Open_Globular_Cluster_Benchmark", "M67, NGC 6819 homogeneity and the M13 Al spread",
           ("Inference_highSNR",)),
-    Stage("Apogee_dr14_NN_Catalog", "the whole-survey catalog and Milky Way maps", ("Training",)),
+    Stage("Apogee_dr14_NN_Catalog", "the whole-survey catalog and Milky Way maps",
+          ("Inference_highSNR",)),  # reuses its predictions of the test set
     Stage("ASPCAP_Normalization", "ASPCAP versus continuum normalisation",
           ("Datasets_Data_Reduction",)),
     Stage("Small_Data", "scatter versus training-set size", ("Datasets_Data_Reduction",)),
@@ -66,6 +67,8 @@ START_ORDER: tuple[str, ...] = ("Datasets_Data_Reduction", "Training", "Inferenc
                                 "ASPCAP_Normalization", "Apogee_dr14_NN_Catalog",
                                 "Inference_ApogeeBCNN", "Small_Data", "Inference",
                                 "Open_Globular_Cluster_Benchmark")
+# Stages read each other's caches (predictions, the response table) only along ``after``, so
+# two stages that run at once never compute the same cache.
 
 
 def notebook_path(stage: Stage) -> Path:

@@ -38,7 +38,11 @@ from astronn_paper.pipeline import reproduce
     ("1234", "1235", True),
     ("1234", "1236", False),
     ("9.99", "10.00", False),                          # the number of digits must match
-    ("0.10", "0.100", False),
+    ("0.10", "0.100", True),                           # %g drops trailing zeros
+    ("-0.0009791", "-0.000979", True),                 # -0.0009790: one unit
+    ("-0.0009791", "-0.000978", False),                # eleven units
+    ("bias -0.0009791  0.07", "bias  -0.000979  0.07", True),   # the column keeps its width
+    ("bias -0.0009791  0.07", "bias   -0.000979  0.07", False),  # two spaces for one digit
     ("-0.000", "0.000", True),                         # a zero may carry either sign
     ("-0.000", "0.001", True),
     ("-0.001", "0.001", False),                        # the sign must match

@@ -100,7 +100,7 @@ def test_only_the_store_opens_dataset_files():
         "astronn_paper.dataset.store": "the compiled datasets",
         "astronn_paper.model.predictions": "the prediction caches",
         "astronn_paper.model.train": "astroNN's weights file (optimizer state stripped)",
-        "astronn_paper.model.engine": "astroNN's weights file (read for the engine)",
+        "astronn_paper.model.folder": "astroNN's weights file (checked before loading)",
         "astronn_paper.model.bench": "the memory benchmark's own spectra file",
     }
     users = set()

@@ -57,3 +57,29 @@ def test_every_stage_runs_after_the_stages_it_reads_from():
     for i, stage in enumerate(stages.STAGES):
         assert set(stage.after) <= set(names[:i]), stage.name   # listed after what it reads
     assert sorted(stages.START_ORDER) == sorted(names)
+
+
+def test_the_test_command_runs_unit_tests_and_notebooks_side_by_side(tmp_path, monkeypatch, data_home,
+                                                                     capsys):
+    """``python -m astronn_paper test``: the unit tests and each notebook in their own pytest
+    session, two at a time; a failing notebook fails the command and its report is printed."""
+    from astronn_paper import config
+    from astronn_paper.pipeline import notebooks
+
+    root = tmp_path / "repo"
+    (root / "tests").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "tests" / "test_unit.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    monkeypatch.setenv(config.ROOT_ENV, str(root))
+    first, second = stages.STAGES[0], stages.STAGES[1]
+    src = tmp_path / "nb.py"
+    src.write_text('# %% tags=["parameters"]\nprofile = None\n\n# %%\nprint(6 * 7)\n')
+    notebooks.build_notebook(src, root / f"{first.name}.ipynb")
+    src.write_text('# %%\nraise RuntimeError("a notebook that breaks")\n')
+    notebooks.build_notebook(src, root / f"{second.name}.ipynb")
+    rc = stages.run_tests(jobs=2)
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "running 3 pytest sessions, up to 2 at a time" in out
+    assert "unit tests" in out and "1 passed" in out
+    assert f"FAILED: {second.name}" in out and "a notebook that breaks" in out

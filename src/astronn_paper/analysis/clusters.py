@@ -32,7 +32,6 @@ The statistics (:func:`spread`, :func:`mean_and_error`, :func:`x_over_fe`,
 """
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -300,45 +299,20 @@ def member_spectra(source, allstar_index) -> MemberSpectra:
 
 
 # =========================================================================== predictions
-@functools.lru_cache(maxsize=16)
-def _model_fingerprint(folder: str, mtime_ns: int) -> str:
-    from astronn_paper.model.predictions import model_fingerprint
-
-    return model_fingerprint(folder)
-
-
 def cache_key(model_folder, source, members: Members, profile=None) -> dict:
-    """What determines a cluster's predictions: model weights, source, member list, MC passes,
-    seed."""
+    """What determines a cluster's predictions: the network (:func:`predictions.network_key`),
+    the source, the member list, MC passes and seed."""
     p = config.get_profile(profile)
-    weights = Path(model_folder) / "model_weights.h5"
-    mtime = weights.stat().st_mtime_ns if weights.is_file() else 0
-    return {
-        "version": CACHE_VERSION, "model": _model_fingerprint(str(Path(model_folder).resolve()), mtime),
-        "source": source.fingerprint(), "cluster": members.cluster,
+    return predictions.network_key(model_folder) | {
+        "version": CACHE_VERSION, "source": source.fingerprint(), "cluster": members.cluster,
         "members": cache.fingerprint([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),
         "mc": p.mc_passes, "seed": config.seed_for(f"clusters:{members.cluster}", p),
-        "normalisation": "continuum", "engine": _engine_version(), "precision": _precision(),
+        "normalisation": "continuum",
     }
 
 
-def _precision() -> str:
-    """The engine's arithmetic (fp32 or bf16) for this process."""
-    from astronn_paper.model import blas
-
-    return blas.resolve_precision()
-
-
-def _engine_version() -> str:
-    """Version of the fast MC-dropout engine (its masks decide the MC means)."""
-    from astronn_paper.model import engine
-
-    return str(getattr(engine, "ENGINE_VERSION", "unknown"))
-
-
 def cache_path(model_folder, key: dict, profile=None) -> Path:
-    return (config.predictions_dir(profile)
-            / f"clusters__{Path(model_folder).name}__{key['cluster']}__{cache.fingerprint(key)}.h5")
+    return predictions.cache_file(f"clusters__{Path(model_folder).name}__{key['cluster']}", key, profile)
 
 
 def predict_members(model_folder, source, members: Members, profile=None,

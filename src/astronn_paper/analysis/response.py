@@ -43,7 +43,6 @@ synthetic survey's). A model linear in the labels gives back its matrix exactly 
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -360,9 +359,10 @@ def default_path(model_folder, profile=None) -> Path:
 def measure(model_folder, n_stars: int | None = None, snrs: Sequence[float] = DEFAULT_SNRS,
             seed: int | None = None, mc: int = MC_PASSES, profile=None, out: os.PathLike | None = None,
             n_boot: int = N_BOOT, vmicro: str = "relation", progress: bool = True):
-    """Run the response test on a model folder and write the CSV (atomically) with a JSON
-    sidecar (``<out>.json``: model, stars, SNRs, seeds, MC passes, timing). Returns the
-    table (:data:`COLUMNS`)."""
+    """Run the response test on a model folder, store it in the prediction cache
+    (:func:`cache_path`) and, if ``out`` is given, also as a CSV with a JSON sidecar
+    (``<out>.json``: model, stars, SNRs, seeds, MC passes, timing). Returns the table
+    (:data:`COLUMNS`) as read back from the cache, with the metadata in ``attrs``."""
     from astronn_paper import cache
     from astronn_paper.model import engine
 
@@ -370,7 +370,7 @@ def measure(model_folder, n_stars: int | None = None, snrs: Sequence[float] = DE
     folder = engine.check_model_folder(model_folder)
     n_stars = N_STARS.get(p.name, 300) if n_stars is None else int(n_stars)
     seed = config.seed_for("response", p) if seed is None else int(seed)
-    out = Path(out) if out is not None else default_path(folder, p)
+    key = cache_key(folder, p, n_stars, snrs, seed, mc, vmicro)
     t0, c0 = time.time(), time.process_time()
     model = engine.load_model(folder)
     source = _synthetic_source(p)
@@ -381,51 +381,63 @@ def measure(model_folder, n_stars: int | None = None, snrs: Sequence[float] = DE
                   n_boot=n_boot, seed=seed, progress=progress)
     table = to_frame(results)
     wall, cpu = time.time() - t0, time.process_time() - c0
-    meta = {"model_folder": config.shown_path(folder), "model": folder.name, "model_fingerprint": predictions.model_fingerprint(folder),
-            "n_stars": n_stars,
-            "n_good": {str(r.snr): r.n_good for r in results}, "snrs": list(map(float, snrs)),
-            "seed": seed, "mc_passes": mc, "n_boot": n_boot, "vmicro": vmicro, "survey_seed": source.seed,
-            "generator": source.fingerprint(), "profile": p.name, "version": RESPONSE_VERSION,
-            "allstar_index": stars.index.tolist(), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    with cache.atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    cache.atomic_write_json(out.with_name(out.name + ".json"), meta)
-    table.attrs.update(meta)
+    meta = key | {"model_folder": config.shown_path(folder), "model_name": folder.name,
+                  "n_good": {str(r.snr): r.n_good for r in results}, "n_boot": n_boot,
+                  "profile": p.name, "allstar_index": stars.index.tolist(), "wall_s": round(wall, 1),
+                  "cpu_s": round(cpu, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = cache_path(folder, key, p)
+    predictions.write_cache(path, {c: (table[c].to_numpy().astype("S") if table[c].dtype == object
+                                       else table[c].to_numpy()) for c in COLUMNS}, {"meta": meta})
+    table = _read(path)
+    if out is not None:
+        out = Path(out)
+        with cache.atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        cache.atomic_write_json(out.with_name(out.name + ".json"), meta)
     return table
 
 
-def _key(meta: Mapping) -> dict:
-    return {k: meta.get(k) for k in ("model", "model_fingerprint", "n_stars", "snrs", "seed", "mc_passes",
-                                     "vmicro", "survey_seed", "generator", "version")}
+def cache_key(folder, profile, n_stars: int, snrs: Sequence[float], seed: int, mc: int,
+              vmicro: str = "relation") -> dict:
+    """What decides a response table: the network (:func:`predictions.network_key`), the stars,
+    SNRs, seed, MC passes, micro-turbulence rule and the synthetic survey."""
+    p = config.get_profile(profile)
+    return predictions.network_key(folder) | {
+        "n_stars": int(n_stars), "snrs": list(map(float, snrs)), "seed": int(seed), "mc_passes": int(mc),
+        "vmicro": vmicro, "survey_seed": p.survey_seed, "generator": _synthetic_source(p).fingerprint(),
+        "version": RESPONSE_VERSION}
+
+
+def cache_path(folder, key: dict, profile=None) -> Path:
+    """The table's file in the prediction cache."""
+    return predictions.cache_file(f"response__{Path(folder).name}", key, profile)
+
+
+def _read(path: Path):
+    import pandas as pd
+
+    data = predictions.read_cache(path, attrs=("meta",))
+    meta = data.pop("meta")
+    table = pd.DataFrame({c: (np.char.decode(data[c]).astype(object) if data[c].dtype.kind == "S"
+                              else data[c]) for c in COLUMNS})
+    table.attrs.update(meta)
+    return table
 
 
 def response_table(model_folder, profile=None, n_stars: int | None = None,
                    snrs: Sequence[float] = DEFAULT_SNRS, seed: int | None = None, mc: int = MC_PASSES,
                    force: bool = False, progress: bool = True):
-    """The response table of a model folder for a profile, from its CSV under
-    ``<data>/<profile>/results/`` when that was made with the same settings (model, stars,
-    SNRs, seed, MC passes, survey), else measured (:func:`measure`) and written."""
-    import pandas as pd
-
+    """The response table of a model folder for a profile, from the prediction cache when it
+    was made with the same settings (network, stars, SNRs, seed, MC passes, survey), else
+    measured (:func:`measure`)."""
     p = config.get_profile(profile)
     folder = Path(model_folder)
-    path = default_path(folder, p)
-    want = _key({"model": folder.name, "model_fingerprint": predictions.model_fingerprint(folder), "n_stars": N_STARS.get(p.name, 300) if n_stars is None else int(n_stars),
-                 "snrs": list(map(float, snrs)),
-                 "seed": config.seed_for("response", p) if seed is None else int(seed), "mc_passes": mc,
-                 "vmicro": "relation",
-                 "survey_seed": p.survey_seed, "generator": _synthetic_source(p).fingerprint(),
-                 "version": RESPONSE_VERSION})
-    side = path.with_name(path.name + ".json")
-    if not force and path.is_file() and side.is_file():
-        meta = json.loads(side.read_text())
-        if _key(meta) == want:
-            table = pd.read_csv(path)
-            table.attrs.update(meta)
-            return table
-    return measure(folder, n_stars=want["n_stars"], snrs=snrs, seed=want["seed"], mc=mc, profile=p,
-                   progress=progress)
+    n_stars = N_STARS.get(p.name, 300) if n_stars is None else int(n_stars)
+    seed = config.seed_for("response", p) if seed is None else int(seed)
+    path = cache_path(folder, cache_key(folder, p, n_stars, snrs, seed, mc), p)
+    if path.is_file() and not force:
+        return _read(path)
+    return measure(folder, n_stars=n_stars, snrs=snrs, seed=seed, mc=mc, profile=p, progress=progress)
 
 
 # ============================================================================ reading tables
@@ -540,11 +552,11 @@ def _cli(args) -> int:
         print(f"error: --out must be a .csv file, got {args.out}", file=sys.stderr)
         return 2
     folder = args.model or config.shipped_model_dir()
+    out = Path(args.out) if args.out else default_path(folder, args.profile)
     # a bad model folder or too many stars: config.UserError, one line from cli.main
     table = measure(folder, n_stars=args.stars, snrs=args.snr, seed=args.seed, mc=args.mc,
-                    profile=args.profile, out=args.out, n_boot=args.boot, vmicro=args.vmicro)
+                    profile=args.profile, out=out, n_boot=args.boot, vmicro=args.vmicro)
     meta = table.attrs
-    out = Path(args.out) if args.out else default_path(folder, args.profile)
     for snr in args.snr:
         sr = self_response(table, snr)
         print(f"SNR {snr:g}: self-response R[i,i] (± bootstrap error), response to all [X/H] +0.1")

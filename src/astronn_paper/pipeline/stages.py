@@ -376,9 +376,10 @@ def register(subparsers) -> None:
                    help="instead: re-run the committed notebooks (default profile) under nbval and "
                         "compare every text output (see astronn_paper.pipeline.reproduce)")
     t.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="with --reproduce: notebooks checked side by side (default as for run)")
+                   help="pytest sessions side by side: the unit tests and the notebooks (default as "
+                        "for run)")
     t.set_defaults(func=lambda a: _reproduce(a.pytest_args, a.jobs) if a.reproduce
-                   else run_tests(a.pytest_args))
+                   else run_tests(a.pytest_args, a.jobs))
 
 
 def _reproduce(extra: list[str], jobs: int | None = None) -> int:
@@ -392,22 +393,59 @@ def _reproduce(extra: list[str], jobs: int | None = None) -> int:
                            after={s.name: s.after for s in present}, jobs=jobs or default_jobs("default"))
 
 
-def run_tests(extra: list[str] | None = None) -> int:
-    """The README's test command: unit tests, then every top-level notebook under nbval
-    (``--nbval-lax``), all with the ``ci`` profile, in one pytest session."""
+def run_tests(extra: list[str] | None = None, jobs: int | None = None) -> int:
+    """The README's test command: the unit tests, and every top-level notebook under nbval
+    (``--nbval-lax``), all with the ``ci`` profile. The unit tests and the notebooks (each
+    after the notebooks it reads from) run side by side, up to ``jobs`` pytest sessions at a
+    time (default :func:`default_jobs`); with ``extra`` pytest arguments, one session runs
+    everything, as pytest would."""
     import subprocess
 
     root = config.repo_root()
-    notebooks = [str(notebook_path(s).relative_to(root)) for s in STAGES if notebook_path(s).is_file()]
+    present = [s for s in STAGES if notebook_path(s).is_file()]
+    notebooks = [str(notebook_path(s).relative_to(root)) for s in present]
     env = dict(os.environ, **{config.PROFILE_ENV: "ci"})
-    cmd = [sys.executable, "-m", "pytest", "tests", *notebooks, "--nbval-lax",
-           "-p", "no:cacheprovider", *(extra or [])]
-    print("running:", " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd, cwd=root, env=env)
-    if rc == 5:
-        print("pytest collected no tests: that is a failure here", file=sys.stderr)
-        return 1
-    return rc
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    if extra:
+        cmd = [*base[:3], "tests", *notebooks, "--nbval-lax", *base[3:], *extra]
+        print("running:", " ".join(cmd), flush=True)
+        rc = subprocess.call(cmd, cwd=root, env=env)
+        return 1 if rc == 5 else rc
+    jobs = default_jobs("ci") if jobs is None else int(jobs)
+    order = {name: i for i, name in enumerate(START_ORDER)}
+    present.sort(key=lambda s: order.get(s.name, len(order)))
+    commands = {"unit tests": [*base, "tests"]}
+    commands.update({s.name: [*base, str(notebook_path(s).relative_to(root)), "--nbval-lax"]
+                     for s in present})
+    names = [present[0].name, "unit tests", *[s.name for s in present[1:]]] if present else ["unit tests"]
+    print(f"running {len(commands)} pytest sessions, up to {jobs} at a time (ci profile): the unit "
+          f"tests and {len(present)} notebooks under nbval --nbval-lax", flush=True)
+    logs = {n: config.sub_dir("tests", "ci") / f"{n.replace(' ', '_')}.log" for n in commands}
+    codes: dict[str, int] = {}
+
+    def start(name):
+        print(f"  {name:<34} running ...", flush=True)
+        with open(logs[name], "wb") as fh:
+            return subprocess.Popen(commands[name], cwd=root, env=env, stdout=fh,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def finished(name, proc, seconds):
+        codes[name] = proc.returncode
+        lines = [ln for ln in logs[name].read_text(errors="replace").splitlines() if ln.strip()]
+        print(f"  {name:<34} {lines[-1].strip('= ') if lines else 'no output'} ({seconds:.0f} s)",
+              flush=True)
+
+    t0 = time.time()
+    schedule.run_graph(names, {s.name: s.after for s in present}, start, jobs, finished)
+    failed = [n for n in names if codes.get(n) != 0]
+    for name in failed:          # the whole pytest report of a session that failed
+        print(f"\n===== {name}: {' '.join(commands[name][1:])} =====\n"
+              f"{logs[name].read_text(errors='replace')}", flush=True)
+    print(f"\n{'all passed' if not failed else 'FAILED: ' + ', '.join(failed)} "
+          f"({time.time() - t0:.0f} s; logs in {config.shown_path(logs['unit tests'].parent)})")
+    if any(codes.get(n) == 5 for n in names):
+        print("a pytest session collected no tests: that is a failure here", file=sys.stderr)
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

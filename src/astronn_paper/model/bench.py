@@ -321,7 +321,7 @@ def run_training(args) -> int:
     for kind in train.NETWORKS:
         prov = train.read_provenance(train.model_folder(kind, args.profile))
         if prov:
-            print(f"{args.profile} profile, {kind}: {prov['n_train']} spectra x "
+            print(f"{args.profile.name} profile, {kind}: {prov['n_train']} spectra x "
                   f"{prov['network']['epochs']} epochs in {prov['training_wall_time_s']:.0f} s")
     return 0
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from astronn_paper import apogee
 from astronn_paper.cache import atomic_write_bytes, file_sha1
+from astronn_paper.survey.release import DEFAULT_RELEASE
 from astronn_paper.survey.types import (
     ApStar,
     AspcapStar,
@@ -316,7 +317,7 @@ def read_allstar_dr17(path: os.PathLike) -> np.ndarray:
 # ----------------------------------------------------------------------------- apStar
 def write_apstar(path: os.PathLike, star: ApStar, *, sky=None, sky_err=None, telluric=None,
                  telluric_err=None, lsf=None, rv_table: np.ndarray | None = None,
-                 lite: bool = False, release: str = "dr14") -> None:
+                 lite: bool = False, release: str = DEFAULT_RELEASE) -> None:
     """Write an apStar file with the HDU layout of ``release`` (atomic, deterministic).
 
     ``star.header`` goes to the primary header (NVISITS, SNR, SNRVIS<n>, RA, DEC, ...; see

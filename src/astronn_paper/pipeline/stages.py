@@ -259,7 +259,11 @@ def register(subparsers) -> None:
     t.add_argument("--reproduce", action="store_true",
                    help="instead: re-run the committed notebooks (default profile) under nbval and "
                         "compare every text output (see astronn_paper.pipeline.reproduce)")
-    t.set_defaults(func=lambda a: _reproduce(a.pytest_args) if a.reproduce else run_tests(a.pytest_args))
+    t.add_argument("--quick", action="store_true",
+                   help="the inner loop: unit tests only, without the 'slow' and 'subprocess' ones "
+                        "and without the notebooks (CI runs everything)")
+    t.set_defaults(func=lambda a: _reproduce(a.pytest_args) if a.reproduce
+                   else run_tests(a.pytest_args, quick=a.quick))
 
 
 def _reproduce(extra: list[str]) -> int:
@@ -269,16 +273,17 @@ def _reproduce(extra: list[str]) -> int:
     return reproduce.check([notebook_path(s) for s in STAGES if notebook_path(s).is_file()], extra)
 
 
-def run_tests(extra: list[str] | None = None) -> int:
+def run_tests(extra: list[str] | None = None, quick: bool = False) -> int:
     """The README's test command: unit tests, then every top-level notebook under nbval
-    (``--nbval-lax``), all with the ``ci`` profile, in one pytest session."""
+    (``--nbval-lax``), all with the ``ci`` profile, in one pytest session. ``quick``: the unit
+    tests not marked ``slow`` or ``subprocess``, no notebooks."""
     import subprocess
 
     root = config.repo_root()
     notebooks = [str(notebook_path(s).relative_to(root)) for s in STAGES if notebook_path(s).is_file()]
     env = dict(os.environ, **{config.PROFILE_ENV: "ci"})
-    cmd = [sys.executable, "-m", "pytest", "tests", *notebooks, "--nbval-lax",
-           "-p", "no:cacheprovider", *(extra or [])]
+    selection = ["-m", "not slow and not subprocess"] if quick else [*notebooks, "--nbval-lax"]
+    cmd = [sys.executable, "-m", "pytest", "tests", *selection, "-p", "no:cacheprovider", *(extra or [])]
     print("running:", " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=root, env=env)
     if rc == 5:

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from astronn_paper import apogee
+from astronn_paper import apogee, config
 from astronn_paper.analysis import inference_highsnr, metrics
 from astronn_paper.figures import inference_highsnr as figs
 
@@ -66,8 +66,10 @@ def test_forward_model_derivative_is_in_the_windows():
 
 
 def test_ood_selection_sizes():
-    assert inference_highsnr.ood_size("ci") == 300 and inference_highsnr.ood_size("default") == 2000
-    sel = inference_highsnr.ood_selection("ci")
+    ci, default = config.PROFILES["ci"], config.PROFILES["default"]
+    assert inference_highsnr.ood_size(ci) == 300 and inference_highsnr.ood_size(default) == 2000
+    assert inference_highsnr.ood_size(default.replace(n_test=None)) == 5000
+    sel = inference_highsnr.ood_selection(ci)
     assert sel.max_stars == 300 and not sel.visits and sel.teff_max == 8000.0
 
 

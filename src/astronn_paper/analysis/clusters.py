@@ -310,10 +310,9 @@ def _model_fingerprint(folder: str, mtime_ns: int) -> str:
     return model_fingerprint(folder)
 
 
-def cache_key(model_folder, source, members: Members, profile=None) -> dict:
+def cache_key(model_folder, source, members: Members, p: config.Profile) -> dict:
     """What determines a cluster's predictions: model weights, source, member list, MC passes,
-    seed."""
-    p = config.get_profile(profile)
+    seed (``p``: the resolved profile)."""
     weights = Path(model_folder) / "model_weights.h5"
     mtime = weights.stat().st_mtime_ns if weights.is_file() else 0
     return {

@@ -167,6 +167,7 @@ dataset.compile_dataset(FakeSource(n=40, delay=0.04), sel, {out!r}, workers=1,
 """
 
 
+@pytest.mark.subprocess
 def test_interrupted_compile_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1546300800")
     out = tmp_path / "resumed.h5"

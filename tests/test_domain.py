@@ -333,8 +333,8 @@ def shipped_snr_sample():
     if not (folder / domain.DOMAIN_FILE).is_file():
         pytest.skip(f"{folder / domain.DOMAIN_FILE} absent")
     dom = domain.DomainModel.load_for(folder)
-    assert _SNR_TEST_SEED not in (config.get_profile("default").survey_seed,
-                                  out_of_domain.other_survey_seed("default"))
+    default = config.PROFILES["default"]
+    assert _SNR_TEST_SEED not in (default.survey_seed, out_of_domain.other_survey_seed(default))
     in_domain = out_of_domain.snr_sample(dom, _SNR_TEST_SEED, n_per_bin=200, n_per_class=0,
                                          variants=(), seed=1)
     classes = out_of_domain.snr_sample(dom, _SNR_TEST_SEED, n_per_bin=0, n_per_class=40,

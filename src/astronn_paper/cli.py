@@ -100,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command != "test":           # 'test' runs with the ci profile whatever is set
-            config.get_profile(getattr(args, "profile", None))   # a typo in the environment
+        # the profile is resolved once, here: a command with --profile receives a config.Profile;
+        # a typo in the environment stops every command but 'test' (which runs with ci)
+        if hasattr(args, "profile"):
+            args.profile = config.get_profile(args.profile)
+        elif args.command != "test":
+            config.get_profile(None)
         return int(args.func(args) or 0)
     except config.UserError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)

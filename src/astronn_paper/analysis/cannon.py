@@ -432,19 +432,17 @@ def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFi
     return path
 
 
-def output_dir(profile=None) -> Path:
+def output_dir(p: config.Profile) -> Path:
     """``<repo>/external_data`` for the default profile (committed), else
     ``<data>/<profile>/external_data``."""
-    p = config.get_profile(profile)
     d = config.repo_root() / "external_data" if p.name == "default" else config.data_dir(p) / "external_data"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def compare_rows(n_test: int, profile=None) -> np.ndarray:
+def compare_rows(n_test: int, p: config.Profile) -> np.ndarray:
     """Rows of the high-SNR test set The Cannon is applied to: a seeded random subset of
     :data:`N_COMPARE` rows (all in ``paper``), sorted."""
-    p = config.get_profile(profile)
     n = N_COMPARE.get(p.name, N_COMPARE["default"])
     if n is None or n >= n_test:
         return np.arange(n_test)

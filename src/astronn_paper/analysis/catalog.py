@@ -563,8 +563,10 @@ def true_labels(source: SurveySource, allstar_index) -> np.ndarray | None:
 
 # =========================================================================== command line
 def register(subparsers) -> None:
+    from astronn_paper.survey.arguments import source_arguments
+
     p = subparsers.add_parser(
-        "catalog", help="predict the whole-survey catalog (FITS)",
+        "catalog", help="predict the whole-survey catalog (FITS)", parents=[source_arguments()],
         description="Apply the censored network (fast MC dropout) to every allStar row with a "
                     "spectrum, or the profile's share of them, and write the catalog as a FITS "
                     "table laid out like the original astroNN DR14 catalog (resumable: finished "
@@ -578,22 +580,14 @@ def register(subparsers) -> None:
                    help=f"stars per inference chunk, the unit of resumption (default {CHUNK_SIZE})")
     p.add_argument("--force", action="store_true",
                    help="predict again even if the catalog or finished chunks are up to date")
-    p.add_argument("--release", type=_release_arg, default=None, metavar="dr14|dr17",
-                   help="read the SAS mirror at $SDSS_LOCAL_SAS_MIRROR with this release's layout "
-                        "(default: the source of $ASTRONN_PAPER_SOURCE / $ASTRONN_PAPER_RELEASE)")
     p.set_defaults(func=_cli)
 
 
-def _release_arg(value: str) -> str:
-    from astronn_paper.survey import release
-
-    return release.argtype(value)
-
-
 def _cli(args) -> int:
-    source = None
-    if args.release:
-        source = open_source({"kind": "mirror", "release": args.release}, args.profile)
+    from astronn_paper.survey.arguments import source_spec
+
+    spec = source_spec(args)
+    source = None if spec is None else open_source(spec, args.profile)
     rep = build_catalog(args.profile, source=source, model_folder=args.model, out_path=args.out,
                         chunk_size=args.chunk_size, force=args.force)
     print(json.dumps({**rep.__dict__, "path": config.shown_path(rep.path), "spectra_per_s": rep.spectra_per_s},

@@ -97,15 +97,18 @@ def spread(values, axis: int = 0) -> np.ndarray:
 
 
 def mean_and_error(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, error of the mean (sample standard deviation / sqrt(n)) and n along ``axis``,
-    ignoring missing values. The error is NaN for n < 2, the mean NaN for n = 0."""
+    """Mean, error of the mean (:func:`scipy.stats.sem`: sample standard deviation / sqrt(n))
+    and n along ``axis``, ignoring missing values. The error is NaN for n < 2, the mean NaN for
+    n = 0."""
+    from scipy.stats import sem
+
     a = valid(values)
     n = np.sum(np.isfinite(a), axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(a, axis=axis)
-        sd = np.nanstd(a, axis=axis, ddof=1)
-    err = np.where(n >= 2, sd / np.sqrt(np.maximum(n, 1)), np.nan)
+        err = sem(a, axis=axis, ddof=1, nan_policy="omit")
+    err = np.where(n >= 2, err, np.nan)
     return np.asarray(mean), np.asarray(err), np.asarray(n)
 
 
@@ -299,10 +302,9 @@ def member_spectra(source, allstar_index) -> MemberSpectra:
 
 
 # =========================================================================== predictions
-def cache_key(model_folder, source, members: Members, profile=None) -> dict:
+def cache_key(model_folder, source, members: Members, p: config.Profile) -> dict:
     """What determines a cluster's predictions: the network (:func:`predictions.network_key`),
-    the source, the member list, MC passes and seed."""
-    p = config.get_profile(profile)
+    the source, the member list, MC passes and seed (``p``: the resolved profile)."""
     return predictions.network_key(model_folder) | {
         "version": CACHE_VERSION, "source": source.fingerprint(), "cluster": members.cluster,
         "members": cache.fingerprint([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),

@@ -27,21 +27,19 @@ from astronn_paper.analysis import metrics
 
 
 # --------------------------------------------------------------------------- OOD set
-def ood_size(profile=None) -> int:
+def ood_size(p: config.Profile) -> int:
     """Stars in the out-of-distribution set: 300 in ci, 2000 in default, 5000 at paper scale."""
-    p = config.get_profile(profile)
     if p.n_test is None:
         return 5000
     return int(np.clip(2 * p.n_test // 3, 300, 2000))
 
 
-def ood_selection(profile=None):
+def ood_selection(p: config.Profile):
     """Stars of every kind with 3500 <= Teff(ASPCAP) <= 8000 K and SNR > 100 (so that noise does
     not dominate the uncertainty), no flag cuts, combined spectra only, a seeded random subset
     of :func:`ood_size` stars. The training box is then located with the *true* labels."""
     from astronn_paper.dataset import Selection
 
-    p = config.get_profile(profile)
     return Selection(name="ood", teff_min=3500.0, teff_max=8000.0, snr_min=100.0,
                      starflag_zero=False, aspcapflag_zero=False, vscatter_max=float("inf"),
                      visits=False, max_stars=ood_size(p), seed=config.seed_for("dataset:ood", p))

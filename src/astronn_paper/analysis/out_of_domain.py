@@ -231,12 +231,11 @@ SEPARATED = ("lsf_1.5x", "lines_shift_1px", "teff_7000K", "dwarf_3300K", "observ
 SNR_STUDY_VERSION = "1"
 
 
-def other_survey_seed(profile=None) -> int:
-    """The seed of the survey :func:`snr_study` draws its stars from: the profile's survey
-    seed + 1 (a population and noise draws neither the network nor the domain model saw)."""
-    from astronn_paper import config
-
-    return config.get_profile(profile).survey_seed + 1
+def other_survey_seed(p) -> int:
+    """The seed of the survey :func:`snr_study` draws its stars from: the survey seed of the
+    profile ``p`` (a :class:`config.Profile`) + 1 (a population and noise draws neither the
+    network nor the domain model saw)."""
+    return p.survey_seed + 1
 
 
 def _reobserved_source(seed: int, snr_of: dict):

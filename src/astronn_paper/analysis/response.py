@@ -252,8 +252,11 @@ class ResponseResult:
 
 def bootstrap_median(ratios: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
                      chunk: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """Median over axis 0 (NaN rows ignored) and its bootstrap standard error (resampling
-    the rows with replacement ``n_boot`` times, seeded)."""
+    """Median over axis 0 (NaN rows ignored) and its bootstrap standard error
+    (:func:`scipy.stats.bootstrap`: the rows resampled with replacement ``n_boot`` times,
+    ``chunk`` resamples at a time, from ``numpy.random.default_rng(seed)``)."""
+    from scipy.stats import bootstrap
+
     r = np.asarray(ratios, dtype=np.float64)
     r = r[~np.isnan(r).reshape(len(r), -1).all(axis=1)]     # stars left out entirely
     # np.median is ~10x faster than np.nanmedian: use it unless some entries are missing
@@ -264,12 +267,9 @@ def bootstrap_median(ratios: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
     med = median(r, axis=0)
     if n < 2 or n_boot < 2:
         return med, np.full(med.shape, np.nan)
-    rng = np.random.default_rng(seed)
-    meds = []
-    for a in range(0, n_boot, chunk):
-        pick = rng.integers(0, n, size=(min(chunk, n_boot - a), n))
-        meds.append(median(r[pick], axis=1))
-    return med, np.concatenate(meds).std(axis=0, ddof=1)
+    res = bootstrap((r,), median, n_resamples=n_boot, batch=chunk, vectorized=True, axis=0,
+                    method="percentile", random_state=np.random.default_rng(seed))
+    return med, res.standard_error
 
 
 def run(predict: Callable, forward, labels: np.ndarray, snrs: Sequence[float],

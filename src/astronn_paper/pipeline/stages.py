@@ -375,11 +375,14 @@ def register(subparsers) -> None:
     t.add_argument("--reproduce", action="store_true",
                    help="instead: re-run the committed notebooks (default profile) under nbval and "
                         "compare every text output (see astronn_paper.pipeline.reproduce)")
+    t.add_argument("--quick", action="store_true",
+                   help="the inner loop: unit tests only, without the 'slow' and 'subprocess' ones "
+                        "and without the notebooks (CI runs everything)")
     t.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="pytest sessions side by side: the unit tests and the notebooks (default as "
                         "for run)")
     t.set_defaults(func=lambda a: _reproduce(a.pytest_args, a.jobs) if a.reproduce
-                   else run_tests(a.pytest_args, a.jobs))
+                   else run_tests(a.pytest_args, a.jobs, quick=a.quick))
 
 
 def _reproduce(extra: list[str], jobs: int | None = None) -> int:
@@ -393,12 +396,13 @@ def _reproduce(extra: list[str], jobs: int | None = None) -> int:
                            after={s.name: s.after for s in present}, jobs=jobs or default_jobs("default"))
 
 
-def run_tests(extra: list[str] | None = None, jobs: int | None = None) -> int:
+def run_tests(extra: list[str] | None = None, jobs: int | None = None, quick: bool = False) -> int:
     """The README's test command: the unit tests, and every top-level notebook under nbval
     (``--nbval-lax``), all with the ``ci`` profile. The unit tests and the notebooks (each
     after the notebooks it reads from) run side by side, up to ``jobs`` pytest sessions at a
     time (default :func:`default_jobs`); with ``extra`` pytest arguments, one session runs
-    everything, as pytest would."""
+    everything, as pytest would. ``quick``: the unit tests not marked ``slow`` or
+    ``subprocess``, no notebooks, in one session."""
     import subprocess
 
     root = config.repo_root()
@@ -406,11 +410,15 @@ def run_tests(extra: list[str] | None = None, jobs: int | None = None) -> int:
     notebooks = [str(notebook_path(s).relative_to(root)) for s in present]
     env = dict(os.environ, **{config.PROFILE_ENV: "ci"})
     base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
-    if extra:
-        cmd = [*base[:3], "tests", *notebooks, "--nbval-lax", *base[3:], *extra]
+    if extra or quick:
+        selection = ["-m", "not slow and not subprocess"] if quick else [*notebooks, "--nbval-lax"]
+        cmd = [*base[:3], "tests", *selection, *base[3:], *(extra or [])]
         print("running:", " ".join(cmd), flush=True)
         rc = subprocess.call(cmd, cwd=root, env=env)
-        return 1 if rc == 5 else rc
+        if rc == 5:
+            print("pytest collected no tests: that is a failure here", file=sys.stderr)
+            return 1
+        return rc
     jobs = default_jobs("ci") if jobs is None else int(jobs)
     order = {name: i for i, name in enumerate(START_ORDER)}
     present.sort(key=lambda s: order.get(s.name, len(order)))

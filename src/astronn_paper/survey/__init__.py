@@ -60,7 +60,7 @@ def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
     if kind == "mirror":
         from astronn_paper.survey import mirror, release
 
-        rel = spec.get("release") or os.environ.get(RELEASE_ENV) or "dr14"
+        rel = spec.get("release") or os.environ.get(RELEASE_ENV) or release.DEFAULT_RELEASE
         try:
             release.check(rel)
         except ValueError:
@@ -72,9 +72,9 @@ def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
         except RuntimeError as exc:                # no root given and SDSS_LOCAL_SAS_MIRROR unset
             raise NoMirror(str(exc)) from None
         if not root.is_dir():
-            where = "" if spec.get("root") else f" (the environment variable {config.MIRROR_ENV})"
+            where = "" if spec.get("root") else f" (the environment variable {mirror.MIRROR_ENV})"
             raise NoMirror(f"the SAS mirror folder {root}{where} does not exist: point "
-                           f"{config.MIRROR_ENV} (or --mirror) at the folder holding dr14/apogee/... "
+                           f"{mirror.MIRROR_ENV} (or --mirror) at the folder holding dr14/apogee/... "
                            "or dr17/apogee/..., or export the synthetic survey there with "
                            "'python -m astronn_paper synth --mirror DIR'")
         return mirror.MirrorSource(root, columns=spec.get("columns"), release=rel)

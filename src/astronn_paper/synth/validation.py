@@ -12,9 +12,9 @@ from astropy.stats import mad_std
 from astronn_paper import apogee
 from astronn_paper.synth import instrument, spectra
 
-#: Labels of the Cannon check: Teff, logg and the 18 distinct abundances (C1 and Ti2 equal
-#: C and Ti in the truth, so they would make the label design singular).
-CANNON_LABELS: tuple[str, ...] = ("teff", "logg") + tuple(
+#: Teff, logg and the 18 distinct abundances: the labels of the generator's Cannon check (C1
+#: and Ti2 equal C and Ti in the truth, so they would make the label design singular).
+DISTINCT_LABELS: tuple[str, ...] = ("teff", "logg") + tuple(
     t for t in apogee.ABUNDANCES if t not in ("C1", "Ti2"))
 WEAK_LINE_ELEMENTS = ("Na", "P", "S", "V", "Co")
 STRONG_LINE_ELEMENTS = ("Fe", "Mg", "Si", "Ni")
@@ -102,7 +102,7 @@ def _label_matrix(lab: dict[str, np.ndarray]) -> np.ndarray:
     cols = {"teff": lab["teff"], "logg": lab["logg"]}
     for j, t in enumerate(apogee.ABUNDANCES):
         cols[t] = lab["xh"][:, j]
-    return np.stack([cols[c] for c in CANNON_LABELS], axis=1)
+    return np.stack([cols[c] for c in DISTINCT_LABELS], axis=1)
 
 
 def train_cannon(flux: np.ndarray, err: np.ndarray, labels: np.ndarray):
@@ -148,11 +148,11 @@ def infer_cannon(model, flux: np.ndarray, err: np.ndarray) -> np.ndarray:
     from TheCannon.dataset import Dataset
 
     ivar = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
-    wl = apogee.wavelength()[apogee.gap_delete_index()]
+    wl = apogee.kept_wavelength()
     with contextlib.redirect_stdout(io.StringIO()):
         ds = Dataset(wl, np.arange(1), flux[:1], ivar[:1], np.zeros((1, len(model.pivots))),
                      np.arange(flux.shape[0]), flux.copy(), ivar)
-        ds.set_label_names(list(CANNON_LABELS))
+        ds.set_label_names(list(DISTINCT_LABELS))
         model.infer_labels(ds)
     return ds.test_label_vals
 
@@ -173,7 +173,7 @@ def cannon_information(n_train: int = 2000, n_test: int = 300, snr_train: float 
     d = pred - y[te]
     ok = np.all(np.abs(d) < 1e3, axis=1)
     out = {}
-    for j, name in enumerate(CANNON_LABELS):
+    for j, name in enumerate(DISTINCT_LABELS):
         dj = d[ok, j]
         out[name] = {"std": float(np.std(dj)), "bias": float(np.mean(dj)),
                      "mad": float(mad_std(dj))}
@@ -185,7 +185,7 @@ def cannon_information(n_train: int = 2000, n_test: int = 300, snr_train: float 
 # ------------------------------------------------------------- information of the spectra
 #: Free labels of the Fisher analysis: Teff, logg and the 18 distinct abundances (C1 follows
 #: C and Ti2 follows Ti, as in the truth).
-FISHER_LABELS: tuple[str, ...] = CANNON_LABELS
+FISHER_LABELS: tuple[str, ...] = DISTINCT_LABELS
 _TIED = {"C1": "C", "Ti2": "Ti"}
 
 

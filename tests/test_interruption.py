@@ -38,8 +38,8 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import faults  # noqa: E402
 
-from astronn_paper import cache, dataset
-from astronn_paper.survey.mirror import MirrorSource
+from astronn_paper import cache, dataset  # noqa: E402 - after faults
+from astronn_paper.survey.mirror import MirrorSource  # noqa: E402
 
 PRELUDE = f"""
 import sys, time

@@ -267,7 +267,6 @@ def test_spec_round_trip_keeps_the_release(exported):
 def test_dr14_and_dr17_exports_compile_to_identical_datasets(exported, tmp_path):
     """The same stars exported as DR14 and as DR17 compile to identical training and test
     sets: same rows, labels, spectra (and visits), same content fingerprint."""
-    root = exported["root"]
     for name, sel in exported["sels"].items():
         reports = {}
         for rel in ("dr14", "dr17"):

@@ -155,3 +155,23 @@ def test_every_profile_option_offers_the_same_choices():
 def test_help_pages_show_no_rst_markup():
     for path, _, sub in _subparsers(cli.build_parser()):
         assert "``" not in sub.format_help(), path
+
+
+@pytest.mark.slow
+def test_synth_size_estimate_matches_what_it_writes(tmp_path):
+    """The size ``synth`` announces (spectra plus the allStar and truth tables) is within 5 % of
+    the bytes it then writes, for a small ci export."""
+    import re
+
+    root = tmp_path / "sas"
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    proc = subprocess.run([sys.executable, "-m", "astronn_paper", "synth", "--profile", "ci",
+                           "--stars", "5", "--mirror", str(root), "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    sizes = re.search(r"about ([\d.]+) (MB|GB) of spectra, plus ([\d.]+) (MB|GB) of tables", proc.stdout)
+    assert sizes, proc.stdout
+    scale = {"MB": 1e6, "GB": 1e9}
+    announced = float(sizes[1]) * scale[sizes[2]] + float(sizes[3]) * scale[sizes[4]]
+    written = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    assert announced == pytest.approx(written, rel=0.05), (announced, written)

@@ -555,13 +555,13 @@ def run(files, model_dir=None, mc: int | None = None, seed: int | None = None, o
     for folder, idx in groups.items():
         kinds = sorted({spectra[i].kind for i in idx})
         n = len(idx)
-        print(f"network {folder.name} for {n} {'/'.join(kinds)} file{'s' * (n != 1)}: "
-              f"{reasons[folder]}", file=sys.stderr)
         try:
             model = engine.load_model(folder)
         except engine.ModelFolderError as exc:   # a folder, but a broken or foreign one
             print(f"error: {'--model: ' if model_dir is not None else ''}{exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        print(f"network {folder.name} for {n} {'/'.join(kinds)} file{'s' * (n != 1)}: "
+              f"{reasons[folder]}", file=sys.stderr)
         trained = model_provenance(folder)
         for line in provenance_lines(trained):
             if line not in printed:               # the synthetic-survey warning once

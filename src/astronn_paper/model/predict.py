@@ -316,15 +316,15 @@ def _write(table, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".fits", ".fit"):
         raise InputError(f"{out}: --out must end in .csv or .fits")
-    with cache.atomic_path(out, suffix=f".tmp{suffix}") as tmp:
-        if suffix == ".csv":
+    if suffix == ".csv":
+        with cache.atomic_path(out, suffix=f".tmp{suffix}") as tmp:
             t = table.copy(copy_data=False)
             t.meta = {"comments": csv_header(table)}
             t.write(tmp, format="ascii.csv", overwrite=True, comment="# ")
-        else:
-            from astropy.io import fits
+    else:
+        from astronn_paper import fitstable
 
-            fits.HDUList([_primary_hdu(), fits_hdu(table)]).writeto(tmp, overwrite=True)
+        fitstable.write(out, [_primary_hdu(), fits_hdu(table)])
 
 
 def _label_names(table) -> list[str]:
@@ -360,83 +360,35 @@ def csv_header(table) -> list[str]:
 #: ``TCOMMn``), by label-column suffix.
 _SHORT = {"": "", "_err": "total uncertainty", "_err_model": "model (epistemic) uncertainty",
           "_err_predictive": "predictive (aleatoric) uncertainty"}
-#: FITS ``TFORMn`` letters in words.
-_TFORM = {"A": "text", "L": "logical", "B": "8-bit integer", "I": "16-bit integer",
-          "J": "32-bit integer", "K": "64-bit integer", "E": "32-bit float", "D": "64-bit float"}
-
-
-def _card(header, key: str, value, comment: str, after=None) -> None:
-    """Set ``key`` with its comment; when value and comment do not fit on one card, the
-    comment goes on a COMMENT card ``KEY: comment`` (astropy would cut it)."""
-    import warnings
-
-    from astropy.io import fits
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", fits.verify.VerifyWarning)
-        try:
-            fits.Card(key, value, comment).image
-            fits_together = True
-        except fits.verify.VerifyWarning:
-            fits_together = False
-    card = (key, value, comment) if fits_together else (key, value)
-    if key in header:
-        header[key] = card[1:]
-    elif after is not None:
-        header.insert(after, card, after=True)
-    else:
-        header.append(card, bottom=True)
-    if not fits_together:
-        header.add_comment(f"{key}: {comment}")
-
-
 def fits_hdu(table):
-    """The output table as a FITS binary table HDU (``LABELS``): ``TUNITn`` where a column
-    has a unit, ``TCOMMn`` and a ``TTYPEn`` comment describing every column, and the
-    provenance as keywords with comments (:data:`META_KEYS`)."""
-    from astropy.io import fits
-
-    from astronn_paper import apogee
+    """The output table as a FITS binary table HDU (``LABELS``, :func:`astronn_paper.fitstable.table_hdu`):
+    ``TUNITn`` where a column has a unit, ``TCOMMn`` and a ``TTYPEn`` comment describing every
+    column, and the provenance as keywords with comments (:data:`META_KEYS`)."""
+    from astronn_paper import apogee, fitstable
     from astronn_paper.model import engine
 
-    t = table.copy(copy_data=False)
-    t.meta = {}
-    units = {}
-    for col in t.itercols():            # astropy cannot write 'dex' as a FITS unit: set TUNITn below
-        units[col.name] = str(col.unit) if col.unit is not None else ""
-        col.unit = None
-    hdu = fits.table_to_hdu(t)
-    hdu.name = "LABELS"
-    h = hdu.header
     labels = set(_label_names(table))
-    for i, name in enumerate(table.colnames, start=1):
+    describe, units = {}, {}
+    for name in table.colnames:
         base, suffix = name, ""
         for suf in ("_err_predictive", "_err_model", "_err"):
             if name.endswith(suf) and name[:-len(suf)] in labels:
                 base, suffix = name[:-len(suf)], suf
                 break
         if base in labels:
-            short = f"{apogee.TARGET_TEXT.get(base, base)} {_SHORT[suffix]}".strip()
-            long = engine.label_column_description(base, suffix)
+            describe[name] = (f"{apogee.TARGET_TEXT.get(base, base)} {_SHORT[suffix]}".strip(),
+                              engine.label_column_description(base, suffix))
         else:
-            short, long = INFO_COLUMNS.get(name, (name, table[name].description or name))
-        _card(h, f"TTYPE{i}", name, short)
-        form = h[f"TFORM{i}"]
-        _card(h, f"TFORM{i}", form, f"format: {_TFORM.get(form.strip()[-1:], form)}")
-        last = f"TFORM{i}"
-        if units[name]:
-            _card(h, f"TUNIT{i}", units[name], "unit" + (
-                " (dex: log10 of a ratio)" if units[name] == "dex" else ""), after=last)
-            last = f"TUNIT{i}"
-        _card(h, f"TCOMM{i}", long, "", after=last)
+            describe[name] = INFO_COLUMNS.get(name, (name, table[name].description or name))
+        units[name] = str(table[name].unit) if table[name].unit is not None else ""
+    hdu = fitstable.table_hdu(table, "LABELS", describe, units, comments=(
+        "astroNN labels of APOGEE spectra (Leung & Bovy 2019), written by",
+        "'python -m astronn_paper predict'. TCOMMn describes column n; Teff is",
+        "in K, log g and the [X/H] in dex ([X/H] relative to the Sun).",
+        "<label>_err**2 = <label>_err_model**2 + <label>_err_predictive**2."))
     for key, value in table.meta.items():
         keyword, comment = META_KEYS.get(key, (key[:8].upper(), key))
-        _card(h, keyword, value, comment)
-    for line in ("astroNN labels of APOGEE spectra (Leung & Bovy 2019), written by",
-                 "'python -m astronn_paper predict'. TCOMMn describes column n; Teff is",
-                 "in K, log g and the [X/H] in dex ([X/H] relative to the Sun).",
-                 "<label>_err**2 = <label>_err_model**2 + <label>_err_predictive**2."):
-        h.add_comment(line)
+        fitstable.card(hdu.header, keyword, value, comment)
     return hdu
 
 

@@ -23,9 +23,7 @@ COMMAND_MODULES = (
     "astronn_paper.model.train",         # train
     "astronn_paper.model.predict",       # predict
     "astronn_paper.model.bench",         # bench
-    "astronn_paper.analysis.catalog",       # catalog
-    "astronn_paper.analysis.cannon",        # cannon
-    "astronn_paper.analysis.response",      # response
+    "astronn_paper.analysis.commands",      # catalog, cannon, response
 )
 
 #: Exit status of a user's mistake (argparse's own).

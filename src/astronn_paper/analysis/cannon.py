@@ -556,24 +556,6 @@ def _read_cached(path: Path, fp: str) -> CannonResult | None:
         return None
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("cannon", help="train The Cannon on the training set and apply "
-                              "it to the high-SNR test set (external_data/)")
-    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
-                   help="run size: the training and test sets used "
-                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
-    p.add_argument("--force", action="store_true", help="refit even if the cached result is up to date")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    res = run_comparison(args.profile, force=args.force)
-    r = res["result"]
-    print(f"{config.shown_path(res['path'])}: {len(r.labels)} stars, {r.good.sum()} good, "
-          f"train {res['fit'].train_time_s:.1f} s, infer {r.spectra_per_s:.1f} spectra/s")
-    return 0
-
-
 # =========================================================================== comparison
 def compare(truth: np.ndarray, network: np.ndarray, cannon: np.ndarray, aspcap=None,
             good=None, labels=CANNON_LABELS):

@@ -562,34 +562,3 @@ def true_labels(source: SurveySource, allstar_index) -> np.ndarray | None:
 
 
 # =========================================================================== command line
-def register(subparsers) -> None:
-    from astronn_paper.survey.arguments import source_arguments
-
-    p = subparsers.add_parser(
-        "catalog", help="predict the whole-survey catalog (FITS)", parents=[source_arguments()],
-        description="Apply the censored network (fast MC dropout) to every allStar row with a "
-                    "spectrum, or the profile's share of them, and write the catalog as a FITS "
-                    "table laid out like the original astroNN DR14 catalog (resumable: finished "
-                    "chunks are kept; a rerun with the same inputs reuses the file).")
-    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
-                   help="run size: how many allStar rows and MC passes "
-                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
-    p.add_argument("--model", default=None, help="model folder (default: the profile's censored network)")
-    p.add_argument("--out", default=None, help=f"output FITS (default <data>/<profile>/{CATALOG_NAME})")
-    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
-                   help=f"stars per inference chunk, the unit of resumption (default {CHUNK_SIZE})")
-    p.add_argument("--force", action="store_true",
-                   help="predict again even if the catalog or finished chunks are up to date")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    from astronn_paper.survey.arguments import source_spec
-
-    spec = source_spec(args)
-    source = None if spec is None else open_source(spec, args.profile)
-    rep = build_catalog(args.profile, source=source, model_folder=args.model, out_path=args.out,
-                        chunk_size=args.chunk_size, force=args.force)
-    print(json.dumps({**rep.__dict__, "path": config.shown_path(rep.path), "spectra_per_s": rep.spectra_per_s},
-                     indent=1, default=str))
-    return 0

@@ -44,7 +44,6 @@ synthetic survey's). A model linear in the labels gives back its matrix exactly 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -512,59 +511,3 @@ def predicted_spread(r: float, r_err: float, injected: float) -> tuple[float, fl
     """A star-to-star spread the network reproduces through its self-response: ``r x
     injected`` and its error (from ``r_err``)."""
     return float(r * injected), float(abs(r_err * injected))
-
-
-# ============================================================================ CLI
-def register(subparsers) -> None:
-    from astronn_paper.model.predict import mc_passes
-
-    p = subparsers.add_parser(
-        "response", help="element response test of a model on the synthetic survey",
-        description="Change one true label at a time (Teff +50 K, log g +0.1, each [X/H] +0.1, "
-                    "and all [X/H] together), re-render and observe the star with the same "
-                    "noise, predict, and write R[i, j] = median dpred_i / dtrue_j with "
-                    "bootstrap errors (CSV: one row per snr, output label, changed label).")
-    p.add_argument("--model", default=None, help="astroNN model folder (default: the shipped astroNN_0617_run001)")
-    p.add_argument("--stars", type=int, default=None, help="in-box giants (default: 300; ci profile 40)")
-    p.add_argument("--snr", type=float, nargs="+", default=list(DEFAULT_SNRS), help="combined SNRs (default 200 50)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the star choice, MC masks and bootstrap")
-    p.add_argument("--mc", type=mc_passes, default=MC_PASSES,
-                   help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default {MC_PASSES})")
-    p.add_argument("--boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
-    p.add_argument("--vmicro", choices=VMICRO_MODES, default="relation",
-                   help="micro-turbulence of a changed star: follows the survey's vmicro(log g) relation "
-                        "(default) or stays fixed")
-    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
-                   help="profile of the survey seed and the output folder "
-                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
-    p.add_argument("--out", default=None, help="output CSV (default <data>/<profile>/results/response_<model>.csv)")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    if args.stars is not None and args.stars < 1:
-        print(f"error: --stars must be at least 1, got {args.stars}", file=sys.stderr)
-        return 2
-    if any(not np.isfinite(s) or s <= 0 for s in args.snr):
-        print(f"error: --snr values must be positive, got {args.snr}", file=sys.stderr)
-        return 2
-    if args.out is not None and not str(args.out).endswith(".csv"):
-        print(f"error: --out must be a .csv file, got {args.out}", file=sys.stderr)
-        return 2
-    folder = args.model or config.shipped_model_dir()
-    out = Path(args.out) if args.out else default_path(folder, args.profile)
-    # a bad model folder or too many stars: config.UserError, one line from cli.main
-    table = measure(folder, n_stars=args.stars, snrs=args.snr, seed=args.seed, mc=args.mc,
-                    profile=args.profile, out=out, n_boot=args.boot, vmicro=args.vmicro)
-    meta = table.attrs
-    for snr in args.snr:
-        sr = self_response(table, snr)
-        print(f"SNR {snr:g}: self-response R[i,i] (± bootstrap error), response to all [X/H] +0.1")
-        for lab, row in sr.iterrows():
-            print(f"  {lab:>5}  {row['self']:+.3f} ± {row['self_err']:.3f}   all [X/H]: "
-                  f"{row['population']:+.3f} ± {row['population_err']:.3f}"
-                  + (f"   both columns of the element: {row['element']:+.3f} ± {row['element_err']:.3f}"
-                     if np.isfinite(row.get("element", np.nan)) else ""))
-    print(f"wrote {out} ({meta['n_stars']} stars, SNR {', '.join(f'{s:g}' for s in args.snr)}, "
-          f"{meta['mc_passes']} MC passes); wall {meta['wall_s']:.0f} s, CPU {meta['cpu_s']:.0f} s")
-    return 0

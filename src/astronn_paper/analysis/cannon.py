@@ -424,41 +424,41 @@ def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFi
     ``RA``, ``DEC``, ``Cannon`` (N, 22, -9999 for labels not fitted), ``Cannon_error``,
     ``Cannon_chi2``, ``Cannon_good``."""
     from astropy.io import fits
+    from astropy.table import Table
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n_t = len(apogee.TARGETS)
+    from astronn_paper import fitstable
+
     aid = np.asarray(ids["APOGEE_ID"])
     aid = np.char.decode(aid, "ascii") if aid.dtype.kind == "S" else aid.astype(str)
-    cols = [
-        fits.Column("APOGEE_ID", f"{max(1, np.char.str_len(aid).max(initial=1))}A", array=aid),
-        fits.Column("LOCATION_ID", "J", array=np.asarray(ids["LOCATION_ID"], np.int32)),
-        fits.Column("RA", "D", unit="deg", array=np.asarray(ids["RA"], np.float64)),
-        fits.Column("DEC", "D", unit="deg", array=np.asarray(ids["DEC"], np.float64)),
-        fits.Column("TEST_ROW", "J", array=np.asarray(ids.get("TEST_ROW", np.arange(len(aid))), np.int32)),
-        fits.Column("Cannon", f"{n_t}E", unit="K; dex", array=to_targets(result.labels, fit.labels)),
-        fits.Column("Cannon_error", f"{n_t}E", unit="K; dex",
-                    array=to_targets(result.errors, fit.labels)),
-        fits.Column("Cannon_chi2", "E", array=np.asarray(result.chi2, np.float32)),
-        fits.Column("Cannon_good", "L", array=np.asarray(result.good, bool)),
-    ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="CANNON")
+    table = Table({
+        "APOGEE_ID": aid, "LOCATION_ID": np.asarray(ids["LOCATION_ID"], np.int32),
+        "RA": np.asarray(ids["RA"], np.float64), "DEC": np.asarray(ids["DEC"], np.float64),
+        "TEST_ROW": np.asarray(ids.get("TEST_ROW", np.arange(len(aid))), np.int32),
+        "Cannon": to_targets(result.labels, fit.labels), "Cannon_error": to_targets(result.errors, fit.labels),
+        "Cannon_chi2": np.asarray(result.chi2, np.float32), "Cannon_good": np.asarray(result.good, bool)})
+    describe = {
+        "APOGEE_ID": ("APOGEE identifier", "2MASS-style APOGEE identifier (allStar APOGEE_ID)"),
+        "LOCATION_ID": ("field location id", "APOGEE field location id (allStar LOCATION_ID)"),
+        "RA": ("right ascension J2000", "right ascension J2000 (allStar RA)"),
+        "DEC": ("declination J2000", "declination J2000 (allStar DEC)"),
+        "TEST_ROW": ("test-set row", "row in the high-SNR test set (combined group)"),
+        "Cannon": ("The Cannon labels", "The Cannon labels, TARGnn order; -9999 = not fitted/failed"),
+        "Cannon_error": ("formal uncertainties", "formal (curve_fit) uncertainty; -9999 = none"),
+        "Cannon_chi2": ("chi^2 of the fit", "chi^2 of the fit over the used pixels"),
+        "Cannon_good": ("good fit", "converged, inside the training range, chi^2/pixel < 5")}
+    units = {"RA": "deg", "DEC": "deg", "Cannon": "K; dex", "Cannon_error": "K; dex"}
+    hdu = fitstable.table_hdu(table, "CANNON", describe, units, comments=(
+        "The Cannon (TheCannon 0.7.3, A. Ho), quadratic, trained by astronn_paper",))
     h = hdu.header
-    comments = ["APOGEE identifier", "APOGEE field location id", "right ascension J2000",
-                "declination J2000", "row in the high-SNR test set (combined group)",
-                "The Cannon labels, TARGnn order; -9999 = not fitted/failed",
-                "formal (curve_fit) uncertainty; -9999 = none", "chi^2 of the fit",
-                "converged, inside the training range, chi^2/pixel < 5"]
-    for i, c in enumerate(comments, start=1):
-        h[f"TCOMM{i}"] = c
     for i, t in enumerate(apogee.TARGETS, start=1):
-        h[f"TARG{i:02d}"] = (t, "fitted" if t in fit.labels else "not fitted (-9999)")
-    h["NTRAIN"] = (fit.n_train, "training spectra (all fitted labels known)")
+        fitstable.card(h, f"TARG{i:02d}", t, "fitted" if t in fit.labels else "not fitted (-9999)")
+    fitstable.card(h, "NTRAIN", fit.n_train, "training spectra (all fitted labels known)")
     for k, v in provenance.items():
-        h[f"HIERARCH {k.upper()}"] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
-    h.add_comment("The Cannon (TheCannon 0.7.3, A. Ho), quadratic, trained by astronn_paper")
-    with cache.atomic_path(path) as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
+        fitstable.card(h, f"HIERARCH {k.upper()}", v if isinstance(v, (int, float, str, bool)) else json.dumps(v),
+                       "provenance")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fitstable.write(path, [fits.PrimaryHDU(), hdu])
     return path
 
 

@@ -26,6 +26,12 @@ def verdict(template: str, **values) -> None:
     display(Markdown(render(template, **values)))
 
 
+def num(value: float, fmt: str = ".3f", sign: bool = False) -> str:
+    """``value`` formatted as prose prints it: a true minus sign (−1.036), ``+`` when ``sign``."""
+    text = format(float(value), ("+" if sign else "") + fmt)
+    return text.replace("-", "−")
+
+
 def names(items: Iterable[str], empty: str = "none") -> str:
     """``"C, N and O"`` from ``["C", "N", "O"]``; ``empty`` when there is none."""
     items = list(items)

@@ -11,7 +11,7 @@ def _history(val):
 
 
 def test_a_flat_tail_is_settled_and_a_late_dip_is_not():
-    flat = convergence.convergence(_history([0, -1, -1.05, -1.045, -1.05, -1.046, -1.048]), slow=4)
+    flat = convergence.convergence(_history([0, -1, -1.05, -1.045, -1.049, -1.041, -1.046]), slow=4)
     assert flat.settled and flat.at_slow == -1.045 and flat.best_epoch == 3
     dip = convergence.convergence(_history([0, -1, -1.01, -1.01, -1.012, -1.06, -1.012]), slow=4)
     assert not dip.settled and dip.best == -1.06 and dip.best_epoch == 6

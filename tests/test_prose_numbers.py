@@ -166,3 +166,10 @@ def test_verdict_helpers_word_the_numbers():
     assert verdicts.span([0.031, 0.0312], ".3f") == "0.031"
     assert verdicts.extremes({"Co": 1.09, "Fe": 2.63, "Mg": 1.5}) == "1.09 (Co) to 2.63 (Fe)"
     assert [verdicts.compare(v, 1.0, 0.05) for v in (0.9, 1.02, 1.2)] == ["below", "at", "above"]
+
+
+def test_verdict_label_and_num():
+    from astronn_paper.analysis import verdicts
+    assert [verdicts.label(t) for t in ("teff", "logg", "C1", "Ti2", "Fe")] == [
+        "Teff", "log g", "C I", "Ti II", "Fe"]
+    assert verdicts.num(-1.0364) == "−1.036" and verdicts.num(0.107, sign=True) == "+0.107"

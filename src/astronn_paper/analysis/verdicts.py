@@ -32,6 +32,11 @@ def num(value: float, fmt: str = ".3f", sign: bool = False) -> str:
     return text.replace("-", "−")
 
 
+def label(target: str) -> str:
+    """A label as prose names it: ``Teff``, ``log g``, ``C I``, ``Ti II``, ``Fe``."""
+    return {"teff": "Teff", "logg": "log g", "C1": "C I", "Ti2": "Ti II"}.get(target, target)
+
+
 def names(items: Iterable[str], empty: str = "none") -> str:
     """``"C, N and O"`` from ``["C", "N", "O"]``; ``empty`` when there is none."""
     items = list(items)

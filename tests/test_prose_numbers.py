@@ -173,3 +173,9 @@ def test_verdict_label_and_num():
     assert [verdicts.label(t) for t in ("teff", "logg", "C1", "Ti2", "Fe")] == [
         "Teff", "log g", "C I", "Ti II", "Fe"]
     assert verdicts.num(-1.0364) == "−1.036" and verdicts.num(0.107, sign=True) == "+0.107"
+
+
+def test_comparison_with_an_approximate_paper_value_uses_its_range():
+    from astronn_paper.analysis import inference_visits as v
+    got = v.compare_to_paper_precision({"C": 0.0415, "Al": 0.032, "Mg": 0.008, "Mn": 0.0254})
+    assert got == {"C": "above", "Al": "within", "Mg": "below", "Mn": "above"}

@@ -41,6 +41,8 @@ from astronn_paper import apogee, config, dataset, paper
 from astronn_paper.survey import open_source
 from astronn_paper.figures import clusters as figs
 from astronn_paper.figures import save
+from astronn_paper.analysis import verdicts as V
+from astronn_paper.analysis.verdicts import num, verdict
 
 config.quiet_tensorflow()
 P = config.get_profile(profile)
@@ -65,13 +67,16 @@ for cl, r in res.items():
         line += f"; {len(r.skipped)} spectra skipped ({', '.join(s['reason'] for s in r.skipped)})"
     print(line)
 
-# %% [markdown]
-# The synthetic membership table matches 16 stars of M67, 16 of NGC 6819, 12 of NGC 6791 and
-# 48 of M13 to unflagged allStar rows (the paper used 14, 20 and 23 stars of the real M67,
-# NGC 6819 and M13 in DR14). Every matched spectrum was read and predicted. The samples are of
-# the paper's size, so the scatters below are as noisy as the paper's: with 12-16 stars the
-# `mad_std` of a Gaussian sample is uncertain by about a third of itself, so differences of a
-# few thousandths of a dex between two scatters mean nothing.
+# %%
+verdict("""The synthetic membership table matches {counts} to unflagged allStar rows (the paper used 14, 20
+and 23 stars of the real M67, NGC 6819 and M13 in DR14). The samples are of the paper's size, so the
+scatters below are as noisy as the paper's: with {n_lo}-{n_hi} stars the `mad_std` of a Gaussian sample is
+uncertain by {unc} of itself, so differences of a few thousandths of a dex between two scatters
+mean nothing.""",
+        counts=V.names(f"{r.n} stars of {r.name}" for r in res.values()),
+        n_lo=min(r.n for cl, r in res.items() if cl != clusters.GLOBULAR),
+        n_hi=max(r.n for cl, r in res.items() if cl != clusters.GLOBULAR),
+        unc=V.span([1.65 / np.sqrt(2 * r.n) for cl, r in res.items() if cl != clusters.GLOBULAR], ".0%"))
 
 # %% [markdown]
 # ## Open clusters: is the network more precise than ASPCAP?
@@ -328,23 +333,31 @@ if clusters.GLOBULAR in res:
           f"{pm13['alfe_scatter_network']}, [Mg/Fe] scatter {pm13['mgfe_scatter_network']}, "
           f"[Fe/H] {pm13['feh_network'][0]} ± {pm13['feh_network'][1]}")
 
-# %% [markdown]
-# **Verdict.** The paper's qualitative result holds: the censored network keeps an Al spread
-# and the Mg–Al anticorrelation (Spearman ρ −0.47; truth −0.90), the full-spectrum network
-# erases both (spread 0.007 dex, 2 % of the injected 0.375; ρ +0.91, i.e. Al now follows Mg).
-# Quantitatively it is weaker than in the paper: on the synthetic M13 the censored network
-# recovers 23 % of the injected spread, an [Al/Fe] scatter of 0.087 dex, against 0.19 dex for
-# the real M13 of DR14 in the paper (whose true spread is not known), while its [Mg/Fe] scatter
-# is 0.022 (paper, real DR14: 0.03). So censoring is necessary to see M13's Al spread, but on
-# this survey it is not sufficient to measure it.
-#
-# Why the full-spectrum network erases the spread is the paper's argument for censoring: it is
-# free to predict Al from the whole spectrum, and in its training set (the Galactic disc) Al
-# tracks Mg and the α-elements; for a cluster whose Al does *not* follow Mg, that prior pulls
-# the stars together. A network that exploits correlations can look precise on field stars and
-# still miss real, astrophysically interesting abundance variations. Why the censored network,
-# whose Al branch sees only the Al windows (plus the stellar parameters from the shared trunk),
-# still loses most of the spread is what the next two sections test.
+# %%
+if clusters.GLOBULAR in res:
+    sp, rho, rec = g["al_fe_spread"], g["rho_mg_al"], g.get("al_fe_spread_recovered", {})
+    keeps = rho["censored"] < -0.2 and rho.get("bcnn", 0) > rho["censored"]
+    verdict("""**Verdict.** {head} the censored network keeps {keep_word} Al spread and the Mg–Al
+anticorrelation (Spearman ρ {rho_c}; truth {rho_t}), the full-spectrum network {bcnn_word} (spread {sp_b} dex,
+{rec_b} of the injected {sp_t}; ρ {rho_b}). Quantitatively it is weaker than in the paper: on the synthetic
+M13 the censored network recovers {rec_c} of the injected spread, an [Al/Fe] scatter of {sp_c} dex, against
+0.19 dex for the real M13 of DR14 in the paper (whose true spread is not known), while its [Mg/Fe] scatter
+is {mg_c} (paper, real DR14: 0.03). So censoring is necessary to see M13's Al spread, but on this survey it
+is not sufficient to measure it.
+
+Why the full-spectrum network erases the spread is the paper's argument for censoring: it is free to
+predict Al from the whole spectrum, and in its training set (the Galactic disc) Al tracks Mg and the
+α-elements; for a cluster whose Al does *not* follow Mg, that prior pulls the stars together. A network that
+exploits correlations can look precise on field stars and still miss real, astrophysically interesting
+abundance variations. Why the censored network, whose Al branch sees only the Al windows (plus the stellar
+parameters from the shared trunk), still loses most of the spread is what the next two sections test.""",
+            head="The paper's qualitative result holds:" if keeps else "The paper's result holds only in part:",
+            keep_word="an", rho_c=num(rho["censored"], ".2f", sign=True), rho_t=num(rho["truth"], ".2f", sign=True),
+            bcnn_word="erases both" if sp.get("bcnn", 1) < 0.25 * sp["censored"] else "keeps less of both",
+            sp_b=f"{sp.get('bcnn', float('nan')):.3f}", rec_b=f"{rec.get('bcnn', float('nan')):.0%}",
+            sp_t=f"{sp['truth']:.3f}", rho_b=num(rho.get("bcnn", float("nan")), ".2f", sign=True),
+            rec_c=f"{rec.get('censored', float('nan')):.0%}", sp_c=f"{sp['censored']:.3f}",
+            mg_c=f"{g['mg_fe_spread']['censored']:.3f}")
 
 # %% [markdown]
 # ## M13's Al spread predicted from the element response test
@@ -393,21 +406,34 @@ if clusters.GLOBULAR in res and "truth" in res[clusters.GLOBULAR].labels:
     fig = figs.spread_from_response(injected, predicted, measured)
     save(fig, "clusters_m13_spread_from_response", P)
 
-# %% [markdown]
-# **Verdict.** For the censored network the simple prediction matches the measurement:
-# R[Al, Al] = 0.235 on disc giants at both SNRs, so R × 0.375 = 0.088 ± 0.002 dex, and the
-# network measures 0.087 dex. The fuller prediction from the same disc-giant response matrix
-# does not: 0.016 ± 0.001 dex at SNR 200 (0.018 at SNR 50), far below the measurement, because
-# the leakage of the members' anticorrelated Mg, Na, N and O into the Al output, as measured on
-# disc giants, cancels most of the Al term; on M13's own stars it evidently does not. So the
-# disc giants' response does not predict M13's spread consistently, and the agreement of the
-# simple prediction is not by itself an explanation: it rests on a response measured on other
-# stars (the response on M13's own members follows in the next section). For the full-spectrum
-# network both predictions are too large (0.033 and 0.086 dex against 0.007 measured): on M13's
-# metal-poor stars it apparently follows Al even less than on the disc giants where R was
-# measured (R[Al, Al] = 0.088). In the figure, open circles (the simple prediction at SNR 200)
-# and squares (measured) nearly coincide for the censored network and both lie far left of the
-# injected 0.375 dex (dashed line).
+# %%
+if m13_response:
+    hi, lo = (f"SNR {s:g}" for s in sorted(response.DEFAULT_SNRS, reverse=True))
+    c_hi, c_lo = m13_response[f"censored {hi}"], m13_response[f"censored {lo}"]
+    b_hi = m13_response.get(f"bcnn {hi}")
+    ratio_simple = c_hi["predicted_simple"][0] / c_hi["measured"]
+    verdict("""**Verdict.** For the censored network, R[Al, Al] = {r} measured on disc giants at {hi} gives
+R × {inj} = {simple} dex, against a measured {meas} dex ({agree}). The fuller prediction from the same
+disc-giant response matrix gives {full} dex at {hi} ({full_lo} at {lo}), {full_word} the measurement: the
+leakage of the members' anticorrelated Mg, Na, N and O into the Al output, as measured on disc giants,
+{cancel}. Both predictions rest on a response measured on other stars than M13's members, so an agreement of
+either is not by itself an explanation (the response on M13's own members follows in the next section).
+{bcnn_text}In the figure, open circles (the simple prediction at {hi}) and squares (measured) sit beside the
+injected {inj} dex (dashed line).""",
+            r=f"{c_hi['R_AlAl']:.3f}", hi=hi, lo=lo, inj=f"{injected:.3f}",
+            simple=f"{c_hi['predicted_simple'][0]:.3f} ± {c_hi['predicted_simple'][1]:.3f}",
+            meas=f"{c_hi['measured']:.3f}",
+            agree=("they agree" if abs(ratio_simple - 1) < 0.1 else f"a ratio of {ratio_simple:.2f}"),
+            full=f"{c_hi['predicted_matrix'][0]:.3f} ± {c_hi['predicted_matrix'][1]:.3f}",
+            full_lo=f"{c_lo['predicted_matrix'][0]:.3f}",
+            full_word=("far below" if c_hi["predicted_matrix"][0] < 0.5 * c_hi["measured"] else
+                       "far above" if c_hi["predicted_matrix"][0] > 2 * c_hi["measured"] else "close to"),
+            cancel=("cancels most of the Al term" if c_hi["predicted_matrix"][0] < c_hi["predicted_simple"][0]
+                    else "adds to the Al term"),
+            bcnn_text=(f"For the full-spectrum network the predictions are {b_hi['predicted_simple'][0]:.3f} "
+                       f"(simple) and {b_hi['predicted_matrix'][0]:.3f} (matrix) dex against "
+                       f"{b_hi['measured']:.3f} measured (R[Al, Al] = {b_hi['R_AlAl']:.3f} on disc giants). "
+                       if b_hi else ""))
 
 # %% [markdown]
 # ## Beyond the paper: a network trained without the population's correlations
@@ -434,35 +460,71 @@ if study is None:
 else:
     print(decorrelated.format_report(study))
 
+# %%
+if study is not None:
+    ms, ts, fp = study["models"], study["training_sets"], study["field_precision"]
+    sr_s, sr_d = study["self_response"]["standard"], study["self_response"]["decorrelated"]
+    hi_ = max(sr_s, key=float)
+    abund = list(apogee.ABUNDANCES)
+    med = {k: float(np.median([fp[k]["scatter_truth"][t] for t in abund])) for k in ("standard", "decorrelated")}
+    within = {k: sum(fp[k]["scatter_truth"][t] <= 0.05 for t in abund) for k in ("standard", "decorrelated")}
+    mm = study["m13"]
+    mr = study.get("m13_member_self_response") or {}
+    own = (lambda k, lab: mr[k][hi_.split(".")[0]][lab]) if mr else None
+    verdict("""Measured on the `{prof}` profile (one training of each network): the decorrelated network is
+trained on {n_d} stars (the standard one on {n_s}), a training set without the population's correlations
+(corr([Mg/Fe], [Al/Fe]) {c_ma_s} → {c_ma_d}, corr(Teff, log g) {c_tg_s} → {c_tg_d}). On disc giants it reads its
+own lines {more}: R[Al, Al] {al_s} → {al_d}, Mg {mg_s} → {mg_d}, Ca {ca_s} → {ca_d}, Ti {ti_s} → {ti_d} at SNR
+{snr} (median abundance self-response {med_s} → {med_d}). Of M13's Al spread it recovers {rec_d} instead of
+{rec_s} ({sp_d} against {sp_s} dex of the true {sp_t}), with a Mg–Al Spearman ρ of {rho_d} against {rho_s}
+(truth {rho_t}). {own_text}The price is field precision: the median scatter about the truth over the 20
+abundances goes from {fs_s} to {fs_d} dex ({w_s} → {w_d} of 20 within 0.05 dex) and log g from {lg_s} to
+{lg_d} dex. **The trade-off:** on this survey the population's correlations are real information, which the
+standard network uses as a prior; removing them makes the network measure more from each element's own
+lines on disc giants, {m13_word}""",
+            prof=study["profile"],
+            n_d=f"{ms['decorrelated']['n_train']} + {ms['decorrelated']['n_validation']}",
+            n_s=f"{ms['standard']['n_train']} + {ms['standard']['n_validation']}",
+            c_ma_s=num(ts["standard"]["corr_mgfe_alfe"], ".2f", True), c_ma_d=num(ts["decorrelated"]["corr_mgfe_alfe"], ".2f", True),
+            c_tg_s=num(ts["standard"]["corr_teff_logg"], ".2f", True), c_tg_d=num(ts["decorrelated"]["corr_teff_logg"], ".2f", True),
+            more="more" if np.median([sr_d[hi_]["self"][t] for t in abund]) > np.median([sr_s[hi_]["self"][t] for t in abund])
+            else "no more",
+            al_s=f"{sr_s[hi_]['self']['Al']:.2f}", al_d=f"{sr_d[hi_]['self']['Al']:.2f}",
+            mg_s=f"{sr_s[hi_]['self']['Mg']:.2f}", mg_d=f"{sr_d[hi_]['self']['Mg']:.2f}",
+            ca_s=f"{sr_s[hi_]['self']['Ca']:.2f}", ca_d=f"{sr_d[hi_]['self']['Ca']:.2f}",
+            ti_s=f"{sr_s[hi_]['self']['Ti']:.2f}", ti_d=f"{sr_d[hi_]['self']['Ti']:.2f}", snr=f"{float(hi_):g}",
+            med_s=f"{np.median([sr_s[hi_]['self'][t] for t in abund]):.2f}",
+            med_d=f"{np.median([sr_d[hi_]['self'][t] for t in abund]):.2f}",
+            rec_d=f"{mm['al_fe_spread_recovered']['decorrelated']:.0%}", rec_s=f"{mm['al_fe_spread_recovered']['standard']:.0%}",
+            sp_d=f"{mm['al_fe_spread']['decorrelated']:.3f}", sp_s=f"{mm['al_fe_spread']['standard']:.3f}",
+            sp_t=f"{mm['al_fe_spread']['truth']:.3f}", rho_d=num(mm["rho_mg_al"]["decorrelated"], ".2f", True),
+            rho_s=num(mm["rho_mg_al"]["standard"], ".2f", True), rho_t=num(mm["rho_mg_al"]["truth"], ".2f", True),
+            own_text=(f"On M13's own {mr['n_stars']} members the self-responses at SNR {float(hi_):g} are Al "
+                      f"{own('decorrelated', 'Al')[0]:.2f} ± {own('decorrelated', 'Al')[1]:.2f} (decorrelated) against "
+                      f"{own('standard', 'Al')[0]:.2f} ± {own('standard', 'Al')[1]:.2f} (standard), Mg "
+                      f"{own('decorrelated', 'Mg')[0]:.2f} against {own('standard', 'Mg')[0]:.2f}. " if mr else ""),
+            fs_s=f"{med['standard']:.3f}", fs_d=f"{med['decorrelated']:.3f}", w_s=within["standard"],
+            w_d=within["decorrelated"], lg_s=f"{fp['standard']['scatter_truth']['logg']:.3f}",
+            lg_d=f"{fp['decorrelated']['scatter_truth']['logg']:.3f}",
+            m13_word=("but it does not fix M13." if mm["al_fe_spread_recovered"]["decorrelated"]
+                      <= mm["al_fe_spread_recovered"]["standard"] else "and recovers more of M13's Al spread."))
+    if mr and m13_response:
+        r_own = own("standard", "Al")[0]
+        c_hi = m13_response[f"censored SNR {max(response.DEFAULT_SNRS):g}"]
+        verdict("""**Back to the response prediction.** On M13's own members the standard censored network's Al
+self-response is {r_own} (SNR {snr}), not the disc giants' {r_disc}: R × injected would then give {r_own} ×
+{inj} ≈ {pred_own} dex, against the measured {meas} dex, while the full disc-giant matrix gives {full} dex
+and the disc giants' R × injected {simple} dex. What the members' own response shows is how much of a real
+Al change passes on these giants ({r_own}); the remaining difference between {pred_own} and {meas} dex is
+something this one-element test does not capture.""",
+                r_own=f"{r_own:.2f}", snr=f"{float(hi_):g}", r_disc=f"{c_hi['R_AlAl']:.3f}", inj=f"{injected:.3f}",
+                pred_own=f"{r_own * injected:.2f}", meas=f"{c_hi['measured']:.3f}",
+                full=f"{c_hi['predicted_matrix'][0]:.3f}", simple=f"{c_hi['predicted_simple'][0]:.3f}")
+
 # %% [markdown]
-# Measured on the default profile (one training of each network): the decorrelated network is
-# trained on 7188 + 798 stars (the standard one on 7200 + 800), a training set without the
-# population's correlations (corr([Mg/Fe], [Al/Fe]) +0.84 → +0.01, corr(Teff, log g) +0.43 →
-# +0.02). It reads its own lines much more on disc giants — R[Al, Al] 0.23 → 0.47, Mg 0.35 →
-# 0.85, Si 0.29 → 0.85, Ca 0.06 → 0.51, Ti 0.02 → 0.27 at SNR 200 (median abundance
-# self-response 0.26 → 0.35) — but it does **not** recover more of M13's Al spread: 16 %
-# instead of 23 % (0.059 against 0.087 dex of the true 0.375), and its Mg–Al anticorrelation is
-# no stronger (Spearman ρ −0.48 against −0.47; truth −0.90). On M13's own 45 members its
-# self-responses are no higher than the standard network's (SNR 200: Al 0.29 ± 0.02 against
-# 0.32 ± 0.01, Mg 0.29 against 0.35): the gain measured on disc giants does not reach the
-# metal-poor giants, whose Al lines are weak and whose [Al/Fe] spread (0.375) is several times
-# the training set's (sd 0.094-0.099). The price is field precision: the median scatter about
-# the truth over the 20 abundances grows from 0.039 to 0.052 dex (1.34×; 15 → 8 of 20 within
-# 0.05 dex) and log g from 0.120 to 0.178 dex. **The trade-off:** on this survey the
-# population's correlations are real information, which the standard network uses as a prior
-# and which makes its field abundances more precise; removing them makes the network measure
-# more from each element's own lines on disc giants, but it does not fix M13 — the limit there
-# is not the prior alone: on M13's metal-poor giants neither network passes on more than about
-# a third of a real Al change.
+# ## What this shows
 #
-# **Back to the response prediction.** On M13's own members the standard censored network's
-# Al self-response is 0.32 ± 0.01 (SNR 200 and 50), not the disc giants' 0.235: R × injected
-# would then give 0.32 × 0.375 ≈ 0.12 dex, more than the measured 0.087 dex, while the full
-# disc-giant matrix gives 0.016 dex. The close match of the disc-giant prediction (0.088 against
-# 0.087 dex) is therefore a coincidence of the disc-giant response, not a prediction from M13's
-# members. What the members' own response does show is that most of the lost spread is the
-# network's weak Al response on these giants (about a third of a real Al change passes); the
-# rest (0.12 → 0.087 dex) is something this one-element test does not capture.
+# Rendered from this run's numbers (stored in `results/` for the README and the tests).
 
 # %%
 if m13_response:
@@ -470,34 +532,32 @@ if m13_response:
 if offsets:
     summary["mean_offsets"] = offsets
 _ = results.write("Open_Globular_Cluster_Benchmark", summary, P)
+opens = [cl for cl in clusters.OPEN_CLUSTERS if cl in summary["clusters"]]
+fe_off = {res[cl].name: res[cl].table("X/H").loc["Fe"] for cl in res}
+lines = [
+    "* **Homogeneity.** The censored network's scatter is below the ASPCAP-like labels' for "
+    + V.names(f"{summary['clusters'][cl]['n_elements_network_below_aspcap']} of "
+              f"{summary['clusters'][cl]['n_elements_compared']} elements in {clusters.CLUSTER_NAMES[cl]}"
+              for cl in opens)
+    + " (the paper, real DR14: ~0.02-0.04 dex, approximate; below ASPCAP's). For elements the network follows "
+    "only in part, a small cluster scatter is not by itself proof of precision.",
+    "* **Cluster metallicities on the synthetic scale.** Network minus true [Fe/H]: "
+    + V.names(f"{n} {num(t['mean_censored'] - t['mean_truth'], '.3f', True)}" for n, t in fe_off.items()
+              if "mean_truth" in t) + " dex.",
+]
+if offsets:
+    lines.append(f"* **Cluster means carry the training labels' systematics**: over {offsets['link']['n']} "
+                 f"cluster means the network's offset from the truth correlates with the training labels' "
+                 f"systematic at r = {offsets['link']['r']:.2f}; subtracting it takes the rms offset from "
+                 f"{offsets['link']['rms_offset']:.3f} to {offsets['link']['rms_after']:.3f} dex. The error of a "
+                 "mean contains no such term.")
+if clusters.GLOBULAR in res:
+    lines.append(f"* **M13**: the censored network keeps {g['al_fe_spread_recovered'].get('censored', float('nan')):.0%} "
+                 f"of the injected Al spread ({g['al_fe_spread']['censored']:.3f} of {g['al_fe_spread']['truth']:.3f} "
+                 f"dex; paper, real M13 of DR14: 0.19 dex) and a Mg–Al ρ of {num(g['rho_mg_al']['censored'], '.2f', True)}; "
+                 f"the full-spectrum network {g['al_fe_spread'].get('bcnn', float('nan')):.3f} dex, ρ "
+                 f"{num(g['rho_mg_al'].get('bcnn', float('nan')), '.2f', True)}.")
+verdict("\n".join(lines))
 
 # %% [markdown]
-# ## What this shows
-#
-# * **Homogeneity passes, as in the paper.** In M67 and NGC 6819 the censored network's
-#   scatter is 0.006-0.02 dex for most elements, below the ASPCAP-like labels' for 18 and 19 of
-#   20 elements (paper, real DR14: ~0.02-0.04 dex, approximate; below ASPCAP's). But it is often at
-#   or below the true intrinsic spread (0.015 dex injected), because for many elements the
-#   network follows only a fraction of a real abundance change (self-responses on disc giants
-#   at SNR 200: Ti 0.02, Ca 0.06, Al 0.23, Fe 0.55): a small cluster scatter is not by itself
-#   proof of precision.
-# * **Cluster metallicities are right on the synthetic scale.** [Fe/H] is within 0.006 dex of
-#   the truth for M67 (−0.002; injected at solar, hence the 0.08 dex difference from the
-#   paper's +0.079 for the real M67 of DR14), NGC 6819 and NGC 6791, and 0.029 dex high for M13.
-# * **Cluster means carry the training labels' systematics.** Means are off the truth by up to
-#   27 errors of the mean (Ti −0.030 to −0.049 dex, 10-12 errors; Ti II +0.038 to +0.049 dex,
-#   12-27 errors); the offsets
-#   follow the training labels' own systematics (r = 0.88 over 60 means) and, for weakly
-#   responding elements, the population's [X/Fe] at the cluster's metallicity. The error of a
-#   mean contains no such term.
-# * **M13: censoring is necessary, not sufficient.** The censored network keeps the Mg–Al
-#   anticorrelation (ρ −0.47) and 23 % of the injected Al spread (0.087 of 0.375 dex; paper,
-#   real M13 of DR14: 0.19 dex); the full-spectrum network erases it (0.007 dex, ρ +0.91). The
-#   disc giants' Al self-response times the injected spread (0.235 × 0.375 = 0.088 dex) matches
-#   the measured spread only by coincidence: on M13's own members R[Al, Al] is 0.32 (≈ 0.12 dex
-#   predicted) and the full disc-giant response matrix predicts 0.016 dex. Most of the loss is
-#   the network's weak Al response on M13's giants themselves.
-# * **Removing the population's correlations from training does not fix M13**: it raises the
-#   disc giants' self-responses (R[Al, Al] 0.23 → 0.47) but recovers less of the spread (16 %
-#   instead of 23 %, Mg–Al ρ −0.48 against −0.47) and costs field precision (median abundance
-#   scatter 0.039 → 0.052 dex, log g 0.120 → 0.178 dex).
+# `Apogee_dr14_NN_Catalog.ipynb` applies the censored network to the whole synthetic survey.

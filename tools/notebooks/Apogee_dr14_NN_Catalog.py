@@ -28,6 +28,7 @@ import pandas as pd
 
 from astronn_paper import apogee, config, dataset
 from astronn_paper.analysis import cannon, catalog, results
+from astronn_paper.analysis.verdicts import names, num, span, verdict
 from astronn_paper.model import predictions, train
 from astronn_paper.figures import catalog as figs
 from astronn_paper.figures import save
@@ -54,14 +55,16 @@ skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "n
 print(f"{config.shown_path(report.path)}\n{report.n_rows} rows, {report.n_predicted} predicted, "
       f"skipped: {skipped}")
 
-# %% [markdown]
-# The catalog of this profile holds 20,000 allStar rows (a field-stratified subset of the
-# synthetic survey; the paper's catalog has every DR14 allStar row), of which 19,025 are
-# predicted with 100 MC-dropout passes. The other 975 were skipped because their continuum
-# normalisation failed (reason `failed_normalisation`: the continuum fit crosses zero, or too
-# many pixels end far above 1 or below 0), and keep -9999 in every label. They are the coolest
-# stars and dwarfs, whose spectra the synthetic survey's forward model does not render credibly:
-# a limit of the synthetic survey, not a property of APOGEE's spectra.
+# %%
+n_skip = report.n_rows - report.n_predicted
+verdict("""The catalog of this profile holds {rows:,} allStar rows (a field-stratified subset of the synthetic
+survey; the paper's catalog has every DR14 allStar row), of which {pred:,} are predicted with {mc} MC-dropout
+passes. {skip_text}""", rows=report.n_rows, pred=report.n_predicted, mc=P.mc_passes,
+        skip_text=(f"The other {n_skip:,} were skipped ({skipped}) and keep -9999 in every label; a failed "
+                   "continuum normalisation (the continuum fit crosses zero, or too many pixels end far above 1 "
+                   "or below 0) is the synthetic survey's forward model not rendering the coolest stars and "
+                   "dwarfs credibly, a limit of the synthetic survey, not a property of APOGEE's spectra."
+                   if n_skip else "None was skipped."))
 
 # %% [markdown]
 # It reads exactly as the original catalog's README shows:
@@ -85,17 +88,17 @@ print(f"outside the training box (by the predicted Teff, log g, [Fe/H]): {(flag 
       f"of the stars; out of the training domain (bit 8): {(flag & 8 > 0).mean():.1%}; "
       f"flagged for either reason: {((flag > 0) & (flag < 128)).mean():.1%}; not predicted: {(flag & 128 > 0).sum()}")
 
-# %% [markdown]
-# The file has the published catalog's layout (APOGEE_ID, LOCATION_ID, the (N, 22) `astroNN`
-# and `astroNN_error` arrays in the paper's label order) plus the model and predictive parts of
-# the uncertainty, a domain score and a flag. Of the 20,000 rows, 29.4 % are flagged as outside
-# the training box (4000-5500 K and the log g and [Fe/H] range of the training set,
-# `metrics.TRAINING_BOX`, judged from the network's own Teff, log g and [Fe/H]), 13.9 % as out
-# of the training domain by their spectra (bit 8, from the DOMAIN_SCORE), 31.8 % for either
-# reason; the 975 rows not predicted carry only the not-predicted bit (128). The catalog covers
-# every kind of star the survey observed, not only the red giants of the training set: dwarfs,
-# hot stars and very metal-poor stars get labels that are extrapolations, and the maps below use
-# only unflagged stars.
+# %%
+verdict("""The file has the published catalog's layout (APOGEE_ID, LOCATION_ID, the (N, 22) `astroNN` and
+`astroNN_error` arrays in the paper's label order) plus the model and predictive parts of the uncertainty, a
+domain score and a flag. Of the {rows:,} rows, {box:.1%} are flagged as outside the training box (4000-5500 K
+and the log g and [Fe/H] range of the training set, `metrics.TRAINING_BOX`, judged from the network's own
+Teff, log g and [Fe/H]), {dom:.1%} as out of the training domain by their spectra (bit 8, from the
+DOMAIN_SCORE), {either:.1%} for either reason; the {n_skip:,} rows not predicted carry only the not-predicted
+bit (128). The catalog covers every kind of star the survey observed, not only the red giants of the training
+set: dwarfs, hot stars and very metal-poor stars get labels that are extrapolations, and the maps below use
+only unflagged stars.""", rows=report.n_rows, box=(flag & 7 > 0).mean(), dom=(flag & 8 > 0).mean(),
+        either=((flag > 0) & (flag < 128)).mean(), n_skip=int((flag & 128 > 0).sum()))
 
 # %%
 truth = catalog.true_labels(source, data["ALLSTAR_INDEX"])
@@ -113,15 +116,23 @@ if truth is not None:
           + "  ".join(f"{scatter_out[apogee.TARGETS.index(t)]:6.3f}" for t in shown))
     print("(Teff in K, the others in dex)")
 
-# %% [markdown]
-# **Verdict.** Against the truth, the 12,665 unflagged stars of all SNRs scatter by 21.7 K in
-# Teff, 0.112 dex in log g and 0.017-0.018 dex in [Fe/H] and [Mg/H], about the precision of the
-# high-SNR test set in section 3 below. (The paper's scatters, for real DR14 stars against
-# ASPCAP's labels on the visits of its training stars, are 0.018 dex in [Fe/H] and 0.023 dex in
-# [Mg/H]; against the synthetic truth the labels' own noise is left out.) The 6,360 flagged stars
-# are about 2-4 times worse in Teff and the abundances (92 K, 0.047 dex in [Fe/H], 0.041 dex in
-# [Mg/H]) and less so in log g (0.190 dex). The flag does separate the reliable rows from the
-# extrapolations.
+# %%
+if truth is not None:
+    ix = {t: apogee.TARGETS.index(t) for t in shown}
+    worse = [scatter_out[ix[t]] / scatter[ix[t]] for t in ("teff", "Fe", "Mg")]
+    verdict("""**Verdict.** Against the truth, the {n_in:,} unflagged stars of all SNRs scatter by {t_in:.1f} K in
+Teff, {g_in:.3f} dex in log g and {fm_in} dex in [Fe/H] and [Mg/H]. (The paper's scatters, for real DR14 stars
+against ASPCAP's labels on the visits of its training stars, are 0.018 dex in [Fe/H] and 0.023 dex in [Mg/H];
+against the synthetic truth the labels' own noise is left out, so the two are not like for like.) The
+{n_out:,} flagged stars are {worse} times worse in Teff, [Fe/H] and [Mg/H] ({t_out:.0f} K, {fe_out:.3f} dex,
+{mg_out:.3f} dex) and {g_ratio:.1f} times in log g ({g_out:.3f} dex). {flag_word}""",
+            n_in=int(inside.sum()), t_in=scatter[ix["teff"]], g_in=scatter[ix["logg"]],
+            fm_in=span([scatter[ix["Fe"]], scatter[ix["Mg"]]], ".3f"), n_out=int((~inside & (flag < 128)).sum()),
+            worse=span(worse, ".1f"), t_out=scatter_out[ix["teff"]], fe_out=scatter_out[ix["Fe"]],
+            mg_out=scatter_out[ix["Mg"]], g_ratio=scatter_out[ix["logg"]] / scatter[ix["logg"]],
+            g_out=scatter_out[ix["logg"]],
+            flag_word=("The flag does separate the reliable rows from the extrapolations." if min(worse) > 1.3
+                       else "The flag separates the two groups only weakly."))
 
 # %% [markdown]
 # ## 2. The Milky Way seen by the network
@@ -392,6 +403,11 @@ if truth_test is not None:
 # Cannon's per-pixel regression. Once trained, the network is the cheaper method per star and the more
 # precise one; The Cannon remains the quicker to retrain on a new label set.
 
+# %% [markdown]
+# ## What this shows
+#
+# Rendered from this run's numbers (stored in `results/` for the README and the tests).
+
 # %%
 summary = {
     "catalog": {"path": config.shown_path(report.path), "rows": report.n_rows, "predicted": report.n_predicted,
@@ -414,28 +430,31 @@ if truth_test is not None:
         "hot_metal_poor_median_residual": float(np.median(net_mean[hot & (feh_true < -1), 0] - t_true[hot & (feh_true < -1)])),
         "hot_other_median_residual": float(np.median(net_mean[hot & (feh_true >= -1), 0] - t_true[hot & (feh_true >= -1)]))}
 _ = results.write("Apogee_dr14_NN_Catalog", summary, P)
+lines = [f"* **The catalog is reproduced in the published layout**: {report.n_rows:,} rows of the synthetic "
+         f"survey, {report.n_predicted:,} of them predicted with 22 labels and their uncertainties; "
+         f"{report.n_rows - report.n_predicted:,} keep -9999. {((flag > 0) & (flag < 128)).mean():.1%} of the rows "
+         "are flagged (outside the training box or its domain)."]
+if truth is not None:
+    lines[0] += (f" Those are less accurate: Teff {scatter_out[apogee.TARGETS.index('teff')]:.0f} against "
+                 f"{scatter[apogee.TARGETS.index('teff')]:.0f} K.")
+lines.append(f"* **The radial [Fe/H] gradient** of the unflagged disc stars is {num(grad.slope, '.4f')} ± "
+             f"{grad.slope_err:.4f} dex/kpc"
+             + (f" against {num(injected, '.4f')} injected" if injected is not None else "")
+             + (f"; the true [Fe/H] of the same stars gives {num(truth_grad.slope, '.4f')}" if truth_grad is not None
+                else "") + ".")
+if truth_test is not None:
+    lines.append(f"* **The network beats The Cannon on {n_better} of {len(table)} shared labels** against the truth "
+                 f"(median abundance scatter {np.nanmedian(table.loc[abund, 'scatter_network']):.3f} against "
+                 f"{np.nanmedian(table.loc[abund, 'scatter_cannon']):.3f} dex), on the same training set and stars.")
+    hmp = hot & (feh_true < -1)
+    lines.append(f"* **At the hot, metal-poor edge of the training set** the {int(hmp.sum())} test stars with "
+                 f"[Fe/H] < −1 above 5200 K are predicted {num(np.median(net_mean[hmp, 0] - t_true[hmp]), '.0f', True)} K "
+                 f"off (median; The Cannon {num(np.median(res.labels[hmp, 0] - t_true[hmp]), '.0f', True)} K); the "
+                 f"training set has {int((t_train[:, fe] < -1).sum())} stars with a true [Fe/H] < −1.")
+lines.append(f"* **Speed**: the network predicts {bench['network_spectra_per_s']:.0f} spectra/s with {P.mc_passes} MC "
+             f"passes, {bench['network_over_cannon']:.1f}× The Cannon's rate, on this machine and its load (the "
+             "paper: ~275 spectra/s on a 2018 GPU).")
+verdict("\n".join(lines))
 
 # %% [markdown]
-# ## What this shows
-#
-# * **The catalog is reproduced in the published layout**: 20,000 rows of the synthetic
-#   survey, 19,025 of them predicted with 22 labels and their uncertainties; the 975 whose
-#   synthetic spectra fail the continuum normalisation (the coolest stars and dwarfs, a limit of
-#   the synthetic survey's forward model) keep -9999. 31.8 % of the rows are flagged (outside
-#   the training box or its domain), and those are about 2-4 times less accurate (Teff 92
-#   against 22 K).
-# * **The maps recover the Galaxy that was injected**: metal-rich, α-poor thin disc near the
-#   plane, α-rich thick disc above it, and a radial gradient of −0.0550 ± 0.0018 dex/kpc
-#   against −0.0600 injected, of which the network's share is about the fit's error: the true
-#   [Fe/H] of the same stars gives −0.0570, flattened by the thick-disc stars the selection lets
-#   in.
-# * **The network beats The Cannon on all 10 shared labels** against the truth, by a factor
-#   ~2 in the abundances (median 0.025 against 0.048 dex), on the same training set and
-#   the same stars; both inherit the training labels' Teff bias.
-# * **It is also an order of magnitude faster** at inference (100 MC passes included; the
-#   absolute rates depend on the machine and its load), a large fraction of the paper's
-#   ~275 spectra/s on a 2018 GPU.
-# * **Both data-driven methods fail in the same place**, the hot, metal-poor edge of the
-#   training set: the 18 test stars with [Fe/H] < −1 above 5200 K are predicted 165 K too cool
-#   (median), because the training set has only 244 stars with [Fe/H] < −1, few of them that
-#   hot.
+# `ASPCAP_Normalization.ipynb` asks whether the continuum normalisation costs the networks anything.

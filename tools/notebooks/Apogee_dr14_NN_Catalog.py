@@ -208,17 +208,22 @@ save(fig, "catalog_radial_gradient", P)
 # innermost bins, where they fall below it; the fit is slightly flatter than the injected slope
 # (black dashed), and the fit of the true [Fe/H] (green dotted) lies between the two, hidden
 # under them.
-#
-# **Verdict.** The network's [Fe/H] gives a radial gradient of −0.0550 ± 0.0018 dex/kpc from
-# 4,329 thin-disc-like stars, against −0.0600 injected: 0.0050 dex/kpc (8 %) shallower. The
-# truth takes this apart step by step: the true [Fe/H] of the 4,148 selected stars that really
-# belong to the thin disc gives −0.0601, the injected slope; the 175 thick-disc stars that the
-# [Mg/Fe] cut lets in (4 %), metal-poor at every radius, flatten it to −0.0570; the network's
-# own [Fe/H] then gives −0.0550, flatter again by about the fit's error (0.0018). The paper
-# showed maps of real DR14 stars without a fitted gradient; this test shows that the network's
-# abundances add only about one fit error to a known Galactic trend, and that a gradient
-# measured this way is biased at least as much by the choice of "thin-disc" stars (−0.0601 to
-# −0.0570) as by the network (−0.0570 to −0.0550).
+
+# %%
+if injected is not None and truth_grad is not None:
+    n_thick = int((sel & (component == "thick")).sum())
+    verdict("""**Verdict.** The network's [Fe/H] gives a radial gradient of {g} ± {ge:.4f} dex/kpc from {n:,}
+thin-disc-like stars, against {inj} injected: {diff:.4f} dex/kpc ({rel:.0%}) {dir_word}. The truth takes this
+apart step by step: the true [Fe/H] of the {n_thin:,} selected stars that really belong to the thin disc gives
+{g_thin}; the {n_thick:,} thick-disc stars that the [Mg/Fe] cut lets in ({f_thick:.0%}) bring it to {g_true} for
+the true [Fe/H] of all selected stars; the network's own [Fe/H] gives {g}, a further {d_net:.4f} dex/kpc, against
+a fit error of {ge:.4f}. The paper showed maps of real DR14 stars without a fitted gradient.""",
+            g=num(grad.slope, ".4f"), ge=grad.slope_err, n=grad.n, inj=num(injected, ".4f"),
+            diff=abs(grad.slope - injected), rel=abs(grad.slope - injected) / abs(injected),
+            dir_word="shallower" if abs(grad.slope) < abs(injected) else "steeper",
+            n_thin=int(thin.sum()), g_thin=num(thin_grad.slope, ".4f"), n_thick=n_thick,
+            f_thick=n_thick / max(int(sel.sum()), 1), g_true=num(truth_grad.slope, ".4f"),
+            d_net=abs(grad.slope - truth_grad.slope))
 
 # %% [markdown]
 # ## 3. An independent comparison: The Cannon
@@ -241,10 +246,10 @@ fit, res, rows = comp["fit"], comp["result"], comp["rows"]
 print(f"{config.shown_path(comp['path'])}: trained on {fit.n_train} spectra in {fit.train_time_s:.0f} s; "
       f"applied to {len(rows)} high-SNR test stars, {res.good.sum()} with a good fit")
 
-# %% [markdown]
-# The Cannon was trained on the 6,495 training spectra that have all ten labels, in under a
-# minute, and
-# converged for 597 of the 600 high-SNR test stars.
+# %%
+verdict("""The Cannon was trained on the {n_train:,} training spectra that have all ten labels, in {t:.0f} s, and
+converged for {good} of the {n} high-SNR test stars.""", n_train=fit.n_train, t=fit.train_time_s,
+        good=int(res.good.sum()), n=len(rows))
 
 # %%
 net = predictions.predict_set(censored, sets["test"], profile=P)
@@ -260,19 +265,24 @@ if truth_test is not None:
     n_better = int((table["better"] == "astroNN").sum())
     print(f"the network scatters less than The Cannon for {n_better} of {len(table)} labels")
 
-# %% [markdown]
-# **Verdict.** On the same 597 stars, against the truth, the network scatters less than The
-# Cannon for all 10 labels. The margin is small for the stellar parameters (Teff 21.4 against
-# 23.9 K, log g 0.1115 against 0.1146 dex) and a factor ~1.5-2 for the abundances ([Fe/H]
-# 0.018 against 0.027, [Mg/H] 0.020 against 0.035, [N/H] 0.047 against 0.100 dex). The Cannon
-# is also worse than the ASPCAP-like labels it was trained on for 6 of the 10 labels (log g, C,
-# N, Mg, Fe, Ni), the network for only log g. The network learnt from more stars (the whole
-# training set but the 10 % kept for validation, stars with missing labels included, against The
-# Cannon's 6,495 with all ten labels), and The Cannon's largest deficits, about a factor 2, are in
-# N, O and C ([O/H] 0.028 against 0.055, [C/H] 0.041 against 0.077 dex), whose molecular bands
-# depend most non-linearly on the labels, where a quadratic spectral model is least adequate.
-# The Teff biases are alike (−13 and −15 K), which points to the training labels, not to either
-# method.
+# %%
+if truth_test is not None:
+    sn, sc = table["scatter_network"], table["scatter_cannon"]
+    lab_col = [c for c in table.columns if "aspcap" in c.lower() and "scatter" in c.lower()]
+    sa = table[lab_col[0]] if lab_col else None
+    ab_ = [t for t in table.index if t not in ("teff", "logg")]
+    ratio_c = (sc / sn)[ab_]
+    verdict("""**Verdict.** On the same {good} stars, against the truth, the network scatters less than The Cannon
+for {n_better} of {n} labels: Teff {t_n:.1f} against {t_c:.1f} K, log g {g_n:.4f} against {g_c:.4f} dex, and the
+abundances by a factor {r_span} ([Fe/H] {fe_n:.3f} against {fe_c:.3f} dex). {lab_text}The network learnt from more
+stars (the whole training set but the 10 % kept for validation, stars with missing labels included, against The
+Cannon's {n_train:,} with all ten labels); The Cannon's largest deficits are in {worst}.""",
+            good=int(good.sum()), n_better=n_better, n=len(table), t_n=sn["teff"], t_c=sc["teff"],
+            g_n=sn["logg"], g_c=sc["logg"], r_span=span(ratio_c, ".1f"), fe_n=sn["Fe"], fe_c=sc["Fe"],
+            lab_text=(f"The Cannon is worse than the ASPCAP-like labels it was trained on for "
+                      f"{int((sc > sa).sum())} of the {len(table)} labels, the network for {int((sn > sa).sum())}. "
+                      if sa is not None else ""),
+            n_train=fit.n_train, worst=names(ratio_c.sort_values(ascending=False).index[:3]))
 
 # %%
 if truth_test is not None:
@@ -280,10 +290,9 @@ if truth_test is not None:
     save(fig, "catalog_cannon_scatter", P)
 
 # %% [markdown]
-# The bars show the table: for every label but log g the blue bar (network) is the shortest;
-# the orange bar (The Cannon) is longer than the grey one (ASPCAP-like labels, i.e. the training
-# labels' own noise) for every label but Teff, [O/H], [Al/H] and [Si/H]. Only for log g are the
-# labels themselves better than both methods (0.0652 against 0.1115 and 0.1146 dex).
+# The bars show the table: the blue bar (network), the orange bar (The Cannon) and the grey one
+# (ASPCAP-like labels, i.e. the training labels' own noise) per label; a grey bar shorter than both
+# marks a label the training labels themselves give better than either method.
 
 # %%
 if truth_test is not None:
@@ -331,27 +340,35 @@ if truth_test is not None:
               f"{np.median(net_mean[m, 0] - t_true[m]):+.0f} K, The Cannon {np.median(res.labels[m, 0] - t_true[m]):+.0f} K, "
               f"labels {np.median(y_test[m, te] - t_true[m]):+.0f} K")
 
-# %% [markdown]
-# **Why Teff is too cool above 5200 K.** Only partly the labels: the ASPCAP-like Teff of the
-# hot test stars is −23 K (median, [Fe/H] ≥ −1) and −39 K ([Fe/H] < −1) off the truth, against
-# −46 K and −165 K for the network. It is the edge of the training set, and it hits metal-poor
-# giants hardest:
-#
-# * only 437 of the 8,000 training stars (5.5 %) have a Teff label above 5200 K, and none
-#   above 5500 K, where the selection cuts the labels (the box edge); a regression trained on
-#   that set pulls predictions near the edge back towards the bulk;
-# * the 42 hot stars of [Fe/H] ≥ −1 are only mildly affected (−46 K median), but the 18 hot
-#   stars with [Fe/H] < −1 are predicted 165 K too cool (median; −243 K for the 8 of them at
-#   5350-5500 K). Metal-poor giants are hot because their giant branch is bluer, and the
-#   training set has only 244 stars with a true [Fe/H] < −1 (3 %), of which 49, 61 and 6 fall
-#   in the three true-Teff bins above 5200 K;
-# * The Cannon, trained on the same set, makes the same error (−154 K for the metal-poor hot
-#   stars), so the cause is the training set's coverage, not the network.
-#
-# The paper saw the same edge on real DR14 stars: its Teff errors grow towards the hot end of
-# its training set, where its training stars too were few. Because the `OUTSIDE_TRAINING` flag
-# is computed from the predicted labels, a hot metal-poor giant predicted too cool lands inside
-# the box and stays unflagged: the flag cannot catch this error.
+# %%
+if truth_test is not None:
+    hmp, hmr = hot & (feh_true < -1), hot & (feh_true >= -1)
+
+    def _med(a, m):
+        return num(np.median(a[m]), ".0f", True) if m.any() else "–"
+
+    verdict("""**Why Teff is off above 5200 K.** The ASPCAP-like Teff of the hot test stars is {lab_r} K (median,
+[Fe/H] ≥ −1) and {lab_p} K ([Fe/H] < −1) off the truth, against {net_r} K and {net_p} K for the network. It is the
+edge of the training set, and it hits metal-poor giants hardest:
+
+* only {n_hot:,} of the {n_tr:,} training stars ({f_hot:.1%}) have a Teff label above 5200 K, and none above
+  {t_max:.0f} K, where the selection cuts the labels; a regression trained on that set pulls predictions near the
+  edge back towards the bulk;
+* the {n_r} hot stars of [Fe/H] ≥ −1 are off by {net_r} K (median), the {n_p} hot stars with [Fe/H] < −1 by
+  {net_p} K. Metal-poor giants are hot because their giant branch is bluer, and the training set has only
+  {n_mp} stars with a true [Fe/H] < −1;
+* The Cannon, trained on the same set, is off by {can_p} K for the metal-poor hot stars, so the cause is the
+  training set's coverage, not the network.
+
+The paper saw the same edge on real DR14 stars: its Teff errors grow towards the hot end of its training set,
+where its training stars too were few. Because the `OUTSIDE_TRAINING` flag is computed from the predicted labels,
+a hot metal-poor giant predicted too cool lands inside the box and stays unflagged: the flag cannot catch this
+error.""",
+            lab_r=_med(y_test[:, te] - t_true, hmr), lab_p=_med(y_test[:, te] - t_true, hmp),
+            net_r=_med(net_mean[:, 0] - t_true, hmr), net_p=_med(net_mean[:, 0] - t_true, hmp),
+            n_hot=int((y_train[:, te] > 5200).sum()), n_tr=len(y_train), f_hot=(y_train[:, te] > 5200).mean(),
+            t_max=y_train[:, te].max(), n_r=int(hmr.sum()), n_p=int(hmp.sum()),
+            n_mp=int((t_train[:, fe] < -1).sum()), can_p=_med(res.labels[:, 0] - t_true, hmp))
 
 # %% [markdown]
 # ## 4. Accuracy and speed on the same stars

@@ -104,7 +104,7 @@ SNR was drawn so that these cuts give the paper's counts). They have {v_tr:,} an
 # values, zero or negative errors, or no usable continuum is **skipped and reported, never
 # zeroed**; a bad visit costs only that visit. After it, a spectrum whose normalisation failed
 # is skipped too (`failed_normalisation`): a continuum fit that crosses zero (a non-positive
-# normalised error), or more than 1 % of the unmasked pixels more than 3σ below 0 or above a
+# normalised error), or more than 1 % of the unmasked pixels more than three standard deviations below 0 or above a
 # ceiling well over the continuum (`MAX_NORMALISED_FLUX` in `survey/normalise.py`).
 # A continuum-normalised H-band spectrum of a cool star lies at or below its continuum
 # (absorption lines down to ~0.2, the continuum at 1 within the noise; sky lines are masked), so

@@ -79,10 +79,18 @@ def _output_texts(output) -> list[str]:
             for k, v in data.items() if k.startswith("text/")]
 
 
+def _renders_markdown(cell) -> bool:
+    """A code cell that renders prose: a verdict call, or a Markdown output."""
+    return cell["cell_type"] == "code" and (
+        bool(verdict_templates("".join(cell["source"])))
+        or any("text/markdown" in out.get("data", {}) for out in cell.get("outputs", [])))
+
+
 def output_problems(nb) -> list[str]:
     """What is wrong with an executed notebook as a document (empty when nothing): absolute
     paths or object reprs in any text output, a stderr stream, an error output, a figure not
-    followed by a markdown cell before the next code cell, or a last cell that is not markdown.
+    followed by a markdown cell or a rendered verdict (:func:`verdict_templates`) before the next
+    code cell, or a last cell that is not markdown.
     ``nb`` is an ``nbformat`` notebook or its dict."""
     problems = []
     cells = nb["cells"]
@@ -105,8 +113,8 @@ def output_problems(nb) -> list[str]:
                     problems.append(f"{where}: object repr {m.group(0)!r}")
         if any("image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {})
                for out in outputs):
-            nxt = cells[i + 1]["cell_type"] if i + 1 < len(cells) else None
-            if nxt != "markdown":
+            nxt = cells[i + 1] if i + 1 < len(cells) else None
+            if nxt is None or not (nxt["cell_type"] == "markdown" or _renders_markdown(nxt)):
                 problems.append(f"{where}: a figure with no markdown cell after it")
     if not cells or cells[-1]["cell_type"] != "markdown":
         problems.append("the notebook does not end with a markdown cell")

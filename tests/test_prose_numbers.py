@@ -158,6 +158,7 @@ def test_a_placeholder_in_a_rendered_verdict_is_found():
 def test_verdict_helpers_word_the_numbers():
     from astronn_paper.analysis import verdicts
     assert verdicts.render("{a:.1f} K, {b}", a=23.64, b="C and Mn") == "23.6 K, C and Mn"
+    assert verdicts.render("{f:+.0%} and {g:.1%}", f=0.07, g=0.0197) == "+7 % and 2.0 %"
     with pytest.raises(KeyError):
         verdicts.render("{missing}")
     assert verdicts.names(["C", "N", "O"]) == "C, N and O"

@@ -7,6 +7,7 @@ word the parts of a verdict that depend on the numbers (a range, a list of names
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 #: what :func:`verdict` and the prose check look for in a code cell's source
@@ -15,8 +16,9 @@ VERDICT_CALL = "verdict"
 
 def render(template: str, **values) -> str:
     """``template`` with its ``{fields}`` filled from ``values`` (``str.format``); a field with no
-    value raises ``KeyError``, so a verdict never shows a placeholder."""
-    return template.format(**values).strip()
+    value raises ``KeyError``, so a verdict never shows a placeholder. A percentage is written as
+    the notebooks' prose writes it, ``7 %`` (Python's ``{x:.0%}`` gives ``7%``)."""
+    return re.sub(r"(?<=\d)%", " %", template.format(**values)).strip()
 
 
 def verdict(template: str, **values) -> None:

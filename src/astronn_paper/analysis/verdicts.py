@@ -51,7 +51,7 @@ def span(values: Iterable[float], fmt: str = ".2f", unit: str = "") -> str:
     """``"1.1–2.6"`` (an en dash) from the smallest and largest of ``values``, one number when they
     print the same; ``unit`` is appended (``"×"``, ``" dex"``)."""
     vals = [float(v) for v in values]
-    lo, hi = format(min(vals), fmt), format(max(vals), fmt)
+    lo, hi = format(min(vals), fmt).replace("-", "−"), format(max(vals), fmt).replace("-", "−")
     return (lo if lo == hi else f"{lo}–{hi}") + unit
 
 

@@ -162,10 +162,16 @@ def _beyond(rel, cen, full):
 
 
 ct_, ft_ = table["censored test scatter vs truth"], table["bcnn test scatter vs truth"]
+
+
+def _favour(m):
+    return f"{abs(m):.1%} in the {'censored' if m >= 0 else 'full-spectrum'} network's favour"
+
+
 head_gain = rel_l.median() >= 0 and rel_t.median() >= 0
 verdict("""**Verdict: censoring {head}.** Against the labels the censored network has the lower scatter for
-{n_l} of 22 labels, median difference {m_l} in its favour, {beyond_l}. Against the truth it has the lower
-scatter for {n_t} of 22 labels, median {m_t} in its favour, {beyond_t}.
+{n_l} of 22 labels, median difference {m_l}, {beyond_l}. Against the truth it has the lower scatter for {n_t}
+of 22 labels, median difference {m_t}, {beyond_t}.
 
 The paper's much larger gap (real DR14, against ASPCAP: Co 0.170 for the full-spectrum network on the test
 set against 0.077 for the censored one on visits of the *training* stars) compares different samples: the
@@ -175,8 +181,8 @@ is below its {co_c} on the test stars. On equal samples a field-star scatter bar
 apart, because in a field population the correlations with metallicity predict most of every abundance;
 what differs is *how* each network gets its answer, which the next sections measure.""",
         head="costs no precision; if anything it gains a little" if head_gain else "changes the precision little",
-        n_l=n_better, m_l=f"{rel_l.median():+.1%}", beyond_l=_beyond(rel_l, cs, fs),
-        n_t=n_better_truth, m_t=f"{rel_t.median():+.1%}", beyond_t=_beyond(rel_t, ct_, ft_),
+        n_l=n_better, m_l=_favour(rel_l.median()), beyond_l=_beyond(rel_l, cs, fs),
+        n_t=n_better_truth, m_t=_favour(rel_t.median()), beyond_t=_beyond(rel_t, ct_, ft_),
         co_c=f"{cs['Co']:.3f}")
 
 # %% [markdown]
@@ -214,7 +220,8 @@ show that an element is measured.""",
               if n_bcnn_tighter > 11 else "the censored network is the more repeatable."),
         n_t=n_bcnn_tighter,
         exc=(" (all but " + V.names(f"{label(t)}, {at50.loc[t, 'censored']:.4f} censored against "
-                                   f"{at50.loc[t, 'bcnn']:.4f}" for t in not_tighter) + ")") if not_tighter else "",
+                                   f"{at50.loc[t, 'bcnn']:.4f}" for t in not_tighter) + ")")
+        if 0 < len(not_tighter) <= 3 else "",
         med=ratio.median(), mx=ratio.max(),
         top3=V.names(f"{label(t)} ({at50.loc[t, 'censored']:.4f} against {at50.loc[t, 'bcnn']:.4f} dex)"
                      for t in top3),
@@ -455,7 +462,7 @@ than 2σ for {n_cen_more} of the 20 abundances, the full-spectrum one for {n_ful
 ## What this shows
 
 * On the same synthetic test stars, the censored network has the lower scatter for {n_l} of 22 labels
-  against the labels (median difference {m_l}) and {n_t} of 22 against the truth (median {m_t}). It does
+  against the labels (median difference {m_l}) and {n_t} of 22 against the truth ({m_t}). It does
   not show the paper's large gap (real DR14, against ASPCAP: Co 0.077 censored on training-star visits
   against 0.170 full spectrum on the test set), which compares different samples.
 * The full-spectrum network is the more repeatable on visits for {n_tight} of 22 labels (median
@@ -470,7 +477,7 @@ than 2σ for {n_cen_more} of the 20 abundances, the full-spectrum one for {n_ful
         f_part=V.names((f"{label(t)} ({sf.loc[t, 'self']:.2f})" for t in rf_["partly"]), "none"),
         hi=s_hi, n_cen_more=len(cen_more), n_full_more=len(full_more),
         med_c=f"{sc.loc[ab, 'self'].median():.2f}", med_f=f"{sf.loc[ab, 'self'].median():.2f}",
-        n_l=n_better, m_l=f"{rel_l.median():+.1%}", n_t=n_better_truth, m_t=f"{rel_t.median():+.1%}",
+        n_l=n_better, m_l=_favour(rel_l.median()), n_t=n_better_truth, m_t=_favour(rel_t.median()),
         n_tight=n_bcnn_tighter, med_ratio=ratio.median(),
         c_all=f"{summary['censored']['all abundances']:.2f}", c_weak=f"{summary['censored'][groups_[0]]:.2f}",
         f_all=f"{summary['bcnn']['all abundances']:.2f}", f_weak=f"{summary['bcnn'][groups_[0]]:.3f}",

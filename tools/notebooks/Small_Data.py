@@ -129,6 +129,13 @@ print(trend_all.join(trend_big, rsuffix=" (>= 900)").round({"rho": 2, "p": 5, "r
 
 # %%
 samp = small_data.scatter_rel_error(n_test)
+
+
+def _rho(trend):
+    r = trend["rho"].dropna()
+    return span(r, ".2f") if len(r) else "– (too few networks to test)"
+
+
 fail_all = [t for t in shown if not trend_all.loc[t, "decreasing"]]
 fail_big = [t for t in shown if not trend_big.loc[t, "decreasing"]]
 verdict("""**Verdict.** One network's scatter against the truth varies from one training to the next by
@@ -144,8 +151,7 @@ labels{fail_big_text}. Since this test fails on a flat or zigzag relation, its p
         noise_big=span(noise_big[shown], ".0%") if noise_big is not None else "–",
         samp=f"{samp:.1%}", n_test=n_test, n_all=int(trend_all["n"].max()), n_pass_all=len(shown) - len(fail_all),
         n_shown=len(shown), fail_all_text=(" (not " + names(label(t) for t in fail_all) + ")") if fail_all else "",
-        rho_all=span(trend_all["rho"].dropna(), ".2f").replace("-", "−"),
-        n_big=int(trend_big["n"].max()), rho_big=span(trend_big["rho"].dropna(), ".2f").replace("-", "−"),
+        rho_all=_rho(trend_all), n_big=int(trend_big["n"].max()), rho_big=_rho(trend_big),
         n_pass_big=len(shown) - len(fail_big),
         fail_big_text=(", but fails for " + names(f"{label(t)} (ρ = {num(trend_big.loc[t, 'rho'], '.2f')}, "
                                                   f"p = {trend_big.loc[t, 'p']:.3f})" for t in fail_big))

@@ -19,6 +19,8 @@
 profile = None
 
 # %%
+import numpy as np
+
 from astronn_paper import config, paper
 from astronn_paper.analysis import results, small_data
 from astronn_paper.figures import save
@@ -136,8 +138,8 @@ def _rho(trend):
     return span(r, ".2f") if len(r) else "– (too few networks to test)"
 
 
-fail_all = [t for t in shown if not trend_all.loc[t, "decreasing"]]
-fail_big = [t for t in shown if not trend_big.loc[t, "decreasing"]]
+fail_all = [t for t in shown if not trend_all.loc[t, "decreasing"] and np.isfinite(trend_all.loc[t, "rho"])]
+fail_big = [t for t in shown if not trend_big.loc[t, "decreasing"] and np.isfinite(trend_big.loc[t, "rho"])]
 verdict("""**Verdict.** One network's scatter against the truth varies from one training to the next by
 {noise_all} (relative standard deviation, pooled over all sizes with replicates) and by {noise_big} at 1,800
 spectra and more (rough: few replicates). Compare the {samp} sampling noise of a scatter over {n_test:,} test
@@ -149,10 +151,10 @@ labels{fail_big_text}. Since this test fails on a flat or zigzag relation, its p
 **the scatter grows as the training set shrinks** for the labels that pass.""",
         noise_all=span(noise[shown], ".0%") if noise is not None else "–",
         noise_big=span(noise_big[shown], ".0%") if noise_big is not None else "–",
-        samp=f"{samp:.1%}", n_test=n_test, n_all=int(trend_all["n"].max()), n_pass_all=len(shown) - len(fail_all),
+        samp=f"{samp:.1%}", n_test=n_test, n_all=int(trend_all["n"].max()), n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()),
         n_shown=len(shown), fail_all_text=(" (not " + names(label(t) for t in fail_all) + ")") if fail_all else "",
         rho_all=_rho(trend_all), n_big=int(trend_big["n"].max()), rho_big=_rho(trend_big),
-        n_pass_big=len(shown) - len(fail_big),
+        n_pass_big=int(trend_big.loc[shown, "decreasing"].sum()),
         fail_big_text=(", but fails for " + names(f"{label(t)} (ρ = {num(trend_big.loc[t, 'rho'], '.2f')}, "
                                                   f"p = {trend_big.loc[t, 'p']:.3f})" for t in fail_big))
         if fail_big else "")
@@ -235,8 +237,8 @@ verdict("""* Against the truth the scatter goes from {full:,} to {knee:,} traini
         fe_knee=f"{vs_truth.loc[knee, 'Fe']:.3f}", t_small=f"{vs_truth.loc[smallest, 'teff']:.0f}",
         noise_big=span(noise_big[shown], ".0%") if noise_big is not None else "–",
         noise_all=span(noise[shown], ".0%") if noise is not None else "–", samp=f"{samp:.1%}",
-        n_all=int(trend_all["n"].max()), n_pass_all=len(shown) - len(fail_all), n_shown=len(shown),
-        n_big=int(trend_big["n"].max()), n_pass_big=len(shown) - len(fail_big), big=big, half=half,
+        n_all=int(trend_all["n"].max()), n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()), n_shown=len(shown),
+        n_big=int(trend_big["n"].max()), n_pass_big=int(trend_big.loc[shown, "decreasing"].sum()), big=big, half=half,
         mg_r=f"{float(mg['ratio_truth']):.2f}", mg_ar=f"{float(mg['ratio_aspcap']):.2f}")
 
 # %% [markdown]

@@ -59,6 +59,8 @@ sizes = list(vs_truth.index)
 full, smallest = sizes[0], sizes[-1]
 mid = [n for n in sizes if n >= 900]
 knee = min(mid) if mid else sizes[-1]
+if knee == full and len(sizes) > 2:     # a small profile: no subset of 900 or more
+    knee = sizes[1]
 reps_t = small_data.replicate_scatter(runs, "truth")
 verdict("""The full set is {full:,} training spectra (the other 10 % is kept for validation), the subsets
 {sub_hi:,} down to {smallest:,}.

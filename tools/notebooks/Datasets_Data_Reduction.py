@@ -141,8 +141,7 @@ notebook uses these {w_tr:,} training and {w_te:,} test stars.""",
 rows = []
 for name, path in paths.items():
     meta = dataset.info(path)
-    rows.append((name, meta["n"].get("combined", 0), meta["n"].get("visits", 0),
-                 meta["bytes"] / 2**20, meta["fingerprint"]))
+    rows.append((name, meta["n"].get("combined", 0), meta["n"].get("visits", 0), meta["bytes"] / 2**20))
 print(f"{'set':>6} {'stars':>8} {'visits':>8} {'MiB':>8}")
 for r in rows:
     print(f"{r[0]:>6} {r[1]:>8,} {r[2]:>8,} {r[3]:>8.1f}")

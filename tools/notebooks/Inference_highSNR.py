@@ -942,7 +942,7 @@ def _said(ts):
 
 verdict("""**Verdict.** {measured_text} at SNR {hi}; {partly_text}; {inferred_text}, and changing both Ti
 columns together reaches the Ti output by only {ti_both}. Yet all 20 [X/H] changed together move every
-abundance output by {pop}: the overall metallicity is read well. The median self-response is {med_hi} at
+abundance output by {pop}: {pop_word} The median self-response is {med_hi} at
 SNR {hi} and {med_lo} at SNR {lo}, {noise_word} Teff follows its own change by {teff}, log g by {logg}.
 The paper did not test this; its Jacobian argument cannot distinguish a measured from an inferred
 abundance. The three lowest self-responses are {lowest3}; the three smallest Jacobian concentrations are
@@ -966,6 +966,8 @@ partly inferred from Teff and metallicity along the giant branch.""",
         inferred_text=(f"{names(label(t) for t in inferred)} {span(sr_hi.loc[inferred, 'self'], '.2f')}"
                        if inferred else "none less than 0.2"),
         ti_both=f"{ti_both:.3f}", pop=span(pop, ".2f"),
+        pop_word=("the overall metallicity is read well." if pop.min() > 0.8 else
+                  "not every output follows the overall metallicity in this run."),
         med_hi=f"{sr_hi.loc[ab, 'self'].median():.2f}", med_lo=f"{sr_lo.loc[ab, 'self'].median():.2f}",
         noise_word=("so this is not a noise limit but what the network learned."
                     if abs(sr_hi.loc[ab, "self"].median() - sr_lo.loc[ab, "self"].median()) < 0.05

@@ -108,6 +108,9 @@ def test_output_problems_finds_each_kind_of_plumbing():
     for what, cells in cases.items():
         problems = notebooks.output_problems(_nb(*cells))
         assert len(problems) == 1 and what in problems[0], (what, problems)
+    rendered = {"output_type": "display_data", "metadata": {},
+                "data": {"text/markdown": "**Verdict.** 0.05", "text/plain": "<IPython.core.display.Markdown object>"}}
+    assert notebooks.output_problems(_nb(("code", [png]), ("code", [rendered]), ("md", "m"))) == []
     windows = _nb(("code", [_stream("saved to C:\\Users\\me\\x.fits")]), ("md", "m"))
     assert "absolute path" in notebooks.output_problems(windows)[0]
 

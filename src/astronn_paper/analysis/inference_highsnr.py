@@ -361,3 +361,16 @@ def median_label_error(x, aspcap, aspcap_err, bins):
             if m[:, k].any():
                 out[b, k] = np.median(e[m[:, k], k])
     return out
+
+
+def growth_to_lowest_bin(by_label: dict, stat: str = "mean_total") -> dict:
+    """Per target of a :func:`binned_errors_by_own_label` result, how much ``stat`` (``mean_total``,
+    ``median_abs_error``) grows from the bin nearest solar (centre closest to 0) to the lowest
+    populated bin: their ratio (NaN when either bin is empty)."""
+    out = {}
+    for t, b in by_label.items():
+        v = np.asarray(getattr(b, stat), float)[:, 0]
+        ok = np.flatnonzero(np.isfinite(v))
+        solar = int(np.argmin(np.abs(np.asarray(b.centers, float))))
+        out[t] = float(v[ok[0]] / v[solar]) if ok.size and np.isfinite(v[solar]) else float("nan")
+    return out

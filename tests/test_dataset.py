@@ -265,7 +265,7 @@ def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
     """The synthetic survey exported to FITS and read back through MirrorSource gives the
     same dataset arrays (spectra, labels, truth, ids) as the in-memory survey."""
     from astronn_paper.survey.mirror import MirrorSource
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth.export import export_mirror
 
     mem = SyntheticSource(seed=config.get_profile("ci").survey_seed)
@@ -282,7 +282,7 @@ def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
 
 @pytest.mark.slow
 def test_selection_on_the_synthetic_survey_matches_its_paper_cuts():
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth.catalog import paper_cuts
 
     a = SyntheticSource(seed=config.get_profile("ci").survey_seed).allstar()

@@ -34,7 +34,7 @@ profile = None
 import numpy as np
 
 from astronn_paper import apogee, config, dataset
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.figures import datasets as figs
 from astronn_paper.figures import save
 

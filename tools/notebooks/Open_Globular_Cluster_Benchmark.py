@@ -38,7 +38,7 @@ import numpy as np
 
 from astronn_paper.analysis import clusters, results
 from astronn_paper import apogee, config, dataset, paper
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.figures import clusters as figs
 from astronn_paper.figures import save
 

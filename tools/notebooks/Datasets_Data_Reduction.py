@@ -150,7 +150,7 @@ for r in rows:
 # median signal-to-noise per pixel of the combined spectrum (of each visit for the visits).
 
 # %%
-fig = figs.snr_distributions(paths["train"], paths["test"])
+fig = figs.snr_distributions(dataset.store.snr_by_group(paths))
 save(fig, "datasets_snr", P)
 for name, path in paths.items():
     for kind in ("combined", "visits"):
@@ -182,7 +182,7 @@ for name, path in paths.items():
 # range are part of the set.
 
 # %%
-fig = figs.teff_logg(paths["train"])
+fig = figs.teff_logg(dataset.store.labels(paths["train"], ("teff", "logg", "Fe")))
 save(fig, "datasets_teff_logg", P)
 
 # %% [markdown]

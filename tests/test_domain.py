@@ -303,7 +303,7 @@ def test_ensure_rebuilds_an_old_format(tmp_path, monkeypatch):
 def test_reobserved_source_redraws_the_noise():
     """The SNR study observes a star at another SNR through read_normalised: the noise is drawn
     again from the noiseless spectrum (errors scale as 1/SNR), the signal is the star's own."""
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     from astronn_paper.analysis import response
 

@@ -13,7 +13,7 @@ from astronn_paper import apogee, cache
 from astronn_paper.survey import formats
 from astronn_paper.survey.mirror import MirrorSource
 from astronn_paper.survey.source import ApStar, MirrorFileMissing, SpectrumError
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth import catalog as C
 from astronn_paper.synth.export import export_mirror
 
@@ -283,7 +283,7 @@ def test_lite_apstar_keeps_the_hdu_numbering(tmp_path, source, rows):
 
 def test_allstar_column_subset_and_open_source(mirror, disk):
     root, _ = mirror
-    from astronn_paper.survey import open_source
+    from astronn_paper.dataset.sources import open_source
 
     m = MirrorSource(root, columns=("APOGEE_ID", "SNR", "PARAM"))
     a = m.allstar()

@@ -14,7 +14,7 @@ from astronn_paper.cli import main
 from astronn_paper.model import predict
 from astronn_paper.survey import formats, release
 from astronn_paper.survey.source import AspcapStar
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth.export import as_release
 
 

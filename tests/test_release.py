@@ -14,10 +14,11 @@ from conftest import assert_same_datasets
 
 from astronn_paper import apogee, cache, config, dataset
 from astronn_paper.dataset import store
-from astronn_paper.survey import formats, open_source, release
+from astronn_paper.dataset.sources import open_source
+from astronn_paper.survey import formats, release
 from astronn_paper.survey.mirror import MirrorSource
 from astronn_paper.survey.source import ApStar, SpectrumError
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth.export import export_mirror
 
 PROFILE = "ci"

@@ -123,7 +123,7 @@ def test_predicted_spread():
 # ------------------------------------------------------------------ the synthetic survey
 @pytest.fixture(scope="module")
 def survey():
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     src = SyntheticSource(seed=2019, cache_spectra=0)
     return src, response.select_stars(src, 3, seed=11)

@@ -18,7 +18,7 @@ import sys
 #: The commands' modules, in the order --help lists them.
 COMMAND_MODULES = (
     "astronn_paper.pipeline.stages",      # run
-    "astronn_paper.synth.cli",     # synth
+    "astronn_paper.dataset.export",     # synth
     "astronn_paper.dataset.build",       # compile
     "astronn_paper.model.train",         # train
     "astronn_paper.model.predict",       # predict

@@ -32,7 +32,7 @@ from astronn_paper.analysis.verdicts import names, num, span, verdict
 from astronn_paper.model import predictions, train
 from astronn_paper.figures import catalog as figs
 from astronn_paper.figures import save
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 
 P = config.get_profile(profile)
 pd.set_option("display.precision", 4)

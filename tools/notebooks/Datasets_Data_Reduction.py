@@ -34,7 +34,7 @@ profile = None
 import numpy as np
 
 from astronn_paper import apogee, config, dataset
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.figures import datasets as figs
 from astronn_paper.figures import save
 from astronn_paper.analysis.verdicts import names, verdict
@@ -160,7 +160,7 @@ for r in rows:
 # median signal-to-noise per pixel of the combined spectrum (of each visit for the visits).
 
 # %%
-fig = figs.snr_distributions(paths["train"], paths["test"])
+fig = figs.snr_distributions(dataset.store.snr_by_group(paths))
 save(fig, "datasets_snr", P)
 med_snr = {}
 for name, path in paths.items():
@@ -196,7 +196,7 @@ stars at about the SNR of the test set.""",
 # range are part of the set.
 
 # %%
-fig = figs.teff_logg(paths["train"])
+fig = figs.teff_logg(dataset.store.labels(paths["train"], ("teff", "logg", "Fe")))
 save(fig, "datasets_teff_logg", P)
 
 # %% [markdown]

@@ -38,7 +38,7 @@ from astronn_paper.analysis import inference_highsnr as highsnr, isochrones, met
 from astronn_paper.model import predictions
 from astronn_paper.analysis import results
 from astronn_paper.analysis.verdicts import label, names, num, span, verdict
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.model import train
 from astronn_paper.figures import inference_highsnr as figs
 from astronn_paper.figures import save

@@ -39,7 +39,7 @@ import pandas as pd
 
 from astronn_paper.analysis import clusters, results
 from astronn_paper import apogee, config, dataset, paper
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.figures import clusters as figs
 from astronn_paper.figures import save
 from astronn_paper.analysis import verdicts as V

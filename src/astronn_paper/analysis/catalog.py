@@ -51,7 +51,7 @@ from astropy.stats import mad_std
 
 from astronn_paper import apogee, cache, config
 from astronn_paper.progress import bar as progress_bar
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.survey.source import SKIP_REASONS, SurveySource
 
 CATALOG_NAME = "astroNN_apogee_dr14_catalog.fits"

@@ -479,7 +479,7 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
     """The whole benchmark: members, spectra, predictions of each network (cached), ASPCAP-like
     labels and (synthetic source) truth, one :class:`ClusterResult` per cluster."""
     from astronn_paper import dataset
-    from astronn_paper.survey import open_source
+    from astronn_paper.dataset.sources import open_source
 
     p = config.get_profile(profile)
     source = open_source(profile=p) if source is None else source

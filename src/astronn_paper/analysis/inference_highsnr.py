@@ -49,7 +49,7 @@ def ood_dataset(profile=None, source=None, force: bool = False, progress: bool =
     """``<datasets>/ood.h5``, compiled from ``source`` (default: the profile's) if missing or
     made from different inputs (same rule as :func:`dataset.build_standard_sets`)."""
     from astronn_paper import dataset
-    from astronn_paper.survey import open_source
+    from astronn_paper.dataset.sources import open_source
 
     p = config.get_profile(profile)
     source = source if source is not None else open_source(None, p)

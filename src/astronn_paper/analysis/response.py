@@ -168,7 +168,7 @@ class SurveyForward:
 
     :meth:`render` gives the intrinsic spectra of (changed) labels; :meth:`observe` observes
     and normalises them at a combined SNR with each star's own random generator, exactly as
-    :meth:`~astronn_paper.survey.synthetic.SyntheticSource.apstar` does (same calls,
+    :meth:`~astronn_paper.synth.source.SyntheticSource.apstar` does (same calls,
     same generator state), so that two label sets of one star see the same noise draw.
     """
 
@@ -345,7 +345,7 @@ def to_frame(results: Sequence[ResponseResult]):
 
 # ============================================================================ model runs
 def _synthetic_source(profile):
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     return SyntheticSource(seed=config.get_profile(profile).survey_seed, cache_spectra=0)
 

@@ -33,7 +33,7 @@ from astronn_paper.dataset import store
 from astronn_paper.dataset.selection import (NORMALISATIONS, Selection, drop_duplicates, select,
                                              standard_selections)
 from astronn_paper.progress import bar as progress_bar
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.survey.source import SurveySource
 
 #: Bump when the bytes compile writes for the same inputs change (invalidates caches).

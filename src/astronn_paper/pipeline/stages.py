@@ -3,10 +3,12 @@
 ``python -m astronn_paper run [--profile ci|default|paper] [--stages NAME ...] [--force]``
 
 A *stage* is one top-level notebook. Its fingerprint hashes the notebook's code and
-markdown (not its outputs), the package's source, the profile's settings and the
-fingerprints of the stages it reads from (:attr:`Stage.after`). A stage whose fingerprint is
-unchanged and whose executed notebook exists is reused; otherwise it is executed with
-papermill, the profile injected as the ``profile`` parameter.
+markdown (not its outputs), the source of the package modules the notebook imports, directly
+or through them (:func:`astronn_paper.pipeline.imports.closure`, with the package data files
+those modules read) and the profile's settings: a notebook re-runs when the code it runs
+changes, not on any edit anywhere. A stage whose fingerprint is unchanged and whose
+executed notebook exists is reused; otherwise it is executed with papermill, the profile
+injected as the ``profile`` parameter.
 
 Stages whose inputs are ready run side by side (``--jobs``, default: the profile's workers,
 two on a 2-core machine), each in its own process: much of a notebook's work is single-threaded
@@ -24,6 +26,7 @@ carry its outputs); other profiles write executed copies under ``<data>/<profile
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astronn_paper import cache, config
-from astronn_paper.pipeline import schedule
+from astronn_paper.pipeline import imports, schedule
 from astronn_paper.pipeline.reproduce import notebook_variables
 
 
@@ -88,19 +91,9 @@ def failed_path(stage: Stage, profile) -> Path:
 
 
 #: The package whose source files decide whether a stage re-runs.
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-
-
-def package_files() -> list[Path]:
-    """The package's source and data files (every subpackage)."""
-    return sorted(p for p in PACKAGE_DIR.rglob("*")
-                  if p.suffix in {".py", ".json", ".txt", ".csv", ".md"} and "__pycache__" not in p.parts)
-
-
-def package_fingerprint() -> str:
-    """Hash of the package's source files (any code change re-runs the stages)."""
-    return cache.parts_fingerprint(*(f.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + f.read_bytes()
-                                     for f in package_files()))
+PACKAGE_DIR = imports.PACKAGE_DIR
+#: The package's data files (relative to :data:`PACKAGE_DIR`) and the module that reads each.
+DATA_FILES: dict[str, str] = {"data/paper_results.json": "astronn_paper.paper"}
 
 
 def notebook_fingerprint(path: Path) -> str:
@@ -111,11 +104,56 @@ def notebook_fingerprint(path: Path) -> str:
     return cache.parts_fingerprint(*(f"{c.cell_type}\0{c.source}".encode() for c in nb.cells))
 
 
-def stage_fingerprint(stage: Stage, profile, upstream: str) -> str:
-    """``upstream``: the fingerprints of the stages in ``stage.after``, joined."""
+def notebook_code(path: Path) -> str:
+    """The Python of a notebook's code cells (IPython magics turned into calls)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    return notebook_code_from_cells(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def notebook_code_from_cells(cells) -> str:
+    """The Python of code cells' sources, IPython magics turned into calls."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    tm = TransformerManager()
+    return "\n".join(tm.transform_cell(c) for c in cells)
+
+
+def code_modules(code: str, sources: dict[str, str]) -> set[str]:
+    """The package modules that running ``code`` loads, given the package's ``sources``
+    (module name -> source text), transitively."""
+    graph = _import_graph(tuple(sorted(sources.items())))
+    packages = {m.rsplit(".", 1)[0] for m in sources if "." in m}
+    return imports.closure(graph, imports.imports_of(code, None, sources, packages))
+
+
+@functools.lru_cache(maxsize=4)
+def _import_graph(items: tuple) -> dict:
+    return imports.import_graph(dict(items))
+
+
+def code_fingerprint(code: str, sources: dict[str, str] | None = None,
+                     root: Path = PACKAGE_DIR) -> str:
+    """Hash of the package modules (and their data files) that running ``code`` loads."""
+    sources = imports.package_sources(root) if sources is None else sources
+    modules = code_modules(code, sources)
+    parts = [f"{m}\0{sources[m]}".encode() for m in sorted(modules)]
+    parts += [f"{f}\0".encode() + (root / f).read_bytes()
+              for f, reader in sorted(DATA_FILES.items()) if reader in modules]
+    return cache.parts_fingerprint(*parts)
+
+
+def stage_fingerprint(stage: Stage, profile, sources: dict[str, str] | None = None) -> str:
+    """The notebook's cells, the code it loads (:func:`code_fingerprint` over ``sources``,
+    default the package as installed) and the profile's settings. The data a notebook reads
+    (datasets, networks, predictions) it builds or reuses through that code, each cached by
+    its own inputs."""
     p = config.get_profile(profile)
-    return cache.parts_fingerprint(notebook_fingerprint(notebook_path(stage)).encode(), package_fingerprint().encode(),
-                json.dumps(p.as_dict(), sort_keys=True, default=str).encode(), upstream.encode())
+    path = notebook_path(stage)
+    return cache.parts_fingerprint(notebook_fingerprint(path).encode(),
+                                   code_fingerprint(notebook_code(path), sources).encode(),
+                                   json.dumps(p.as_dict(), sort_keys=True, default=str).encode())
 
 
 def _record_path(stage: Stage, profile) -> Path:
@@ -196,14 +234,11 @@ def merge_streams(outputs: list) -> list:
 
 
 def fingerprints(profile) -> dict[str, str]:
-    """Every present stage's fingerprint, by name (a stage's covers those it reads from)."""
+    """Every present stage's fingerprint, by name (:func:`stage_fingerprint`)."""
     p = config.get_profile(profile)
-    fps: dict[str, str] = {}
-    for stage in STAGES:                 # STAGES lists every stage after those it reads from
-        if notebook_path(stage).is_file():
-            upstream = "".join(fps.get(name, "") for name in stage.after)
-            fps[stage.name] = stage_fingerprint(stage, p, upstream)
-    return fps
+    sources = imports.package_sources()
+    return {stage.name: stage_fingerprint(stage, p, sources) for stage in STAGES
+            if notebook_path(stage).is_file()}
 
 
 def default_jobs(profile=None) -> int:

@@ -1,4 +1,5 @@
-"""``python -m astronn_paper synth``: export the synthetic survey as a DR14 or DR17 SAS mirror."""
+"""``python -m astronn_paper synth``: export the synthetic survey as a DR14 or DR17 SAS mirror,
+by default the stars of a profile's datasets (the paper's cuts, here) and the cluster members."""
 from __future__ import annotations
 
 import argparse
@@ -75,7 +76,7 @@ def main(args) -> int:
     import numpy as np
 
     from astronn_paper.survey import release as release_
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth.export import default_rows, export_mirror, rows_from_ids
 
     prof = args.profile                     # a config.Profile, resolved by cli.main
@@ -86,7 +87,10 @@ def main(args) -> int:
     if args.ids is not None:
         rows = rows_from_ids(src, args.ids)
     else:
-        rows = default_rows(src, prof)
+        from astronn_paper.dataset.selection import select, standard_selections
+
+        allstar = src.allstar()
+        rows = default_rows(src, [select(allstar, sel) for sel in standard_selections(prof).values()])
         if args.stars is not None and args.stars < len(rows):
             rng = np.random.default_rng(config.seed_for("synth:export", prof))
             rows = np.sort(rng.choice(rows, size=args.stars, replace=False))

@@ -254,8 +254,8 @@ class Engine:
         return 2.0 * (self.macs_prefix() + mc * self.macs_per_pass())
 
     # ------------------------------------------------------------------ deterministic prefix
-    def normalise(self, x: np.ndarray) -> np.ndarray:
-        """astroNN's input normalisation: float32 (x - mean) / std; -9999 and NaN -> -9999."""
+    def zscore(self, x: np.ndarray) -> np.ndarray:
+        """astroNN's input z-scoring (its "normalisation" of the inputs): float32 (x - mean) / std; -9999 and NaN -> -9999."""
         x = np.array(x, dtype=np.float32)             # a copy: never touch the caller's data
         magic = (x == self.magic) | np.isnan(x)
         x -= self.input_mean
@@ -488,7 +488,7 @@ class Engine:
                 xc = np.asarray(x[c0:c1], dtype=np.float32).reshape(c1 - c0, -1)
                 if not np.isfinite(xc[~np.isnan(xc)]).all():
                     raise ValueError(f"spectra {c0}..{c1 - 1} contain infinite pixels")
-                a1, h = self._prefix(self.normalise(xc))
+                a1, h = self._prefix(self.zscore(xc))
                 for b0 in range(0, c1 - c0, per_block):
                     b1 = min(c1 - c0, b0 + per_block)
                     idx = np.arange(start_index + c0 + b0, start_index + c0 + b1)

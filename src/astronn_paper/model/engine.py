@@ -255,7 +255,8 @@ class Engine:
 
     # ------------------------------------------------------------------ deterministic prefix
     def zscore(self, x: np.ndarray) -> np.ndarray:
-        """astroNN's input z-scoring (its "normalisation" of the inputs): float32 (x - mean) / std; -9999 and NaN -> -9999."""
+        """astroNN's input z-scoring (its "normalisation" of the inputs): float32
+        (x - mean) / std; -9999 and NaN -> -9999."""
         x = np.array(x, dtype=np.float32)             # a copy: never touch the caller's data
         magic = (x == self.magic) | np.isnan(x)
         x -= self.input_mean

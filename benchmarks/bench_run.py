@@ -22,8 +22,8 @@ rate: all of DR14 (~250,000 spectra x 100 MC passes) in about ten minutes on one
 ~42,000 forward passes of one spectrum per second; a training step of a 64-spectrum batch costs
 about three forward passes per spectrum (forward, and a backward pass of twice the work), so
 ~4.6 ms of the same arithmetic, and small 1-D convolutions stay bound by kernel launches and the
-input pipeline rather than by a newer GPU's arithmetic. Training times recorded while the machine was shared are upper limits of the quiet-core
-times; the printout says when each network was trained.
+input pipeline rather than by a newer GPU's arithmetic. Training times recorded while the machine
+was shared are upper limits of the quiet-core times; the printout says when each network was trained.
 """
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ def main() -> None:
     weak = max(r[k]["std"] for k in validation.WEAK_LINE_ELEMENTS)
     weak_min = min(r[k]["std"] for k in validation.WEAK_LINE_ELEMENTS)
     strong = max(r[k]["std"] for k in validation.STRONG_LINE_ELEMENTS)
-    print(f"weak-line elements {weak_min:.3f}-{weak:.3f} dex vs strong-line (Fe, Mg, Si, Ni) <= {strong:.3f} dex: "
+    print(f"weak-line elements {weak_min:.3f}-{weak:.3f} dex vs strong-line (Fe, Mg, Si, Ni) "
+          f"<= {strong:.3f} dex: "
           f"ratio of best weak to worst strong {weak_min / strong:.1f}")
 
 

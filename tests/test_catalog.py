@@ -307,7 +307,8 @@ def test_accuracy_speed_uses_linear_axes_from_zero_with_values():
 
     from astronn_paper.figures import catalog as figs
 
-    table = pd.DataFrame({"scatter_network": [21.0, 0.1, 0.02, 0.04], "scatter_cannon": [23.0, 0.11, 0.03, 0.06]},
+    table = pd.DataFrame({"scatter_network": [21.0, 0.1, 0.02, 0.04],
+                          "scatter_cannon": [23.0, 0.11, 0.03, 0.06]},
                          index=["teff", "logg", "Fe", "Mg"])
     fig = figs.accuracy_speed({"astroNN": 131.9, "The Cannon": 21.5}, table)
     a1, a2 = fig.axes

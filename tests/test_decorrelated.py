@@ -174,7 +174,8 @@ def test_invalid_spectra_and_clean_training_set(tmp_path):
     x[4, 7] = np.nan
     x[5, 9] = 1.49                 # high but below FLUX_MAX: a star
     np.testing.assert_array_equal(dec.invalid_spectra(x, xe), [False, True, False, True, True, False])
-    cols = {"allstar_index": np.arange(10, 10 + n), "APOGEE_ID": np.array([f"2M{i}" for i in range(n)], "S18"),
+    cols = {"allstar_index": np.arange(10, 10 + n),
+            "APOGEE_ID": np.array([f"2M{i}" for i in range(n)], "S18"),
             "labels": rng.random((n, 22)).astype(np.float32),
             "labels_err": np.full((n, 22), 0.1, np.float32),
             "truth": rng.random((n, 22)).astype(np.float32)}

@@ -225,7 +225,8 @@ def test_predict_reports_domain_score(tmp_path, capsys):
     pick = cols["allstar_index"][np.flatnonzero(s < 0.8 * dom.threshold)[:2]]
     files = []
     for v in ("in_domain", "observed_frame_60kms"):
-        stars, _, _ = out_of_domain.variant_apstars(v, pick, survey_seed=config.get_profile("default").survey_seed)
+        stars, _, _ = out_of_domain.variant_apstars(v, pick,
+                                                    survey_seed=config.get_profile("default").survey_seed)
         for k, star in enumerate(stars):
             f = tmp_path / f"apStar-r8-{v}-{k}.fits"
             formats.write_apstar(f, star, lite=True)
@@ -258,7 +259,8 @@ def test_catalog_domain_column_and_flag_bit(tmp_path):
     assert list(catalog.outside_training_flag(lab, np.array([False, True, False, True]))) == [0, 8, 0, 128]
     assert list(catalog.outside_training_flag(lab)) == [0, 0, 0, 128]
     res = {"mean": lab, "total": np.full_like(lab, 0.1), "model": np.full_like(lab, 0.05),
-           "predictive": np.full_like(lab, 0.05), "rows": rows, "reason": np.array([b""] * 3 + [b"nonfinite"]),
+           "predictive": np.full_like(lab, 0.05), "rows": rows,
+           "reason": np.array([b""] * 3 + [b"nonfinite"]),
            "domain_score": np.array([0.9, 5.0, np.inf, np.nan], np.float32)}
     prov = {"model_folder": "m", "model_fingerprint": "fp", "profile": "ci", "seed": 1,
             "mc_passes": 2, "chunk_size": 4, "source": "synthetic", "source_fingerprint": "s",
@@ -407,7 +409,8 @@ def test_snr_study_tables_cache_and_figure(data_home, monkeypatch, tmp_path):
     (tmp_path / "m").mkdir()
     dom = _fake_model()
     st = out_of_domain.snr_study(tmp_path / "m", "ci", domain_model=dom)
-    assert _fake_sample.calls == 1 and st.meta["key"]["survey_seed"] == config.get_profile("ci").survey_seed + 1
+    assert (_fake_sample.calls == 1
+            and st.meta["key"]["survey_seed"] == config.get_profile("ci").survey_seed + 1)
     fa = st.false_alarms()
     assert list(fa.index) == ["30-50", "50-100", "100-200", "200-400", "400-800", "800-1500", "1500-3000"]
     assert (fa["n"] == out_of_domain.SNR_STUDY_SIZES["ci"][0]).all() and fa["flagged"].max() < 0.1

@@ -81,7 +81,8 @@ def test_bits_are_translated_by_name():
     out = release.translate_bits(dr14, ASPCAPFLAG_BITS, release.DR17_ASPCAPFLAG_BITS, "ASPCAPFLAG")
     assert out.dtype == np.int64 and list(out) == [0, 1 << 31, (1 << 23) | (1 << 11)]
     with pytest.raises(ValueError, match="ASPCAPFLAG bit 15 is set but not defined"):
-        release.translate_bits(np.array([1 << 15]), ASPCAPFLAG_BITS, release.DR17_ASPCAPFLAG_BITS, "ASPCAPFLAG")
+        release.translate_bits(np.array([1 << 15]), ASPCAPFLAG_BITS, release.DR17_ASPCAPFLAG_BITS,
+                               "ASPCAPFLAG")
     with pytest.raises(ValueError, match="bit X"):
         release.translate_bits(np.array([1]), {"X": 0}, {"Y": 0}, "T")
 

@@ -1,4 +1,5 @@
-"""The high-SNR analysis pieces (astronn_paper.analysis.inference_highsnr) and its figures, on in-memory data."""
+"""The high-SNR analysis pieces (astronn_paper.analysis.inference_highsnr) and its figures, on in-memory
+data."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -154,7 +155,8 @@ def test_z_offsets_separate_a_zero_point_from_a_width():
     assert abs(t.loc["A", "median_z"]) < 0.05
     assert t.loc["B", "median_z"] == pytest.approx(1.1, abs=0.07)
     assert t.loc["B", "labels_bias_truth"] == pytest.approx(0.05, abs=0.005)
-    assert t.loc["B", "bias_truth"] == pytest.approx(t.loc["B", "median_sigma"] * t.loc["B", "median_z"], rel=0.1)
+    assert t.loc["B", "bias_truth"] == pytest.approx(t.loc["B", "median_sigma"] * t.loc["B", "median_z"],
+                                                     rel=0.1)
 
 
 def test_median_label_error_per_bin():

@@ -74,9 +74,11 @@ def test_precision_vs_snr_ignores_missing_truth_and_checks_shapes():
                                 edges=[10, 20, 40], min_count=5, targets=("a", "b", "c"))
     assert np.isnan(p.vs_truth[:, 1]).all() and np.isfinite(p.vs_truth[:, 0]).all()
     with pytest.raises(ValueError, match="total"):
-        inference_visits.precision_vs_snr(visit, combined, star, snr, total[:-1], model, targets=("a", "b", "c"))
+        inference_visits.precision_vs_snr(visit, combined, star, snr, total[:-1], model,
+                                          targets=("a", "b", "c"))
     with pytest.raises(ValueError, match="outside"):
-        inference_visits.precision_vs_snr(visit, combined[:10], star, snr, total, model, targets=("a", "b", "c"))
+        inference_visits.precision_vs_snr(visit, combined[:10], star, snr, total, model,
+                                          targets=("a", "b", "c"))
 
 
 # --------------------------------------------------------------------------- matching
@@ -190,7 +192,8 @@ def test_figures_draw(tmp_path):
     snr = rng.uniform(8, 300, n)
     visit = combined[star] + rng.normal(0, 1, (n, 22)) / snr[:, None]
     tot = np.full((n, 22), 0.03)
-    p = inference_visits.precision_vs_snr(visit, combined, star, snr, tot, tot / 2, truth=combined, min_count=3)
+    p = inference_visits.precision_vs_snr(visit, combined, star, snr, tot, tot / 2, truth=combined,
+                                          min_count=3)
     paper = {"Fe": 0.015, "teff": 19.9}
     figs = [fig_visits.precision_vs_snr(p, paper), fig_visits.precision_at_snr(p.table(paper=paper))]
     table = inference_bcnn.scatter_table({"A": (combined, combined + 0.01)})

@@ -81,7 +81,8 @@ def test_layout_paths():
     args = ("apo25m", 4102, "000+02")
     assert dr14.apstar_relpath("2M1", *args) == \
         "dr14/apogee/spectro/redux/r8/stars/apo25m/4102/apStar-r8-2M1.fits"
-    assert dr14.apstar_relpath("2M1", "apo1m", 1, "calibration").endswith("apo1m/calibration/apStar-r8-2M1.fits")
+    assert dr14.apstar_relpath("2M1", "apo1m", 1, "calibration").endswith(
+        "apo1m/calibration/apStar-r8-2M1.fits")
     assert dr17.apstar_relpath("2M1", *args) == \
         "dr17/apogee/spectro/redux/dr17/stars/apo25m/000+02/apStar-dr17-2M1.fits"
     assert dr17.apstar_relpath("2M1", "lco25m", None, "K04_083+13").endswith(
@@ -152,10 +153,10 @@ def test_both_layouts_read_back_the_same_stars(exported):
         np.testing.assert_array_equal(dataset.selection_mask(a14, full), dataset.selection_mask(a17, full))
     rows = exported["exported"]
     for name in _KEYS:
-        np.testing.assert_array_equal(np.char.strip(a14[name][rows].astype(str)) if a14[name].dtype.kind == "S"
-                                      else a14[name][rows],
-                                      np.char.strip(a17[name][rows].astype(str)) if a17[name].dtype.kind == "S"
-                                      else a17[name][rows], err_msg=name)
+        np.testing.assert_array_equal(
+            np.char.strip(a14[name][rows].astype(str)) if a14[name].dtype.kind == "S" else a14[name][rows],
+            np.char.strip(a17[name][rows].astype(str)) if a17[name].dtype.kind == "S" else a17[name][rows],
+            err_msg=name)
     for x, y in zip(dataset.labels_from_allstar(a14, rows), dataset.labels_from_allstar(a17, rows)):
         np.testing.assert_array_equal(x, y)
     nv = a14["NVISITS"]
@@ -279,7 +280,8 @@ def test_dr14_and_dr17_exports_compile_to_identical_datasets(exported, tmp_path)
         assert reports["dr14"].written == len(exported["rows"][name]) and reports["dr14"].skipped == []
         assert reports["dr14"].visits_written > 0
         assert_same_datasets(tmp_path / f"{name}dr14.h5", tmp_path / f"{name}dr17.h5")
-        assert store.fingerprint(tmp_path / f"{name}dr14.h5") == store.fingerprint(tmp_path / f"{name}dr17.h5")
+        assert (store.fingerprint(tmp_path / f"{name}dr14.h5")
+                == store.fingerprint(tmp_path / f"{name}dr17.h5"))
         assert '"release": "dr17"' in json.dumps(store.info(tmp_path / f"{name}dr17.h5")["provenance"])
 
 

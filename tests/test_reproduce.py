@@ -111,7 +111,8 @@ def _sanitizer():
      "external_data/cannon_highsnr_test.fits: trained on 6495 spectra in <TIME> s; applied to 600 stars"),
     ("100 spectra: network 240.5 spectra/s, The Cannon 26.0 spectra/s (network 9.2x faster)",
      "100 spectra: network <RATE> spectra/s, The Cannon <RATE> spectra/s (network <RATIO>x faster)"),
-    ("astroNN (censored)     240.5205           571.2000   \nThe Cannon              26.0079            71.0088   ",
+    ("astroNN (censored)     240.5205           571.2000   \n"
+     "The Cannon              26.0079            71.0088   ",
      "astroNN (censored) <RATE> <TIME>   \nThe Cannon <RATE> <TIME>   "),
     ("      <th>The Cannon</th>\n      <td>26.0079</td>\n      <td>71.0088</td>\n      <td>0.0473</td>",
      "      <th>The Cannon</th>\n      <td><RATE></td>\n      <td><TIME></td>\n      <td>0.0473</td>"),

@@ -59,7 +59,8 @@ def test_linear_model_gives_back_its_matrix_exactly():
         ab = [T.index(t) for t in apogee.ABUNDANCES]
         np.testing.assert_allclose(r.matrix[:, r.changed.index(response.POPULATION)], M[:, ab].sum(axis=1),
                                    rtol=1e-7, atol=1e-7)
-        np.testing.assert_allclose(r.matrix[:, r.changed.index("C+C1")], M[:, 2] + M[:, 3], rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(r.matrix[:, r.changed.index("C+C1")], M[:, 2] + M[:, 3],
+                                   rtol=1e-7, atol=1e-7)
         assert np.nanmax(r.error) < 1e-6      # every star has the same ratio
     # the table: 22 outputs x 25 directions per SNR, R and R_per_step consistent with the steps
     table = response.to_frame(res)
@@ -71,7 +72,8 @@ def test_linear_model_gives_back_its_matrix_exactly():
     assert Rs[0, T.index("Fe")] == pytest.approx(M[0, T.index("Fe")] * 0.1 / 50.0, rel=1e-5)
     sr = response.self_response(table, 200)
     np.testing.assert_allclose(sr["self"].to_numpy(), np.diag(M), rtol=1e-5, atol=1e-5)
-    assert sr.loc["Ti", "element"] == pytest.approx(M[T.index("Ti"), T.index("Ti")] + M[T.index("Ti"), T.index("Ti2")], rel=1e-5)
+    assert sr.loc["Ti", "element"] == pytest.approx(
+        M[T.index("Ti"), T.index("Ti")] + M[T.index("Ti"), T.index("Ti2")], rel=1e-5)
     with pytest.raises(ValueError, match="no SNR 100"):
         response.matrix(table, 100)
 

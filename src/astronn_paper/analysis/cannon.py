@@ -389,7 +389,8 @@ def _fit_labels(fit: CannonFit, flux, ivar, max_iter: int, chunk: int = 64):
                 # fails even with strong damping (the minimum, to rounding)
                 small = better & ((chi[act] - chi_t) <= 1e-8 * chi[act])   # curve_fit ftol
                 acc = act[better]
-                u[acc], model[acc], jac[acc], chi[acc] = trial[better], m_t[better], j_t[better], chi_t[better]
+                u[acc], model[acc], jac[acc], chi[acc] = (trial[better], m_t[better], j_t[better],
+                                                          chi_t[better])
                 lam[act] = np.where(better, np.maximum(lam[act] / 10.0, 1e-7), lam[act] * 10.0)
                 done[act] = small | (~better & (lam[act] > 1e6))
                 n_iter[act] += 1
@@ -434,7 +435,8 @@ def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFi
         "APOGEE_ID": aid, "LOCATION_ID": np.asarray(ids["LOCATION_ID"], np.int32),
         "RA": np.asarray(ids["RA"], np.float64), "DEC": np.asarray(ids["DEC"], np.float64),
         "TEST_ROW": np.asarray(ids.get("TEST_ROW", np.arange(len(aid))), np.int32),
-        "Cannon": to_targets(result.labels, fit.labels), "Cannon_error": to_targets(result.errors, fit.labels),
+        "Cannon": to_targets(result.labels, fit.labels),
+        "Cannon_error": to_targets(result.errors, fit.labels),
         "Cannon_chi2": np.asarray(result.chi2, np.float32), "Cannon_good": np.asarray(result.good, bool)})
     describe = {
         "APOGEE_ID": ("APOGEE identifier", "2MASS-style APOGEE identifier (allStar APOGEE_ID)"),
@@ -454,7 +456,8 @@ def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFi
         fitstable.card(h, f"TARG{i:02d}", t, "fitted" if t in fit.labels else "not fitted (-9999)")
     fitstable.card(h, "NTRAIN", fit.n_train, "training spectra (all fitted labels known)")
     for k, v in provenance.items():
-        fitstable.card(h, f"HIERARCH {k.upper()}", v if isinstance(v, (int, float, str, bool)) else json.dumps(v),
+        fitstable.card(h, f"HIERARCH {k.upper()}",
+                       v if isinstance(v, (int, float, str, bool)) else json.dumps(v),
                        "provenance")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -570,8 +573,10 @@ def compare(truth: np.ndarray, network: np.ndarray, cannon: np.ndarray, aspcap=N
 
     good = np.ones(len(truth), bool) if good is None else np.asarray(good, bool)
     cols = {"n": (np.asarray(truth)[good] != apogee.MISSING).sum(axis=0)}
-    cols["bias_network"], cols["scatter_network"] = residual_stats(np.asarray(network)[good], np.asarray(truth)[good])
-    cols["bias_cannon"], cols["scatter_cannon"] = residual_stats(np.asarray(cannon)[good], np.asarray(truth)[good])
+    cols["bias_network"], cols["scatter_network"] = residual_stats(np.asarray(network)[good],
+                                                                   np.asarray(truth)[good])
+    cols["bias_cannon"], cols["scatter_cannon"] = residual_stats(np.asarray(cannon)[good],
+                                                                 np.asarray(truth)[good])
     if aspcap is not None:
         asp = np.asarray(aspcap, float)[good]
         asp = np.where(asp == apogee.MISSING, np.nan, asp)

@@ -269,7 +269,8 @@ def build_catalog(profile=None, source: SurveySource | None = None,
         "model_folder": model_folder.name, "model_fingerprint": plan["model"],
         "profile": p.name, "seed": plan["seed"], "mc_passes": mc, "chunk_size": int(chunk_size),
         "source": source.kind, "source_fingerprint": plan["source"], "plan": plan_fp,
-        "versions": cache.versions("astroNN", "astropy", "numpy", "tensorflow"), "n_predicted": n_pred, "skipped": dict(skipped),
+        "versions": cache.versions("astroNN", "astropy", "numpy", "tensorflow"), "n_predicted": n_pred,
+        "skipped": dict(skipped),
         "wall_time_s": round(wall, 2),
         "domain_threshold": None if dom is None else float(dom.threshold),
         "domain_fingerprint": plan["domain"],
@@ -354,7 +355,8 @@ COLUMNS = {
     "astroNN_model_error": ("K; dex", "model (MC-dropout, epistemic) uncertainty, -9999 = none"),
     "astroNN_predictive_error": ("K; dex", "predictive (aleatoric) uncertainty, -9999 = none"),
     "DOMAIN_SCORE": ("", "out-of-domain score (< 1 for 98% of in-domain spectra); NaN = none"),
-    "OUTSIDE_TRAINING": ("", "bits: 1 Teff, 2 logg, 4 [Fe/H] outside training box; 8 out of domain; 128 not predicted"),
+    "OUTSIDE_TRAINING": ("", "bits: 1 Teff, 2 logg, 4 [Fe/H] outside training box; 8 out of domain; "
+                             "128 not predicted"),
 }
 
 #: Short description of each column (the comment of its ``TTYPEn`` card).

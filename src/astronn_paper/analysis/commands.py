@@ -32,7 +32,8 @@ def register_catalog(subparsers) -> None:
                    help="run size: how many allStar rows and MC passes "
                         "(default: $ASTRONN_PAPER_PROFILE, else default)")
     p.add_argument("--model", default=None, help="model folder (default: the profile's censored network)")
-    p.add_argument("--out", default=None, help=f"output FITS (default <data>/<profile>/{catalog.CATALOG_NAME})")
+    p.add_argument("--out", default=None,
+                   help=f"output FITS (default <data>/<profile>/{catalog.CATALOG_NAME})")
     p.add_argument("--chunk-size", type=int, default=catalog.CHUNK_SIZE,
                    help=f"stars per inference chunk, the unit of resumption (default {catalog.CHUNK_SIZE})")
     p.add_argument("--force", action="store_true",
@@ -47,7 +48,8 @@ def _catalog(args) -> int:
     source = None if spec is None else catalog.open_source(spec, args.profile)
     rep = catalog.build_catalog(args.profile, source=source, model_folder=args.model, out_path=args.out,
                         chunk_size=args.chunk_size, force=args.force)
-    print(json.dumps({**rep.__dict__, "path": config.shown_path(rep.path), "spectra_per_s": rep.spectra_per_s},
+    print(json.dumps({**rep.__dict__, "path": config.shown_path(rep.path),
+                      "spectra_per_s": rep.spectra_per_s},
                      indent=1, default=str))
     return 0
 
@@ -79,20 +81,24 @@ def register_response(subparsers) -> None:
                     "and all [X/H] together), re-render and observe the star with the same "
                     "noise, predict, and write R[i, j] = median dpred_i / dtrue_j with "
                     "bootstrap errors (CSV: one row per snr, output label, changed label).")
-    p.add_argument("--model", default=None, help="astroNN model folder (default: the shipped astroNN_0617_run001)")
+    p.add_argument("--model", default=None,
+                   help="astroNN model folder (default: the shipped astroNN_0617_run001)")
     p.add_argument("--stars", type=int, default=None, help="in-box giants (default: 300; ci profile 40)")
-    p.add_argument("--snr", type=float, nargs="+", default=list(response.DEFAULT_SNRS), help="combined SNRs (default 200 50)")
+    p.add_argument("--snr", type=float, nargs="+", default=list(response.DEFAULT_SNRS),
+                   help="combined SNRs (default 200 50)")
     p.add_argument("--seed", type=int, default=None, help="seed of the star choice, MC masks and bootstrap")
     p.add_argument("--mc", type=mc_passes, default=response.MC_PASSES,
                    help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default {response.MC_PASSES})")
-    p.add_argument("--boot", type=int, default=response.N_BOOT, help=f"bootstrap resamples (default {response.N_BOOT})")
+    p.add_argument("--boot", type=int, default=response.N_BOOT,
+                   help=f"bootstrap resamples (default {response.N_BOOT})")
     p.add_argument("--vmicro", choices=response.VMICRO_MODES, default="relation",
                    help="micro-turbulence of a changed star: follows the survey's vmicro(log g) relation "
                         "(default) or stays fixed")
     p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
                    help="profile of the survey seed and the output folder "
                         "(default: $ASTRONN_PAPER_PROFILE, else default)")
-    p.add_argument("--out", default=None, help="output CSV (default <data>/<profile>/results/response_<model>.csv)")
+    p.add_argument("--out", default=None,
+                   help="output CSV (default <data>/<profile>/results/response_<model>.csv)")
     p.set_defaults(func=_response)
 
 

@@ -450,7 +450,8 @@ def run_study(profile=None, timings: dict | None = None, response_stars: int | N
     t0 = time.time()
     study["field_precision"] = field_precision(folders, test_path, p)
     timings["field_precision_s"] = round(time.time() - t0, 1)
-    print(f"field precision ({timings['field_precision_s']} s): median scatter about the truth over the labels "
+    print(f"field precision ({timings['field_precision_s']} s): "
+          "median scatter about the truth over the labels "
           + ", ".join(f"{k} {np.nanmedian(list(v['scatter_truth'].values())):.3f}"
                       for k, v in study["field_precision"].items()
                       if isinstance(v, dict) and isinstance(v.get("scatter_truth"), dict)), flush=True)
@@ -461,8 +462,8 @@ def run_study(profile=None, timings: dict | None = None, response_stars: int | N
     timings["response"] = walls
     timings["response_total_s"] = round(time.time() - t0, 1)
     t0 = time.time()
-    study["m13_member_self_response"] = cluster_self_response(folders, profile=p,
-                                                              snrs=tuple(sorted(study["self_response"]["standard"], reverse=True)))
+    study["m13_member_self_response"] = cluster_self_response(
+        folders, profile=p, snrs=tuple(sorted(study["self_response"]["standard"], reverse=True)))
     timings["m13_member_response_s"] = round(time.time() - t0, 1)
     inj = study["m13"].get("al_fe_spread", {}).get("truth")
     if inj:
@@ -513,11 +514,14 @@ def format_report(study: dict) -> str:
                                                          if v is not None))
     mr = study.get("m13_member_self_response")
     if mr:
-        lines.append(f"  self-response on M13's own {mr['n_stars']} members (standard / decorrelated): " + "; ".join(
-            f"SNR {snr} " + ", ".join(f"{lab} {mr['standard'][snr][lab][0]:.2f}±{mr['standard'][snr][lab][1]:.2f}"
-                                      f" / {mr['decorrelated'][snr][lab][0]:.2f}±{mr['decorrelated'][snr][lab][1]:.2f}"
-                                      for lab in mr["standard"][snr] if lab != "n_good")
-            for snr in mr["standard"] if snr != "n_stars"))
+        lines.append(
+            f"  self-response on M13's own {mr['n_stars']} members (standard / decorrelated): "
+            + "; ".join(
+                f"SNR {snr} " + ", ".join(
+                    f"{lab} {mr['standard'][snr][lab][0]:.2f}±{mr['standard'][snr][lab][1]:.2f}"
+                    f" / {mr['decorrelated'][snr][lab][0]:.2f}±{mr['decorrelated'][snr][lab][1]:.2f}"
+                    for lab in mr["standard"][snr] if lab != "n_good")
+                for snr in mr["standard"] if snr != "n_stars"))
     fp = study["field_precision"]
     lines.append("  field scatter about the truth (standard / decorrelated / ASPCAP-like labels):")
     lines.append("    " + ", ".join(
@@ -566,7 +570,8 @@ def committed_results_path(profile=None) -> Path:
     """The study's results as committed with the repository for a profile
     (``benchmarks/results/DecorrelatedTraining.<profile>.json``, beside the benchmark that
     writes them), so that a clone's notebooks show them without the ~25 min of training."""
-    return config.repo_root() / "benchmarks" / "results" / f"{RESULTS_NAME}.{config.get_profile(profile).name}.json"
+    return (config.repo_root() / "benchmarks" / "results"
+            / f"{RESULTS_NAME}.{config.get_profile(profile).name}.json")
 
 
 def stored_study(profile=None) -> dict | None:

@@ -54,7 +54,8 @@ def paper_precision(snr: float = REFERENCE_SNR) -> dict[str, float]:
 
 #: Labels whose published SNR-50 precision is a range (0.031-0.034 dex) shared by the four, not a value:
 #: the transcribed value is a placement inside it, approximate (``≈`` in the prose).
-PAPER_PRECISION_APPROXIMATE: dict[str, tuple[float, float]] = {t: (0.031, 0.034) for t in ("C", "N", "Al", "Ti2")}
+PAPER_PRECISION_APPROXIMATE: dict[str, tuple[float, float]] = {
+    t: (0.031, 0.034) for t in ("C", "N", "Al", "Ti2")}
 
 
 def compare_to_paper_precision(values: dict[str, float]) -> dict[str, str]:

@@ -208,7 +208,8 @@ def ood_table(model_folder=None, n_per_class: int = 200, mc: int = 40, profile=N
                 row[f"d_{lab}"] = float(np.median(p.mean[a, j] - preds["in_domain"].mean[b, j]))
         rows_out.append(row)
     table = Table(rows=rows_out)
-    table.meta.update({"threshold": dom.threshold, "test_flagged": float(np.mean(dom.flag(score=test_scores))),
+    table.meta.update({"threshold": dom.threshold,
+                       "test_flagged": float(np.mean(dom.flag(score=test_scores))),
                        "n_test": int(test_scores.size), "mc": int(mc), "sigma_threshold": sig_thr,
                        "model_folder": folder.name})
     return OODResult(table, scores, test_scores, dom.threshold, sigma, sig_thr)

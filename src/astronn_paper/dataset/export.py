@@ -27,7 +27,8 @@ def register(subparsers) -> None:
         f"SAS layout, apStar rows and header keywords of this data release (default "
         f"{DEFAULT_RELEASE}); read the mirror back with 'compile --source mirror --release' the same")
     p = subparsers.add_parser(
-        "synth", parents=[release], help="export the synthetic DR14 survey as a SAS mirror (allStar, apStar, aspcapStar)",
+        "synth", parents=[release],
+        help="export the synthetic DR14 survey as a SAS mirror (allStar, apStar, aspcapStar)",
         description=(
             "Write the synthetic survey with the real DR14 folder layout, HDU layout and "
             ".sha1sum files, so that astroNN's allstar / visit_spectra / combined_spectra "
@@ -38,7 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
                    help="whose stars to export (default: $ASTRONN_PAPER_PROFILE, else default)")
     p.add_argument("--mirror", default=None,
-                   help="mirror root (what SDSS_LOCAL_SAS_MIRROR will point to); default: the profile's data/<profile>/sas_mirror")
+                   help="mirror root (what SDSS_LOCAL_SAS_MIRROR will point to); "
+                        "default: the profile's data/<profile>/sas_mirror")
     p.add_argument("--seed", type=int, default=None, help="survey seed (default: the profile's survey_seed)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--stars", type=int, default=None,
@@ -47,7 +49,8 @@ def register(subparsers) -> None:
                    help="file with one allStar index or APOGEE_ID per line")
     p.add_argument("--no-aspcap", action="store_true", help="skip the aspcapStar files")
     p.add_argument("--lite", action="store_true",
-                   help="write the apStar sky/telluric HDUs (4-7) empty: same layout numbering, ~55%% less disk")
+                   help="write the apStar sky/telluric HDUs (4-7) empty: same layout numbering, "
+                        "~55%% less disk")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 

@@ -253,7 +253,8 @@ def read_allstar(path: os.PathLike, columns=None, release: str | None = None) ->
     except SpectrumError:
         raise
     except Exception as exc:
-        raise SpectrumError("corrupt_fits", f"{path}: not a readable allStar FITS file ({exc})", path) from exc
+        raise SpectrumError("corrupt_fits", f"{path}: not a readable allStar FITS file ({exc})",
+                            path) from exc
     return out
 
 
@@ -310,7 +311,8 @@ def read_allstar_dr17(path: os.PathLike) -> np.ndarray:
     except SpectrumError:
         raise
     except Exception as exc:
-        raise SpectrumError("corrupt_fits", f"{path}: not a readable allStar FITS file ({exc})", path) from exc
+        raise SpectrumError("corrupt_fits", f"{path}: not a readable allStar FITS file ({exc})",
+                            path) from exc
     return release_.chain_view_dr17(raw, elem, param)
 
 

@@ -53,7 +53,8 @@ def format_meszaros(rows: list[dict]) -> str:
             if v is None or (isinstance(v, float) and not np.isfinite(v)):
                 continue
             width = last - first + 1
-            text = str(v).ljust(width) if name in ("2MASS", "Cluster") else _MESZAROS_FORMATS[name].format(v).rjust(width)
+            text = (str(v).ljust(width) if name in ("2MASS", "Cluster")
+                    else _MESZAROS_FORMATS[name].format(v).rjust(width))
             if len(text) > width:
                 raise ValueError(f"{name}={v!r} does not fit in {width} bytes")
             line[first - 1:last] = list(text)

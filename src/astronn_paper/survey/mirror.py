@@ -3,9 +3,10 @@
 The mirror root is ``SDSS_LOCAL_SAS_MIRROR`` (as astroNN finds it) unless given. Paths
 follow the layout of the release (``MirrorSource(root, release="dr14"|"dr17")``) that
 astroNN's ``allstar(dr=...)``, ``visit_spectra(dr=...)`` and ``combined_spectra(dr=...)``
-use (:mod:`astronn_paper.survey.release`); they are built here, never through astroNN, because astroNN downloads a file it finds
-missing or whose checksum differs - this source never touches the network. Every spectrum
-is verified against its folder's ``.sha1sum`` file (when the file lists it) before use.
+use (:mod:`astronn_paper.survey.release`); they are built here, never through astroNN, because
+astroNN downloads a file it finds missing or whose checksum differs - this source never touches
+the network. Every spectrum is verified against its folder's ``.sha1sum`` file (when the file
+lists it) before use.
 
 The allStar is read as its release's data model has it (:func:`formats.read_allstar` with the
 release): a DR14 file as it is, a DR17 file through its chain view (DR14 column names built
@@ -127,7 +128,8 @@ class MirrorSource(SurveySource):
 
     def apstar_path(self, index: int) -> Path:
         r = self._row(index)
-        return self.root / self.layout.apstar_relpath(r["APOGEE_ID"], r["TELESCOPE"], r["LOCATION_ID"], r["FIELD"])
+        return self.root / self.layout.apstar_relpath(r["APOGEE_ID"], r["TELESCOPE"], r["LOCATION_ID"],
+                                                      r["FIELD"])
 
     def aspcapstar_path(self, index: int) -> Path:
         r = self._row(index)

@@ -17,7 +17,8 @@ release    layout
 ``dr17``   allStar ``dr17/apogee/spectro/aspcap/dr17/synspec_rev1/allStar-dr17-synspec_rev1.fits``;
            apStar ``dr17/apogee/spectro/redux/dr17/stars/<TELESCOPE>/<FIELD>/apStar-dr17-<ID>.fits``
            (lco25m: ``asStar-dr17-<ID>.fits``) with ``dr17_stars_<TELESCOPE>_<FIELD>.sha1sum``;
-           aspcapStar ``dr17/apogee/spectro/aspcap/dr17/synspec_rev1/<TELESCOPE>/<FIELD>/aspcapStar-dr17-<ID>.fits``
+           aspcapStar
+           ``dr17/apogee/spectro/aspcap/dr17/synspec_rev1/<TELESCOPE>/<FIELD>/aspcapStar-dr17-<ID>.fits``
            with ``dr17_synspec_<TELESCOPE>_<FIELD>.sha1sum`` (lco25m:
            ``dr17_synspec_rev1_lco25m_<FIELD>.sha1sum``). Stars keyed by TELESCOPE + FIELD.
 =========  ==========================================================================
@@ -195,7 +196,8 @@ class _DR17(Layout):
     def aspcapstar_sha1sum_name(self, telescope="apo25m", location_id=None, field=None):
         tel, fld = self.folder_key(telescope, location_id, field)
         # as astroNN 1.1.0 expects: synspec_rev1 re-ran only lco25m
-        return f"dr17_synspec_rev1_{tel}_{fld}.sha1sum" if tel == "lco25m" else f"dr17_synspec_{tel}_{fld}.sha1sum"
+        return (f"dr17_synspec_rev1_{tel}_{fld}.sha1sum" if tel == "lco25m"
+                else f"dr17_synspec_{tel}_{fld}.sha1sum")
 
     def aspcapfield_name(self, telescope, location_id, field):
         return f"aspcapField-{self.folder_key(telescope, location_id, field)[1]}.fits"

@@ -109,8 +109,9 @@ def _write_field_files(root: Path, allstar: np.ndarray, folders: set, aspcap: bo
     folders (``(TELESCOPE, folder)`` keys of ``layout``); returns
     ``{(folder, sha1sum_name): [file names]}``."""
     out = defaultdict(list)
-    keys = np.array([layout.folder_key(t, loc, f) for t, loc, f in
-                     zip(allstar["TELESCOPE"], allstar["LOCATION_ID"], allstar["FIELD"])]) if folders else None
+    keys = (np.array([layout.folder_key(t, loc, f) for t, loc, f in
+                      zip(allstar["TELESCOPE"], allstar["LOCATION_ID"], allstar["FIELD"])])
+            if folders else None)
     for tel, key in sorted(folders):
         rows = allstar[(keys[:, 0] == tel) & (keys[:, 1] == key)]
         first = rows[0]

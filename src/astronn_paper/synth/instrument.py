@@ -161,7 +161,8 @@ def observe(intrinsic: np.ndarray, visit_snr, rng: np.random.Generator, teff: fl
             region = (pix >= blue.start) & (pix < blue.start + (blue.stop - blue.start) // 3)
             level = rng.uniform(0.005, 0.03)
             f = f + np.where(region, level * med, 0.0)
-            bit = BIT["PERSIST_HIGH"] if level > 0.02 else (BIT["PERSIST_MED"] if level > 0.01 else BIT["PERSIST_LOW"])
+            bit = (BIT["PERSIST_HIGH"] if level > 0.02
+                   else (BIT["PERSIST_MED"] if level > 0.01 else BIT["PERSIST_LOW"]))
             m |= np.where(region, 1 << bit, 0)
         m[~on] |= 1 << BIT["BADPIX"]
         fluxes[v] = np.where(on, f, 0.0)

@@ -428,7 +428,8 @@ def build_population(seed: int = 2019, decorrelated: bool = False) -> Population
 
     rng = rng_for(seed, "chemistry")
     comp = _draw_categorical(rng, _component_probabilities(R, z)).astype(np.int8)
-    feh_thin = 0.05 + FEH_RADIAL_GRADIENT * (R - R_SUN) + FEH_VERTICAL_GRADIENT * np.abs(z) + rng.normal(0, 0.18, ns)
+    feh_thin = (0.05 + FEH_RADIAL_GRADIENT * (R - R_SUN) + FEH_VERTICAL_GRADIENT * np.abs(z)
+                + rng.normal(0, 0.18, ns))
     feh_thick = -0.40 + rng.normal(0, 0.22, ns)
     feh_halo = rng.normal(-1.5, 0.45, ns)
     feh = np.select([comp == 0, comp == 1], [np.clip(feh_thin, -1.2, 0.55), np.clip(feh_thick, -1.5, 0.35)],

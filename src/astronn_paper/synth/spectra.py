@@ -105,7 +105,8 @@ def _log_pe(teff: np.ndarray, logg: np.ndarray, n_iter: int = 45) -> np.ndarray:
     with the Saha ionised fraction ``x_i = Φ_i / (P_e + Φ_i)`` of each donor, solved for
     log P_e by bisection (vectorised; the residual is monotonic)."""
     log_a = np.array([_lines.LOG_EPS_SUN[e] - 12.0 for e in _DONORS])
-    log_phi = np.stack([_log_saha(teff, _lines.CHI_ION[e], 0.0 if e == "H" else 0.3) for e in _DONORS], axis=-1)
+    log_phi = np.stack([_log_saha(teff, _lines.CHI_ION[e], 0.0 if e == "H" else 0.3) for e in _DONORS],
+                       axis=-1)
     lo = np.full(teff.shape, -8.0)
     hi = np.full(teff.shape, 8.0)
     for _ in range(n_iter):
@@ -161,7 +162,8 @@ def species_terms(teff, logg, xh) -> np.ndarray:
                 val = np.log10(c_free) + np.log10(eps["N"]) + atm["log_pg"] - log_k["CN"]
             out[:, i] = val - atm["log_kappa"]
             continue
-        log_ratio = _log_saha(teff, _lines.CHI_ION[sp.element], 0.0 if sp.element == "H" else 0.3) - atm["log_pe"]
+        log_ratio = (_log_saha(teff, _lines.CHI_ION[sp.element], 0.0 if sp.element == "H" else 0.3)
+                     - atm["log_pe"])
         # log f_I = −log(1 + Φ/Pe), log f_II = log(Φ/Pe) − log(1 + Φ/Pe)
         log_f = -_logaddexp10(0.0, log_ratio) + (log_ratio if sp.stage == 2 else 0.0)
         if sp.element == "H":
@@ -209,7 +211,8 @@ def species_scale(**factors: float) -> np.ndarray:
         elif key in names:
             idx = [names[key]]
         else:
-            raise ValueError(f"species_scale: unknown species {key!r}; use 'molecules' or one of {sorted(names)}")
+            raise ValueError(f"species_scale: unknown species {key!r}; "
+                             f"use 'molecules' or one of {sorted(names)}")
         if not (np.isfinite(val) and val >= 0):
             raise ValueError(f"species_scale: {key}={val!r} must be a finite number >= 0")
         out[idx] = float(val)
@@ -271,7 +274,8 @@ def broadening(teff, logg, vmicro=None, vmacro=None) -> dict[str, np.ndarray]:
     sig_h = np.sqrt(_KT_OVER_AMU * teff + 0.5 * xi ** 2) / DV_FINE
     press = 10.0 ** (atm["log_pg"] - ref["log_pg"]) * (teff / REF_TEFF) ** 0.3
     gam_h = np.minimum(_GAMMA_H * 10.0 ** (0.67 * (atm["log_pe"] - _LOG_PE_H_REF)), _GAMMA_H_MAX)
-    vmac = default_vmacro(teff, logg) if vmacro is None else np.broadcast_to(np.asarray(vmacro, float), teff.shape)
+    vmac = (default_vmacro(teff, logg) if vmacro is None
+            else np.broadcast_to(np.asarray(vmacro, float), teff.shape))
     mac = vmac / (OVERSAMPLE * DV_FINE)
     return {"sigma": np.stack([sig_metal, sig_metal, sig_h]),
             "gamma": np.stack([_GAMMA_NARROW * press, _GAMMA_STRONG * press, gam_h]),

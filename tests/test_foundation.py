@@ -91,8 +91,10 @@ def _stream(text, name="stdout"):
 
 
 def test_output_problems_finds_each_kind_of_plumbing():
-    png = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure size 640x480 with 1 Axes>"}, "metadata": {}}
-    clean = _nb(("md", "intro"), ("code", [_stream("scatter 0.05 dex, 12 km/s, 3/4 of data/default/x.h5\n"), png]),
+    png = {"output_type": "display_data", "metadata": {},
+           "data": {"image/png": "iVBOR", "text/plain": "<Figure size 640x480 with 1 Axes>"}}
+    clean = _nb(("md", "intro"),
+                ("code", [_stream("scatter 0.05 dex, 12 km/s, 3/4 of data/default/x.h5\n"), png]),
                 ("md", "verdict"))
     assert notebooks.output_problems(clean) == []
     cases = {
@@ -100,7 +102,8 @@ def test_output_problems_finds_each_kind_of_plumbing():
         "object repr": [("code", [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
                                    "data": {"text/plain": "[PosixPath('figs/a.pdf')]"}}]), ("md", "m")],
         "stderr stream": [("code", [_stream("catalog: 100%|###| 20/20\n", "stderr")]), ("md", "m")],
-        "error output": [("code", [{"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []}]),
+        "error output": [("code", [{"output_type": "error", "ename": "ValueError", "evalue": "bad",
+                                    "traceback": []}]),
                          ("md", "m")],
         "a figure with no markdown cell after it": [("code", [png]), ("code", []), ("md", "m")],
         "does not end with a markdown cell": [("md", "m"), ("code", [])],
@@ -109,7 +112,8 @@ def test_output_problems_finds_each_kind_of_plumbing():
         problems = notebooks.output_problems(_nb(*cells))
         assert len(problems) == 1 and what in problems[0], (what, problems)
     rendered = {"output_type": "display_data", "metadata": {},
-                "data": {"text/markdown": "**Verdict.** 0.05", "text/plain": "<IPython.core.display.Markdown object>"}}
+                "data": {"text/markdown": "**Verdict.** 0.05",
+                         "text/plain": "<IPython.core.display.Markdown object>"}}
     assert notebooks.output_problems(_nb(("code", [png]), ("code", [rendered]), ("md", "m"))) == []
     windows = _nb(("code", [_stream("saved to C:\\Users\\me\\x.fits")]), ("md", "m"))
     assert "absolute path" in notebooks.output_problems(windows)[0]

@@ -120,19 +120,21 @@ def test_committed_notebooks_prose_comes_from_the_notebook():
 
 
 def _verdict_cell(source, rendered):
-    out = nbformat.v4.new_output("display_data", data={"text/markdown": rendered,
-                                                       "text/plain": "<IPython.core.display.Markdown object>"})
+    out = nbformat.v4.new_output("display_data", data={
+        "text/markdown": rendered, "text/plain": "<IPython.core.display.Markdown object>"})
     return nbformat.v4.new_code_cell(source, outputs=[out])
 
 
 def test_a_rendered_verdict_is_computed_and_its_typed_text_is_prose():
     nb = _nb(("code", "print(s)", "Fe 0.0312\n"))
-    nb.cells.append(_verdict_cell('verdict("Fe scatters by {fe:.3f} dex (paper 23.6 K), over 7514 pixels.", '
-                                  'fe=s["Fe"])', "Fe scatters by 0.031 dex (paper 23.6 K), over 7514 pixels."))
+    nb.cells.append(_verdict_cell(
+        'verdict("Fe scatters by {fe:.3f} dex (paper 23.6 K), over 7514 pixels.", fe=s["Fe"])',
+        "Fe scatters by 0.031 dex (paper 23.6 K), over 7514 pixels."))
     nb.cells.append(nbformat.v4.new_markdown_cell("As rendered: 0.031."))
     assert notebooks.prose_number_problems(nb) == []
     # a result typed into the template is a typed number, even in a code cell
-    nb.cells[1] = _verdict_cell('verdict(f"Fe scatters by 0.457 dex, {x}", x=1)', "Fe scatters by 0.457 dex, 1")
+    nb.cells[1] = _verdict_cell('verdict(f"Fe scatters by 0.457 dex, {x}", x=1)',
+                                "Fe scatters by 0.457 dex, 1")
     assert notebooks.prose_number_problems(nb) == [
         "notebook cell 1: 0.457 in '…Fe scatters by 0.457 dex,…'"]
     # ... and a verdict's source does not back the prose after it

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from astronn_paper.analysis.verdicts import num
 
-import numpy as np
 
 
 @dataclass(frozen=True)

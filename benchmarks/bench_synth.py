@@ -1,4 +1,4 @@
-"""Throughput of the synthetic-spectrum generator (issue 3).
+"""Throughput of the synthetic-spectrum generator.
 
 Times the vectorised ``render`` (batches of stars) and ``render`` + ``observe`` against a
 baseline measured in the same run: the same model called one star at a time. Prints

@@ -1,4 +1,4 @@
-"""Information content of the synthetic spectra, measured with The Cannon (issue 3).
+"""Information content of the synthetic spectra, measured with The Cannon.
 
 Quadratic Cannon (analysis.cannon: TheCannon 0.7.3's model and test step) trained on synthetic training-box
 giants at SNR 200, tested on held-out ones at SNR 150, both continuum-normalised the paper's

@@ -1,4 +1,4 @@
-"""The decorrelated-training study of issue 20, from scratch, with one command.
+"""The decorrelated-training study, from scratch, with one command.
 
     .venv/bin/python benchmarks/decorrelated_training.py [--profile default] [--stage all]
 

@@ -1,4 +1,4 @@
-"""How much log g information the synthetic spectra carry (issue 7's log g shortfall).
+"""How much log g information the synthetic spectra carry (the network's log g shortfall).
 
 Two numbers beside the network's 0.12 dex against the truth:
 

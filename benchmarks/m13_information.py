@@ -1,6 +1,6 @@
 """Is the M13 [Al/Fe] spread in the synthetic spectra, and where does the network lose it?
 
-Issue 8 asks the censored network to recover M13's injected [Al/Fe] spread within 30 %; the
+The target: the censored network recovers M13's injected [Al/Fe] spread within 30 %; the
 shipped ``default`` network recovers about a fifth of it. This script separates the three
 places the spread could be lost, on the M13 members the cluster notebook uses:
 

@@ -183,7 +183,7 @@ _KNOWN_MISSED = {"molecules_1.3x": "30 % stronger CO/CN/OH mimic higher C, N, O 
 @pytest.mark.parametrize("variant", [v for v in out_of_domain.VARIANTS if v != "in_domain"])
 def test_shipped_flags_each_class(shipped_table, variant, request):
     if variant in _KNOWN_MISSED:   # strict: an improvement that meets the target shows up as XPASS
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"issue 23 target not met: "
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"target not met: "
                                               f"{_KNOWN_MISSED[variant]}"))
     row = shipped_table.table[list(shipped_table.table["variant"]).index(variant)]
     assert row["n"] >= 95
@@ -278,7 +278,7 @@ def test_catalog_domain_column_and_flag_bit(tmp_path):
     assert list(d["OUTSIDE_TRAINING"]) == [0, 0, 0, 128] and np.all(np.isnan(d["DOMAIN_SCORE"]))
 
 
-# ------------------------------------------------------------------ issue 28: flat with SNR
+# ------------------------------------------------------------------ flat with SNR
 def test_fit_curve_recovers_a_quantile_curve():
     """The curve fit finds the 98th percentile of chi2 as a function of the model-error share."""
     rng = np.random.default_rng(0)
@@ -346,7 +346,7 @@ def shipped_snr_sample():
 
 @pytest.mark.slow
 def test_shipped_false_alarms_flat_with_snr(shipped_snr_sample):
-    """Issue 28: at most 3 % of in-domain spectra (in-box giants of a survey of another seed)
+    """At most 3 % of in-domain spectra (in-box giants of a survey of another seed)
     flagged in every SNR bin from 30 to 3000; a fixed threshold on the chi2 alone flagged 19 %
     at SNR 400-800 and 56 % above 800."""
     dom, a, _ = shipped_snr_sample

@@ -1,4 +1,4 @@
-"""Interrupted runs resume to the outputs of uninterrupted ones (issue 11).
+"""Interrupted runs resume to the outputs of uninterrupted ones.
 
 Each test starts the real code in a subprocess on the tiny exported mirror of :mod:`faults`,
 waits (by polling for the file it writes, never a blind sleep) until it has written part of

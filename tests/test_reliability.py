@@ -1,4 +1,4 @@
-"""Fault injection over the whole chain (issue 11): bad files, bad catalog rows, bad output
+"""Fault injection over the whole chain: bad files, bad catalog rows, bad output
 places, bad model folders, and no network.
 
 Every test starts from the tiny exported synthetic mirror of :mod:`faults` (20 training-set

@@ -1,4 +1,4 @@
-"""Information content of the synthetic spectra, measured with The Cannon (issue 3).
+"""Information content of the synthetic spectra, measured with The Cannon.
 
 Slow (~1-4 min): marked ``slow``. The full-size table is ``benchmarks/cannon_information.py``.
 """

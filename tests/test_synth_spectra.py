@@ -1,4 +1,4 @@
-"""Tests of the synthetic-spectrum forward model and the instrument (issue 3)."""
+"""Tests of the synthetic-spectrum forward model and the instrument."""
 from __future__ import annotations
 
 import numpy as np

@@ -792,14 +792,12 @@ if synthetic:
     fa = snr_res.false_alarms()
     print(f"survey seed {snr_res.meta['key']['survey_seed']} (the network's and the domain model's: "
           f"{P.survey_seed}); {snr_res.meta['n_spectra']} spectra; threshold {snr_res.threshold:.3f}; "
-          f"the issue's bound: at most {100 * out_of_domain.MAX_FALSE_ALARMS:.0f} % of in-domain spectra "
+          f"the bound: at most {100 * out_of_domain.MAX_FALSE_ALARMS:.0f} % of in-domain spectra "
           f"flagged in every SNR bin, each separated class at least {100 * out_of_domain.MIN_DETECTED:.0f} % "
           f"flagged at SNR >= 100 and at SNR >= 400")
     print("in domain, per SNR bin (flagged: the false alarms, with their binomial error; "
           "median_share: the model-error share w):")
     print(fa[["n", "flagged", "flagged_err", "median_score", "p98_score", "median_share"]].round(4).to_string())
-    print("before (issue 28, the chi2 with one threshold, another seed, 1,600 in-box giants): SNR 0-50 2.9 %, "
-          "50-100 0 %, 100-200 3.2 %, 200-400 8.6 %, 400-800 18.9 %, > 800 56 %")
     det = snr_res.detection()
     print("fraction of each class flagged by the score, per SNR bin:")
     print(det.pivot(index="variant", columns="snr_bin", values="flagged")[list(fa.index)].round(3).to_string())

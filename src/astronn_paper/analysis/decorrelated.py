@@ -184,7 +184,7 @@ def train(profile=None, force: bool = False) -> Path:
             prov.get("network", {}).get("epochs") == p.epochs and not tr.training_diverged(out):
         return out
     return tr.train_network("censored", ds, out, p,
-                            extra_provenance={"study": "decorrelated training (issue 20)",
+                            extra_provenance={"study": "decorrelated training",
                                               "survey": "DecorrelatedSource"})
 
 

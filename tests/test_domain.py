@@ -1,5 +1,5 @@
 """The out-of-domain score (issues 23 and 28): synth physics hooks, the PCA domain model, the
-issue's numbers for the shipped model's domain file, and its false alarms flat with SNR on a
+target numbers for the shipped model's domain file, and its false alarms flat with SNR on a
 survey of a seed of its own."""
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def test_shipped_flags_each_class(shipped_table, variant, request):
                                               f"{_KNOWN_MISSED[variant]}"))
     row = shipped_table.table[list(shipped_table.table["variant"]).index(variant)]
     assert row["n"] >= 95
-    # the broader LSF sits at the issue's 90 % target: 0.92 of 200 stars, 0.87 of these 100
+    # the broader LSF sits at the 90 % target: 0.92 of 200 stars, 0.87 of these 100
     # (binomial spread ~0.03); the test asserts what the score reliably does
     need = 0.85 if variant == "lsf_1.5x" else 0.9
     assert row["flagged"] >= need, (variant, row["flagged"])

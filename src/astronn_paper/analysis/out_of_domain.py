@@ -222,9 +222,9 @@ SNR_BINS = (30, 50, 100, 200, 400, 800, 1500, 3000)
 #: Spectra of :func:`snr_study` per profile: (in-domain spectra per SNR bin, spectra per
 #: variant and SNR bin).
 SNR_STUDY_SIZES = {"ci": (100, 10), "default": (300, 30), "paper": (1000, 100)}
-#: The issue's bound on the false alarms in every SNR bin.
+#: The bound on the false alarms in every SNR bin (at most 3 % of in-domain spectra flagged).
 MAX_FALSE_ALARMS = 0.03
-#: The issue's bound on the detections of the classes the score separates.
+#: The bound on the detections of the classes the score separates.
 MIN_DETECTED = 0.9
 #: Classes the score separates (the other two look like C, N, O changes; see the domain module).
 SEPARATED = ("lsf_1.5x", "lines_shift_1px", "teff_7000K", "dwarf_3300K", "observed_frame_60kms")

@@ -26,7 +26,8 @@ def register(subparsers) -> None:
         f"SAS layout, apStar rows and header keywords of this data release (default "
         f"{DEFAULT_RELEASE}); read the mirror back with 'compile --source mirror --release' the same")
     p = subparsers.add_parser(
-        "synth", parents=[release], help="export the synthetic DR14 survey as a SAS mirror (allStar, apStar, aspcapStar)",
+        "synth", parents=[release],
+        help="export the synthetic DR14 survey as a SAS mirror (allStar, apStar, aspcapStar)",
         description=(
             "Write the synthetic survey with the real DR14 folder layout, HDU layout and "
             ".sha1sum files, so that astroNN's allstar / visit_spectra / combined_spectra "

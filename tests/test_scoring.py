@@ -50,8 +50,8 @@ def test_aspcap_norm_figure_draws_each_column_as_bars():
     assert [p.get_height() for p in ax_t.patches] == [30.0, 40.0, 25.0]          # Teff in K
     heights = np.array([p.get_height() for p in ax.patches]).reshape(3, 3)    # column x label
     np.testing.assert_array_equal(heights, table.loc[["logg", "Fe", "Mg"]].to_numpy().T)
-    assert ([t.get_text() for t in ax.get_xticklabels()]
-            == [apogee.TARGET_LATEX[t] for t in ("logg", "Fe", "Mg")])
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [apogee.TARGET_LATEX[t] for t in ("logg", "Fe", "Mg")]
     assert ax.patches[-1].get_facecolor()[:3] == pytest.approx((0.6, 0.6, 0.6))   # the paper in grey
     only = aspcap_norm.scatter_comparison(table, columns=["aspcap"])
     assert [p.get_height() for p in only.axes[1].patches] == [0.06, 0.03, 0.01]

@@ -128,7 +128,7 @@ def _write_field_files(root: Path, allstar: np.ndarray, folders: set, aspcap: bo
     return out
 
 
-def as_release(star: ApStar, row, release: str = "dr14") -> ApStar:
+def as_release(star: ApStar, row, release: str = release_.DEFAULT_RELEASE) -> ApStar:
     """An in-memory apStar (DR14 rows and keywords) as ``release`` writes it: DR17 keeps a
     single visit in two rows and has its own header keywords
     (:func:`astronn_paper.survey.release.apstar_header`)."""
@@ -246,7 +246,8 @@ def _columns(rows: np.ndarray, names) -> np.ndarray:
 
 
 def export_mirror(root, source: SyntheticSource, rows, *, aspcap: bool = True, batch: int = 32,
-                  progress: bool = True, lite: bool = False, release: str = "dr14") -> dict:
+                  progress: bool = True, lite: bool = False,
+                  release: str = release_.DEFAULT_RELEASE) -> dict:
     """Export allStar (all rows), the apStar and aspcapStar files of ``rows``, their sha1sum
     files, the truth and membership tables into the mirror at ``root``. Returns a summary.
 

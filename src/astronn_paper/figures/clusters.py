@@ -4,6 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
 from astronn_paper.analysis.clusters import (
     ELEMENTS,
@@ -35,13 +36,14 @@ def _element_axis(ax, scale: str = "X/H"):
     ax.grid(axis="y", alpha=0.3)
 
 
+@figure_function
 def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, network: str = "censored"):
     """The paper's two-panel figure: per element, the scatter (mad_std) of [X/H] over the
     members of each open cluster from the network (error bars: the network's mean
     uncertainty) and from the ASPCAP-like labels, beside the truth's scatter and the injected
     intrinsic spread (synthetic survey)."""
     names = [c for c in clusters if c in results]
-    fig, axes = plt.subplots(len(names), 1, figsize=(10, 0.6 + 3.5 * len(names)), sharex=True,
+    fig, axes = plt.subplots(len(names), 1, figsize=(9.2, 0.6 + 3.5 * len(names)), sharex=True,
                              squeeze=False)
     x = np.arange(len(ELEMENTS))
     for ax, cl in zip(axes[:, 0], names):
@@ -71,13 +73,14 @@ def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, netwo
     return fig
 
 
+@figure_function
 def globular(result: ClusterResult):
     """M13: the scatter of [X/Fe] per element (Fe: [Fe/H]) of every method; the Mg-Al plane;
     and (synthetic survey) each network's [Al/Fe] against the true one - a network that
     erases the real Al spread flattens that relation."""
     methods = [m for m in ("truth", "censored", "bcnn", "aspcap") if m in result.labels]
     has_truth = "truth" in result.labels
-    fig = plt.figure(figsize=(11, 9.5))
+    fig = plt.figure(figsize=(9.6, 9.5))
     gs = fig.add_gridspec(2, 2 if has_truth else 1, height_ratios=(1, 1.15))
     ax0 = fig.add_subplot(gs[0, :])
     x = np.arange(len(ELEMENTS))
@@ -117,7 +120,7 @@ def globular(result: ClusterResult):
     if lines:   # room below the points for the text
         lo, hi = ax1.get_ylim()
         ax1.set_ylim(lo - 0.12 * (hi - lo), hi)
-        ax1.text(0.02, 0.02, "\n".join(lines), transform=ax1.transAxes, fontsize=8, color="0.3",
+        ax1.text(0.02, 0.02, "\n".join(lines), transform=ax1.transAxes, fontsize=9, color="0.3",
                  va="bottom")
     ax1.set(xlabel="[Mg/Fe] (dex)", ylabel="[Al/Fe] (dex)", title="The Mg-Al anticorrelation")
 
@@ -136,6 +139,7 @@ def globular(result: ClusterResult):
     return fig
 
 
+@figure_function
 def spread_from_response(injected: float, predicted: dict, measured: dict, element: str = "Al"):
     """M13's [X/Fe] spread: the injected (true) one, the one predicted from each network's
     self-response (R[X, X] x injected, with its error) and the one each network measures.
@@ -158,6 +162,6 @@ def spread_from_response(injected: float, predicted: dict, measured: dict, eleme
     ax.set_xlim(left=0)
     ax.set_xlabel(f"M13 [{element}/Fe] spread (dex, mad_std)")
     ax.set_xlim(0, injected * 1.12)
-    ax.legend(fontsize=8.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    ax.legend(fontsize=9.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

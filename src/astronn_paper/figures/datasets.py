@@ -5,11 +5,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee, dataset
 from astronn_paper.dataset import store
 from astronn_paper.survey import normalise
 
 
+@figure_function
 def snr_distributions(train_path, test_path):
     """SNR of the training set, the high-SNR test set and the individual visits of both."""
     groups = [
@@ -30,7 +32,7 @@ def snr_distributions(train_path, test_path):
         if kind == "combined" and at_max >= 10:   # many spectra share the largest value: a ceiling
             ax.annotate(f"{at_max:,} spectra at SNR = {snr.max():,.0f}\n(ceiling of the survey's SNR)",
                         xy=(snr.max(), at_max), xytext=(0.98, 0.6), textcoords="axes fraction",
-                        ha="right", fontsize=8,
+                        ha="right", fontsize=9,
                         arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
         ax.hist(snr, bins=bins, histtype="step", lw=1.6, color=color,
                 ls="--" if kind == "visits" else "-",
@@ -39,11 +41,12 @@ def snr_distributions(train_path, test_path):
            title="Signal-to-noise ratio of the compiled spectra")
     for s in (100, 200):
         ax.axvline(s, color="0.6", lw=0.8, zorder=0)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=9, loc="upper left")
     fig.tight_layout()
     return fig
 
 
+@figure_function
 def teff_logg(train_path):
     """ASPCAP Teff-logg of the training stars coloured by [Fe/H]; missing logg counted."""
     teff, logg, feh = _labels(train_path).T
@@ -60,7 +63,7 @@ def teff_logg(train_path):
     ax.set(xlabel=r"ASPCAP $T_\mathrm{eff}$ (K)", ylabel=r"ASPCAP $\log g$ (dex)",
            title=f"Training set: {teff.size:,} stars, {np.sum(~has):,} without logg (-9999)")
     if np.any(has & ~has_fe):
-        fig.legend(fontsize=8, loc="outside lower center", frameon=False, markerscale=2)
+        fig.legend(fontsize=9, loc="outside lower center", frameon=False, markerscale=2)
     return fig
 
 
@@ -69,6 +72,7 @@ def _labels(path) -> np.ndarray:
     return store.labels(path, ("teff", "logg", "Fe"))
 
 
+@figure_function
 def normalisation_comparison(source, index: int):
     """One star's apStar spectrum continuum-normalised the paper's way versus its
     ASPCAP-normalised aspcapStar spectrum, chip by chip, with their difference."""
@@ -82,7 +86,7 @@ def normalisation_comparison(source, index: int):
     aspn, _ = normalise.aspcap(asp.flux, asp.err)
     lam = apogee.wavelength()[apogee.gap_delete_index()][None, :]
     parts = [chips_split(a, dr=14) for a in (lam, cont, aspn, masked.astype(float))]
-    fig, axes = plt.subplots(2, 3, figsize=(14, 5.4), sharey="row", layout="constrained",
+    fig, axes = plt.subplots(2, 3, figsize=(9.4, 5.0), sharey="row", layout="constrained",
                              gridspec_kw={"height_ratios": [3, 1.2]})
     for k, chip in enumerate(("blue", "green", "red")):
         w, c, a, m = (p[k][0] for p in parts)

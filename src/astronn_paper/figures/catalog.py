@@ -277,3 +277,53 @@ def accuracy_speed(speed: dict, table):
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+#: Elements of the [X/Fe]-[Fe/H] planes: every abundance of the catalog but Fe.
+XFE_ELEMENTS = tuple(t for t in apogee.ABUNDANCES if t != "Fe")
+
+
+@figure_function
+def xfe_feh_planes(labels, flag=None, elements=XFE_ELEMENTS, feh_range=(-1.3, 0.5), ncols: int = 4):
+    """The catalog's [X/Fe] against [Fe/H], one panel per element: density of the stars
+    (log colour) whose labels are not -9999 and, with ``flag`` (the catalog's
+    ``OUTSIDE_TRAINING``), only the unflagged ones (inside the training box and domain).
+    ``labels``: the catalog's (N, 22) ``astroNN`` column, in :data:`apogee.TARGETS` order.
+    Each panel's y range holds the 0.5-99.5 percentiles of its [X/Fe]."""
+    lab = np.asarray(labels, float)
+    ix = {t: i for i, t in enumerate(apogee.TARGETS)}
+    feh = lab[:, ix["Fe"]]
+    keep = feh > apogee.MISSING
+    if flag is not None:
+        keep &= np.asarray(flag) == 0
+    n = len(elements)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.25 * ncols, 2.0 * nrows + 0.6), sharex=True,
+                             squeeze=False)
+    for ax, el in zip(axes.flat, elements):
+        x = lab[:, ix[el]]
+        ok = keep & (x > apogee.MISSING)
+        xfe = x[ok] - feh[ok]
+        if ok.sum() > 1:
+            lo, hi = np.percentile(xfe, [0.5, 99.5])
+            pad = 0.08 * (hi - lo) + 0.02
+            ax.hexbin(feh[ok], xfe, gridsize=(32, 22), extent=(*feh_range, lo - pad, hi + pad),
+                      mincnt=1, bins="log", cmap="viridis", linewidths=0)
+            ax.set_ylim(lo - pad, hi + pad)
+        name = apogee.TARGET_LATEX.get(el, el).strip("[]").removesuffix("/H")
+        ax.set_ylabel(f"[{name}/Fe]", fontsize=10, labelpad=1)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.tick_params(labelsize=9)
+        ax.text(0.97, 0.05, f"{ok.sum():,}", transform=ax.transAxes, ha="right", fontsize=9, color="0.3")
+    ax.set_xlim(*feh_range)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for k, ax in enumerate(axes.flat[:n]):
+        if k + ncols >= n:
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("[Fe/H]")
+    which = "unflagged stars" if flag is not None else "stars"
+    fig.suptitle(f"The catalog's abundance planes: astroNN [X/Fe] against [Fe/H], {which}\n"
+                 "(colour: log density; number of stars at lower right)", fontsize=10.5)
+    fig.tight_layout()
+    return fig

@@ -589,3 +589,65 @@ def domain_snr(study, title: str | None = None):
                  "noise re-drawn at each SNR)", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- one-to-one
+@figure_function
+def one_to_one(pred, reference, targets: Sequence[str] = apogee.TARGETS, truth=None,
+               reference_name: str = "ASPCAP-like label", ncols: int = 4):
+    """The network against the labels for every target, one pair of panels each: above,
+    prediction against the reference (density, log colour) with the 1:1 line; below, the
+    residual prediction - reference against the reference, with the bias (median) and scatter
+    (mad_std) written in the title. Stars whose reference is -9999 are left out. With
+    ``truth``, the reference is the truth and the panels say so."""
+    from astropy.stats import mad_std
+
+    pred = np.asarray(pred, float)
+    ref = np.asarray(truth if truth is not None else reference, float)
+    ref_name = "truth" if truth is not None else reference_name
+    targets = list(targets)
+    nrows = int(np.ceil(len(targets) / ncols))
+    fig = plt.figure(figsize=(2.3 * ncols, 3.25 * nrows + 0.5))
+    outer = fig.add_gridspec(nrows, ncols, hspace=0.3, wspace=0.45)
+    for k, t in enumerate(targets):
+        inner = outer[k // ncols, k % ncols].subgridspec(2, 1, height_ratios=(2.2, 1), hspace=0.05)
+        top, bottom = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
+        j = list(apogee.TARGETS).index(t) if pred.shape[1] == len(apogee.TARGETS) else k
+        r, p = ref[:, j], pred[:, j]
+        ok = (r > apogee.MISSING) & np.isfinite(r) & np.isfinite(p)
+        r, p = r[ok], p[ok]
+        if r.size > 1:
+            lo, hi = np.percentile(np.concatenate([r, p]), [0.5, 99.5])
+            pad = 0.05 * (hi - lo)
+            lim = (lo - pad, hi + pad)
+            top.hexbin(r, p, gridsize=28, extent=(*lim, *lim), mincnt=1, bins="log", cmap="viridis",
+                       linewidths=0)
+            top.plot(lim, lim, color="C3", lw=0.8)
+            top.set(xlim=lim, ylim=lim)
+            d = p - r
+            s = mad_std(d)
+            bottom.hexbin(r, d, gridsize=(28, 12), extent=(*lim, -4 * s, 4 * s), mincnt=1, bins="log",
+                          cmap="viridis", linewidths=0)
+            bottom.axhline(0, color="C3", lw=0.8)
+            bottom.set(xlim=lim, ylim=(-4 * s, 4 * s))
+            unit = "K" if t == "teff" else "dex"
+            fmt = "{:.0f}" if t == "teff" else "{:.3f}"
+            top.text(0.04, 0.96, f"bias {fmt.format(np.median(d))}\nscatter {fmt.format(s)}",
+                     transform=top.transAxes, va="top", fontsize=9)
+        top.set_title(_label(t) + (" (K)" if t == "teff" else ""), fontsize=10)
+        top.tick_params(labelbottom=False, labelsize=9)
+        bottom.tick_params(labelsize=9)
+        for ax in (top, bottom):
+            ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+            ax.yaxis.set_major_locator(plt.MaxNLocator(3))
+        if k % ncols == 0:
+            top.set_ylabel("network", fontsize=9)
+            bottom.set_ylabel("Δ", fontsize=9)
+        if k + ncols >= len(targets):
+            bottom.set_xlabel(ref_name, fontsize=9)
+    height = fig.get_figheight()
+    fig.subplots_adjust(top=1 - 0.75 / height, bottom=0.45 / height, left=0.09, right=0.98)
+    fig.suptitle(f"The network against the {ref_name} for all {len(targets)} labels\n(top: 1:1, red line; "
+                 f"bottom: network − {ref_name}; colour: log density)", fontsize=10.5,
+                 y=1 - 0.05 / height, va="top")
+    return fig

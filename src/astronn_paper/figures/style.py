@@ -140,7 +140,8 @@ def legibility_problems(fig, display_px: float = DISPLAY_PX, dpi: float = INLINE
             small.setdefault(round(t.get_fontsize(), 2), []).append(t.get_text().strip()[:30])
     for size, texts in sorted(small.items()):
         names = list(dict.fromkeys(texts))
-        problems.append(f"{len(texts)} text(s) at {size:g} pt shown at {size * dpi / INLINE_DPI * scale:.1f} pt "
+        shown = size * dpi / INLINE_DPI * scale
+        problems.append(f"{len(texts)} text(s) at {size:g} pt shown at {shown:.1f} pt "
                         f"(below {min_pt:g}): " + ", ".join(repr(n) for n in names[:4])
                         + (" ..." if len(names) > 4 else ""))
     return problems

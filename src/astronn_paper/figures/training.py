@@ -23,7 +23,7 @@ def loss_curves(histories: dict):
 
     ``histories`` maps a network label to its ``training_history.csv`` DataFrame.
     """
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.2, 4.4))
     for (label, h), color in zip(histories.items(), ("C0", "C1", "C2", "C3")):
         epoch = h["epoch"] + 1
         ax1.plot(epoch, h["output_loss"], color=color, label=f"{label}: training")
@@ -33,7 +33,19 @@ def loss_curves(histories: dict):
         if slow is not None:
             ax1.axvline(slow, ymax=0.55, color=color, lw=0.9, ls=":",
                         label=f"{label}: learning rate < {LR_NEGLIGIBLE:.0e} from epoch {slow}")
-    ax1.set(xlabel="epoch", ylabel="loss of the label head (robust, normalised labels)",
+    # the y range from epoch 2 on: epoch 1's loss is far above and would flatten the rest
+    later = np.concatenate([np.r_[h["output_loss"].to_numpy()[1:], h["val_output_loss"].to_numpy()[1:]]
+                            for h in histories.values()])
+    later = later[np.isfinite(later)]
+    if later.size:
+        lo, hi = later.min(), later.max()
+        ax1.set_ylim(lo - 0.08 * (hi - lo), hi + 0.35 * (hi - lo))
+        first = max(float(np.nanmax(h["output_loss"].to_numpy()[:1])) for h in histories.values())
+        if first > ax1.get_ylim()[1]:
+            ax1.annotate(f"epoch 1: {first:.3g} (off scale)", (1, ax1.get_ylim()[1]), xytext=(4, -14),
+                         textcoords="offset points", fontsize=9, color="0.35",
+                         arrowprops=dict(arrowstyle="->", color="0.5", lw=0.8))
+    ax1.set(xlabel="epoch", ylabel="loss of the label head\n(robust, normalised labels)",
             title="Training and validation loss")
     ax1.legend(fontsize=9, loc="upper right")
     ax2.axhline(LR_NEGLIGIBLE, color="0.5", lw=0.8, ls=":")
@@ -70,7 +82,7 @@ def censoring_windows():
     windows = apogee.aspcap_windows()
     lam = apogee.wavelength()[apogee.gap_delete_index()]
     elems = list(apogee.ABUNDANCES)
-    fig, ax = plt.subplots(figsize=(10, 6.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9.2, 6.4), layout="constrained")
     seen = set()
     order = [g[0] for g in WINDOW_GROUPS]
     for i, e in enumerate(elems):
@@ -225,7 +237,8 @@ def network_schematic(model_config: dict, name: str = "astroNN_0617_run001", win
         box(7.25, y, 1.6, 0.7, "Dense " + " → ".join(str(w) for w in widths), "#dbe9f6", size=9)
         box(9.0, y, 0.95, 0.7, f"[{label}/H]", "#fde3c8", size=9)
     ax.text(4.4, -1.0, "each element's output unit also sees the three trunk labels\n"
-            "(gradient stopped) and two auxiliary trunk outputs;\nin a branch, MC dropout 0.3 after each Dense layer; "
+            "(gradient stopped) and two auxiliary trunk outputs;\n"
+            "in a branch, MC dropout 0.3 after each Dense layer; "
             f"{lay['n_layers']} Keras layers", fontsize=9, va="center")
     ax.set_title(f"{name}: the censored Bayesian CNN, from its layer configuration", fontsize=11)
     fig.tight_layout()

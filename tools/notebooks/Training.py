@@ -99,6 +99,17 @@ for kind, folder in folders.items():
           f"spectra, {prov['network']['epochs']} epochs, {prov['training_wall_time_s']:.0f} s")
 
 # %% [markdown]
+# ### The censored network, drawn from its own layer configuration
+#
+# `figs.network_schematic` reads the Keras configuration stored in the model folder's
+# `model_weights.h5` (no drawing by hand): the convolutional trunk with each layer's output
+# shape, and every element branch with its window mask and Dense layers (the paper's figure 1).
+
+# %%
+fig = figs.network_schematic(figs.read_model_config(folders["censored"]), name=folders["censored"].name)
+save(fig, "training_network_schematic", P)
+
+# %% [markdown]
 # **Verdict.** Both networks train on 7,200 spectra and validate on 800 (the paper: 30,067 and
 # 3,340 real DR14 spectra), for 60 epochs. Each run's wall time is recorded in its provenance;
 # it measures the machine's load as much as the network. The folder names are the paper's

@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
+from astronn_paper.figures.style import figure_function
 
 #: Colour limits of the maps.
 FEH_LIM = (-0.6, 0.3)

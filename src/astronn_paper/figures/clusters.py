@@ -4,7 +4,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
 from astronn_paper.analysis.clusters import (
     ELEMENTS,
@@ -12,6 +11,7 @@ from astronn_paper.analysis.clusters import (
     ClusterResult,
     injected_spread,
 )
+from astronn_paper.figures.style import figure_function
 
 #: Colour, marker and legend label of each method.
 STYLE = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee, dataset
 from astronn_paper.dataset import store
 from astronn_paper.survey import normalise
+from astronn_paper.figures.style import figure_function
 
 
 @figure_function

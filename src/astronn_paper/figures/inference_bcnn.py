@@ -6,9 +6,9 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
 from astronn_paper.analysis.inference_bcnn import WEAK_LINE_ELEMENTS
+from astronn_paper.figures.style import figure_function
 
 _MARKERS = ("o", "s", "D", "^", "*", "v", "P")
 

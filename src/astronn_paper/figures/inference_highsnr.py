@@ -10,9 +10,9 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
 from astronn_paper.analysis import metrics
+from astronn_paper.figures.style import figure_function
 
 
 def _label(t: str) -> str:

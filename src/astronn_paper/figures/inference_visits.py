@@ -4,10 +4,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
 from astronn_paper import paper as paper_values
 from astronn_paper.analysis.inference_visits import REFERENCE_SNR, PrecisionVsSNR
+from astronn_paper.figures.style import figure_function
 
 #: Paper values that are placements inside a published range (drawn open, written with ≈).
 APPROX = paper_values.approximate("precision_snr50_visit_vs_combined")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee, paper
+from astronn_paper.figures.style import figure_function
 
 
 @figure_function

@@ -4,8 +4,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper.figures.style import figure_function
 from astronn_paper import apogee
+from astronn_paper.figures.style import figure_function
 
 #: Learning rate below which an epoch barely moves the weights (1/500 of the paper's 5e-4).
 LR_NEGLIGIBLE = 1e-6

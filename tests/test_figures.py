@@ -251,3 +251,20 @@ def test_logg_residuals_and_domain_scores():
     table = Table(rows=[(v, 0.5, 0.1) for v in variants], names=("variant", "flagged", "sigma_flagged"))
     res = OODResult(table=table, scores=scores, test_scores=rng.lognormal(0, 0.5, 1000), threshold=2.0)
     plt.close(figs.domain_scores(res))
+
+
+def test_aspcap_norm_legend_names_sample_and_reference():
+    from astronn_paper.figures import aspcap_norm
+
+    idx = T
+    table = pd.DataFrame({"continuum: vs ASPCAP": 0.05, "continuum: vs truth": 0.03,
+                          "ASPCAP-normalised: vs ASPCAP": 0.05, "paper (ASPCAP-normalised)": 0.04},
+                         index=idx)
+    table.loc["teff"] = [40, 25, 42, 30]
+    fig = aspcap_norm.scatter_comparison(table)
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert names == ["here: continuum network − ASPCAP-like labels, synthetic test",
+                     "here: continuum network − truth, synthetic test",
+                     "here: ASPCAP-normalised network − ASPCAP-like labels, synthetic test",
+                     "paper: ASPCAP-normalised network − ASPCAP, DR14 high-SNR test"]
+    plt.close(fig)

@@ -8,7 +8,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-#: Every Figure a figure function returned during the test session: (function name, problems).
+#: Every Figure a figure function returned during the test session: (test, figure name, problems).
 FIGURES_BUILT: list = []
 
 
@@ -40,7 +40,7 @@ def figures_read_at_nbviewer_width(monkeypatch, request):
         found = style.legibility_problems(fig)
         if not style.is_stamped(fig):
             found.append("no survey stamp")
-        FIGURES_BUILT.append((request.node.nodeid, found))
+        FIGURES_BUILT.append((request.node.nodeid, name, found))
         if found:
             problems[name + f" #{len(problems)}"] = found
     assert not problems, f"figures that do not read at nbviewer's width: {problems}"

@@ -18,7 +18,7 @@ T = list(apogee.TARGETS)
 HELPERS = {"save", "epoch_lr_below", "window_group", "no_network", "milky_way_background",
            "milky_way_edge_on_background", "read_model_config", "network_layout", "survey_stamp", "stamp",
            "is_stamped", "figure_function", "plain_log_ticks", "displayed_scale", "figure_px",
-           "legibility_problems"}
+           "legibility_problems", "pin_figure_legends"}
 
 
 def figure_functions():
@@ -267,4 +267,29 @@ def test_aspcap_norm_legend_names_sample_and_reference():
                      "here: continuum network − truth, synthetic test",
                      "here: ASPCAP-normalised network − ASPCAP-like labels, synthetic test",
                      "paper: ASPCAP-normalised network − ASPCAP, DR14 high-SNR test"]
+    plt.close(fig)
+
+
+def test_figure_legends_stay_put_when_saved_tight(tmp_path):
+    """A top figure legend does not jump onto the stamp when the PNG is cropped (bbox tight)."""
+    @style.figure_function
+    def top_legend():
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.plot([0, 1], [0, 1], label="a line")
+        fig.legend(loc="upper center", ncol=2)
+        fig.tight_layout(rect=(0, 0, 1, 0.85))
+        return fig
+
+    fig = top_legend()
+    seen = {}
+
+    def grab(event):
+        r = event.renderer
+        stamp = [t for t in fig.texts if t.get_gid() == style.STAMP_GID][0]
+        seen["legend"] = fig.legends[0].get_window_extent(r)
+        seen["stamp"] = stamp.get_window_extent(r)
+
+    fig.canvas.mpl_connect("draw_event", grab)
+    fig.savefig(tmp_path / "f.png", bbox_inches="tight")
+    assert seen["legend"].y1 <= seen["stamp"].y0
     plt.close(fig)

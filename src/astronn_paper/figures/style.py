@@ -56,11 +56,22 @@ def stamp(fig, text: str | None = None):
         return fig
     renderer = fig.canvas.get_renderer()
     fig.canvas.draw()           # run the layout engine: the tight box is the final one
+    pin_figure_legends(fig)
     box = fig.get_tightbbox(renderer)       # inches
     w, h = fig.get_size_inches()
     fig.text(box.x0 / w, (box.y1 + 0.06) / h, f"{text} (simulated APOGEE DR14 stars, not real data)",
              ha="left", va="bottom", fontsize=10, fontstyle="italic", color="0.25", gid=STAMP_GID)
     return fig
+
+
+def pin_figure_legends(fig) -> None:
+    """Anchor the figure-level legends in figure coordinates where they are now drawn. A
+    legend anchored to the figure's box otherwise jumps to the edge of the cropped box when the
+    figure is saved or shown with ``bbox_inches="tight"``, onto anything drawn above it (the
+    stamp)."""
+    for leg in fig.legends:
+        box = leg.get_bbox_to_anchor().transformed(fig.transFigure.inverted())
+        leg.set_bbox_to_anchor(box, transform=fig.transFigure)
 
 
 def is_stamped(fig, text: str | None = None) -> bool:
@@ -70,12 +81,13 @@ def is_stamped(fig, text: str | None = None) -> bool:
 
 
 def plain_log_ticks(ax, axis: str = "y") -> None:
-    """Decimal tick labels on a log axis (0.02, 0.05, 0.1 rather than 2x10^-2 or 6x10^-1):
-    1-2-5 ticks over up to three decades, powers of ten beyond; no minor labels."""
+    """Decimal tick labels on a log axis within 0.001 - 1e5 (0.02, 0.05, 0.1 rather than 2x10^-2
+    or 6x10^-1): 1-2-5 ticks over up to three decades, powers of ten beyond; no minor labels.
+    Runs after the figure's layout, so it keeps to labels no wider than matplotlib's own."""
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
-    if lo <= 0:
+    if lo < 1e-3 or hi > 1e5:       # decimals would be longer than the powers of ten
         return
     decades = np.log10(hi / lo)
     target = ax.yaxis if axis == "y" else ax.xaxis

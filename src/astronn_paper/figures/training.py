@@ -52,8 +52,8 @@ def loss_curves(histories: dict):
     ax2.text(1, LR_NEGLIGIBLE * 1.3, f"{LR_NEGLIGIBLE:.0e} (1/500 of the initial rate)",
              fontsize=9, color="0.35")
     ax2.set(xlabel="epoch", ylabel="learning rate", yscale="log",
-            title="astroNN's schedule: halve after 2 epochs without progress")
-    ax2.legend(fontsize=9, loc="lower left")
+            title="astroNN's schedule: halve after\n2 epochs without progress")
+    ax2.legend(fontsize=9, loc="center left")
     fig.tight_layout()
     return fig
 

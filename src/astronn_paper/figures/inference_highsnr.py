@@ -567,7 +567,7 @@ def domain_snr(study, title: str | None = None):
     ax.set_ylim(0, max(6.0, 100 * float(np.nanmax(fa["flagged"] + fa["flagged_err"])) * 1.2))
     ax.set_xlabel("SNR bin")
     ax.set_ylabel("false alarms (% of in-domain spectra)")
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, 0.92))
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, 0.78))
 
     ax = axes[2]
     det = study.detection()
@@ -581,7 +581,7 @@ def domain_snr(study, title: str | None = None):
     ax.set_ylim(-3, 103)
     ax.set_xlabel("SNR bin")
     ax.set_ylabel("flagged (% of the class)")
-    ax.legend(fontsize=9, loc="center right", bbox_to_anchor=(1.0, 0.3))
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.4, -0.16), frameon=False)
     for ax in axes:
         ax.set_xlim(bins[0] * 0.9, bins[-1] * 1.1)
         for b in bins:

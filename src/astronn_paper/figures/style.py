@@ -91,7 +91,8 @@ def plain_log_ticks(ax, axis: str = "y") -> None:
         return
     decades = np.log10(hi / lo)
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
+    subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if decades <= 1 else (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    target.set_major_locator(LogLocator(subs=subs))
     target.set_major_formatter(FormatStrFormatter("%g"))
     target.set_minor_formatter(NullFormatter())
 

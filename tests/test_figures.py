@@ -16,7 +16,7 @@ from astronn_paper.figures import style
 T = list(apogee.TARGETS)
 #: Public functions of figures/ that return no Figure (helpers).
 HELPERS = {"save", "epoch_lr_below", "window_group", "no_network", "milky_way_background",
-           "milky_way_edge_on_background", "read_model_config", "network_layout", "survey_stamp", "stamp",
+           "milky_way_edge_on_background", "network_layout", "survey_stamp", "stamp",
            "is_stamped", "figure_function", "plain_log_ticks", "displayed_scale", "figure_px",
            "legibility_problems", "pin_figure_legends"}
 
@@ -136,8 +136,9 @@ def _fake_labels(n=600, seed=1):
 
 def test_network_schematic_is_read_from_the_shipped_layer_configuration():
     from astronn_paper.figures import training
+    from astronn_paper.model import train
 
-    cfg = training.read_model_config(config.shipped_model_dir("astroNN_0617_run001"))
+    cfg = train.read_layer_config(config.shipped_model_dir("astroNN_0617_run001"))
     lay = training.network_layout(cfg)
     shapes = [s for _, s in lay["trunk"]]
     assert shapes == [(7514, 1), (7514, 2), (7514, 4), (1878, 4), (7512,), (192,), (64,)]

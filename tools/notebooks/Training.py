@@ -101,12 +101,12 @@ for kind, folder in folders.items():
 # %% [markdown]
 # ### The censored network, drawn from its own layer configuration
 #
-# `figs.network_schematic` reads the Keras configuration stored in the model folder's
+# `figs.network_schematic` draws the Keras configuration stored in the model folder's
 # `model_weights.h5` (no drawing by hand): the convolutional trunk with each layer's output
 # shape, and every element branch with its window mask and Dense layers (the paper's figure 1).
 
 # %%
-fig = figs.network_schematic(figs.read_model_config(folders["censored"]), name=folders["censored"].name)
+fig = figs.network_schematic(train.read_layer_config(folders["censored"]), name=folders["censored"].name)
 save(fig, "training_network_schematic", P)
 
 # %% [markdown]

@@ -107,18 +107,6 @@ def censoring_windows():
     return fig
 
 
-def read_model_config(folder) -> dict:
-    """The Keras layer configuration stored in an astroNN model folder's ``model_weights.h5``."""
-    import json
-    from pathlib import Path
-
-    import h5py
-
-    with h5py.File(Path(folder) / "model_weights.h5", "r") as f:
-        raw = f.attrs["model_config"]
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-
-
 def _layers(model_config: dict) -> dict:
     out = {}
     for layer in model_config["config"]["layers"]:
@@ -191,9 +179,10 @@ def network_layout(model_config: dict) -> dict:
 @figure_function
 def network_schematic(model_config: dict, name: str = "astroNN_0617_run001", windows=None):
     """The censored network drawn from its own layer configuration (``model_config``, e.g.
-    :func:`read_model_config`): the convolutional trunk with each layer's output shape, the
-    labels read from it, and every element branch (its ASPCAP-window mask, in pixels, and its
-    Dense layers), each ending in one output unit that also sees Teff, log g and [Fe/H]."""
+    :func:`astronn_paper.model.train.read_layer_config`): the convolutional trunk with each
+    layer's output shape, the labels read from it, and every element branch (its ASPCAP-window
+    mask, in pixels, and its Dense layers), each ending in one output unit that also sees Teff,
+    log g and [Fe/H]."""
     from matplotlib.patches import FancyBboxPatch
 
     lay = network_layout(model_config)

@@ -294,3 +294,20 @@ def test_figure_legends_stay_put_when_saved_tight(tmp_path):
     fig.savefig(tmp_path / "f.png", bbox_inches="tight")
     assert seen["legend"].y1 <= seen["stamp"].y0
     plt.close(fig)
+
+
+def test_bcnn_scatter_comparison_with_the_notebooks_six_long_legends():
+    from astronn_paper.figures import inference_bcnn
+
+    names = {"a": "here: censored − ASPCAP-like, synthetic high-SNR test",
+             "b": "here: full spectrum − ASPCAP-like, synthetic high-SNR test",
+             "c": "here: censored − ASPCAP-like, synthetic test visits",
+             "d": "here: full spectrum − ASPCAP-like, synthetic test visits",
+             "paper e": "paper: full spectrum − ASPCAP, DR14 high-SNR test",
+             "paper f": "paper: censored − ASPCAP, DR14 visits of training stars"}
+    rng = np.random.default_rng(4)
+    table = pd.DataFrame(rng.uniform(0.02, 0.2, (len(T), 6)), index=T, columns=list(names))
+    table.loc["teff"] = rng.uniform(20, 50, 6)
+    fig = inference_bcnn.scatter_comparison(table, names)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(names.values())
+    plt.close(fig)

@@ -43,8 +43,8 @@ def scatter_comparison(table, columns: Mapping[str, str]):
     axes[2].yaxis.set_major_formatter(FormatStrFormatter("%g"))
     axes[2].yaxis.set_minor_formatter(FormatStrFormatter(""))
     handles, labels = axes[2].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=9, ncol=min(3, n), loc="lower center", frameon=False)
-    fig.tight_layout(rect=(0, 0.06 * int(np.ceil(n / 3)), 1, 1))
+    fig.legend(handles, labels, fontsize=9, ncol=min(2, n), loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.055 * int(np.ceil(n / 2)), 1, 1))
     return fig
 
 

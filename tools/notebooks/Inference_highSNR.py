@@ -82,8 +82,8 @@ save(fig, "inference_highsnr_scatter_table", P)
 # %% [markdown]
 # ### The network against the labels, label by label
 #
-# The paper's one-to-one and residual panels for all 22 labels: above, the network's label against
-# the ASPCAP-like label of each test star (colour: log density, red: 1:1); below, the residual.
+# The paper's one-to-one and residual panels for every label: above, the network's label against
+# the ASPCAP-like label of each test star (colour: log density; red: the one-to-one line); below, the residual.
 
 # %%
 fig = figs.one_to_one(test["mean"], ref["aspcap"], T, reference_name="ASPCAP-like label")

@@ -103,7 +103,7 @@ for kind, folder in folders.items():
 #
 # `figs.network_schematic` draws the Keras configuration stored in the model folder's
 # `model_weights.h5` (no drawing by hand): the convolutional trunk with each layer's output
-# shape, and every element branch with its window mask and Dense layers (the paper's figure 1).
+# shape, and every element branch with its window mask and Dense layers, as the paper draws it.
 
 # %%
 fig = figs.network_schematic(train.read_layer_config(folders["censored"]), name=folders["censored"].name)

@@ -311,3 +311,25 @@ def test_bcnn_scatter_comparison_with_the_notebooks_six_long_legends():
     fig = inference_bcnn.scatter_comparison(table, names)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == list(names.values())
     plt.close(fig)
+
+
+def test_constrained_layout_keeps_room_for_an_outside_legend(tmp_path):
+    @style.figure_function
+    def outside():
+        fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
+        ax.plot([0, 1], [0, 1], label="a line")
+        ax.set_title("the title")
+        fig.legend(loc="outside upper center")
+        return fig
+
+    fig = outside()
+    seen = {}
+
+    def grab(event):
+        seen["legend"] = fig.legends[0].get_window_extent(event.renderer)
+        seen["title"] = fig.axes[0].title.get_window_extent(event.renderer)
+
+    fig.canvas.mpl_connect("draw_event", grab)
+    fig.savefig(tmp_path / "f.png", bbox_inches="tight")
+    assert seen["legend"].y0 >= seen["title"].y1
+    plt.close(fig)

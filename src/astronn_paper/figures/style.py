@@ -56,6 +56,8 @@ def stamp(fig, text: str | None = None):
         return fig
     renderer = fig.canvas.get_renderer()
     fig.canvas.draw()           # run the layout engine: the tight box is the final one
+    if fig.get_layout_engine() is not None:
+        fig.set_layout_engine("none")   # keep that layout (it no longer reserves room for pinned legends)
     pin_figure_legends(fig)
     box = fig.get_tightbbox(renderer)       # inches
     w, h = fig.get_size_inches()

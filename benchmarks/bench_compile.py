@@ -35,7 +35,8 @@ import h5py
 import numpy as np
 
 from astronn_paper import config, dataset
-from astronn_paper.survey import normalise, open_source
+from astronn_paper.dataset.sources import open_source
+from astronn_paper.survey import normalise
 
 
 def serial_loop(source, indices, out_path, visits: bool) -> tuple[int, int]:

@@ -91,7 +91,13 @@ def main(argv=None) -> int:
     for name, s, when in st:
         print(f"  {name:<34} {'not run' if s is None else f'{s:8.1f} s'}  {when}")
     t_stages = sum(s for _, s, _ in st if s is not None)
-    print(f"  {'notebooks':<34} {t_stages:8.1f} s = {t_stages / 60:.1f} min")
+    print(f"  {'notebooks':<34} {t_stages:8.1f} s = {t_stages / 60:.1f} min (one after another)")
+    last = stages.read_run_record(p)
+    t_wall = t_stages
+    if last and not last.get("reused") and not missing:
+        t_wall = float(last["wall_s"])
+        print(f"  {'the run, wall time':<34} {t_wall:8.1f} s = {t_wall / 60:.1f} min "
+              f"(up to {last['jobs']} notebooks at a time, finished {last['finished']})")
 
     tr = trainings(p)
     print(f"\nnetworks the run trains ({len(tr)}): spectra x epochs, wall time when trained")
@@ -106,7 +112,7 @@ def main(argv=None) -> int:
     shipped = shipped_folders() if p.name == "default" else []
     if shipped:
         print(f"\nfrom a clone: the run uses the {len(shipped)} shipped model folders and trains "
-              f"nothing: {t_stages / 60:.1f} min of notebooks (plus the install)")
+              f"nothing: {t_wall / 60:.1f} min of notebooks (plus the install)")
     print(f"\nwhole run with every network trained here (run --retrain; sum of the measured "
           f"parts): {total / 60:.1f} min; training {100 * t_train / total:.0f} % of it, "
           f"{t_train / max(t_stages, 1e-9):.1f}x the notebooks' own work")

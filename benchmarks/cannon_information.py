@@ -1,6 +1,6 @@
 """Information content of the synthetic spectra, measured with The Cannon (issue 3).
 
-Quadratic Cannon (TheCannon 0.7.3 model and test step) trained on synthetic training-box
+Quadratic Cannon (analysis.cannon: TheCannon 0.7.3's model and test step) trained on synthetic training-box
 giants at SNR 200, tested on held-out ones at SNR 150, both continuum-normalised the paper's
 way. Prints the scatter per label against the issue's targets.
 
@@ -12,6 +12,7 @@ import argparse
 import time
 import warnings
 
+from astronn_paper.analysis import cannon
 from astronn_paper.synth import validation
 
 TARGETS = {"teff": 50.0, "logg": 0.1, "Fe": 0.05, "Mg": 0.05, "Si": 0.05, "Ni": 0.05}
@@ -25,9 +26,9 @@ def main() -> None:
     a = ap.parse_args()
     warnings.simplefilter("ignore")
     t0 = time.time()
-    r = validation.cannon_information(n_train=a.train, n_test=a.test, seed=a.seed)
+    r = cannon.information(n_train=a.train, n_test=a.test, seed=a.seed)
     meta = r.pop("_meta")
-    print(f"The Cannon (quadratic, {len(validation.CANNON_LABELS)} labels): train {meta['n_train']} "
+    print(f"The Cannon (quadratic, {len(validation.DISTINCT_LABELS)} labels): train {meta['n_train']} "
           f"giants at SNR {meta['snr_train']:.0f}, test {meta['n_test']} at SNR {meta['snr_test']:.0f} "
           f"({time.time() - t0:.0f} s)")
     print(f"{'label':6s} {'std':>8s} {'1.48MAD':>8s} {'bias':>8s}  target")

@@ -25,7 +25,7 @@ import numpy as np
 from astronn_paper import apogee, config, dataset
 from astronn_paper.analysis import clusters
 from astronn_paper.model import train
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.synth import validation
 
 T = list(apogee.TARGETS)

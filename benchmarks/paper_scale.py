@@ -22,7 +22,7 @@ import numpy as np
 from astronn_paper import apogee, config, dataset
 from astronn_paper.analysis import clusters, results, scoring
 from astronn_paper.model import train
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 
 VARIANT = "paper_scale_BCNNCensored"
 SHOWN = ("teff", "logg", "Fe", "Mg", "Si", "Ni", "Al", "Na", "Co")

@@ -38,7 +38,7 @@ def base_mirror() -> SimpleNamespace:
     survey it was exported from) and ``ids``."""
     if "base" in _CACHE:
         return _CACHE["base"]
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth.export import export_mirror
 
     tmp = Path(tempfile.mkdtemp(prefix="reliability_"))

@@ -356,7 +356,7 @@ def test_gradient_selection_recovers_the_injected_gradient_from_noisy_true_label
     """The map selection + fit on the default-profile catalog rows of the synthetic survey,
     fed the true labels plus 0.03 dex noise, recovers the injected thin-disc gradient: what the
     network must match (Done-when: within 0.01 dex/kpc)."""
-    from astronn_paper.survey import open_source
+    from astronn_paper.dataset.sources import open_source
     from astronn_paper.synth import population
 
     p = config.get_profile("default")

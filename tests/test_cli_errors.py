@@ -14,6 +14,9 @@ import pytest
 
 from astronn_paper import cli, config
 
+#: what every --mc below the engine's minimum says (the one bound, config.MIN_MC_PASSES)
+_FEWER_MC = f"the number of MC-dropout passes must be >= {config.MIN_MC_PASSES}"
+
 #: name -> (arguments, extra environment, text the one line must hold). ``{tmp}`` is an
 #: empty folder, ``{text}`` a text file.
 CASES = {
@@ -44,8 +47,15 @@ CASES = {
                                    "--out needs --set train or --set test"),
     "predict text file": (["predict", "{text}"], {}, "not a readable FITS file"),
     "predict missing file": (["predict", "{tmp}/nothing.fits"], {}, "no such file"),
-    "predict one mc pass": (["predict", "{text}", "--mc", "1"], {}, "must be >= 2"),
-    "response one mc pass": (["response", "--mc", "1"], {}, "must be >= 2"),
+    "predict one mc pass": (["predict", "{text}", "--mc", "1"], {}, _FEWER_MC),
+    "predict zero mc passes": (["predict", "{text}", "--mc", "0"], {}, "0: " + _FEWER_MC),
+    "predict mc not a number": (["predict", "{text}", "--mc", "many"], {}, "'many' is not an integer"),
+    "predict bad profile": (["predict", "{text}", "--profile", "typo"], {}, "invalid choice: 'typo'"),
+    "predict env profile": (["predict", "{text}"], {config.PROFILE_ENV: "typo"}, "unknown profile 'typo'"),
+    "predict model missing": (["predict", "{text}", "--model", "{tmp}/nowhere"], {}, "does not exist"),
+    "response one mc pass": (["response", "--mc", "1"], {}, _FEWER_MC),
+    "bench inference one mc pass": (["bench", "inference", "--mc", "1"], {}, _FEWER_MC),
+    "bench memory one mc pass": (["bench", "memory", "--mc", "1"], {}, _FEWER_MC),
 }
 
 #: Environment variables a user's shell might set that would change the cases.
@@ -84,6 +94,23 @@ def test_a_mistake_is_one_line_and_exit_status_2(results, name):
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert expect in lines[0], err
     assert status == 2, err
+
+
+def test_one_bound_on_mc_passes(monkeypatch):
+    """Every --mc, predict's API and the engine read the same constant: raising it moves them
+    all (the engine's check is read from its source, as running it needs a network)."""
+    import inspect
+
+    from astronn_paper.model import engine, predict
+
+    monkeypatch.setattr(config, "MIN_MC_PASSES", 5)
+    with pytest.raises(argparse.ArgumentTypeError, match="must be >= 5"):
+        predict.mc_passes("4")
+    assert predict.mc_passes("5") == 5
+    assert predict.argument_problems(mc=4) == [
+        "--mc 4: the number of MC-dropout passes must be an integer >= 5"]
+    source = inspect.getsource(engine)
+    assert "mc < config.MIN_MC_PASSES" in source and "mc < 2" not in source
 
 
 def test_astropy_advice_does_not_reach_the_user(results):
@@ -128,3 +155,23 @@ def test_every_profile_option_offers_the_same_choices():
 def test_help_pages_show_no_rst_markup():
     for path, _, sub in _subparsers(cli.build_parser()):
         assert "``" not in sub.format_help(), path
+
+
+@pytest.mark.slow
+def test_synth_size_estimate_matches_what_it_writes(tmp_path):
+    """The size ``synth`` announces (spectra plus the allStar and truth tables) is within 5 % of
+    the bytes it then writes, for a small ci export."""
+    import re
+
+    root = tmp_path / "sas"
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    proc = subprocess.run([sys.executable, "-m", "astronn_paper", "synth", "--profile", "ci",
+                           "--stars", "5", "--mirror", str(root), "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    sizes = re.search(r"about ([\d.]+) (MB|GB) of spectra, plus ([\d.]+) (MB|GB) of tables", proc.stdout)
+    assert sizes, proc.stdout
+    scale = {"MB": 1e6, "GB": 1e9}
+    announced = float(sizes[1]) * scale[sizes[2]] + float(sizes[3]) * scale[sizes[4]]
+    written = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    assert announced == pytest.approx(written, rel=0.05), (announced, written)

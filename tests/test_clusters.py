@@ -1,5 +1,6 @@
 """Cluster benchmark: the pure statistics and the member matching, with known answers."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -40,6 +41,23 @@ def test_mean_and_error_of_the_mean():
     np.testing.assert_array_equal(n, [4, 2])
     m1, e1, n1 = clusters.mean_and_error(np.array([0.5, M, M]))
     assert m1 == 0.5 and np.isnan(e1) and n1 == 1
+
+
+def test_mean_and_error_agrees_with_the_former_nanstd_formula():
+    """scipy.stats.sem sums in another order than np.nanstd did: equal to the last bit or two."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.1, 0.05, (37, 20))
+    a[rng.random(a.shape) < 0.3] = M
+    a[:, 3] = M
+    a[1:, 4] = np.nan                                   # one star left: no error
+    _, err, n = clusters.mean_and_error(a)
+    b = clusters.valid(a)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanstd(b, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1))
+    want[n < 2] = np.nan
+    assert np.isnan(err[3]) and np.isnan(err[4]) and n[4] == 1
+    np.testing.assert_allclose(err, want, rtol=1e-14, atol=0)
 
 
 def _labels(**xh):

@@ -167,6 +167,7 @@ dataset.compile_dataset(FakeSource(n=40, delay=0.04), sel, {out!r}, workers=1,
 """
 
 
+@pytest.mark.subprocess
 def test_interrupted_compile_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1546300800")
     out = tmp_path / "resumed.h5"
@@ -247,9 +248,14 @@ def test_figures(bad_compile, tmp_path, monkeypatch):
     from astronn_paper.figures import save
 
     src, out, _ = bad_compile
-    f1 = figs.snr_distributions(out, out)
+    snr = dataset.store.snr_by_group({"train": out, "test": out})
+    assert set(snr) == {(n, k) for n in ("train", "test") for k in ("combined", "visits")}
+    assert np.array_equal(snr[("train", "visits")], dataset.load_columns(out, ["SNR"], "visits")["SNR"])
+    f1 = figs.snr_distributions(snr)
     assert len(f1.axes[0].patches) == 4
-    f2 = figs.teff_logg(out)
+    del snr[("test", "visits")]
+    assert len(figs.snr_distributions(snr).axes[0].patches) == 3
+    f2 = figs.teff_logg(dataset.store.labels(out, ("teff", "logg", "Fe")))
     n_missing = int((dataset.load(out, targets=["logg"])[1] == -9999).sum())
     assert f"{n_missing:,} without logg" in f2.axes[0].get_title()
     f3 = figs.normalisation_comparison(src, 0)
@@ -265,7 +271,7 @@ def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
     """The synthetic survey exported to FITS and read back through MirrorSource gives the
     same dataset arrays (spectra, labels, truth, ids) as the in-memory survey."""
     from astronn_paper.survey.mirror import MirrorSource
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth.export import export_mirror
 
     mem = SyntheticSource(seed=config.get_profile("ci").survey_seed)
@@ -282,7 +288,7 @@ def test_exported_mirror_compiles_to_the_same_arrays(tmp_path):
 
 @pytest.mark.slow
 def test_selection_on_the_synthetic_survey_matches_its_paper_cuts():
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth.catalog import paper_cuts
 
     a = SyntheticSource(seed=config.get_profile("ci").survey_seed).allstar()

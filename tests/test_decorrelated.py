@@ -130,7 +130,7 @@ def test_summarise_and_trade_off_read_the_numbers():
 
 def test_decorrelated_source_same_survey_other_labels():
     from astronn_paper.dataset import build
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     std, src = SyntheticSource(2019), dec.DecorrelatedSource(2019)
     assert src.fingerprint() != std.fingerprint()

@@ -303,7 +303,7 @@ def test_ensure_rebuilds_an_old_format(tmp_path, monkeypatch):
 def test_reobserved_source_redraws_the_noise():
     """The SNR study observes a star at another SNR through read_normalised: the noise is drawn
     again from the noiseless spectrum (errors scale as 1/SNR), the signal is the star's own."""
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     from astronn_paper.analysis import response
 
@@ -333,8 +333,8 @@ def shipped_snr_sample():
     if not (folder / domain.DOMAIN_FILE).is_file():
         pytest.skip(f"{folder / domain.DOMAIN_FILE} absent")
     dom = domain.DomainModel.load_for(folder)
-    assert _SNR_TEST_SEED not in (config.get_profile("default").survey_seed,
-                                  out_of_domain.other_survey_seed("default"))
+    default = config.PROFILES["default"]
+    assert _SNR_TEST_SEED not in (default.survey_seed, out_of_domain.other_survey_seed(default))
     in_domain = out_of_domain.snr_sample(dom, _SNR_TEST_SEED, n_per_bin=200, n_per_class=0,
                                          variants=(), seed=1)
     classes = out_of_domain.snr_sample(dom, _SNR_TEST_SEED, n_per_bin=0, n_per_class=40,

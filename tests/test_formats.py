@@ -13,7 +13,7 @@ from astronn_paper import apogee, cache
 from astronn_paper.survey import formats
 from astronn_paper.survey.mirror import MirrorSource
 from astronn_paper.survey.source import ApStar, MirrorFileMissing, SpectrumError
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth import catalog as C
 from astronn_paper.synth.export import export_mirror
 
@@ -283,7 +283,7 @@ def test_lite_apstar_keeps_the_hdu_numbering(tmp_path, source, rows):
 
 def test_allstar_column_subset_and_open_source(mirror, disk):
     root, _ = mirror
-    from astronn_paper.survey import open_source
+    from astronn_paper.dataset.sources import open_source
 
     m = MirrorSource(root, columns=("APOGEE_ID", "SNR", "PARAM"))
     a = m.allstar()
@@ -293,3 +293,22 @@ def test_allstar_column_subset_and_open_source(mirror, disk):
     assert isinstance(again, MirrorSource) and again.columns == m.columns and again.root == root
     with pytest.raises(SpectrumError, match="NOPE"):
         formats.read_allstar(m.allstar_path, columns=("NOPE",))
+
+
+def test_header_dict_keeps_the_star_keywords_only(tmp_path):
+    """Header.copy(strip=True) plus commentary: what the former hand-written key set left out."""
+    former = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT",
+              "GCOUNT", "COMMENT", "HISTORY", "", "BSCALE", "BZERO"}
+    primary = fits.PrimaryHDU(np.zeros((2, 3), np.int16))
+    primary.header["BSCALE"], primary.header["BZERO"] = 1.0, 0.0
+    for k, v in {"NVISITS": 3, "OBJID": "2M00000002+7417074", "SNR": 123.4, "RA": 0.5}.items():
+        primary.header[k] = v
+    primary.header.add_comment("a comment")
+    primary.header.add_history("a history line")
+    primary.header.add_blank("")
+    path = tmp_path / "p.fits"
+    fits.HDUList([primary, fits.ImageHDU(np.ones(4, np.float32))]).writeto(path)
+    with fits.open(path) as hdul:
+        got = formats._header_dict(hdul[0].header)
+        assert got == {k: hdul[0].header[k] for k in hdul[0].header if k not in former}
+    assert list(got) == ["NVISITS", "OBJID", "SNR", "RA"]

@@ -108,6 +108,9 @@ def test_output_problems_finds_each_kind_of_plumbing():
     for what, cells in cases.items():
         problems = notebooks.output_problems(_nb(*cells))
         assert len(problems) == 1 and what in problems[0], (what, problems)
+    rendered = {"output_type": "display_data", "metadata": {},
+                "data": {"text/markdown": "**Verdict.** 0.05", "text/plain": "<IPython.core.display.Markdown object>"}}
+    assert notebooks.output_problems(_nb(("code", [png]), ("code", [rendered]), ("md", "m"))) == []
     windows = _nb(("code", [_stream("saved to C:\\Users\\me\\x.fits")]), ("md", "m"))
     assert "absolute path" in notebooks.output_problems(windows)[0]
 
@@ -223,10 +226,51 @@ def test_stream_outputs_are_merged_and_progress_bars_collapsed():
     assert merged[0]["text"] == "100%|###| 9/9\n" and merged[1]["text"] == "done\nagain\n"
 
 
-def test_package_fingerprint_covers_every_subpackage():
-    names = {f.relative_to(stages.PACKAGE_DIR).as_posix() for f in stages.package_files()}
-    assert {"config.py", "survey/source.py", "dataset/store.py", "model/engine.py",
-            "analysis/response.py", "figures/clusters.py", "data/paper_results.json"} <= names
+def _stage_fingerprints(sources):
+    return {s.name: stages.stage_fingerprint(s, "ci", sources) for s in stages.STAGES
+            if stages.notebook_path(s).is_file()}
+
+
+def test_a_docstring_edit_reruns_only_the_notebook_that_imports_the_module():
+    """Editing ``analysis/catalog.py`` changes the catalog notebook's stage fingerprint and no
+    other's; nothing changed, nothing changes."""
+    from astronn_paper.pipeline import imports
+
+    sources = imports.package_sources()
+    before = _stage_fingerprints(sources)
+    assert len(before) == len(stages.STAGES) and len(set(before.values())) == len(before)
+    assert _stage_fingerprints(imports.package_sources()) == before
+    edited = dict(sources)
+    key = "astronn_paper.analysis.catalog"
+    edited[key] = edited[key].replace('"""', '"""A docstring edit. ', 1)
+    assert edited[key] != sources[key]
+    after = _stage_fingerprints(edited)
+    assert {n for n in before if before[n] != after[n]} == {"Apogee_dr14_NN_Catalog"}
+    # code every notebook loads: all of them re-run
+    edited = dict(sources, **{"astronn_paper.config": sources["astronn_paper.config"] + "\n# edit\n"})
+    assert all(a != b for a, b in zip(before.values(), _stage_fingerprints(edited).values()))
+
+
+def test_a_notebook_loads_the_modules_it_imports_transitively():
+    from astronn_paper.pipeline import imports
+
+    sources = imports.package_sources()
+    code = "import numpy\nfrom astronn_paper.figures import save\n%matplotlib inline\n"
+    code = stages.notebook_code_from_cells([code])
+    mods = stages.code_modules(code, sources)
+    assert {"astronn_paper", "astronn_paper.figures", "astronn_paper.config",
+            "astronn_paper.cache"} <= mods
+    assert not any(m.startswith("astronn_paper.analysis") for m in mods)
+    catalog = stages.code_modules(stages.notebook_code(ROOT / "Apogee_dr14_NN_Catalog.ipynb"), sources)
+    assert {"astronn_paper.analysis.catalog", "astronn_paper.synth.source", "astronn_paper.analysis.cannon",
+            "astronn_paper.dataset.store"} <= catalog
+
+
+def test_every_package_data_file_has_a_reader():
+    """A data file in the package counts in the stages of the notebooks whose code reads it."""
+    files = {p.relative_to(stages.PACKAGE_DIR).as_posix() for p in stages.PACKAGE_DIR.rglob("*")
+             if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts}
+    assert files == set(stages.DATA_FILES)
 
 
 def test_run_budget_sums_the_recorded_stages_and_trainings(data_home, capsys):

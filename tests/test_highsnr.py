@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from astronn_paper import apogee
+from astronn_paper import apogee, config
 from astronn_paper.analysis import inference_highsnr, metrics
 from astronn_paper.figures import inference_highsnr as figs
 
@@ -66,37 +66,46 @@ def test_forward_model_derivative_is_in_the_windows():
 
 
 def test_ood_selection_sizes():
-    assert inference_highsnr.ood_size("ci") == 300 and inference_highsnr.ood_size("default") == 2000
-    sel = inference_highsnr.ood_selection("ci")
+    ci, default = config.PROFILES["ci"], config.PROFILES["default"]
+    assert inference_highsnr.ood_size(ci) == 300 and inference_highsnr.ood_size(default) == 2000
+    assert inference_highsnr.ood_size(default.replace(n_test=None)) == 5000
+    sel = inference_highsnr.ood_selection(ci)
     assert sel.max_stars == 300 and not sel.visits and sel.teff_max == 8000.0
 
 
-def test_figures_smoke():
+def test_figures_draw_the_numbers_they_are_given():
     d = _fake(800, 4)
     table = metrics.bias_scatter_table(d["pred"], d["aspcap"], d["truth"], paper={"teff": 23.6})
-    figs.scatter_table(table)
+    fig = figs.scatter_table(table)
+    ax = fig.axes[0]
+    assert ax.get_xticklabels()[0].get_text() == "Teff/100"
+    assert len(ax.get_xticklabels()) == len(table)
+    lines = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines()}
+    unit = np.where(table.index == "teff", 100.0, 1.0)
+    np.testing.assert_allclose(lines["network - truth"], table["scatter_truth"] / unit)
+    assert lines["paper (network - ASPCAP)"][0] == pytest.approx(0.236)    # 23.6 K in 100 K
     b1 = inference_highsnr.binned_errors(d["truth"][:, 0], d["pred"], d["truth"], d["sigma"], d["model"],
-                               np.arange(4000, 5501, 500), T)
+                                         np.arange(4000, 5501, 500), T)
     b2 = inference_highsnr.binned_errors(d["truth"][:, 1], d["pred"], d["truth"], d["sigma"], d["model"],
-                               np.arange(0.5, 3.6, 1.0), T)
-    figs.errors_vs_teff_logg(b1, b2)
-    figs.abundance_errors(b1, "Teff", "t")
-    figs.abundance_errors(inference_highsnr.binned_errors_by_own_label(d["pred"], d["truth"], d["sigma"], d["model"],
-                                                             np.arange(-1, 0.6, 0.5)), "[X/H]", "t")
-    g = np.linspace(0.5, 3.6, 20)
-    figs.kiel_diagram(d["pred"][:, 0], d["pred"][:, 1], d["pred"][:, 19], [("x", 4500 + 0 * g, g)])
-    jac = np.random.default_rng(0).normal(size=(3, apogee.N_PIX_GAP_DELETED))
-    figs.jacobian_windows(jac, ["Fe", "Mg", "Na"], jac, concentration={"Fe": 0.5, "Mg": 0.1, "Na": 0.2},
-                          similarity={"Fe": 1.0, "Mg": 1.0, "Na": 1.0})
-    cal = inference_highsnr.calibration(d, d, T)
-    figs.z_histograms(cal)
-    figs.reliability(cal)
-    figs.calibration_summary(cal.spreads(), T, cal.scale_aspcap)
-    dist = np.abs(np.random.default_rng(1).normal(size=800))
-    dist[:400] = 0
-    ratio, binned = inference_highsnr.ood_ratio(d["sigma"], dist)
-    figs.ood_uncertainty(dist, d["sigma"] / d["sigma"].mean(0), np.where(dist > 0, "out", "in"), binned)
-    plt.close("all")
+                                         np.arange(0.5, 3.6, 1.0), T)
+    fig = figs.errors_vs_teff_logg(b1, b2)
+    assert len(fig.axes) == 4                                   # (teff, logg) x (by Teff, by logg)
+    teff_by_logg = {ln.get_label(): ln for ln in fig.axes[1].get_lines()}
+    np.testing.assert_array_equal(teff_by_logg["median |error|"].get_xdata(), b2.centers)
+    np.testing.assert_array_equal(teff_by_logg["median |error|"].get_ydata(), b2.median_abs_error[:, 0])
+    np.testing.assert_array_equal(teff_by_logg["mean total uncertainty"].get_ydata(), b2.mean_total[:, 0])
+    shown = np.isfinite(b2.median_abs_error[:, 0]) & (b2.count[:, 0] > 0)
+    counts = [int(a.get_text()) for a in fig.axes[1].texts]
+    assert counts == [int(n) for n in b2.count[shown, 0]] and sum(counts) <= 800
+    fig = figs.abundance_errors(b1, "Teff", "t")
+    assert fig.axes[0].get_title() == apogee.TARGET_LATEX[apogee.ABUNDANCES[0]]
+    mg = fig.axes[list(apogee.ABUNDANCES).index("Mg")]
+    np.testing.assert_array_equal(mg.get_lines()[0].get_ydata(), b1.median_abs_error[:, T.index("Mg")])
+    own = inference_highsnr.binned_errors_by_own_label(d["pred"], d["truth"], d["sigma"], d["model"],
+                                                       np.arange(-1, 0.6, 0.5))
+    fig = figs.abundance_errors(own, "[X/H]", "t")
+    fe = fig.axes[list(apogee.ABUNDANCES).index("Fe")]
+    np.testing.assert_array_equal(fe.get_lines()[0].get_ydata(), own["Fe"].median_abs_error[:, 0])
 
 
 def test_noise_budget_adds_label_and_network_errors_in_quadrature():

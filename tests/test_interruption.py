@@ -38,8 +38,8 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import faults  # noqa: E402
 
-from astronn_paper import cache, dataset
-from astronn_paper.survey.mirror import MirrorSource
+from astronn_paper import cache, dataset  # noqa: E402 - after faults
+from astronn_paper.survey.mirror import MirrorSource  # noqa: E402
 
 PRELUDE = f"""
 import sys, time
@@ -74,6 +74,7 @@ def _kill_when(proc: subprocess.Popen, ready, sig, timeout: float = 400.0) -> No
     assert proc.returncode == -sig
 
 
+@pytest.mark.subprocess
 def test_compile_killed_after_its_first_chunk_resumes_to_the_same_bytes(tmp_path):
     root = faults.base_mirror().root
     out = tmp_path / "train.h5"
@@ -99,6 +100,7 @@ dataset.compile_dataset(MirrorSource({str(root)!r}), faults.SELECTION, {str(out)
                                         "chunks": faults.N_STARS, "byte_identical": True})
 
 
+@pytest.mark.subprocess
 def test_training_killed_while_saving_restarts_to_the_same_weights(tmp_path):
     data = faults.clean_dataset()
     out = faults.model_folder()
@@ -155,6 +157,7 @@ def _header_without_this_run(path):
     return cards, re.sub(r'"wall_time_s": [0-9.eE+-]+', '"wall_time_s": X', comments)
 
 
+@pytest.mark.subprocess
 def test_catalog_killed_part_way_resumes_to_the_same_catalog(tmp_path):
     from astropy.io import fits
 

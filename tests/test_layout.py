@@ -2,46 +2,22 @@
 data only through that stage's API, and the generator stays out of the real-data path."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from astronn_paper.pipeline import imports
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "astronn_paper"
 
 
 def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _is_module(name: str) -> bool:
-    p = PKG.parent.joinpath(*name.split("."))
-    return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
+    return imports.module_name(path, PKG)
 
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> package modules it imports (anywhere in the file, function-level included)."""
-    graph: dict[str, set[str]] = {}
-    for path in sorted(PKG.rglob("*.py")):
-        mod = _module_name(path)
-        is_pkg = path.name == "__init__.py"
-        edges = graph.setdefault(mod, set())
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parent = mod.split(".") if is_pkg else mod.split(".")[:-1]
-                    parent = parent[: len(parent) - node.level + 1]
-                    base = ".".join(parent + ([base] if base else []))
-                targets = [f"{base}.{a.name}" if _is_module(f"{base}.{a.name}") else base
-                           for a in node.names]
-            else:
-                continue
-            edges.update(t for t in targets if t.startswith("astronn_paper") and t != mod)
-    return graph
+    return {m: set(edges) for m, edges in imports.import_graph(imports.package_sources(PKG)).items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -85,13 +61,57 @@ def test_import_graph_has_no_cycle():
     assert cycles(graph) == []
 
 
+#: The dataset modules that see the generator: the choice of survey source, and the ``synth``
+#: command (the generator's export with the rows of the paper's cuts).
+SEES_THE_GENERATOR = {"astronn_paper.dataset.sources", "astronn_paper.dataset.export"}
+
+
 @pytest.mark.parametrize("stage", ["dataset", "model"])
 def test_dataset_and_model_never_import_the_generator(stage):
     """Compile, training and inference run unchanged on a real SAS mirror: they see the
     synthetic survey only through the survey-source interface."""
     bad = {m: sorted(t for t in e if t.startswith("astronn_paper.synth"))
-           for m, e in import_graph().items() if m.startswith(f"astronn_paper.{stage}")}
+           for m, e in import_graph().items()
+           if m.startswith(f"astronn_paper.{stage}") and m not in SEES_THE_GENERATOR}
     assert {m: t for m, t in bad.items() if t} == {}
+
+
+def test_imports_run_down_the_layers():
+    """config/apogee/cache/progress/paper -> survey -> synth -> dataset -> model -> analysis ->
+    figures -> pipeline -> cli: no import (function-level ones included) runs back up."""
+    graph = imports.import_graph(imports.package_sources(PKG))
+    assert {m.split(".")[1] for m in graph if "." in m} >= {n for layer in imports.LAYERS[1:-1]
+                                                            for n in layer}
+    assert imports.back_arrows(graph) == []
+
+
+def _planted(module: str, line: str) -> dict[str, str]:
+    sources = imports.package_sources(PKG)
+    sources[module] = sources[module] + f"\n\ndef _planted():\n    {line}\n"
+    return sources
+
+
+@pytest.mark.parametrize("module, line, target", [
+    ("astronn_paper.survey.source", "from astronn_paper.synth import catalog", "astronn_paper.synth.catalog"),
+    ("astronn_paper.synth.export", "from astronn_paper import dataset", "astronn_paper.dataset"),
+    ("astronn_paper.apogee", "from astronn_paper.survey import release", "astronn_paper.survey.release"),
+    ("astronn_paper.config", "import astronn_paper.model.train", "astronn_paper.model.train"),
+    ("astronn_paper.figures.datasets", "from ..pipeline import stages", "astronn_paper.pipeline.stages"),
+])
+def test_a_planted_back_arrow_is_named_with_file_and_line(module, line, target):
+    """The check fails on one import planted inside a function, naming file and line."""
+    sources = _planted(module, line)
+    arrows = imports.back_arrows(imports.import_graph(sources))
+    n_lines = len(sources[module].splitlines())
+    path = imports.source_file(module, {m.rsplit(".", 1)[0] for m in sources if "." in m})
+    assert arrows == [f"{path}:{n_lines}: {module} imports {target} "
+                      f"({'/'.join(imports.LAYERS[imports.layer_of(target)])} comes after "
+                      f"{'/'.join(imports.LAYERS[imports.layer_of(module)])})"]
+
+
+def test_a_module_in_no_layer_is_refused():
+    with pytest.raises(KeyError, match="no layer"):
+        imports.layer_of("astronn_paper.newstage.thing")
 
 
 def test_only_the_store_opens_dataset_files():
@@ -100,7 +120,7 @@ def test_only_the_store_opens_dataset_files():
         "astronn_paper.dataset.store": "the compiled datasets",
         "astronn_paper.model.predictions": "the prediction caches",
         "astronn_paper.model.train": "astroNN's weights file (optimizer state stripped)",
-        "astronn_paper.model.engine": "astroNN's weights file (read for the engine)",
+        "astronn_paper.model.folder": "astroNN's weights file (checked before loading)",
         "astronn_paper.model.bench": "the memory benchmark's own spectra file",
     }
     users = set()

@@ -177,3 +177,37 @@ def test_jacobian_deterministic_and_matches_finite_difference(tiny_bcnn):
     np.testing.assert_allclose(fd[0], j1[0, 0, k], rtol=0.05)
     med = metrics.jacobian(model, x[:6], targets=["teff", "Fe"])
     np.testing.assert_allclose(med, np.median(j1, axis=0), rtol=1e-5, atol=1e-12)
+
+
+def _binned_stat_by_hand(x, values, edges, stat, min_count=1):
+    """The loop binned_stat used before scipy.stats.binned_statistic, kept as the reference."""
+    f = metrics._STATS[stat]
+    v = np.asarray(values, float).reshape(len(x), -1)
+    nb = len(edges) - 1
+    idx = np.digitize(x, edges) - 1
+    idx[x == edges[-1]] = nb - 1
+    inside = (idx >= 0) & (idx < nb) & np.isfinite(x)
+    out, count = np.full((nb, v.shape[1]), np.nan), np.zeros((nb, v.shape[1]), int)
+    for b in range(nb):
+        rows = v[inside & (idx == b)]
+        for k in range(v.shape[1]):
+            col = rows[:, k][np.isfinite(rows[:, k])]
+            count[b, k] = len(col)
+            if len(col) >= max(min_count, 1):
+                out[b, k] = f(col)
+    return out, count
+
+
+@pytest.mark.parametrize("stat", sorted(metrics._STATS))
+def test_binned_stat_is_bit_identical_to_the_hand_written_loop(stat):
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-1, 11, 3000), [0.0, 2.0, 10.0, np.nan]])  # on edges, outside
+    v = rng.normal(size=(len(x), 3)) * [1, 100, 0.01]
+    v[rng.random(v.shape) < 0.1] = np.nan
+    edges = np.array([0.0, 2.0, 3.5, 5.0, 9.0, 9.01, 10.0])
+    for min_count in (1, 30):
+        got = metrics.binned_stat(x, v, edges, stat, min_count=min_count)
+        want, count = _binned_stat_by_hand(x, v, edges, stat, min_count)
+        np.testing.assert_array_equal(got.count, count)
+        np.testing.assert_array_equal(got.stat, want)          # bit for bit, NaN where too few
+    assert np.isnan(metrics.binned_stat(x, np.full(len(x), np.nan), edges, stat).stat).all()

@@ -14,7 +14,7 @@ from astronn_paper.cli import main
 from astronn_paper.model import predict
 from astronn_paper.survey import formats, release
 from astronn_paper.survey.source import AspcapStar
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth.export import as_release
 
 
@@ -161,6 +161,57 @@ def test_model_provenance_of_other_folders(tmp_path):
     assert predict.provenance_lines(info)[1] == predict.SYNTHETIC_WARNING
 
 
+# --------------------------------------------------------------------------- which network
+def test_each_kind_goes_to_its_own_network_unless_model_is_given(files, tmp_path, capsys):
+    """Without --model an aspcapStar is predicted by aspcapStar_BCNNCensored and an apStar by
+    astroNN_0617_run001, in the input order, each with one line saying which network and why;
+    the labels are those of the same network named with --model. An explicit --model wins."""
+    paths = [files["aspcap_dr17_three"], files["dr14_three"], files["aspcap_dr14_one"]]
+    auto, csv = tmp_path / "auto.fits", tmp_path / "auto.csv"
+    assert predict.run(paths, mc=4, seed=3, out=auto) == 0
+    err = capsys.readouterr().err
+    chosen = [ln for ln in err.splitlines() if ln.startswith("network ")]
+    assert chosen == [
+        "network aspcapStar_BCNNCensored for 2 aspcapStar files: the censored network trained on "
+        "ASPCAP-normalised aspcapStar spectra (--model chooses another)",
+        "network astroNN_0617_run001 for 1 apStar file: the paper's network, trained on "
+        "continuum-normalised apStar spectra (--model chooses another)"]
+    assert err.count(predict.SYNTHETIC_WARNING) == 1
+    t = fits.getdata(auto, 1)
+    assert list(t["file"]) == [str(f) for f in paths]
+    assert list(t["model"]) == ["aspcapStar_BCNNCensored", "astroNN_0617_run001", "aspcapStar_BCNNCensored"]
+    # the aspcapStar network has no domain model: NaN there, a score for the apStar
+    assert np.isnan(t["DOMAIN_SCORE"][0]) and np.isfinite(t["DOMAIN_SCORE"][1])
+    h = fits.getheader(auto, 1)
+    assert h["MODEL"].startswith("aspcapStar: ") and "astroNN_0617_run001" in h["MODEL"]
+    assert h["MC"] == 4 and h["TRSURVEY"] == "synthetic DR14 survey (seed 2019)"
+    aspcap = config.shipped_model_dir("aspcapStar_BCNNCensored")
+    assert predict.run([paths[0], paths[2]], aspcap, mc=4, seed=3, out=csv) == 0
+    assert "network aspcapStar_BCNNCensored for 2 aspcapStar files: given by --model" in \
+        capsys.readouterr().err
+    explicit = Table.read(csv, format="ascii.csv", comment="#")
+    for name in ("teff", "logg", "Fe", "Fe_err"):
+        np.testing.assert_allclose(t[name][[0, 2]], explicit[name], rtol=1e-5)
+    # an explicit --model wins: the apStar network on the aspcapStar too
+    assert predict.run([paths[0]], config.shipped_model_dir(), mc=4, seed=3, out=csv) == 0
+    assert "network astroNN_0617_run001 for 1 aspcapStar file: given by --model" in capsys.readouterr().err
+    wrong = Table.read(csv, format="ascii.csv", comment="#")
+    assert list(wrong["model"]) == ["astroNN_0617_run001"]
+    # why it matters: the aspcapStar and the apStar of one star (rows 0 and 1) agree when each
+    # has its own network, not when the aspcapStar goes to the apStar network
+    assert abs(t["Fe"][0] - t["Fe"][1]) < 0.05 and abs(t["C"][0] - t["C"][1]) < 0.1
+    assert abs(wrong["C"][0] - t["C"][1]) > 0.3
+
+
+def test_mc_and_seed_default_to_the_profile(files, tmp_path, capsys):
+    out = tmp_path / "ci.csv"
+    assert main(["predict", str(files["dr14_one"]), "--profile", "ci", "--out", str(out)]) == 0
+    capsys.readouterr()
+    text = out.read_text()
+    assert f"# mc = {config.get_profile('ci').mc_passes}" in text
+    assert f"# seed = {config.seed_for('predict', 'ci')}" in text
+
+
 # --------------------------------------------------------------------------- bad arguments
 def _one_error(capsys, *, argparse_usage=False):
     err = capsys.readouterr().err
@@ -233,7 +284,7 @@ def test_outputs_describe_every_column(files, tmp_path, capsys):
 
     header = [ln[2:] for ln in csv.read_text().splitlines() if ln.startswith("# ")]
     table = pd.read_csv(csv, comment="#")
-    assert len(table) == 2 and table.shape[1] == 8 + 4 * len(apogee.TARGETS)
+    assert len(table) == 2 and table.shape[1] == len(predict.INFO_COLUMNS) + 4 * len(apogee.TARGETS)
     described = {ln.split()[0] for ln in header if ln.startswith("  ")}
     assert set(predict.INFO_COLUMNS) | set(apogee.TARGETS) <= described
     assert {"<label>", "<label>_err", "<label>_err_model", "<label>_err_predictive"} <= described

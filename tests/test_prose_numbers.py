@@ -117,3 +117,66 @@ def test_committed_notebooks_prose_comes_from_the_notebook():
         nb_file = ROOT / f"{stage.name}.ipynb"
         found += notebooks.placeholder_problems(nb_file) + notebooks.prose_number_problems(nb_file)
     assert not found, f"{len(found)} problems:\n" + "\n".join(found)
+
+
+def _verdict_cell(source, rendered):
+    out = nbformat.v4.new_output("display_data", data={"text/markdown": rendered,
+                                                       "text/plain": "<IPython.core.display.Markdown object>"})
+    return nbformat.v4.new_code_cell(source, outputs=[out])
+
+
+def test_a_rendered_verdict_is_computed_and_its_typed_text_is_prose():
+    nb = _nb(("code", "print(s)", "Fe 0.0312\n"))
+    nb.cells.append(_verdict_cell('verdict("Fe scatters by {fe:.3f} dex (paper 23.6 K), over 7514 pixels.", '
+                                  'fe=s["Fe"])', "Fe scatters by 0.031 dex (paper 23.6 K), over 7514 pixels."))
+    nb.cells.append(nbformat.v4.new_markdown_cell("As rendered: 0.031."))
+    assert notebooks.prose_number_problems(nb) == []
+    # a result typed into the template is a typed number, even in a code cell
+    nb.cells[1] = _verdict_cell('verdict(f"Fe scatters by 0.457 dex, {x}", x=1)', "Fe scatters by 0.457 dex, 1")
+    assert notebooks.prose_number_problems(nb) == [
+        "notebook cell 1: 0.457 in '…Fe scatters by 0.457 dex,…'"]
+    # ... and a verdict's source does not back the prose after it
+    nb.cells[1] = _verdict_cell('verdict("Fe {x} (0.457 is not in it)", x=1)', "Fe 1 (is not in it)")
+    nb.cells[2] = nbformat.v4.new_markdown_cell("Again 0.457.")
+    assert [p.split(":")[0] for p in notebooks.prose_number_problems(nb)] == ["notebook cell 1",
+                                                                            "notebook cell 2"]
+
+
+def test_verdict_templates_reads_the_typed_text_only():
+    assert notebooks.verdict_templates('x = 1\nverdicts.verdict("A {a:.2f} and 3 B", a=2)') == ["A   and 3 B"]
+    assert notebooks.verdict_templates("print(3)") is None
+    assert notebooks.verdict_templates("def (") is None
+
+
+def test_a_placeholder_in_a_rendered_verdict_is_found():
+    nb = _nb(("md", "Fine."))
+    nb.cells.append(_verdict_cell('verdict("x")', "Fe scatters by {fe} dex; NEW_TOKEN"))
+    assert notebooks.placeholder_problems(nb) == ["notebook cell 1: placeholder '{fe}'",
+                                                  "notebook cell 1: placeholder 'NEW_TOKEN'"]
+
+
+def test_verdict_helpers_word_the_numbers():
+    from astronn_paper.analysis import verdicts
+    assert verdicts.render("{a:.1f} K, {b}", a=23.64, b="C and Mn") == "23.6 K, C and Mn"
+    assert verdicts.render("{f:+.0%} and {g:.1%}", f=0.07, g=0.0197) == "+7 % and 2.0 %"
+    with pytest.raises(KeyError):
+        verdicts.render("{missing}")
+    assert verdicts.names(["C", "N", "O"]) == "C, N and O"
+    assert verdicts.names([], empty="no element") == "no element"
+    assert verdicts.span([1.09, 2.63, 1.5], ".1f", "×") == "1.1–2.6×"
+    assert verdicts.span([0.031, 0.0312], ".3f") == "0.031"
+    assert verdicts.extremes({"Co": 1.09, "Fe": 2.63, "Mg": 1.5}) == "1.09 (Co) to 2.63 (Fe)"
+    assert [verdicts.compare(v, 1.0, 0.05) for v in (0.9, 1.02, 1.2)] == ["below", "at", "above"]
+
+
+def test_verdict_label_and_num():
+    from astronn_paper.analysis import verdicts
+    assert [verdicts.label(t) for t in ("teff", "logg", "C1", "Ti2", "Fe")] == [
+        "Teff", "log g", "C I", "Ti II", "Fe"]
+    assert verdicts.num(-1.0364) == "−1.036" and verdicts.num(0.107, sign=True) == "+0.107"
+
+
+def test_comparison_with_an_approximate_paper_value_uses_its_range():
+    from astronn_paper.analysis import inference_visits as v
+    got = v.compare_to_paper_precision({"C": 0.0415, "Al": 0.032, "Mg": 0.008, "Mn": 0.0254})
+    assert got == {"C": "above", "Al": "within", "Mg": "below", "Mn": "above"}

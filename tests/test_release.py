@@ -14,10 +14,11 @@ from conftest import assert_same_datasets
 
 from astronn_paper import apogee, cache, config, dataset
 from astronn_paper.dataset import store
-from astronn_paper.survey import formats, open_source, release
+from astronn_paper.dataset.sources import open_source
+from astronn_paper.survey import formats, release
 from astronn_paper.survey.mirror import MirrorSource
 from astronn_paper.survey.source import ApStar, SpectrumError
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth.export import export_mirror
 
 PROFILE = "ci"
@@ -267,7 +268,6 @@ def test_spec_round_trip_keeps_the_release(exported):
 def test_dr14_and_dr17_exports_compile_to_identical_datasets(exported, tmp_path):
     """The same stars exported as DR14 and as DR17 compile to identical training and test
     sets: same rows, labels, spectra (and visits), same content fingerprint."""
-    root = exported["root"]
     for name, sel in exported["sels"].items():
         reports = {}
         for rel in ("dr14", "dr17"):

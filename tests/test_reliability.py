@@ -380,6 +380,7 @@ def test_bad_model_folder_is_refused_clearly(bad_folders, an_apstar, name, capsy
     faults.record(f"model_folder:{name}", msg.strip().splitlines()[0][:300])
 
 
+@pytest.mark.subprocess
 def test_predict_command_exits_nonzero_without_a_stack_trace(bad_folders, an_apstar):
     proc = subprocess.run([sys.executable, "-m", "astronn_paper", "predict", str(an_apstar),
                            "--model", str(bad_folders["truncated_weights"]), "--mc", "2"],
@@ -450,6 +451,7 @@ def test_the_chain_runs_offline(blocked_network, monkeypatch, tmp_path, capsys):
                                         "load_model", "predict command", "catalog"]})
 
 
+@pytest.mark.subprocess
 def test_predict_command_with_tf_determinism_inherited(an_apstar, tmp_path):
     """``TF_DETERMINISTIC_OPS=1`` in the environment (set by any process that trained a
     network, and inherited by the notebooks it starts) used to make ``load_folder`` fail

@@ -123,7 +123,7 @@ def test_predicted_spread():
 # ------------------------------------------------------------------ the synthetic survey
 @pytest.fixture(scope="module")
 def survey():
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     src = SyntheticSource(seed=2019, cache_spectra=0)
     return src, response.select_stars(src, 3, seed=11)
@@ -227,3 +227,25 @@ def test_spread_through_a_known_response():
     truth[:, mg] -= truth[:, al] - truth[:, al].mean()       # Mg-Al anticorrelation
     v2, _ = response.spread_through_response(r2, 100, truth, "Al", n_draw=5)
     assert v2 == pytest.approx(abs(0.25 - 0.5) * true_spread, rel=1e-4)
+
+
+def _bootstrap_median_by_hand(r, n_boot, seed, chunk=50):
+    """The loop bootstrap_median used before scipy.stats.bootstrap, kept as the reference."""
+    median = np.nanmedian if np.isnan(r).any() else np.median
+    rng = np.random.default_rng(seed)
+    meds = [median(r[rng.integers(0, len(r), size=(min(chunk, n_boot - a), len(r)))], axis=1)
+            for a in range(0, n_boot, chunk)]
+    return median(r, axis=0), np.concatenate(meds).std(axis=0, ddof=1)
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_bootstrap_median_draws_what_the_hand_written_loop_drew(with_nan):
+    rng = np.random.default_rng(5)
+    r = rng.normal(size=(57, 22, 4))
+    if with_nan:
+        r[rng.random(r.shape) < 0.05] = np.nan
+    for n_boot in (120, 200):                    # a last chunk shorter than the others, and not
+        med, err = response.bootstrap_median(r, n_boot=n_boot, seed=9)
+        want_med, want_err = _bootstrap_median_by_hand(r, n_boot, 9)
+        np.testing.assert_array_equal(med, want_med)
+        np.testing.assert_allclose(err, want_err, rtol=1e-12, atol=0)   # same resamples

@@ -44,7 +44,7 @@ def test_provenance_matches_the_committed_training_set():
 def test_load_folder_and_test_on_synthetic_high_snr_spectra():
     from astroNN.models import load_folder
 
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     source = SyntheticSource()
     allstar = source.allstar()

@@ -184,7 +184,7 @@ def test_determinism_and_seed_dependence():
 
 
 def test_clusters(cat):
-    pop, a = cat.population, cat.allstar
+    pop = cat.population
     tab = C.members_table(cat)
     counts = {name: int((tab["Cluster"] == name).sum()) for name in ("M67", "N6819", "N6791", "M13")}
     # the Meszaros et al. (2013) table: 24, 30, 23, 71

@@ -9,13 +9,14 @@ import warnings
 import numpy as np
 import pytest
 
+from astronn_paper.analysis import cannon
 from astronn_paper.synth import validation
 
 
 @pytest.mark.slow
 def test_cannon_information_content():
     warnings.simplefilter("ignore")
-    r = validation.cannon_information(n_train=1000, n_test=80, seed=2019)
+    r = cannon.information(n_train=1000, n_test=80, seed=2019)
     print({k: round(v["std"], 3) for k, v in r.items() if k != "_meta"})
     assert r["teff"]["std"] < 50.0
     assert r["logg"]["std"] < 0.2          # issue target 0.1 at 2000 training stars

@@ -76,7 +76,8 @@ def test_gravity_and_temperature_signatures():
     mg = ll.pix[is_mg][np.argsort(ll.log_s_ref[is_mg])[-4:]]
     d = spectra.render([4700, 4700], [2.5, 4.6], _solar(2))
     def width(row, p):
-        i = int(np.rint(p)); seg = 1 - row[i - 12:i + 13]
+        i = int(np.rint(p))
+        seg = 1 - row[i - 12:i + 13]
         return seg.sum() / seg.max()
     assert np.mean([width(d[1], p) for p in mg]) > 1.15 * np.mean([width(d[0], p) for p in mg])
     # (molecules at fixed Teff are NOT weaker in dwarfs in this one-layer model: see the

@@ -188,3 +188,9 @@ def gap_delete_index() -> np.ndarray:
     from astroNN.apogee import gap_delete
 
     return gap_delete(np.arange(N_PIX, dtype=float)[None, :], dr=14)[0].astype(int)
+
+
+def kept_wavelength() -> np.ndarray:
+    """Vacuum wavelength (Angstrom) of the 7514 pixels the networks see (astroNN's gap-deleted
+    apStar grid), float64."""
+    return wavelength()[gap_delete_index()]

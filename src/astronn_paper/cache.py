@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -66,11 +67,15 @@ def file_sha1(path: os.PathLike) -> str:
 @contextlib.contextmanager
 def atomic_path(path: os.PathLike, suffix: str = ".tmp", fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` when the block ends
-    without error (after an fsync if asked), else remove it. Works for files and folders."""
+    without error (after an fsync if asked), else remove it. Works for files and folders.
+
+    The temporary path has ``path``'s name inside a private folder made by
+    :func:`tempfile.mkdtemp` in ``path``'s folder (same file system; its name ends in
+    ``suffix``), so two writers of one target never share a temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + suffix)
-    _remove(tmp)
+    private = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+    tmp = private / path.name
     try:
         yield tmp
         if fsync and tmp.is_file():
@@ -79,9 +84,8 @@ def atomic_path(path: os.PathLike, suffix: str = ".tmp", fsync: bool = False) ->
         if tmp.is_dir() and path.is_dir():
             shutil.rmtree(path)
         os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
+    finally:
+        _remove(private)
 
 
 def _remove(p: Path) -> None:
@@ -127,8 +131,8 @@ class ChunkDir:
         if self.folder.is_dir() and self.plan_file.is_file():
             old = json.loads(self.plan_file.read_text())
             if all(old.get(k) == v for k, v in self.plan.items() if k not in self.volatile):
-                for tmp in self.folder.glob("*.tmp"):
-                    tmp.unlink()
+                for tmp in self.folder.glob("*.tmp"):       # left by a killed writer
+                    _remove(tmp)
                 return True
         if self.folder.exists():
             shutil.rmtree(self.folder)

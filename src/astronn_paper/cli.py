@@ -18,14 +18,12 @@ import sys
 #: The commands' modules, in the order --help lists them.
 COMMAND_MODULES = (
     "astronn_paper.pipeline.stages",      # run
-    "astronn_paper.synth.cli",     # synth
+    "astronn_paper.dataset.export",     # synth
     "astronn_paper.dataset.build",       # compile
     "astronn_paper.model.train",         # train
     "astronn_paper.model.predict",       # predict
     "astronn_paper.model.bench",         # bench
-    "astronn_paper.analysis.catalog",       # catalog
-    "astronn_paper.analysis.cannon",        # cannon
-    "astronn_paper.analysis.response",      # response
+    "astronn_paper.analysis.commands",      # catalog, cannon, response
 )
 
 #: Exit status of a user's mistake (argparse's own).
@@ -100,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command != "test":           # 'test' runs with the ci profile whatever is set
-            config.get_profile(getattr(args, "profile", None))   # a typo in the environment
+        # the profile is resolved once, here: a command with --profile receives a config.Profile;
+        # a typo in the environment stops every command but 'test' (which runs with ci)
+        if hasattr(args, "profile"):
+            args.profile = config.get_profile(args.profile)
+        elif args.command != "test":
+            config.get_profile(None)
         return int(args.func(args) or 0)
     except config.UserError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)

@@ -31,6 +31,7 @@ import numpy as np
 PROFILE_ENV = "ASTRONN_PAPER_PROFILE"
 DATA_ENV = "ASTRONN_PAPER_DATA"
 ROOT_ENV = "ASTRONN_PAPER_ROOT"
+#: The SAS mirror root, read where astroNN reads it (:mod:`astronn_paper.survey.mirror`).
 MIRROR_ENV = "SDSS_LOCAL_SAS_MIRROR"
 
 
@@ -227,10 +228,12 @@ def seed_for(purpose: str, profile: "str | Profile | None" = None) -> int:
 
 
 def set_global_seeds(seed: int, tensorflow: bool = True) -> None:
-    """Seed Python, NumPy and (optionally) TensorFlow, and turn on TF op determinism."""
+    """Seed Python's ``random``, NumPy's global generator and (optionally) TensorFlow, and turn
+    on TF op determinism. (Not str hashing: ``PYTHONHASHSEED`` works only at interpreter start.)"""
     random.seed(seed)
     np.random.seed(seed % (2**32 - 1))
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    # PYTHONHASHSEED is not set: str hashing is fixed when an interpreter starts, so setting it
+    # in a running one has no effect on this process.
     if tensorflow:
         os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
         import tensorflow as tf

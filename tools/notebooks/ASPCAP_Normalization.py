@@ -23,13 +23,14 @@ from astronn_paper import config, paper
 from astronn_paper.analysis import aspcap_norm, results
 from astronn_paper.figures import aspcap_norm as figs
 from astronn_paper.figures import save
+from astronn_paper.analysis.verdicts import label, names, span, verdict
 
 P = config.get_profile(profile)
 print(f"profile: {P.name}; {P.epochs} epochs")
 
 # %% [markdown]
-# The `default` profile trains both networks for the paper's 60 epochs on the same training
-# stars (10 % of them kept for validation), and tests them on the same high-SNR test stars.
+# Both networks are trained for the profile's epochs on the same training stars (10 % of them kept
+# for validation), and tested on the same high-SNR test stars.
 #
 # ## Train (or reuse) the ASPCAP-normalised network and score both
 
@@ -39,30 +40,42 @@ table = aspcap_norm.side_by_side(scored, paper.scatter("censored_aspcap_normalis
 print("scatter on the high-SNR test set (Teff in K, others dex):")
 print(table.round(3).to_string())
 
-# %% [markdown]
-# **Verdict.** Against the truth the two networks are about equally precise label by label:
-# Teff 22.3 K (continuum) against 24.7 K (ASPCAP-normalised), [Fe/H] 0.017 against 0.019 dex,
-# [Mg/H] 0.018 against 0.016 dex. Against the ASPCAP-like labels both columns are larger for
-# every label but log g: Teff 44.6 and 44.9 K, [Na/H] 0.182 dex for both; relatively the most
-# for [Ti II/H] (0.179 against 0.033 dex against the truth, both networks) and the least for
-# [Mn/H] (0.069 against 0.046 dex, continuum network). Those labels carry their own noise, which
-# no network can predict; log g is the exception (0.12 dex either way), its error being the
-# network's own. For the same reason both "vs ASPCAP" columns
-# are above the paper's column for every label (Teff 30.6 K, [Na/H] 0.132 dex, real DR14 stars
-# against real ASPCAP labels): the synthetic survey's ASPCAP-like labels are noisier than the
-# real ones (see `Inference_highSNR.ipynb`). The comparison that isolates the normalisation is
-# the ratio of the two "vs truth" columns, below.
+# %%
+ct, at = table["continuum: vs truth"], table["aspcap: vs truth"]
+ca, aa = table["continuum: vs ASPCAP"], table["aspcap: vs ASPCAP"]
+rel = ca / ct
+exceptions = [t for t in table.index if ca[t] <= 1.1 * ct[t]]
+pp = table["paper (ASPCAP-normalised)"]
+above_paper = [t for t in table.index if ca[t] > pp[t] and aa[t] > pp[t]]
+verdict("""**Verdict.** Against the truth the two networks are about equally precise label by label: Teff
+{t_c} K (continuum) against {t_a} K (ASPCAP-normalised), [Fe/H] {fe_c} against {fe_a} dex, [Mg/H] {mg_c}
+against {mg_a} dex. Against the ASPCAP-like labels both columns are larger, by more than 10 % for every
+label but {exc}: Teff {t_ca} and {t_aa} K, [Na/H] {na_c} and {na_a} dex; relatively the most for
+{most} ({most_a} against {most_t} dex against the truth, continuum network) and the least for {least}
+({least_a} against {least_t}). Those labels carry their own noise, which no network can predict; where
+the two columns are close, the error is the network's own. Both "vs ASPCAP" columns are above the
+paper's column (real DR14 stars against real ASPCAP labels) for {n_above} of the 22 labels (Teff 30.6
+K, [Na/H] 0.132 dex in the paper): the synthetic survey's ASPCAP-like labels are noisier than the real
+ones (see `Inference_highSNR.ipynb`). The comparison that isolates the normalisation is the ratio of
+the two "vs truth" columns, below.""",
+        t_c=f"{ct['teff']:.1f}", t_a=f"{at['teff']:.1f}", fe_c=f"{ct['Fe']:.3f}", fe_a=f"{at['Fe']:.3f}",
+        mg_c=f"{ct['Mg']:.3f}", mg_a=f"{at['Mg']:.3f}", exc=names((label(t) for t in exceptions), "none"),
+        t_ca=f"{ca['teff']:.1f}", t_aa=f"{aa['teff']:.1f}", na_c=f"{ca['Na']:.3f}", na_a=f"{aa['Na']:.3f}",
+        most=f"[{label(rel.idxmax())}/H]", most_a=f"{ca[rel.idxmax()]:.3f}", most_t=f"{ct[rel.idxmax()]:.3f}",
+        least=label(rel.drop(exceptions).idxmin()) if len(rel.drop(exceptions)) else "–",
+        least_a=f"{ca[rel.drop(exceptions).idxmin()]:.3f}", least_t=f"{ct[rel.drop(exceptions).idxmin()]:.3f}",
+        n_above=len(above_paper))
 
 # %%
 fig = figs.scatter_comparison(table)
 save(fig, "aspcap_normalization_scatter", P)
 
 # %% [markdown]
-# **Verdict.** The blue/green pairs (against the ASPCAP-like labels) are the same height for
-# almost every label, and so are most orange/red pairs (against the truth); the grey paper bars
-# sit between the two for most labels (at or below both for log g, Mn and Fe). The visible
-# differences are against the truth and go both ways: the ASPCAP-normalised network (red) is
-# lower in O and K and higher in Teff and Fe; the ratios below measure them.
+# **Reading the figure.** Each label has a blue/green pair (the two networks against the
+# ASPCAP-like labels), an orange/red pair (against the truth) and a grey bar (the paper, real DR14
+# stars against ASPCAP). Pairs of the same height mean the normalisation does not matter for that
+# label; the differences that matter are those between orange and red, which the ratios below
+# measure.
 #
 # ## The ratio of the two networks
 #
@@ -80,25 +93,41 @@ print(f"\nmedian ratio over the 22 labels: {ratio.median():.2f} against the trut
 print(f"labels where the ASPCAP-normalised network is better / worse by more than 5 % "
       f"(vs truth): {(ratio < 0.95).sum()} / {(ratio > 1.05).sum()} of {ratio.size}")
 
+# %%
+better, worse = ratio.index[ratio < 0.95], ratio.index[ratio > 1.05]
+
+
+def _ends(r):
+    lo, hi = r.min(), r.max()
+    return (f"{lo:.2f} ({names(label(t) for t in r.index[r.round(2) == round(lo, 2)])}) to "
+            f"{hi:.2f} ({names(label(t) for t in r.index[r.round(2) == round(hi, 2)])})")
+
+
+same = abs(ratio.median() - 1) <= 0.05
+verdict("""**Verdict.** The median ratio is {m_t:.2f} against the truth and {m_a:.2f} against the ASPCAP-like
+labels: on the median, the two normalisations give networks of {same_word}. Individual labels range from
+{ends_t} against the truth, {n_b} labels more than 5 % better with ASPCAP's normalisation and {n_w} more
+than 5 % worse; against the ASPCAP-like labels, whose own noise dominates both scatters, they range from
+{ends_a}. Whether any single label's difference is real cannot be told here: each network is trained
+once, so how much two trainings of the same network differ is not measured in this notebook
+(`Small_Data.ipynb` trains replicate networks, on smaller training sets).
+
+The paper finds the ASPCAP-normalised network "slightly worse" on real DR14 stars, against ASPCAP's own
+labels; here, on the synthetic survey against the truth, {here}. One caveat comes from the synthetic
+survey: its aspcapStar spectra are made by normalising the star's noisy intrinsic spectrum, without the
+instrument's response, telluric residuals or persistence that the apStar route carries, so if anything
+they favour the ASPCAP route.""",
+        m_t=ratio.median(), m_a=ratio_labels.median(),
+        same_word="the **same precision**" if same else "different precision",
+        ends_t=_ends(ratio), n_b=len(better), n_w=len(worse), ends_a=_ends(ratio_labels),
+        here=("it is neither better nor worse on the median: the paper's model-independent normalisation "
+              "costs nothing" if same else
+              f"the median ratio is {ratio.median():.2f}, which this single training cannot attribute"))
+
 # %% [markdown]
-# **Verdict.** The median ratio is 0.99 against the truth and 1.00 against the ASPCAP-like
-# labels: on the median, the two normalisations give networks of the **same precision**.
-# Individual labels range from 0.83 (O) to 1.11 (Teff and Fe) against the truth, 5 labels more
-# than 5 % better with ASPCAP's normalisation and 3 more than 5 % worse, with no systematic
-# direction; against the ASPCAP-like labels, whose own noise dominates both scatters, they stay
-# between 0.93 (K) and 1.03 (Si). Whether any single label's difference is real cannot be told
-# here: each network is trained once, so how much two trainings of the same network differ is
-# not measured in this notebook (`Small_Data.ipynb` trains replicate networks, on smaller
-# training sets).
+# ## What this shows
 #
-# The paper finds the ASPCAP-normalised network "slightly worse" on real DR14 stars, against
-# ASPCAP's own labels; here, on the synthetic survey against the truth, it is neither better nor
-# worse on the median. Both support the paper's actual conclusion: the paper's
-# model-independent normalisation costs nothing, and the networks do not need ASPCAP's
-# pseudo-continuum. One caveat comes from the synthetic survey: its aspcapStar spectra are made
-# by normalising the star's noisy intrinsic spectrum, without the instrument's response,
-# telluric residuals or persistence that the apStar route carries, so if anything they favour
-# the ASPCAP route; even so it gains nothing on the median.
+# Rendered from this run's numbers (stored in `results/` for the README and the tests).
 
 # %%
 _ = results.write("ASPCAP_Normalization", {
@@ -106,20 +135,20 @@ _ = results.write("ASPCAP_Normalization", {
     "ratio_vs_aspcap_labels": ratio_labels.to_dict(),
     "median_ratio_vs_truth": float(ratio.median()),
     "median_ratio_vs_aspcap_labels": float(ratio_labels.median())}, P)
+verdict("""* Trained on the same stars, the continuum- and ASPCAP-normalised networks {reach}: the median ratio
+  of their scatter is {m_t:.2f} against the truth and {m_a:.2f} against the ASPCAP-like labels.
+* Per label the ratio against the truth ranges from {ends_t}; with a single training of each network, the
+  training-to-training spread that would say whether one label's difference is real is not measured here.
+* The paper finds the ASPCAP-normalised network "slightly worse" on real DR14 stars, against ASPCAP; on the
+  synthetic survey, against the truth, the median ratio is {m_t:.2f}.
+* Against the ASPCAP-like labels both networks are less precise than against the truth (most for
+  {most}, {most_a} against {most_t} dex), and above the paper's numbers for real DR14 stars for {n_above} of
+  the 22 labels, because the synthetic labels are noisier than the real ones; the truth columns are the fair
+  measure.""",
+        reach="reach the same precision on the median" if same else "differ on the median",
+        m_t=ratio.median(), m_a=ratio_labels.median(), ends_t=_ends(ratio),
+        most=f"[{label(rel.idxmax())}/H]", most_a=f"{ca[rel.idxmax()]:.3f}", most_t=f"{ct[rel.idxmax()]:.3f}",
+        n_above=len(above_paper))
 
 # %% [markdown]
-# ## What this shows
-#
-# * Trained on the same stars, the continuum- and ASPCAP-normalised networks reach the same
-#   precision on the median: the median ratio of their scatter is 0.99 against the truth and
-#   1.00 against the ASPCAP-like labels.
-# * Per label the ratio against the truth ranges from 0.83 (O) to 1.11 (Teff and Fe), in both
-#   directions; with a single training of each network, the training-to-training spread that
-#   would say whether one label's difference is real is not measured here.
-# * The paper finds the ASPCAP-normalised network "slightly worse" on real DR14 stars; on the
-#   synthetic survey it is no worse on the median. In both, the model-independent normalisation
-#   loses nothing.
-# * Against the ASPCAP-like labels both networks are less precise than against the truth for
-#   every label but log g (up to [Ti II/H], 0.179 against 0.033 dex), and above the paper's
-#   numbers for real DR14 stars, because the synthetic labels are noisier than the real ones;
-#   the truth columns are the fair measure.
+# `Small_Data.ipynb` asks how the precision depends on the size of the training set.

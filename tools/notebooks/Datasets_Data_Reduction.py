@@ -34,23 +34,23 @@ profile = None
 import numpy as np
 
 from astronn_paper import apogee, config, dataset
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.figures import datasets as figs
 from astronn_paper.figures import save
+from astronn_paper.analysis.verdicts import names, verdict
 
 P = config.get_profile(profile)
 source = open_source(None, P)
 allstar = source.allstar()
 print(f"profile {P.name}: {P.n_train or 'all'} training stars, {P.n_test or 'all'} test stars, "
       f"visits {'yes' if P.visits else 'no'}")
-print(f"survey source: {source.kind} ({len(allstar):,} allStar rows, fingerprint {source.fingerprint()})")
-
-# %% [markdown]
-# The `default` profile draws 8,000 training and 3,000 test stars, with their visits, from the
-# synthetic DR14 survey, whose allStar table has the 277,371 rows of the real DR14 one. The cut
-# counts below are over the whole table; everything from the compiled sets on comes from these
-# subsets, about a quarter (training) and a tenth (test) of the paper's sets. The `paper`
-# profile keeps every star.
+print(f"survey source: {source.kind} ({len(allstar):,} allStar rows)")
+verdict("""This run (profile `{name}`) draws {n_train} training and {n_test} test stars{visits} from the
+{kind} survey, whose allStar table has {rows:,} rows. The cut counts below are
+over the whole table; everything from the compiled sets on comes from these subsets. The `paper` profile
+keeps every star.""", name=P.name, n_train=f"{P.n_train:,}" if P.n_train else "all",
+        n_test=f"{P.n_test:,}" if P.n_test else "all", visits=", with their visits," if P.visits else "",
+        kind="synthetic DR14" if source.is_synthetic else source.kind, rows=len(allstar))
 
 # %% [markdown]
 # ## The cuts
@@ -60,24 +60,29 @@ print(f"survey source: {source.kind} ({len(allstar):,} allStar rows, fingerprint
 
 # %%
 selections = dataset.standard_selections(P)
+passed = {}
 for name, sel in selections.items():
     passing = dataset.selection_mask(allstar, sel)
     n_pass = int(passing.sum())
     nv = allstar["NVISITS"][passing]
     nvis = int(nv[nv > 1].sum())
+    passed[name] = (n_pass, nvis, min(n_pass, sel.max_stars or n_pass))
     print(f"{name:>5}: {sel.describe()}")
     print(f"       {n_pass:,} stars pass ({nvis:,} visits); the profile keeps "
           f"{min(n_pass, sel.max_stars or n_pass):,}")
 print("paper (real DR14): 33,407 training stars (98,596 visits), 28,692 test stars (86,200 visits)")
 
-# %% [markdown]
-# **Verdict.** On the whole synthetic allStar table the paper's cuts keep 35,723 training stars
-# and 30,758 high-SNR test stars, 7 % more than the paper's 33,407 and 28,692: the synthetic
-# survey's SNR was drawn so that these cuts give the paper's counts, and 7 % is the accuracy of
-# that tuning. They have 121,018 and 95,423 usable visits, 23 % and 11 % more than the paper's
-# 98,596 and 86,200, because synthetic stars are observed a little more often than the real
-# ones. Stars and visits are thus in the same proportion as in the paper; the `default` profile
-# then keeps a seeded 8,000 and 3,000 of the stars.
+# %%
+paper_n = {"train": (33407, 98596), "test": (28692, 86200)}
+rel = {k: (passed[k][0] / paper_n[k][0] - 1, passed[k][1] / paper_n[k][1] - 1) for k in paper_n}
+verdict("""**Verdict.** On the whole allStar table the paper's cuts keep {tr:,} training stars and {te:,}
+high-SNR test stars, {r_tr:+.0%} and {r_te:+.0%} against the paper's 33,407 and 28,692 (the synthetic survey's
+SNR was drawn so that these cuts give the paper's counts). They have {v_tr:,} and {v_te:,} usable visits,
+{rv_tr:+.0%} and {rv_te:+.0%} against the paper's 98,596 and 86,200. The profile then keeps a seeded
+{k_tr:,} and {k_te:,} of the stars.""",
+        tr=passed["train"][0], te=passed["test"][0], r_tr=rel["train"][0], r_te=rel["test"][0],
+        v_tr=passed["train"][1], v_te=passed["test"][1], rv_tr=rel["train"][1], rv_te=rel["test"][1],
+        k_tr=passed["train"][2], k_te=passed["test"][2])
 
 # %% [markdown]
 # ## Continuum normalisation
@@ -99,7 +104,7 @@ print("paper (real DR14): 33,407 training stars (98,596 visits), 28,692 test sta
 # values, zero or negative errors, or no usable continuum is **skipped and reported, never
 # zeroed**; a bad visit costs only that visit. After it, a spectrum whose normalisation failed
 # is skipped too (`failed_normalisation`): a continuum fit that crosses zero (a non-positive
-# normalised error), or more than 1 % of the unmasked pixels more than 3σ below 0 or above a
+# normalised error), or more than 1 % of the unmasked pixels more than three standard deviations below 0 or above a
 # ceiling well over the continuum (`MAX_NORMALISED_FLUX` in `survey/normalise.py`).
 # A continuum-normalised H-band spectrum of a cool star lies at or below its continuum
 # (absorption lines down to ~0.2, the continuum at 1 within the noise; sky lines are masked), so
@@ -116,30 +121,35 @@ for name, rep in reports.items():
     print(rep.text(run=False))
     print()
 
-# %% [markdown]
-# **Verdict.** All 8,000 training stars compiled, with 27,371 visits; of the 3,000 test stars
-# 2,999 did, with 9,245 visits. One test star (2M15292887+4448094) failed the normalisation
-# check and was skipped and reported by name, not zeroed; no visit was skipped. The synthetic
-# survey has no missing or damaged apStar files (the real DR14 has a few; the skip machinery
-# for them is exercised by the unit tests on corrupted files), so the one loss here is a
-# normalisation gone wrong, caught by the check above. Every later notebook uses these 8,000
-# training and 2,999 test stars.
+# %%
+tr_rep, te_rep = reports["train"], reports["test"]
+skipped = [s_ for r in reports.values() for s_ in r.skipped]
+n_vskip = sum(len(r.visits_skipped) for r in reports.values())
+verdict("""**Verdict.** Of the {sel_tr:,} training stars {w_tr:,} compiled, with {v_tr:,} visits; of the {sel_te:,}
+test stars {w_te:,} did, with {v_te:,} visits. {skip_text} {vskip_text} A spectrum that fails is skipped
+and reported by name, never zeroed; the synthetic survey has no missing or damaged apStar files (the real
+DR14 has a few; the skip machinery for them is exercised by the unit tests on corrupted files). Every later
+notebook uses these {w_tr:,} training and {w_te:,} test stars.""",
+        sel_tr=tr_rep.selected, w_tr=tr_rep.written, v_tr=tr_rep.visits_written,
+        sel_te=te_rep.selected, w_te=te_rep.written, v_te=te_rep.visits_written,
+        skip_text=(f"{len(skipped)} star{'s' if len(skipped) > 1 else ''} ("
+                   + names(f"{x['APOGEE_ID']}: {x['reason']}" for x in skipped) + ") skipped."
+                   if skipped else "No star was skipped."),
+        vskip_text=f"{n_vskip} visits were skipped." if n_vskip else "No visit was skipped.")
 
 # %%
 rows = []
 for name, path in paths.items():
     meta = dataset.info(path)
-    rows.append((name, meta["n"].get("combined", 0), meta["n"].get("visits", 0),
-                 meta["bytes"] / 2**20, meta["fingerprint"]))
-print(f"{'set':>6} {'stars':>8} {'visits':>8} {'MiB':>8}  fingerprint")
+    rows.append((name, meta["n"].get("combined", 0), meta["n"].get("visits", 0), meta["bytes"] / 2**20))
+print(f"{'set':>6} {'stars':>8} {'visits':>8} {'MiB':>8}")
 for r in rows:
-    print(f"{r[0]:>6} {r[1]:>8,} {r[2]:>8,} {r[3]:>8.1f}  {r[4]}")
+    print(f"{r[0]:>6} {r[1]:>8,} {r[2]:>8,} {r[3]:>8.1f}")
 
 # %% [markdown]
-# The two files hold 1,310 MiB and 456 MiB: the 7514-pixel spectra, their errors and the visits,
-# in float32. The fingerprint names the inputs (selection, survey, code version) that made each
-# file; a later notebook that finds a different fingerprint rebuilds the set instead of reading
-# a stale one.
+# The files hold the 7514-pixel spectra, their errors and the visits, in float32. Each file records
+# the inputs (selection, survey, code version) that made it; a later notebook that finds different
+# inputs rebuilds the set instead of reading a stale one.
 
 # %% [markdown]
 # ## Signal-to-noise
@@ -150,21 +160,25 @@ for r in rows:
 # median signal-to-noise per pixel of the combined spectrum (of each visit for the visits).
 
 # %%
-fig = figs.snr_distributions(paths["train"], paths["test"])
+fig = figs.snr_distributions(dataset.store.snr_by_group(paths))
 save(fig, "datasets_snr", P)
+med_snr = {}
 for name, path in paths.items():
     for kind in ("combined", "visits"):
         snr = dataset.load_columns(path, ["SNR"], kind)["SNR"]
-        print(f"median SNR {name} {kind}: {np.median(snr):.1f}")
+        med_snr[name, kind] = float(np.median(snr))
+        print(f"median SNR {name} {kind}: {med_snr[name, kind]:.1f}")
+
+# %%
+verdict("""**Verdict.** The medians against the paper's: {tr:.1f} against 335.5 for the training set, {te:.1f}
+against 140.9 for the high-SNR test set, and {tv:.1f} against 57.2 for the test visits ({tv_rel:+.0%}: the
+synthetic survey splits a star's SNR over its visits with a random scatter tuned to the paper's median). The
+visits of the training stars (median {trv:.1f}) lie near the test set's SNR range, so they test the training
+stars at about the SNR of the test set.""",
+        tr=med_snr["train", "combined"], te=med_snr["test", "combined"], tv=med_snr["test", "visits"],
+        tv_rel=med_snr["test", "visits"] / 57.2 - 1, trv=med_snr["train", "visits"])
 
 # %% [markdown]
-# **Verdict.** The medians match the paper's: 334.1 against 335.5 for the training set, 140.6
-# against 140.9 for the high-SNR test set, and 61.3 against 57.2 for the test visits (7 %
-# higher: the synthetic survey splits a star's SNR over its visits with a random scatter tuned
-# to the paper's median, and lands slightly above). The visits of the training stars (median
-# 147.9) are centred on the test set's SNR range, so they test the training stars at about the
-# SNR of the test set.
-#
 # **The spike at the top of the training histogram** (annotated in the figure) is the synthetic
 # survey's ceiling: it draws each star's combined SNR from its H magnitude and number of visits
 # and clips it at a fixed maximum (`SNR_MAX` in `synth/catalog.py`), so the brightest stars all
@@ -182,7 +196,7 @@ for name, path in paths.items():
 # range are part of the set.
 
 # %%
-fig = figs.teff_logg(paths["train"])
+fig = figs.teff_logg(dataset.store.labels(paths["train"], ("teff", "logg", "Fe")))
 save(fig, "datasets_teff_logg", P)
 
 # %% [markdown]
@@ -248,25 +262,39 @@ labels = dataset.load_columns(paths["train"], ["labels"])["labels"]
 missing = (labels == apogee.MISSING).sum(axis=0)
 print(", ".join(f"{t} {int(n):,}" for t, n in zip(apogee.TARGETS, missing)))
 
+# %%
+ab = list(apogee.ABUNDANCES)
+miss = {t: int(n) for t, n in zip(apogee.TARGETS, missing)}
+n_tr = len(labels)
+lo_t, hi_t = min(ab, key=miss.get), max(ab, key=miss.get)
+verdict("""**Verdict.** {teff_text} The abundance labels are missing for {lo:.1%} ({lo_t}, {lo_n:,} stars) to
+{hi:.0%} ({hi_t}, {hi_n:,} stars) of the training set, most often for the weak-lined elements ASPCAP fails on.
+The censored loss skips those entries, so a missing [{hi_t}/H] costs the {hi_t} branch one example and
+nothing else. The synthetic ASPCAP fails with the probabilities set per element in the survey (`LABEL_NOISE`
+in `synth/catalog.py`); the paper quotes only the log g count (995) for real DR14.
+
+## What this shows
+
+* The paper's cuts on the allStar table keep {tr:,} training and {te:,} test stars ({r_tr:+.0%} and
+  {r_te:+.0%} against the paper's 33,407 and 28,692); this profile uses {k_tr:,} and {k_te:,}.
+* The SNR medians: {snr_tr:.1f} (paper 335.5) for training, {snr_te:.1f} (140.9) for the high-SNR test,
+  {snr_tv:.1f} (57.2) for the test visits.
+* The brightest training stars pile up at the synthetic survey's SNR ceiling (not a feature of real DR14
+  that this survey copies); it does not matter to the networks.
+* Of the {sel_te:,} test stars drawn, {w_te:,} compiled; of the {sel_tr:,} training stars, {w_tr:,}. Failures
+  are skipped and reported, never zeroed.
+* The training set holds a minority of dwarfs, allowed by the paper's cuts, and a sparse row of cool
+  synthetic subgiants that have no real counterpart.
+* {logg_n:,} stars ({logg_f:.1%}; paper 3.0 %) lack a log g and up to {hi:.0%} lack a given abundance; none of
+  them is dropped, since the loss ignores the missing labels.""",
+        teff_text=("Every star has a Teff (the cuts need it)." if miss["teff"] == 0
+                   else f"{miss['teff']:,} stars lack a Teff."),
+        lo=miss[lo_t] / n_tr, lo_t=lo_t, lo_n=miss[lo_t], hi=miss[hi_t] / n_tr, hi_t=hi_t, hi_n=miss[hi_t],
+        tr=passed["train"][0], te=passed["test"][0], r_tr=rel["train"][0], r_te=rel["test"][0],
+        k_tr=passed["train"][2], k_te=passed["test"][2], snr_tr=med_snr["train", "combined"],
+        snr_te=med_snr["test", "combined"], snr_tv=med_snr["test", "visits"],
+        sel_te=te_rep.selected, w_te=te_rep.written, sel_tr=tr_rep.selected, w_tr=tr_rep.written,
+        logg_n=miss["logg"], logg_f=miss["logg"] / n_tr)
+
 # %% [markdown]
-# **Verdict.** Every star has a Teff (the cuts need it); the abundance labels are missing for
-# 0.6 % (Fe, 50 stars) to 31 % (P, 2,455 stars) of the training set, most often for the weak-lined
-# elements ASPCAP fails on (P, Na, Co, Ti II, V). The censored loss skips those entries, so a
-# missing [P/H] costs the P branch one example and nothing else. The synthetic ASPCAP fails
-# with the probabilities set per element in the survey (`LABEL_NOISE` in `synth/catalog.py`);
-# the paper quotes only the log g count (995) for real DR14.
-#
-# ## What this shows
-#
-# * The paper's cuts on the synthetic DR14 table keep 35,723 training and 30,758 test stars,
-#   7 % more than the paper's 33,407 and 28,692; the `default` profile uses 8,000 and 3,000.
-# * The SNR distributions match the paper's: median 334.1 (paper 335.5) for training, 140.6
-#   (140.9) for the high-SNR test, 61.3 (57.2) for the test visits.
-# * The brightest training stars pile up at the synthetic survey's SNR ceiling (not a feature
-#   of real DR14 that this survey copies); it does not matter to the networks.
-# * Of the 3,000 test stars drawn, 2,999 compiled: one failed the normalisation check and was
-#   skipped and reported.
-# * The training set holds a minority of dwarfs, allowed by the paper's cuts, and a sparse row
-#   of cool synthetic subgiants that have no real counterpart.
-# * 273 stars (3.4 %; paper 3.0 %) lack a log g and up to 31 % lack a given abundance; none of
-#   them is dropped, since the loss ignores the missing labels.
+# `Training.ipynb` trains the paper's two networks on the training set compiled here.

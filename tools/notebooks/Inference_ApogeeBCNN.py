@@ -45,6 +45,8 @@ import pandas as pd
 
 from astronn_paper import apogee, config, dataset, paper
 from astronn_paper.analysis import inference_bcnn as compare, results, inference_visits as visits
+from astronn_paper.analysis import verdicts as V
+from astronn_paper.analysis.verdicts import label, span, verdict
 from astronn_paper.model import train
 from astronn_paper.figures import inference_bcnn as figs
 from astronn_paper.figures import save
@@ -75,10 +77,10 @@ runs = {kind: visits.predict_visits(folder, sets["test"], P, name=f"test-{kind}"
 c = runs["censored"]
 print(f"{len(c.star_labels):,} test stars, {c.match.n:,} visits (median visit SNR {np.median(c.snr):.0f})")
 
-# %% [markdown]
-# The same 2,999 high-SNR test stars and 9,245 visits for both networks (median visit SNR 61;
-# the paper's real DR14 test visits: 57), so every difference below is between the networks,
-# not the samples.
+# %%
+verdict("""The same {n_stars:,} high-SNR test stars and {n_visits:,} visits for both networks (median visit SNR
+{snr:.0f}; the paper's real DR14 test visits: 57), so every difference below is between the networks,
+not the samples.""", n_stars=len(c.star_labels), n_visits=c.match.n, snr=np.median(c.snr))
 
 # %% [markdown]
 # ## Scatter against the labels, side by side
@@ -104,15 +106,23 @@ print("scatter against the labels; '/truth': against the truth. cen. = censored,
 print(table[scatter_cols].rename(columns=lambda col: short.get(col, col.replace("censored", "cen.").replace(
     "bcnn", "full").replace(" scatter vs truth", " /truth").replace(" scatter", ""))).round(4).to_string())
 
-# %% [markdown]
-# On the same test stars the two networks' columns are nearly identical: Fe 0.0305 dex for
-# both, Na 0.182 (censored) against 0.186 (full spectrum), Co 0.181 against 0.177. Against the
-# ASPCAP-like labels both networks scatter more than the paper's full-spectrum network does
-# against ASPCAP on the real DR14 test set for every label (Fe 0.0305 against 0.020, log g
-# 0.1235 and 0.1374 against 0.054), and come close to it only where the labels' own noise
-# dominates (Co 0.181 and 0.177 against 0.170, Ti II 0.179 and 0.177 against 0.174). The truth
-# columns show that most of the synthetic scatter against the labels is label noise: Fe 0.017
-# against the truth, 0.0305 against the labels; Ti II 0.0335 against 0.179.
+# %%
+cs, fs = table["censored test scatter"], table["bcnn test scatter"]
+pf = table["paper bcnn test"]
+verdict("""On the same synthetic test stars the two networks' columns are close: Fe {fe_c} dex (censored)
+against {fe_f} (full spectrum), Na {na_c} against {na_f}, Co {co_c} against {co_f}. Against the ASPCAP-like
+labels both networks scatter more than the paper's full-spectrum network does against ASPCAP on its real
+DR14 test set for {n_above} of the 22 labels (Fe {fe_c} and {fe_f} against 0.020, log g {lg_c} and {lg_f}
+against 0.054), and come closest to it where the labels' own noise dominates (Co {co_c} and {co_f} against
+0.170, Ti II {ti_c} and {ti_f} against 0.174). The truth columns show how much of the synthetic scatter
+against the labels is label noise: Fe {fe_t} against the truth, {fe_c} against the labels; Ti II {ti_t}
+against {ti_c}.""",
+        fe_c=f"{cs['Fe']:.4f}", fe_f=f"{fs['Fe']:.4f}", na_c=f"{cs['Na']:.3f}", na_f=f"{fs['Na']:.3f}",
+        co_c=f"{cs['Co']:.3f}", co_f=f"{fs['Co']:.3f}", lg_c=f"{cs['logg']:.4f}", lg_f=f"{fs['logg']:.4f}",
+        ti_c=f"{cs['Ti2']:.3f}", ti_f=f"{fs['Ti2']:.3f}",
+        n_above=int(((cs > pf) & (fs > pf)).sum()),
+        fe_t=f"{table.loc['Fe', 'censored test scatter vs truth']:.3f}" if "censored test scatter vs truth" in table else "–",
+        ti_t=f"{table.loc['Ti2', 'censored test scatter vs truth']:.4f}" if "censored test scatter vs truth" in table else "–")
 
 # %%
 n_better = int((table["censored test scatter"] < table["bcnn test scatter"]).sum())
@@ -138,24 +148,42 @@ fig = figs.scatter_comparison(table, {
 })
 save(fig, "inference_bcnn_scatter_comparison", P)
 
-# %% [markdown]
-# **Verdict: censoring costs no precision; if anything it gains a little, mostly against the
-# truth.** Against the labels the censored network has the lower scatter for 14 of 22 labels,
-# but the median difference is only 1.0 %; 4 labels differ by more than 5 %, all in its favour
-# (log g 0.1235 against 0.1374, C 0.068 against 0.082, N 0.086 against 0.111, Cr 0.072 against
-# 0.076 dex), and none in the full-spectrum network's. Against the truth the censored network
-# has the lower scatter for 15 of 22 labels, median +5.7 % in its favour: better by more than
-# 5 % for 12 labels (Teff, log g, C, C I, N, Na, Mg, Al, Si, K, V, Ni), worse for 4 (O 0.028
-# against 0.022, S, Ti II, Mn 0.046 against 0.040).
-#
-# The paper's much larger gap (real DR14, against ASPCAP: Co 0.170 for the full-spectrum network
-# on the test set against 0.077 for the censored one on visits of the *training* stars) compares
-# different samples: the censored column is scored on stars whose labels (and label noise) the
-# network has fitted. The same happens here: the censored network's Co scatter against the labels
-# on training-star visits (`Inference.ipynb`) is well below its 0.181 on the test stars. On
-# equal samples a field-star scatter barely tells the two networks apart, because in a field
-# population the correlations with metallicity predict most of every abundance; what differs is
-# *how* each network gets its answer, which the next sections measure.
+# %%
+rel_l = (fs - cs) / cs
+rel_t = (table["bcnn test scatter vs truth"] - table["censored test scatter vs truth"]) / table[
+    "censored test scatter vs truth"]
+
+
+def _beyond(rel, cen, full):
+    b, w = rel.index[rel > 0.05], rel.index[rel < -0.05]
+    lst = lambda idx: V.names(f"{label(t)} {cen[t]:.3f} against {full[t]:.3f}" for t in idx)  # noqa: E731
+    return (f"better by more than 5 % for {len(b)} labels" + (f" ({lst(b)})" if len(b) else "")
+            + f", worse for {len(w)}" + (f" ({lst(w)})" if len(w) else ""))
+
+
+ct_, ft_ = table["censored test scatter vs truth"], table["bcnn test scatter vs truth"]
+
+
+def _favour(m):
+    return f"{abs(m):.1%} in the {'censored' if m >= 0 else 'full-spectrum'} network's favour"
+
+
+head_gain = rel_l.median() >= 0 and rel_t.median() >= 0
+verdict("""**Verdict: censoring {head}.** Against the labels the censored network has the lower scatter for
+{n_l} of 22 labels, median difference {m_l}, {beyond_l}. Against the truth it has the lower scatter for {n_t}
+of 22 labels, median difference {m_t}, {beyond_t}.
+
+The paper's much larger gap (real DR14, against ASPCAP: Co 0.170 for the full-spectrum network on the test
+set against 0.077 for the censored one on visits of the *training* stars) compares different samples: the
+censored column is scored on stars whose labels (and label noise) the network has fitted. The same happens
+here: the censored network's Co scatter against the labels on training-star visits (`Inference.ipynb`)
+is below its {co_c} on the test stars. On equal samples a field-star scatter barely tells the two networks
+apart, because in a field population the correlations with metallicity predict most of every abundance;
+what differs is *how* each network gets its answer, which the next sections measure.""",
+        head="costs no precision; if anything it gains a little" if head_gain else "changes the precision little",
+        n_l=n_better, m_l=_favour(rel_l.median()), beyond_l=_beyond(rel_l, cs, fs),
+        n_t=n_better_truth, m_t=_favour(rel_t.median()), beyond_t=_beyond(rel_t, ct_, ft_),
+        co_c=f"{cs['Co']:.3f}")
 
 # %% [markdown]
 # ## Precision on visits
@@ -174,18 +202,30 @@ print(f"\nfull spectrum tighter visit-to-visit for {n_bcnn_tighter} of {len(at50
       f"censored / full spectrum over the 20 abundances: median {ratio.median():.1f}, "
       f"range {ratio.min():.1f}-{ratio.max():.1f}")
 
-# %% [markdown]
-# **Verdict: the full-spectrum network is the more repeatable, and that is a warning sign.** At
-# visit SNR 50 it repeats its combined-spectrum answer more closely for 21 of 22 labels (all but
-# log g, 0.0400 censored against 0.0403), by a median factor 1.6 over the abundances and up to
-# 3.6, the largest gaps being Na, P and C (Na 0.035 against 0.010 dex, P 0.027 against 0.008,
-# C 0.0415 against 0.0119; Co 0.019 against 0.009). Two of the three are weak-line elements,
-# whose own lines are among the noisiest: if its Na, P, V and Co are functions of the strong,
-# well-measured features (the response test below checks this), the visit noise in their few
-# lines never reaches the output. The censored network pays in repeatability for reading each
-# element from its own windows, yet its values here are still below the paper's (censored
-# network, real DR14 visits) for every abundance but C and Mn. A visit-to-visit precision
-# rewards ignoring noisy lines; it cannot by itself show that an element is measured.
+# %%
+lab_ratio = at50["censored"] / at50["bcnn"]
+top3 = list(ratio.sort_values(ascending=False).index[:3])
+not_tighter = [t for t in at50.index[:22] if at50.loc[t, "bcnn"] >= at50.loc[t, "censored"]]
+cen_where = visits.compare_to_paper_precision({t: at50.loc[t, "censored"] for t in apogee.ABUNDANCES})
+cen_above = [t for t in apogee.ABUNDANCES if cen_where[t] == "above"]
+verdict("""**Verdict: {head}** At visit SNR 50 the full-spectrum network repeats its combined-spectrum answer
+more closely for {n_t} of 22 labels{exc}, by a median factor {med:.1f} over the abundances and up to
+{mx:.1f}, the largest gaps being {top3}. A network whose weak-line abundances are functions of the strong,
+well-measured features (the response test below checks this) never lets the visit noise in their few lines
+reach the output. The censored network pays in repeatability for reading each element from its own
+windows; its values here are above the paper's (censored network, real DR14 visits; C, N, Al and Ti II
+approximate) for {cen_above}. A visit-to-visit precision rewards ignoring noisy lines; it cannot by itself
+show that an element is measured.""",
+        head=("the full-spectrum network is the more repeatable, and that is a warning sign."
+              if n_bcnn_tighter > 11 else "the censored network is the more repeatable."),
+        n_t=n_bcnn_tighter,
+        exc=(" (all but " + V.names(f"{label(t)}, {at50.loc[t, 'censored']:.4f} censored against "
+                                   f"{at50.loc[t, 'bcnn']:.4f}" for t in not_tighter) + ")")
+        if 0 < len(not_tighter) <= 3 else "",
+        med=ratio.median(), mx=ratio.max(),
+        top3=V.names(f"{label(t)} ({at50.loc[t, 'censored']:.4f} against {at50.loc[t, 'bcnn']:.4f} dex)"
+                     for t in top3),
+        cen_above=V.names((label(t) for t in cen_above), "no abundance"))
 
 # %% [markdown]
 # ## Where the networks look: Jacobian concentration in the ASPCAP windows
@@ -218,30 +258,42 @@ weak_less = {t: bool(conc["bcnn"][t] < conc["censored"][t]) for t in compare.WEA
 print("full spectrum less concentrated than censored, per weak-line element: "
       + ", ".join(f"{t} {'yes' if v else 'no'}" for t, v in weak_less.items()))
 
-# %% [markdown]
-# **Verdict.** As designed, the censored network's abundance Jacobians lie mostly inside their
-# windows (mean 0.71 over the 20 abundances; 0.93 for Na, P, V, Co), against 0.09 and 0.003 for
-# the full-spectrum network. For the weak-line elements the full-spectrum network barely touches
-# the element's windows: P 0.002, V 0.001 and Co 0.000 are at or below their windows' share of
-# the pixels (0.003-0.004), i.e. no more than an even spread, and Na 0.007 is above its share
-# (0.002) but still under 1 % of Σ J². It does not read their lines. For several strong-line
-# elements, in contrast, the full-spectrum network does concentrate on the element's windows,
-# though far less than the censored one: Mg puts 0.195 of Σ J² in 0.014 of the pixels, Al 0.123
-# in 0.007, Si 0.074 in 0.014. Four censored branches are weakly concentrated: Ti 0.02, Ca 0.09,
-# Ti II 0.14 and Fe 0.33 (Fe's windows hold 32 % of the pixels, so 0.33 is no concentration);
-# their sensitivity runs mostly through the shared Teff/log g trunk, which sees the whole
-# spectrum.
+# %%
+cc, fc = pd.Series(conc["censored"]), pd.Series(conc["bcnn"])
+share = pd.Series(baseline)
+weak4 = list(compare.WEAK_LINE_ELEMENTS)
+even = [t for t in weak4 if fc[t] <= share[t]]
+strong_conc = [t for t in fc.sort_values(ascending=False).index if fc[t] > 5 * share[t] and fc[t] >= 0.05]
+cen_weak = [t for t in cc.sort_values().index if cc[t] < 0.4]
+groups_ = list(summary["censored"])
+verdict("""**Verdict.** The censored network's abundance Jacobians (a median over {n} test spectra, a
+different seeded subset from `Inference_highSNR.ipynb`'s, so the fractions differ slightly between the
+two notebooks) lie mostly inside their windows (mean {c_all} over the 20 abundances; {c_weak} for
+{weak}), against {f_all} and {f_weak} for the full-spectrum network. For the weak-line elements the
+full-spectrum network barely touches the element's windows: {even_text}. For some strong-line elements,
+in contrast, the full-spectrum network does concentrate on the element's windows, though far less than
+the censored one: {strong}. {cw_text}""",
+        n=len(rows), c_all=f"{summary['censored']['all abundances']:.2f}",
+        c_weak=f"{summary['censored'][groups_[0]]:.2f}", weak=V.names(weak4),
+        f_all=f"{summary['bcnn']['all abundances']:.2f}", f_weak=f"{summary['bcnn'][groups_[0]]:.3f}",
+        even_text=("; ".join(f"{label(t)} {fc[t]:.3f} of Σ J² in {share[t]:.3f} of the pixels" for t in weak4)
+                   + (f" ({V.names(even)} at or below an even spread)" if even else "")),
+        strong=V.names((f"{label(t)} puts {fc[t]:.3f} of Σ J² in {share[t]:.3f} of the pixels"
+                        for t in strong_conc[:3]), "none does"),
+        cw_text=(f"{len(cen_weak)} censored branches are weakly concentrated ("
+                 + V.names(f"{label(t)} {cc[t]:.2f}" for t in cen_weak)
+                 + f"; Fe's windows hold {share['Fe']:.0%} of the pixels); their sensitivity runs mostly "
+                 "through the shared Teff/log g trunk, which sees the whole spectrum." if cen_weak else ""))
 
 # %%
 fig = figs.jacobian_concentration({"censored": conc["censored"], "full spectrum": conc["bcnn"]}, baseline)
 save(fig, "inference_bcnn_jacobian_concentration", P)
 
 # %% [markdown]
-# The bars restate the table: blue (censored) above 0.8 for most elements, orange (full
-# spectrum) far below it everywhere. Orange is at or below the grey "no concentration" level
-# for C, N and Fe, whose windows cover a third to a half of the pixels (grey 0.32-0.51), and
-# near zero for the weak-line elements; it stands clearly above grey where a strong-line element
-# has small windows, most of all Mg and Al (0.195 and 0.123 against 0.014 and 0.007), and Si.
+# The bars restate the table: blue (censored) beside orange (full spectrum) and the grey "no
+# concentration" level, the windows' share of the pixels. Orange near or below grey means no
+# preference for the element's windows; well above grey, a strong-line element read from its small
+# windows.
 
 # %%
 fig = figs.jacobian_profiles({"censored": jacs["censored"], "full spectrum": jacs["bcnn"]},
@@ -256,17 +308,6 @@ save(fig, "inference_bcnn_jacobian_weak_lines", P)
 # elements and no feature at any window, and peak values about an order of magnitude or more
 # lower (the panel titles give both peaks): it reads one set of strong features and maps them
 # onto all four abundances, i.e. it predicts them from the population's correlations.
-
-# %%
-_ = results.write("Inference_ApogeeBCNN", {
-    "models": {k: f.name for k, f in folders.items()},
-    "n_test_stars": n_test, "n_test_visits": c.match.n,
-    "scatter_table": {col: table[col].to_dict() for col in table.columns},
-    "n_labels_censored_lower_scatter_test": n_better,
-    "precision_snr50_vs_combined": {col: at50[col].to_dict() for col in at50.columns},
-    "jacobian": {"n_spectra": len(rows), "concentration": conc, "window_share": baseline,
-                 "summary": summary, "weak_line_bcnn_less_concentrated": weak_less},
-}, P)
 
 # %% [markdown]
 # ## The element response test: censored vs full spectrum
@@ -298,26 +339,43 @@ print("R<snr>: self-response R[i,i] at that SNR, ±: its bootstrap error, all<sn
       "+0.1 dex (per step of the label); cen = censored, full = full spectrum")
 print(resp_cmp.round(3).to_string())
 
-# %% [markdown]
-# Both networks follow a change of all [X/H] together closely (0.90-1.19 per step for every
-# abundance, both networks, both SNRs; the largest overshoot is Mn, 1.19 for both), so both
-# track the overall metallicity. They differ in the single-element changes: at SNR 200 the
-# censored network's self-response is the higher one for every abundance, and for Teff (0.93
-# against 0.86) and log g (0.67 against 0.52). The full-spectrum network passes on nothing of
-# a change of Na, P, V or Co alone (0.006, 0.000, 0.001, 0.000), while the censored one passes
-# on 0.28, 0.20, 0.04 and 0.13. The censored network is itself far from 1: of the abundances
-# only N (0.71) and Fe (0.55) reach 0.5. Going from SNR 200 to 50 changes little: the largest
-# change is the censored Na, 0.277 to 0.237; the full-spectrum column hardly moves.
+# %%
+sc, sf = self_resp[200.0]["censored"], self_resp[200.0]["bcnn"]
+sc50, sf50 = self_resp[50.0]["censored"], self_resp[50.0]["bcnn"]
+ab = list(apogee.ABUNDANCES)
+pops = pd.concat([self_resp[s_][k].loc[ab, "population"] for s_ in resp_snrs for k in resp])
+higher = [t for t in ab if sc.loc[t, "self"] > sf.loc[t, "self"]]
+change = (sc.loc[ab, "self"] - sc50.loc[ab, "self"]).abs()
+weak4 = list(compare.WEAK_LINE_ELEMENTS)
+verdict("""Both networks follow a change of all [X/H] together by {pop} per step (every abundance, both
+networks, both SNRs){pop_word} They differ in the single-element
+changes: at SNR 200 the censored network's self-response is the higher one for {n_higher} of the 20
+abundances, and for Teff ({t_c} against {t_f}) and log g ({g_c} against {g_f}). For the weak-line
+elements {weak} the full-spectrum network passes on {weak_f} of a change of one alone, the censored one
+{weak_c}. Of the censored network's abundances, {meas} reach {half}. Going from SNR 200 to 50 changes the
+censored self-responses by at most {dmax:.3f} ({dmax_t}).""",
+        pop=span(pops, ".2f"), n_higher=len(higher),
+        pop_word=(", so both track the overall metallicity." if pops.min() > 0.8 else
+                  "; in this run not every output tracks the overall metallicity."), t_c=f"{sc.loc['teff', 'self']:.2f}",
+        t_f=f"{sf.loc['teff', 'self']:.2f}", g_c=f"{sc.loc['logg', 'self']:.2f}", g_f=f"{sf.loc['logg', 'self']:.2f}",
+        weak=V.names(weak4), weak_f=", ".join(f"{sf.loc[t, 'self']:.3f}" for t in weak4),
+        weak_c=", ".join(f"{sc.loc[t, 'self']:.2f}" for t in weak4),
+        meas=V.names((f"{label(t)} ({sc.loc[t, 'self']:.2f})" for t in ab if sc.loc[t, "self"] >= 0.5), "none"),
+        dmax=change.max(), dmax_t=label(change.idxmax()), half=0.5)
 
-# %% [markdown]
-# **Verdict: censoring is what makes an abundance respond to its own element.** Without it the
-# network tracks metallicity as well as the censored one but ignores a change of a single weak-line
-# element entirely, and passes on only a fraction of one for most others (the largest, Fe 0.49
-# and O 0.34). With it every abundance responds more, though most only partly, which is what
-# `Inference.ipynb` uses to explain its flat σ. The Jacobians agree: the three censored branches
-# with the least concentrated Jacobians, Ti, Ca and Ti II, have among the smallest
-# self-responses (0.02, 0.06, 0.01), while Fe, read partly through the trunk, still has one of
-# the largest (0.55).
+least3 = list(cc.sort_values().index[:3])
+full_top = list(sf.loc[ab, "self"].sort_values(ascending=False).index[:2])
+verdict("""**Verdict: censoring is what makes an abundance respond to its own element.** Without it the network
+tracks metallicity as well as the censored one but passes on {weak_word} of a change of a single weak-line
+element, and only a fraction of one for most others (the largest, {full_top}). With it {cen_word}, though
+most only partly, which is what `Inference.ipynb` uses to explain its flat σ. The Jacobians agree in part:
+the three censored branches with the least concentrated Jacobians, {least3}, have self-responses of
+{least3_r}.""",
+        weak_word="almost nothing" if max(sf.loc[t, "self"] for t in weak4) < 0.05 else "little",
+        full_top=V.names(f"{label(t)} {sf.loc[t, 'self']:.2f}" for t in full_top),
+        cen_word=("every abundance responds more" if len(higher) == len(ab)
+                  else f"{len(higher)} of the 20 abundances respond more"),
+        least3=V.names(label(t) for t in least3), least3_r=", ".join(f"{sc.loc[t, 'self']:.2f}" for t in least3))
 
 # %%
 n_resp = int(resp["censored"]["n_stars"].max())
@@ -326,19 +384,21 @@ fig = figs.response_comparison({names[k]: v for k, v in self_resp[200.0].items()
 save(fig, "inference_bcnn_response_snr200", P)
 
 # %% [markdown]
-# The upper panel shows the gap at a glance: blue (censored) above orange for every label,
-# orange at zero for the red weak-line elements; the lower panel shows both networks at ~1 for
-# the all-[X/H] direction (Teff and log g, in their own step units, near 0).
+# The upper panel shows the gap at a glance: blue (censored) beside orange (full spectrum) for every
+# label, the weak-line elements in red; the lower panel shows both networks in the all-[X/H]
+# direction (Teff and log g in their own step units).
 
 # %%
 fig = figs.response_comparison({names[k]: v for k, v in self_resp[50.0].items()},
                                title=f"Element response at SNR 50 ({n_resp} stars)")
 save(fig, "inference_bcnn_response_snr50", P)
 
-# %% [markdown]
-# At SNR 50 the picture is nearly unchanged (censored Na 0.24, P 0.16, Co 0.105, slightly below
-# their SNR-200 values; full spectrum 0.00): the response is a property of the networks, not
-# of the noise level.
+# %%
+verdict("""At SNR 50 the censored network passes on {c50} of a change of {weak} alone (SNR 200: {c200}), the
+full-spectrum one {f50}: the response is a property of the networks more than of the noise level.""",
+        weak=V.names(weak4), c50=", ".join(f"{sc50.loc[t, 'self']:.2f}" for t in weak4),
+        c200=", ".join(f"{sc.loc[t, 'self']:.2f}" for t in weak4),
+        f50=", ".join(f"{sf50.loc[t, 'self']:.2f}" for t in weak4))
 
 # %% [markdown]
 # **A plain reading** (printed from the numbers above, so it follows the re-run): for each network,
@@ -371,41 +431,61 @@ print(f"full spectrum follows its own abundance more (by > 2 sigma): {', '.join(
 print("weak-line elements, self-response censored vs full spectrum: " + ", ".join(
     f"{t} {c_sr.loc[t, 'self']:.2f} vs {b_sr.loc[t, 'self']:.2f}" for t in compare.WEAK_LINE_ELEMENTS))
 
+# %% [markdown]
+# ## What this shows
+#
+# Rendered from this run's numbers (stored in `results/` for the README and the tests).
+
 # %%
-prev = results.read("Inference_ApogeeBCNN", P)
-prev["response"] = {
+summary_out = {
+    "models": {k: f.name for k, f in folders.items()},
+    "n_test_stars": n_test, "n_test_visits": c.match.n,
+    "scatter_table": {col: table[col].to_dict() for col in table.columns},
+    "n_labels_censored_lower_scatter_test": n_better,
+    "precision_snr50_vs_combined": {col: at50[col].to_dict() for col in at50.columns},
+    "jacobian": {"n_spectra": len(rows), "concentration": conc, "window_share": baseline,
+                 "summary": summary, "weak_line_bcnn_less_concentrated": weak_less},
+}
+summary_out["response"] = {
     "snrs": list(resp_snrs), "models": {k: f.name for k, f in folders.items()},
     "n_stars": int(resp["censored"]["n_stars"].max()),
     "self_response": {f"{s:g}": {k: v[["self", "self_err"]].to_dict(orient="index") for k, v in self_resp[s].items()}
                       for s in resp_snrs},
     "population": {f"{s:g}": {k: v["population"].to_dict() for k, v in self_resp[s].items()} for s in resp_snrs},
     "reading_snr200": reading, "censored_follows_more": cen_more, "full_follows_more": full_more}
-_ = results.write("Inference_ApogeeBCNN", prev, P)
+_ = results.write("Inference_ApogeeBCNN", summary_out, P)
+rc_, rf_ = reading["censored"], reading["bcnn"]
+verdict("""The plain reading: the censored network measures {c_meas} from their own lines and partly measures
+{n_c_part} more, while the full-spectrum network measures {f_meas}, partly reads {f_part}, and infers the
+others. At SNR {hi:g} the censored network follows its own abundance more than the full-spectrum one by more
+than 2σ for {n_cen_more} of the 20 abundances, the full-spectrum one for {n_full_more}; median self-response
+{med_c} against {med_f}.
+
+## What this shows
+
+* On the same synthetic test stars, the censored network has the lower scatter for {n_l} of 22 labels
+  against the labels (median difference {m_l}) and {n_t} of 22 against the truth ({m_t}). It does
+  not show the paper's large gap (real DR14, against ASPCAP: Co 0.077 censored on training-star visits
+  against 0.170 full spectrum on the test set), which compares different samples.
+* The full-spectrum network is the more repeatable on visits for {n_tight} of 22 labels (median
+  {med_ratio:.1f}× over the abundances at SNR 50): repeatability is not evidence of measurement.
+* Where each network looks: censored Jacobians are {c_all} inside their windows on average ({c_weak} for
+  the weak-line elements); the full-spectrum ones {f_all} ({f_weak}).
+* What each network passes on: self-response median {med_c} (censored) against {med_f}; for {weak}
+  {weak_c} against {weak_f}. Censoring is what makes an abundance respond to its own element, though even
+  censored most abundances are only partly measured.""",
+        c_meas=V.names((f"{label(t)} ({sc.loc[t, 'self']:.2f})" for t in rc_["measured"]), "no abundance"),
+        n_c_part=len(rc_["partly"]), f_meas=V.names((label(t) for t in rf_["measured"]), "none"),
+        f_part=V.names((f"{label(t)} ({sf.loc[t, 'self']:.2f})" for t in rf_["partly"]), "none"),
+        hi=s_hi, n_cen_more=len(cen_more), n_full_more=len(full_more),
+        med_c=f"{sc.loc[ab, 'self'].median():.2f}", med_f=f"{sf.loc[ab, 'self'].median():.2f}",
+        n_l=n_better, m_l=_favour(rel_l.median()), n_t=n_better_truth, m_t=_favour(rel_t.median()),
+        n_tight=n_bcnn_tighter, med_ratio=ratio.median(),
+        c_all=f"{summary['censored']['all abundances']:.2f}", c_weak=f"{summary['censored'][groups_[0]]:.2f}",
+        f_all=f"{summary['bcnn']['all abundances']:.2f}", f_weak=f"{summary['bcnn'][groups_[0]]:.3f}",
+        weak=V.names(weak4), weak_c=", ".join(f"{sc.loc[t, 'self']:.2f}" for t in weak4),
+        weak_f=", ".join(f"{sf.loc[t, 'self']:.2f}" for t in weak4))
 
 # %% [markdown]
-# The plain reading confirms it: the censored network measures N (0.71) and Fe (0.55) from
-# their own lines and partly measures nine more, while the full-spectrum network measures
-# none, partly reads only Fe (0.49), O, Mg and Si, and infers all the others, the four weak-line
-# elements included. At SNR 200 the censored network follows its own abundance more than the
-# full-spectrum one by more than 2σ for all 20 abundances, and the full-spectrum one never
-# does; median self-response 0.26 against 0.04.
-#
-# ## What this shows
-#
-# * On the same test stars, censoring costs no precision: the censored network has the lower
-#   scatter for 14 of 22 labels against the labels (median difference 1.0 %) and 15 of 22
-#   against the truth (median 5.7 %), and every difference beyond 5 % against the labels is in
-#   its favour. It does not show the paper's large gap (real DR14, against ASPCAP: Co 0.077
-#   censored on training-star visits against 0.170 full spectrum on the test set), which comes
-#   from scoring the censored network on training stars (here too its Co scatter on
-#   training-star visits, in `Inference.ipynb`, is well below its 0.181 on the test stars).
-# * The full-spectrum network is the more repeatable on visits (21 of 22 labels, median 1.6×,
-#   Na 0.010 against 0.035 dex at SNR 50), because its weak-line abundances do not depend on
-#   their noisy lines: repeatability is not evidence of measurement.
-# * Where each network looks: censored Jacobians are 0.71 inside their windows (0.93 for Na,
-#   P, V, Co); the full-spectrum ones 0.09 (0.003): for Na, P, V, Co hardly more than, or
-#   less than, an even spread, but concentrated on some strong-line windows (Mg 0.195 of Σ J²
-#   in 0.014 of the pixels), though far less than the censored network.
-# * What each network passes on: self-response median 0.26 (censored) against 0.04; Na, P,
-#   V, Co 0.28, 0.20, 0.04, 0.13 against ≤ 0.01. Censoring is what makes an abundance respond
-#   to its own element at all, though even censored most abundances are only partly measured.
+# `Open_Globular_Cluster_Benchmark.ipynb` tests the censored network on stars of known homogeneity:
+# the members of open and globular clusters.

@@ -19,21 +19,25 @@
 profile = None
 
 # %%
+import numpy as np
+
 from astronn_paper import config, paper
 from astronn_paper.analysis import results, small_data
 from astronn_paper.figures import save
+from astronn_paper.analysis.verdicts import label, names, num, render, span, verdict
 from astronn_paper.figures import small_data as figs
 
 P = config.get_profile(profile)
 print(f"profile: {P.name}; training fractions "
       f"{', '.join(f'{f:g}' for f in P.small_data_fractions)}, "
       f"{P.small_data_replicates} network(s) per fraction, {P.epochs} epochs")
-
-# %% [markdown]
-# On the `default` profile that is the network trained on the full set and, for each of the five
-# fractions printed above, two networks: eleven in all, each trained for the paper's 60 epochs and
-# scored on the same high-SNR test stars. The paper (real DR14) went from 30,067 down to 939
-# training spectra, one network per size.
+n_fr = len(P.small_data_fractions)
+verdict("""This run (profile `{name}`) trains the network on the full set and, for each of the {n_fr} fractions
+printed above, {reps}: {total} networks in all, each trained for {epochs} epochs (the paper: 60) and scored on
+the same high-SNR test stars. The paper (real DR14) went from 30,067 down to 939 training spectra, one
+network per size.""", name=P.name, n_fr=n_fr,
+        reps=f"{P.small_data_replicates} network{'s' if P.small_data_replicates > 1 else ''}",
+        total=1 + n_fr * P.small_data_replicates, epochs=P.epochs)
 
 # %% [markdown]
 # ## Train (or reuse) one network per subset and score it
@@ -50,32 +54,42 @@ print(vs_truth[shown].round(3).to_string())
 print("\nevery network against the truth (replicates of one size side by side):")
 print(small_data.replicate_scatter(runs, "truth")[shown].round(3).to_string())
 
-# %% [markdown]
-# The full set is 7,200 training spectra (the other 10 % is kept for validation), the subsets
-# 3,600 down to 225.
-#
-# **Verdict.** Against the truth the scatter grows slowly from 7,200 down to 900 training
-# spectra (Teff 22.3 → 30.8 K, [Fe/H] 0.017 → 0.031 dex, log g 0.120 → 0.210 dex) and breaks
-# down below (Teff 46 K at 450 and 134 K at 225 spectra; log g 0.41 and 0.73 dex): the paper's
-# picture, slow degradation down to about a thousand spectra and failure below. The paper's
-# network (real DR14) at 939 spectra (Teff 53.3 K, log g 0.165 dex against its labels, up from
-# 35.0 K and 0.083 dex at 1,879) was already failing at about twice the size at which ours starts
-# to (450). Against the ASPCAP-like labels the scatter is larger for every label but log g
-# (except at 225 spectra, where the network's own error dominates), because those labels carry
-# their own noise (Teff 44.6 K at 7,200, twice the 22.3 K against the truth; the paper's network
-# reached 27.1 K against the real DR14 labels at 7,516 spectra: the synthetic labels are noisier
-# than the real ones), which also flattens the trend: 44.6 → 50.4 K from 7,200 to 900 spectra,
-# where the truth shows 22.3 → 30.8 K. log g is the exception: 0.120 dex against the truth and
-# 0.124 against the labels at 7,200 spectra, and at the smaller sizes no larger against the
-# labels than against the truth; 0.120 dex is twice the paper's 0.059 (real DR14, against its
-# labels) at 7,516 spectra, the synthetic survey's weak log g signal rather than label noise (see
-# the log g discussion in `Inference_highSNR.ipynb`). The replicates show how much one training
-# varies: at 450 spectra the two networks reach Teff 58 and 35 K.
+# %%
+sizes = list(vs_truth.index)
+full, smallest = sizes[0], sizes[-1]
+mid = [n for n in sizes if n >= 900]
+knee = min(mid) if mid else sizes[-1]
+if knee == full and len(sizes) > 2:     # a small profile: no subset of 900 or more
+    knee = sizes[1]
+reps_t = small_data.replicate_scatter(runs, "truth")
+verdict("""The full set is {full:,} training spectra (the other 10 % is kept for validation), the subsets
+{sub_hi:,} down to {smallest:,}.
+
+**Verdict.** Against the truth the scatter goes from {full:,} down to {knee:,} training spectra as Teff
+{t_full} → {t_knee} K, [Fe/H] {fe_full} → {fe_knee} dex, log g {g_full} → {g_knee} dex, and below that to Teff
+{t_small} K and log g {g_small} dex at {smallest:,} spectra. The paper's network (real DR14) at 939 spectra
+(Teff 53.3 K, log g 0.165 dex against its labels, up from 35.0 K and 0.083 dex at 1,879) was failing at that
+size. Against the ASPCAP-like labels the scatter is larger than against the truth for {n_larger} of the
+{n_shown} labels shown at {full:,} spectra, because those labels carry their own noise (Teff {ta_full} K at {full:,},
+against {t_full} K against the truth; the paper's network reached 27.1 K against the real DR14 labels at
+7,516 spectra). log g: {g_full} dex against the truth and {ga_full} against the labels at {full:,} spectra,
+against the paper's 0.059 (real DR14, against its labels) at 7,516 spectra. The replicates show how much one
+training varies: {rep_text}.""",
+        full=full, sub_hi=sizes[1] if len(sizes) > 1 else full, smallest=smallest, knee=knee,
+        t_full=f"{vs_truth.loc[full, 'teff']:.1f}", t_knee=f"{vs_truth.loc[knee, 'teff']:.1f}",
+        fe_full=f"{vs_truth.loc[full, 'Fe']:.3f}", fe_knee=f"{vs_truth.loc[knee, 'Fe']:.3f}",
+        g_full=f"{vs_truth.loc[full, 'logg']:.3f}", g_knee=f"{vs_truth.loc[knee, 'logg']:.3f}",
+        t_small=f"{vs_truth.loc[smallest, 'teff']:.0f}", g_small=f"{vs_truth.loc[smallest, 'logg']:.2f}",
+        n_larger=int((vs_aspcap.loc[full, shown] > vs_truth.loc[full, shown]).sum()), n_shown=len(shown),
+        ta_full=f"{vs_aspcap.loc[full, 'teff']:.1f}", ga_full=f"{vs_aspcap.loc[full, 'logg']:.3f}",
+        rep_text=(f"at {smallest:,} spectra the networks reach Teff "
+                  + names(f"{v:.0f}" for v in reps_t.xs(smallest, level="n_train")["teff"]) + " K"
+                  if reps_t.xs(smallest, level="n_train").shape[0] > 1 else "one network per size in this run"))
 
 # %% [markdown]
 # ## Scatter versus training-set size
 #
-# All panels share one x-axis, from our smallest set (225) to the paper's largest (30,067).
+# All panels share one x-axis, from our smallest set to the paper's largest (30,067).
 
 # %%
 fig = figs.scatter_vs_size(vs_aspcap, vs_truth,
@@ -83,21 +97,11 @@ fig = figs.scatter_vs_size(vs_aspcap, vs_truth,
 save(fig, "small_data_scatter_vs_size", P)
 
 # %% [markdown]
-# **Verdict.** In every panel the red curve (against the truth) falls with the training-set
-# size, steeply below 900 spectra and more slowly above, except [Mg/H], which rises steadily
-# from 7,200 spectra down (0.018 → 0.062 dex at 900). The blue curve (against the ASPCAP-like
-# labels) lies above it by the labels' noise and is flatter above 900 spectra, like the paper's
-# grey squares (also against labels); for log g the two curves coincide. The paper's points
-# (real DR14) reach 30,067 spectra. Where the two overlap, the paper's scatter against its labels
-# is close to ours against the truth for Teff (27.1, 28.3 and 35.0 K at 7,516, 3,758 and 1,879
-# spectra, against our 22.3, 26.1 and 29.1 K at 7,200, 3,600 and 1,800) and [Fe/H] (0.022, 0.021
-# and 0.029 against our 0.017, 0.021 and 0.029 dex), and half of ours or less for log g (0.059,
-# 0.058 and 0.083 against our 0.120, 0.146 and 0.197 dex). At 939 spectra the paper's Teff (53 K)
-# is well above ours at 900 against the truth (31 K) and about ours against the ASPCAP-like labels
-# (50 K). [Na/H] against the truth flattens at 0.061 dex from 3,600 spectra up: with its few
-# lines the Na branch reaches its floor early. The one upward step, [Mg/H] at 900 above 450
-# spectra (0.062 against 0.058 dex), is within the replicates' spread at those sizes (0.056–0.068
-# dex at 900, 0.050–0.066 dex at 450).
+# **Reading the figure.** In every panel the red curve is the scatter against the truth and the blue
+# curve the scatter against the ASPCAP-like labels, above it by the labels' noise; the paper's grey
+# squares (real DR14, against its labels) reach 30,067 spectra. Where the sizes overlap, compare the
+# grey squares with the blue curve for a like-for-like comparison against labels, and with the red
+# curve for the network's own error.
 #
 # ## Does the scatter grow as the training set shrinks? A test that can fail
 #
@@ -108,8 +112,8 @@ save(fig, "small_data_scatter_vs_size", P)
 # network and both replicates of each smaller size), per label, with a one-sided permutation
 # p-value for "the scatter falls as the set grows". It passes (`decreasing`) when p < 0.05; a
 # flat or noisy relation fails it (see `tests/test_small_data.py`, where a zigzag that a tolerant
-# per-step check would accept fails). It is run on all sizes and again on the sizes of 900 and
-# more, where the curve is flattest and the test hardest.
+# per-step check would accept fails). It is run on all sizes and again on the larger sets only
+# (`min_size` below), where the curve is flattest and the test hardest.
 
 # %%
 n_test = len(runs[0].pred["mean"])
@@ -127,24 +131,38 @@ print("\nSpearman rank correlation of training-set size and scatter against the 
 print(trend_all.join(trend_big, rsuffix=" (>= 900)").round({"rho": 2, "p": 5, "rho (>= 900)": 2,
                                                             "p (>= 900)": 5}).to_string())
 
+# %%
+samp = small_data.scatter_rel_error(n_test)
+
+
+def _rho(trend):
+    r = trend["rho"].dropna()
+    return span(r, ".2f") if len(r) else "– (too few networks to test)"
+
+
+fail_all = [t for t in shown if not trend_all.loc[t, "decreasing"] and np.isfinite(trend_all.loc[t, "rho"])]
+fail_big = [t for t in shown if not trend_big.loc[t, "decreasing"] and np.isfinite(trend_big.loc[t, "rho"])]
+verdict("""**Verdict.** One network's scatter against the truth varies from one training to the next by
+{noise_all} (relative standard deviation, pooled over all sizes with replicates) and by {noise_big} at 1,800
+spectra and more (rough: few replicates). Compare the {samp} sampling noise of a scatter over {n_test:,} test
+stars: where the training noise is larger, the randomness of training, not the test set, limits the
+comparison of two sizes. Over all {n_all} networks the rank test passes for {n_pass_all} of the {n_shown}
+labels shown{fail_all_text}: ρ lies between {rho_all}. Restricted to the {n_big} networks with at least 900
+spectra, where the curves are flattest, ρ lies between {rho_big}, and the test passes for {n_pass_big}
+labels{fail_big_text}. Since this test fails on a flat or zigzag relation, its passing is evidence that
+**the scatter grows as the training set shrinks** for the labels that pass.""",
+        noise_all=span(noise[shown], ".0%") if noise is not None else "–",
+        noise_big=span(noise_big[shown], ".0%") if noise_big is not None else "–",
+        samp=f"{samp:.1%}", n_test=n_test, n_all=int(trend_all["n"].max()), n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()),
+        n_shown=len(shown), fail_all_text=(" (not " + names(label(t) for t in fail_all) + ")") if fail_all else "",
+        rho_all=_rho(trend_all), n_big=int(trend_big["n"].max()), rho_big=_rho(trend_big),
+        n_pass_big=int(trend_big.loc[shown, "decreasing"].sum()),
+        fail_big_text=(", but fails for " + names(f"{label(t)} (ρ = {num(trend_big.loc[t, 'rho'], '.2f')}, "
+                                                  f"p = {trend_big.loc[t, 'p']:.3f})" for t in fail_big))
+        if fail_big else "")
+
 # %% [markdown]
-# **Verdict.** One network's scatter against the truth varies from one training to the next
-# by 11–39 % (relative standard deviation, pooled over all sizes with two replicates) and by
-# 2–26 % at 1,800 spectra and more (8–12 % for half of the labels; only two replicates at each
-# of two sizes, so these are rough). That is mostly well above the 2.1 % sampling noise of a
-# scatter over 2,999 test stars: the randomness of training, not the test set, limits the
-# comparison of two sizes (Fe and Al at 1,800 spectra and more, 1.9 % and 1.7 %, are the
-# exceptions). Over all 11 networks the rank test passes for every label shown: ρ lies between
-# −0.88 (Ca, p = 0.0004) and −0.97 (log g), and p is 0.00005, the smallest the permutations can
-# give, for six of the ten labels. Restricted to the 7 networks with at least 900 spectra, where
-# the curves are flattest, ρ lies between −0.68 and −0.97 (Mg, Si and Al, p = 0.0015), and the
-# test passes for nine labels but fails for Ni (ρ = −0.68, p = 0.053): its scatter at 1,800 and
-# 900 spectra (0.039 and 0.038 dex, means of the replicates) cannot be told apart. Since this
-# test fails on a flat or zigzag relation, its passing is evidence: **the scatter grows as the
-# training set shrinks**, for every label shown, beyond the training noise, and already between
-# 7,200 and 900 spectra for every label but Ni.
-#
-# ## Halving the full training set: 7,200 → 3,600 against the paper's 30,067 → 15,033
+# ## Halving the full training set, against the paper's 30,067 → 15,033
 
 # %%
 pub = paper.results()["small_data"]
@@ -159,31 +177,50 @@ cols = {"truth_big": f"truth {big:,}", "truth_half": f"truth {half:,}", "ratio_t
         "paper_7516_3758": "paper 7,516->3,758"}
 print(halving[list(cols)].astype(float).rename(columns=cols).round(3).to_string())
 
+# %%
+hv = halving
+mg, fe = hv.loc["Mg"], hv.loc["Fe"]
+floor = [t for t in shown if abs(hv.loc[t, "ratio_truth"] - 1) < 0.03]
+noise_mg = (float(mg["aspcap_half"]) ** 2 - float(mg["truth_half"]) ** 2) ** 0.5
+floor_text = (names(label(t) for t in floor) + " do not change (ratio "
+              + ", ".join(f"{float(hv.loc[t, 'ratio_truth']):.3f}" for t in floor)
+              + "), having reached their floor already." if floor else "")
+EXPLAIN = """Three things
+explain the difference, none of them a fault of the networks:
+
+1. **The two halvings are not at the same place on the curve.** Ours starts from {big:,} spectra; the
+   paper's own halving 7,516 → 3,758 raised Mg from 0.027 to 0.032 dex (ratio 1.19). At 30,067 the paper
+   was on its plateau.
+2. **The paper measured against ASPCAP's labels, whose noise hides the network's gain.** Against our
+   ASPCAP-like labels the same halving gives {mg_ab} → {mg_ah} dex, a ratio of {mg_ar} instead of {mg_r}: a
+   label noise of about {noise} dex (from the scatters at {half:,}) added in quadrature flattens the ratio.
+   Against the truth there is no such floor, and the network's own error shows in full.
+3. **One network at {big:,} spectra.** The full-set value comes from a single network, with the training
+   noise measured above.
+
+Fe, with many more lines than Mg, changes by a ratio of {fe_r} ({fe_b} → {fe_h} dex; the paper 1.06 at its
+first halving). {floor_text}"""
+verdict("""**Verdict.** Halving our training set from {big:,} to {half:,} spectra changes the Mg scatter against
+the truth from {mg_b} to {mg_h} dex (ratio {mg_r}), where the paper's first halving (real DR14, against its
+labels), 30,067 → 15,033, raised its Mg scatter only from 0.023 to 0.025 dex (ratio 1.09). {explanation}""",
+        explanation=(render(EXPLAIN, big=big, half=half, mg_r=f"{float(mg['ratio_truth']):.2f}",
+                            mg_ab=f"{float(mg['aspcap_big']):.3f}", mg_ah=f"{float(mg['aspcap_half']):.3f}",
+                            mg_ar=f"{float(mg['ratio_aspcap']):.2f}", noise=f"{noise_mg:.3f}",
+                            fe_r=f"{float(fe['ratio_truth']):.2f}", fe_b=f"{float(fe['truth_big']):.3f}",
+                            fe_h=f"{float(fe['truth_half']):.3f}", floor_text=floor_text)
+                     if float(mg["ratio_truth"]) > 1.3 else
+                     "In this run the halving does not raise the Mg scatter much; with so few, short trainings "
+                     "the comparison is dominated by training noise."),
+        big=big, half=half, mg_b=f"{float(mg['truth_big']):.3f}", mg_h=f"{float(mg['truth_half']):.3f}",
+        mg_r=f"{float(mg['ratio_truth']):.2f}", mg_ab=f"{float(mg['aspcap_big']):.3f}",
+        mg_ah=f"{float(mg['aspcap_half']):.3f}", mg_ar=f"{float(mg['ratio_aspcap']):.2f}",
+        noise=f"{noise_mg:.3f}", fe_r=f"{float(fe['ratio_truth']):.2f}", fe_b=f"{float(fe['truth_big']):.3f}",
+        fe_h=f"{float(fe['truth_half']):.3f}")
+
 # %% [markdown]
-# **Verdict.** Halving our training set from 7,200 to 3,600 spectra more than doubles the Mg
-# scatter against the truth (0.018 → 0.040 dex, ratio 2.18; the two 3,600-spectra networks
-# reach 0.039 and 0.040), where the paper's first halving (real DR14, against its labels),
-# 30,067 → 15,033, raised its Mg scatter only from 0.023 to 0.025 dex (ratio 1.09). Three things
-# explain the difference, none of them a fault of the networks:
+# ## What this shows
 #
-# 1. **The two halvings are not at the same place on the curve.** Ours starts from 7,200
-#    spectra, where the paper's own curve is already rising: its halving 7,516 → 3,758 raised
-#    Mg from 0.027 to 0.032 dex (ratio 1.19). At 30,067 the paper was on its plateau.
-# 2. **The paper measured against ASPCAP's labels, whose noise hides the network's gain.** The
-#    scatter against labels adds the labels' own error in quadrature. Against our ASPCAP-like
-#    labels the same halving gives 0.040 → 0.053 dex, a ratio of 1.32 instead of 2.18, much closer
-#    to the paper's 1.19 at the same place on its curve: a label noise of 0.036 dex
-#    (√(0.040² − 0.018²)) added to 0.018 and to 0.040 gives back the measured 0.040 and 0.053
-#    to within rounding. Against the truth there is no such floor, and the network's own error
-#    shows in full.
-# 3. **One network at 7,200 spectra.** The full-set value comes from a single network; with
-#    a training noise of 3.6–11.5 % for Mg it may be somewhat lucky, but both 3,600-spectra
-#    networks are more than twice as high, far outside that noise.
-#
-# Fe, with many more lines than Mg, degrades less (0.017 → 0.021 dex, ratio 1.23, against the
-# paper's 1.06): an element with few lines needs more training spectra to average its weak
-# signal. Na and Co, with fewer lines still, do not change at all (ratio 0.995 and 1.01), having
-# reached their floor already at 3,600 spectra.
+# Rendered from this run's numbers (stored in `results/` for the README and the tests).
 
 # %%
 _ = results.write("Small_Data", {
@@ -196,24 +233,25 @@ _ = results.write("Small_Data", {
     "size_trend_vs_truth_min900": trend_big.to_dict(orient="index"),
     "halving": halving.astype(float).to_dict(orient="index"),
 }, P)
+verdict("""* Against the truth the scatter goes from {full:,} to {knee:,} training spectra as Teff {t_full} → {t_knee} K
+  and [Fe/H] {fe_full} → {fe_knee} dex, and reaches Teff {t_small} K at {smallest:,} spectra; the paper's network
+  (real DR14, against its labels) was failing at 939 spectra.
+* The randomness of training moves one network's scatter by {noise_big} (1,800 spectra and more) and {noise_all}
+  over all sizes, against a {samp} test-set sampling noise: replicate networks are needed to compare sizes.
+* A Spearman rank test over all {n_all} networks, which fails on flat or noisy data, passes for {n_pass_all}
+  of the {n_shown} labels shown; on the {n_big} networks with 900 spectra or more for {n_pass_big}.
+* Halving {big:,} → {half:,} changes the Mg scatter against the truth by ×{mg_r} against the paper's ×1.09
+  at 30,067 → 15,033 (real DR14, against its labels); against the ASPCAP-like labels the same halving gives
+  ×{mg_ar}, and the paper's own halving at 7,516 → 3,758 gave ×1.19.""",
+        full=full, knee=knee, smallest=smallest, t_full=f"{vs_truth.loc[full, 'teff']:.1f}",
+        t_knee=f"{vs_truth.loc[knee, 'teff']:.1f}", fe_full=f"{vs_truth.loc[full, 'Fe']:.3f}",
+        fe_knee=f"{vs_truth.loc[knee, 'Fe']:.3f}", t_small=f"{vs_truth.loc[smallest, 'teff']:.0f}",
+        noise_big=span(noise_big[shown], ".0%") if noise_big is not None else "–",
+        noise_all=span(noise[shown], ".0%") if noise is not None else "–", samp=f"{samp:.1%}",
+        n_all=int(trend_all["n"].max()), n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()), n_shown=len(shown),
+        n_big=int(trend_big["n"].max()), n_pass_big=int(trend_big.loc[shown, "decreasing"].sum()), big=big, half=half,
+        mg_r=f"{float(mg['ratio_truth']):.2f}", mg_ar=f"{float(mg['ratio_aspcap']):.2f}")
 
 # %% [markdown]
-# ## What this shows
-#
-# * Against the truth the scatter grows slowly from 7,200 to 900 training spectra (Teff 22 →
-#   31 K, [Fe/H] 0.017 → 0.031 dex) and breaks down below (Teff 134 K at 225 spectra): the
-#   paper's picture (real DR14), where the breakdown came one halving earlier, at 939 spectra.
-# * The randomness of training moves one network's scatter by 2–26 % (1,800 spectra and more)
-#   and up to 39 % over all sizes, mostly well above the 2.1 % test-set sampling noise: replicate
-#   networks are needed to compare sizes.
-# * A Spearman rank test over all 11 networks, which fails on flat or noisy data, passes for
-#   every label shown (ρ ≤ −0.88, p ≤ 0.0004); on the 7 networks with 900 spectra or more it
-#   passes for every label but Ni (p = 0.053): the scatter does grow as the set shrinks.
-# * Halving 7,200 → 3,600 raises the Mg scatter against the truth 2.2-fold (0.018 → 0.040 dex)
-#   against the paper's 0.023 → 0.025 at 30,067 → 15,033 (real DR14, against its labels);
-#   against the ASPCAP-like labels the same halving gives 0.040 → 0.053 (×1.32), and the
-#   paper's own halving at our size gave ×1.19: label noise and the place on the curve explain
-#   the difference.
-# * Precision still improves with more training spectra at 7,200: the `default` profile's
-#   networks are limited by their training-set size; the `paper` profile trains on every
-#   spectrum the paper's cuts select.
+# The `paper` profile trains on every spectrum the paper's cuts select, to see whether the precision still
+# improves beyond the `default` profile's training set.

@@ -29,16 +29,17 @@ import json
 
 
 from astronn_paper import config, dataset
+from astronn_paper.analysis import convergence
+from astronn_paper.analysis.verdicts import names, num, verdict
 from astronn_paper.model import train
 from astronn_paper.figures import save
 from astronn_paper.figures import training as figs
 
 P = config.get_profile(profile)
 print(f"profile: {P.name}  (epochs {P.epochs}, training spectra {P.n_train or 'all'})")
-
-# %% [markdown]
-# The `default` profile trains for the paper's 60 epochs on 8,000 training spectra, a quarter of
-# the paper's 33,407.
+_ = verdict("This run (profile `{name}`) trains for {epochs} epochs (the paper: 60) on {n} training "
+            "spectra, {share} of the paper's 33,407.", name=P.name, epochs=P.epochs,
+            n=f"{P.n_train:,}" if P.n_train else "all the", share=f"{100 * (P.n_train or 33407) / 33407:.0f} %")
 
 # %% [markdown]
 # ## Hyper-parameters
@@ -58,7 +59,7 @@ print("fixed by the architecture:", json.dumps(train.NETWORKS["censored"].fixed)
 # 0.3, two convolutional layers of 2 and 4 filters of length 8, pooling by 4, and the dense
 # layers [192, 64, 32, 16, 2] of the censored network; the full-spectrum network has its own
 # [256, 128]. Nothing is tuned to the synthetic survey, so any difference in the results comes
-# from the data (the synthetic survey and the 4× smaller training set), not from the networks.
+# from the data (the synthetic survey and the smaller training set), not from the networks.
 
 # %% [markdown]
 # ## Censoring: what each element branch sees
@@ -98,6 +99,16 @@ for kind, folder in folders.items():
     print(f"{kind:>9}: {folder.name}: {prov['n_train']} training + {prov['n_validation']} validation "
           f"spectra, {prov['network']['epochs']} epochs, {prov['training_wall_time_s']:.0f} s")
 
+# %%
+prov = train.read_provenance(folders["censored"])
+n_train, n_val = prov["n_train"], prov["n_validation"]
+verdict("""**Verdict.** Both networks train on {n_train:,} synthetic spectra and validate on {n_val:,}
+(the paper: 30,067 and 3,340 real DR14 spectra), for {epochs} epochs. Each run's wall time is recorded
+in its provenance; it measures the machine's load as much as the network. The folder names are the
+paper's (`astroNN_0617_run001` for the censored network, `astroNN_0606_run001` for the full-spectrum
+one), so the later notebooks read them as the paper's code did.""",
+        n_train=n_train, n_val=n_val, epochs=prov["network"]["epochs"])
+
 # %% [markdown]
 # ### The censored network, drawn from its own layer configuration
 #
@@ -108,13 +119,6 @@ for kind, folder in folders.items():
 # %%
 fig = figs.network_schematic(train.read_layer_config(folders["censored"]), name=folders["censored"].name)
 save(fig, "training_network_schematic", P)
-
-# %% [markdown]
-# **Verdict.** Both networks train on 7,200 spectra and validate on 800 (the paper: 30,067 and
-# 3,340 real DR14 spectra), for 60 epochs. Each run's wall time is recorded in its provenance;
-# it measures the machine's load as much as the network. The folder names are the paper's
-# (`astroNN_0617_run001` for the censored network, `astroNN_0606_run001` for the full-spectrum
-# one), so the later notebooks read them as the paper's code did.
 
 # %% [markdown]
 # ## Learning curves and the learning-rate schedule
@@ -142,37 +146,47 @@ for name, h in histories.items():
           f"{val[slow - 1]:.3f}, at epoch {len(val)} {val[-1]:.3f}, best {val.min():.3f} (epoch "
           f"{val.argmin() + 1}); epoch-to-epoch spread after epoch {slow}: {tail.std():.3f}")
 
+# %%
+conv = {"full-spectrum": convergence.convergence(histories["ApogeeBCNN"],
+                                                 figs.epoch_lr_below(histories["ApogeeBCNN"])),
+        "censored": convergence.convergence(histories["ApogeeBCNNCensored"],
+                                            figs.epoch_lr_below(histories["ApogeeBCNNCensored"]))}
+slow = {k: c.slow for k, c in conv.items() if c.slow is not None}
+gap = max(c.gap for c in conv.values())
+moving = [k for k, c in conv.items() if not c.settled]
+verdict("""**Verdict.** {rate}
+
+{runs}
+
+The training and validation losses end at {losses}: a gap of {gap} or less, {overfit} {paper_epochs}
+
+## What this shows
+
+* Both networks are trained with the paper's hyper-parameters, unchanged, on {n_train:,} + {n_val:,}
+  synthetic spectra (the paper's 30,067 + 3,340 real DR14 ones), for {epochs} epochs.
+* Censoring restricts each element branch to its ASPCAP windows: about half of the 7,514 pixels for
+  C and N, a handful for S, Na, K and Ca.
+* {summary}
+* Training and validation losses differ by at most {gap}: {overfit_short}""",
+        rate=("The learning rate drops below 1e-6, a small fraction of the starting 5e-4, at epoch "
+              + names(f"{e} ({k})" for k, e in slow.items())
+              + "; from there an epoch hardly moves the weights." if slow else
+              "The learning rate stays above 1e-6 for the whole run, too short to judge convergence."),
+        runs="\n\n".join("* " + convergence.sentence(k, c) for k, c in conv.items()),
+        losses=names(f"{num(c.train_last)} and {num(c.last)} ({k})" for k, c in conv.items()),
+        gap=num(gap, ".2f"),
+        overfit=("so neither network overfits its training spectra noticeably." if gap <= 0.05 else
+                 "larger than the epoch-to-epoch spread: the networks may overfit, or are not converged."),
+        overfit_short="no sign of overfitting." if gap <= 0.05 else "a possible sign of overfitting.",
+        n_train=n_train, n_val=n_val, epochs=prov["network"]["epochs"],
+        paper_epochs=("The paper trained for 60 epochs on 30,067 spectra, hence with more weight updates per "
+                      "epoch than here: if 60 epochs suffice here, they sufficed there." if slow else ""),
+        summary=("The learning rate is negligible from epoch " + names(f"{e} ({k})" for k, e in slow.items())
+                 + "; " + ("the " + names(moving) + " network's validation loss still varies by more than its "
+                           "epoch-to-epoch spread after that, so the last epochs are not idle for it."
+                           if moving else "after that the validation losses change by less than their "
+                           "epoch-to-epoch spread: the last epochs change nothing.")
+                 if slow else "The run is too short for the learning rate to become negligible."))
+
 # %% [markdown]
-# **Verdict.** Both networks converge within the 60 epochs. The validation loss falls steeply
-# over the first epochs and flattens well before the learning rate becomes negligible (left
-# panel). The rate drops below 1e-6, a small fraction of the starting 5e-4, at epoch 42
-# (full-spectrum) and 49 (censored); from there an epoch hardly moves the weights.
-#
-# * The full-spectrum network is done by then: its validation loss goes from −1.045 at epoch 42
-#   to −1.049 at epoch 60, less than its epoch-to-epoch spread (0.007), and its best value,
-#   −1.061, came at epoch 35, before the rate dropped.
-# * The censored network still moves after epoch 49: its validation loss goes from −1.014 there
-#   to its best, −1.036, at epoch 57, three times its epoch-to-epoch spread of 0.007, and ends at
-#   −1.021 at epoch 60. One run cannot tell whether that dip is a late improvement or a
-#   fluctuation, but the last epochs are not idle for this network: fewer epochs would not
-#   obviously give the same censored network, while training longer would only halve an
-#   already negligible rate further.
-#
-# The training and validation losses end close together (−1.058 and −1.021 for the censored
-# network, −1.045 and −1.049 for the full-spectrum one): a gap of 0.04 or less, so neither
-# network overfits its 7,200 spectra noticeably. The paper also trained for 60 epochs, on four
-# times as many spectra, hence with four times as many weight updates per epoch: if 60 epochs
-# suffice here, they sufficed there.
-#
-# ## What this shows
-#
-# * Both networks are trained with the paper's hyper-parameters, unchanged, on 7,200 + 800
-#   synthetic spectra (the paper's 30,067 + 3,340 real DR14 ones).
-# * Censoring restricts each element branch to its ASPCAP windows: about half of the 7,514
-#   pixels for C and N, a handful for S, Na, K and Ca.
-# * The learning rate is below 1e-6 from epoch 42 (full-spectrum) and 49 (censored). After that
-#   the full-spectrum network's validation loss changes by less than its 0.007 epoch-to-epoch
-#   spread; the censored network's still varies by more (−1.014 at epoch 49, best −1.036 at
-#   epoch 57, −1.021 at epoch 60): 60 epochs suffice, with little to spare for the censored
-#   network.
-# * Training and validation losses differ by at most 0.04: no sign of overfitting.
+# `Inference_highSNR.ipynb` tests these two networks on the high-SNR test set, label by label.

@@ -10,10 +10,11 @@
 * :mod:`.aspcap_norm`        ASPCAP- versus continuum-normalised training
 * :mod:`.small_data`         scatter versus training-set size
 * :mod:`.scoring`            a network scored on a held-out set (shared by the studies)
-* :mod:`.response`           the element response test (``python -m astronn_paper response``)
+* :mod:`.response`           the element response test
 * :mod:`.decorrelated`       the censored network trained without the population's correlations
 * :mod:`.out_of_domain`      spectra rendered with other physics, scored for the domain flag
 * :mod:`.metrics`            scatter, bias, binned statistics, training box (shared)
 * :mod:`.isochrones`         PARSEC isochrones
 * :mod:`.results`            each notebook's numbers as JSON
+* :mod:`.commands`           the ``catalog``, ``cannon`` and ``response`` commands
 """

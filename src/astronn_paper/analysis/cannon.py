@@ -293,6 +293,36 @@ def infer_labels(fit: CannonFit, flux: np.ndarray, err: np.ndarray, method: str 
                         time_s=time.perf_counter() - t0)
 
 
+def information(n_train: int = 2000, n_test: int = 300, snr_train: float = 200.0,
+                snr_test: float = 150.0, seed: int = 2019) -> dict[str, dict[str, float]]:
+    """How much of each label the synthetic spectra carry, read by a quadratic Cannon
+    (:func:`train`, :func:`infer_labels`): trained on ``n_train`` training-box giants at
+    ``snr_train``, tested on held-out ones at ``snr_test`` (both normalised the paper's way);
+    per label of :data:`~astronn_paper.synth.validation.DISTINCT_LABELS` the scatter (std of
+    Cannon - truth), the bias and the robust scatter (``mad_std``)."""
+    from astropy.stats import mad_std
+
+    from astronn_paper.synth import spectra, validation
+
+    labels = validation.DISTINCT_LABELS
+    lab = validation.training_box_giants(n_train + n_test, seed)
+    ab = list(apogee.ABUNDANCES)
+    y = np.stack([lab["teff"], lab["logg"]] + [lab["xh"][:, ab.index(t)] for t in labels[2:]], axis=1)
+    intrinsic = spectra.render(lab["teff"], lab["logg"], lab["xh"], vmicro=lab["vmicro"])
+    tr, te = np.arange(n_train), np.arange(n_train, n_train + n_test)
+    f_tr, e_tr = validation.observe_and_normalise(intrinsic[tr], snr_train, lab["teff"][tr], seed)
+    f_te, e_te = validation.observe_and_normalise(intrinsic[te], snr_test, lab["teff"][te], seed + 1)
+    fit = train(f_tr, e_tr, y[tr], labels=labels)
+    res = infer_labels(fit, f_te, e_te)
+    ok = np.all(res.labels != apogee.MISSING, axis=1)
+    d = res.labels[ok] - y[te][ok]
+    out = {name: {"std": float(np.std(d[:, j])), "bias": float(np.mean(d[:, j])),
+                  "mad": float(mad_std(d[:, j]))} for j, name in enumerate(labels)}
+    out["_meta"] = {"n_train": n_train, "n_test": int(ok.sum()), "snr_train": snr_train,
+                    "snr_test": snr_test}
+    return out
+
+
 def _quadratic_terms(fit: CannonFit):
     """(C0 (P,), C_lin (P, L), A (P, L, L)) with model = C0 + C_lin u + u^T A u / 2 for the
     scaled labels u (A symmetric, diagonal = twice the squared-term coefficient)."""
@@ -394,57 +424,55 @@ def write_fits(path: os.PathLike, ids: dict, result: CannonResult, fit: CannonFi
     ``RA``, ``DEC``, ``Cannon`` (N, 22, -9999 for labels not fitted), ``Cannon_error``,
     ``Cannon_chi2``, ``Cannon_good``."""
     from astropy.io import fits
+    from astropy.table import Table
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n_t = len(apogee.TARGETS)
+    from astronn_paper import fitstable
+
     aid = np.asarray(ids["APOGEE_ID"])
     aid = np.char.decode(aid, "ascii") if aid.dtype.kind == "S" else aid.astype(str)
-    cols = [
-        fits.Column("APOGEE_ID", f"{max(1, np.char.str_len(aid).max(initial=1))}A", array=aid),
-        fits.Column("LOCATION_ID", "J", array=np.asarray(ids["LOCATION_ID"], np.int32)),
-        fits.Column("RA", "D", unit="deg", array=np.asarray(ids["RA"], np.float64)),
-        fits.Column("DEC", "D", unit="deg", array=np.asarray(ids["DEC"], np.float64)),
-        fits.Column("TEST_ROW", "J", array=np.asarray(ids.get("TEST_ROW", np.arange(len(aid))), np.int32)),
-        fits.Column("Cannon", f"{n_t}E", unit="K; dex", array=to_targets(result.labels, fit.labels)),
-        fits.Column("Cannon_error", f"{n_t}E", unit="K; dex",
-                    array=to_targets(result.errors, fit.labels)),
-        fits.Column("Cannon_chi2", "E", array=np.asarray(result.chi2, np.float32)),
-        fits.Column("Cannon_good", "L", array=np.asarray(result.good, bool)),
-    ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="CANNON")
+    table = Table({
+        "APOGEE_ID": aid, "LOCATION_ID": np.asarray(ids["LOCATION_ID"], np.int32),
+        "RA": np.asarray(ids["RA"], np.float64), "DEC": np.asarray(ids["DEC"], np.float64),
+        "TEST_ROW": np.asarray(ids.get("TEST_ROW", np.arange(len(aid))), np.int32),
+        "Cannon": to_targets(result.labels, fit.labels), "Cannon_error": to_targets(result.errors, fit.labels),
+        "Cannon_chi2": np.asarray(result.chi2, np.float32), "Cannon_good": np.asarray(result.good, bool)})
+    describe = {
+        "APOGEE_ID": ("APOGEE identifier", "2MASS-style APOGEE identifier (allStar APOGEE_ID)"),
+        "LOCATION_ID": ("field location id", "APOGEE field location id (allStar LOCATION_ID)"),
+        "RA": ("right ascension J2000", "right ascension J2000 (allStar RA)"),
+        "DEC": ("declination J2000", "declination J2000 (allStar DEC)"),
+        "TEST_ROW": ("test-set row", "row in the high-SNR test set (combined group)"),
+        "Cannon": ("The Cannon labels", "The Cannon labels, TARGnn order; -9999 = not fitted/failed"),
+        "Cannon_error": ("formal uncertainties", "formal (curve_fit) uncertainty; -9999 = none"),
+        "Cannon_chi2": ("chi^2 of the fit", "chi^2 of the fit over the used pixels"),
+        "Cannon_good": ("good fit", "converged, inside the training range, chi^2/pixel < 5")}
+    units = {"RA": "deg", "DEC": "deg", "Cannon": "K; dex", "Cannon_error": "K; dex"}
+    hdu = fitstable.table_hdu(table, "CANNON", describe, units, comments=(
+        "The Cannon (TheCannon 0.7.3, A. Ho), quadratic, trained by astronn_paper",))
     h = hdu.header
-    comments = ["APOGEE identifier", "APOGEE field location id", "right ascension J2000",
-                "declination J2000", "row in the high-SNR test set (combined group)",
-                "The Cannon labels, TARGnn order; -9999 = not fitted/failed",
-                "formal (curve_fit) uncertainty; -9999 = none", "chi^2 of the fit",
-                "converged, inside the training range, chi^2/pixel < 5"]
-    for i, c in enumerate(comments, start=1):
-        h[f"TCOMM{i}"] = c
     for i, t in enumerate(apogee.TARGETS, start=1):
-        h[f"TARG{i:02d}"] = (t, "fitted" if t in fit.labels else "not fitted (-9999)")
-    h["NTRAIN"] = (fit.n_train, "training spectra (all fitted labels known)")
+        fitstable.card(h, f"TARG{i:02d}", t, "fitted" if t in fit.labels else "not fitted (-9999)")
+    fitstable.card(h, "NTRAIN", fit.n_train, "training spectra (all fitted labels known)")
     for k, v in provenance.items():
-        h[f"HIERARCH {k.upper()}"] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
-    h.add_comment("The Cannon (TheCannon 0.7.3, A. Ho), quadratic, trained by astronn_paper")
-    with cache.atomic_path(path) as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
+        fitstable.card(h, f"HIERARCH {k.upper()}", v if isinstance(v, (int, float, str, bool)) else json.dumps(v),
+                       "provenance")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fitstable.write(path, [fits.PrimaryHDU(), hdu])
     return path
 
 
-def output_dir(profile=None) -> Path:
+def output_dir(p: config.Profile) -> Path:
     """``<repo>/external_data`` for the default profile (committed), else
     ``<data>/<profile>/external_data``."""
-    p = config.get_profile(profile)
     d = config.repo_root() / "external_data" if p.name == "default" else config.data_dir(p) / "external_data"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def compare_rows(n_test: int, profile=None) -> np.ndarray:
+def compare_rows(n_test: int, p: config.Profile) -> np.ndarray:
     """Rows of the high-SNR test set The Cannon is applied to: a seeded random subset of
     :data:`N_COMPARE` rows (all in ``paper``), sorted."""
-    p = config.get_profile(profile)
     n = N_COMPARE.get(p.name, N_COMPARE["default"])
     if n is None or n >= n_test:
         return np.arange(n_test)
@@ -526,24 +554,6 @@ def _read_cached(path: Path, fp: str) -> CannonResult | None:
                                 time_s=float(h.get("INFER_TIME_S", 0.0)))
     except OSError:
         return None
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("cannon", help="train The Cannon on the training set and apply "
-                              "it to the high-SNR test set (external_data/)")
-    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
-                   help="run size: the training and test sets used "
-                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
-    p.add_argument("--force", action="store_true", help="refit even if the cached result is up to date")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    res = run_comparison(args.profile, force=args.force)
-    r = res["result"]
-    print(f"{config.shown_path(res['path'])}: {len(r.labels)} stars, {r.good.sum()} good, "
-          f"train {res['fit'].train_time_s:.1f} s, infer {r.spectra_per_s:.1f} spectra/s")
-    return 0
 
 
 # =========================================================================== comparison

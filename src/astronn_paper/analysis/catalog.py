@@ -51,7 +51,7 @@ from astropy.stats import mad_std
 
 from astronn_paper import apogee, cache, config
 from astronn_paper.progress import bar as progress_bar
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.survey.source import SKIP_REASONS, SurveySource
 
 CATALOG_NAME = "astroNN_apogee_dr14_catalog.fits"
@@ -372,10 +372,12 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
                provenance: dict) -> Path:
     """Write the catalog table (atomically) from allStar columns and predictions ``res``."""
     from astropy.io import fits
+    from astropy.table import Table
+
+    from astronn_paper import fitstable
 
     path = Path(path)
     a = allstar[rows]
-    n_t = len(apogee.TARGETS)
 
     def text(col):
         v = np.asarray(a[col])
@@ -386,50 +388,36 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
     dscore = np.asarray(res.get("domain_score", np.full(len(rows), np.nan)), np.float32)
     thr = provenance.get("domain_threshold")
     ood = None if thr is None else dscore > thr          # NaN (not predicted): not flagged
-    cols = [
-        fits.Column("APOGEE_ID", f"{max(1, np.char.str_len(ids).max(initial=1))}A", array=ids),
-        fits.Column("TELESCOPE", f"{max(1, np.char.str_len(tel).max(initial=1))}A", array=tel),
-        fits.Column("LOCATION_ID", "J", array=np.asarray(a["LOCATION_ID"], np.int32)),
-        fits.Column("RA", "D", unit="deg", array=np.asarray(a["RA"], np.float64)),
-        fits.Column("DEC", "D", unit="deg", array=np.asarray(a["DEC"], np.float64)),
-        fits.Column("SNR", "E", array=np.asarray(a["SNR"], np.float32)),
-        fits.Column("ALLSTAR_INDEX", "K", array=np.asarray(rows, np.int64)),
-        fits.Column("astroNN", f"{n_t}E", array=mean),
-        fits.Column("astroNN_error", f"{n_t}E", array=np.asarray(res["total"], np.float32)),
-        fits.Column("astroNN_model_error", f"{n_t}E", array=np.asarray(res["model"], np.float32)),
-        fits.Column("astroNN_predictive_error", f"{n_t}E",
-                    array=np.asarray(res["predictive"], np.float32)),
-        fits.Column("DOMAIN_SCORE", "E", array=dscore),
-        fits.Column("OUTSIDE_TRAINING", "B", array=outside_training_flag(mean, ood)),
-    ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="ASTRONN")
+    table = Table({
+        "APOGEE_ID": ids, "TELESCOPE": tel, "LOCATION_ID": np.asarray(a["LOCATION_ID"], np.int32),
+        "RA": np.asarray(a["RA"], np.float64), "DEC": np.asarray(a["DEC"], np.float64),
+        "SNR": np.asarray(a["SNR"], np.float32), "ALLSTAR_INDEX": np.asarray(rows, np.int64),
+        "astroNN": mean, "astroNN_error": np.asarray(res["total"], np.float32),
+        "astroNN_model_error": np.asarray(res["model"], np.float32),
+        "astroNN_predictive_error": np.asarray(res["predictive"], np.float32),
+        "DOMAIN_SCORE": dscore, "OUTSIDE_TRAINING": outside_training_flag(mean, ood)})
+    hdu = fitstable.table_hdu(table, "ASTRONN", {c: (COLUMN_NAMES[c], COLUMNS[c][1]) for c in COLUMNS},
+                              {c: COLUMNS[c][0] for c in COLUMNS})
     h = hdu.header
-    for i, c in enumerate(cols, start=1):
-        unit, comment = COLUMNS[c.name]
-        h[f"TTYPE{i}"] = (c.name, COLUMN_NAMES[c.name])
-        h[f"TFORM{i}"] = (h[f"TFORM{i}"], "data format (FITS TFORM code)")
-        if unit:
-            h[f"TUNIT{i}"] = (unit, "physical unit")
-        h[f"TCOMM{i}"] = comment
     for i, (t, u) in enumerate(((t, apogee.TARGET_UNITS[t]) for t in apogee.TARGETS), start=1):
         h[f"TARG{i:02d}"] = (t, f"astroNN[:, {i - 1}] is {apogee.TARGET_TEXT[t]} ({u})")
-    _card(h, "MISSING", apogee.MISSING, "value of labels / errors not predicted")
-    _card(h, "MODEL", provenance["model_folder"], "astroNN model folder")
-    _card(h, "MODELFP", provenance["model_fingerprint"], "sha256 of weights + parameters (16)")
-    _card(h, "PROFILE", provenance["profile"], "astronn_paper profile")
-    _card(h, "SEED", provenance["seed"], "MC seed; row i uses stream start_index=i")
-    _card(h, "MCPASSES", provenance["mc_passes"], "MC-dropout passes")
-    _card(h, "CHUNK", provenance["chunk_size"], "stars per inference chunk")
-    _card(h, "SOURCE", provenance["source"], "survey source kind")
-    _card(h, "SOURCEFP", provenance["source_fingerprint"], "survey source fingerprint")
-    _card(h, "NPRED", provenance["n_predicted"], "stars predicted")
-    _card(h, "SKIPPED", json.dumps(provenance["skipped"], sort_keys=True), "stars skipped by reason")
-    _card(h, "WALLTIME", provenance["wall_time_s"], "[s] wall time of the run that wrote it")
-    _card(h, "PLAN", provenance["plan"], "fingerprint of the inputs (cache key)")
-    _card(h, "DOMTHR", "none" if thr is None else float(thr), "DOMAIN_SCORE threshold (flag bit 3)")
+    fitstable.card(h, "MISSING", apogee.MISSING, "value of labels / errors not predicted")
+    fitstable.card(h, "MODEL", provenance["model_folder"], "astroNN model folder")
+    fitstable.card(h, "MODELFP", provenance["model_fingerprint"], "sha256 of weights + parameters (16)")
+    fitstable.card(h, "PROFILE", provenance["profile"], "astronn_paper profile")
+    fitstable.card(h, "SEED", provenance["seed"], "MC seed; row i uses stream start_index=i")
+    fitstable.card(h, "MCPASSES", provenance["mc_passes"], "MC-dropout passes")
+    fitstable.card(h, "CHUNK", provenance["chunk_size"], "stars per inference chunk")
+    fitstable.card(h, "SOURCE", provenance["source"], "survey source kind")
+    fitstable.card(h, "SOURCEFP", provenance["source_fingerprint"], "survey source fingerprint")
+    fitstable.card(h, "NPRED", provenance["n_predicted"], "stars predicted")
+    fitstable.card(h, "SKIPPED", json.dumps(provenance["skipped"], sort_keys=True), "stars skipped by reason")
+    fitstable.card(h, "WALLTIME", provenance["wall_time_s"], "[s] wall time of the run that wrote it")
+    fitstable.card(h, "PLAN", provenance["plan"], "fingerprint of the inputs (cache key)")
+    fitstable.card(h, "DOMTHR", "none" if thr is None else float(thr), "DOMAIN_SCORE threshold (flag bit 3)")
     for k, v in provenance["versions"].items():
-        _card(h, f"HIERARCH VERSION {k.upper()}", v, f"version of {k}")
-    _card(h, "DATE", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
+        fitstable.card(h, f"HIERARCH VERSION {k.upper()}", v, f"version of {k}")
+    fitstable.card(h, "DATE", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
         int(os.environ.get("SOURCE_DATE_EPOCH", time.time())))), "UTC time the file was written")
     for line in ("astroNN catalog of APOGEE DR14 (Leung & Bovy 2019), made by",
                  "astronn_paper. TCOMMn describes column n; TARGnn names label n of the",
@@ -440,19 +428,7 @@ def write_fits(path: os.PathLike, allstar: np.ndarray, rows: np.ndarray, res: di
                  "network's own predicted uncertainty)."):
         h.add_comment(line)
     h.add_comment("PROVENANCE " + json.dumps(provenance, sort_keys=True))
-    with cache.atomic_path(path) as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True, checksum=True)
-    return path
-
-
-def _card(header, key: str, value, comment: str) -> None:
-    """Set a header card with its comment; when the value is too long to keep both on one
-    card, the comment goes on a COMMENT card ``KEY: comment``."""
-    long_string = isinstance(value, str) and len(value) + len(comment) > 60
-    header[key] = value if long_string else (value, comment)
-    if long_string:
-        name = key[len("HIERARCH "):] if key.startswith("HIERARCH ") else key
-        header.add_comment(f"{name}: {comment}")
+    return fitstable.write(path, [fits.PrimaryHDU(), hdu])
 
 
 def read_catalog(path: os.PathLike | None = None, profile=None):
@@ -586,40 +562,3 @@ def true_labels(source: SurveySource, allstar_index) -> np.ndarray | None:
 
 
 # =========================================================================== command line
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "catalog", help="predict the whole-survey catalog (FITS)",
-        description="Apply the censored network (fast MC dropout) to every allStar row with a "
-                    "spectrum, or the profile's share of them, and write the catalog as a FITS "
-                    "table laid out like the original astroNN DR14 catalog (resumable: finished "
-                    "chunks are kept; a rerun with the same inputs reuses the file).")
-    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
-                   help="run size: how many allStar rows and MC passes "
-                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
-    p.add_argument("--model", default=None, help="model folder (default: the profile's censored network)")
-    p.add_argument("--out", default=None, help=f"output FITS (default <data>/<profile>/{CATALOG_NAME})")
-    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
-                   help=f"stars per inference chunk, the unit of resumption (default {CHUNK_SIZE})")
-    p.add_argument("--force", action="store_true",
-                   help="predict again even if the catalog or finished chunks are up to date")
-    p.add_argument("--release", type=_release_arg, default=None, metavar="dr14|dr17",
-                   help="read the SAS mirror at $SDSS_LOCAL_SAS_MIRROR with this release's layout "
-                        "(default: the source of $ASTRONN_PAPER_SOURCE / $ASTRONN_PAPER_RELEASE)")
-    p.set_defaults(func=_cli)
-
-
-def _release_arg(value: str) -> str:
-    from astronn_paper.survey import release
-
-    return release.argtype(value)
-
-
-def _cli(args) -> int:
-    source = None
-    if args.release:
-        source = open_source({"kind": "mirror", "release": args.release}, args.profile)
-    rep = build_catalog(args.profile, source=source, model_folder=args.model, out_path=args.out,
-                        chunk_size=args.chunk_size, force=args.force)
-    print(json.dumps({**rep.__dict__, "path": config.shown_path(rep.path), "spectra_per_s": rep.spectra_per_s},
-                     indent=1, default=str))
-    return 0

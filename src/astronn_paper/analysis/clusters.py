@@ -32,7 +32,6 @@ The statistics (:func:`spread`, :func:`mean_and_error`, :func:`x_over_fe`,
 """
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -98,15 +97,18 @@ def spread(values, axis: int = 0) -> np.ndarray:
 
 
 def mean_and_error(values, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, error of the mean (sample standard deviation / sqrt(n)) and n along ``axis``,
-    ignoring missing values. The error is NaN for n < 2, the mean NaN for n = 0."""
+    """Mean, error of the mean (:func:`scipy.stats.sem`: sample standard deviation / sqrt(n))
+    and n along ``axis``, ignoring missing values. The error is NaN for n < 2, the mean NaN for
+    n = 0."""
+    from scipy.stats import sem
+
     a = valid(values)
     n = np.sum(np.isfinite(a), axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(a, axis=axis)
-        sd = np.nanstd(a, axis=axis, ddof=1)
-    err = np.where(n >= 2, sd / np.sqrt(np.maximum(n, 1)), np.nan)
+        err = sem(a, axis=axis, ddof=1, nan_policy="omit")
+    err = np.where(n >= 2, err, np.nan)
     return np.asarray(mean), np.asarray(err), np.asarray(n)
 
 
@@ -300,45 +302,19 @@ def member_spectra(source, allstar_index) -> MemberSpectra:
 
 
 # =========================================================================== predictions
-@functools.lru_cache(maxsize=16)
-def _model_fingerprint(folder: str, mtime_ns: int) -> str:
-    from astronn_paper.model.predictions import model_fingerprint
-
-    return model_fingerprint(folder)
-
-
-def cache_key(model_folder, source, members: Members, profile=None) -> dict:
-    """What determines a cluster's predictions: model weights, source, member list, MC passes,
-    seed."""
-    p = config.get_profile(profile)
-    weights = Path(model_folder) / "model_weights.h5"
-    mtime = weights.stat().st_mtime_ns if weights.is_file() else 0
-    return {
-        "version": CACHE_VERSION, "model": _model_fingerprint(str(Path(model_folder).resolve()), mtime),
-        "source": source.fingerprint(), "cluster": members.cluster,
+def cache_key(model_folder, source, members: Members, p: config.Profile) -> dict:
+    """What determines a cluster's predictions: the network (:func:`predictions.network_key`),
+    the source, the member list, MC passes and seed (``p``: the resolved profile)."""
+    return predictions.network_key(model_folder) | {
+        "version": CACHE_VERSION, "source": source.fingerprint(), "cluster": members.cluster,
         "members": cache.fingerprint([list(map(str, members.apogee_id)), members.allstar_index.tolist()]),
         "mc": p.mc_passes, "seed": config.seed_for(f"clusters:{members.cluster}", p),
-        "normalisation": "continuum", "engine": _engine_version(), "precision": _precision(),
+        "normalisation": "continuum",
     }
 
 
-def _precision() -> str:
-    """The engine's arithmetic (fp32 or bf16) for this process."""
-    from astronn_paper.model import blas
-
-    return blas.resolve_precision()
-
-
-def _engine_version() -> str:
-    """Version of the fast MC-dropout engine (its masks decide the MC means)."""
-    from astronn_paper.model import engine
-
-    return str(getattr(engine, "ENGINE_VERSION", "unknown"))
-
-
 def cache_path(model_folder, key: dict, profile=None) -> Path:
-    return (config.predictions_dir(profile)
-            / f"clusters__{Path(model_folder).name}__{key['cluster']}__{cache.fingerprint(key)}.h5")
+    return predictions.cache_file(f"clusters__{Path(model_folder).name}__{key['cluster']}", key, profile)
 
 
 def predict_members(model_folder, source, members: Members, profile=None,
@@ -505,7 +481,7 @@ def run_benchmark(profile=None, source=None, clusters=BENCHMARK_CLUSTERS, networ
     """The whole benchmark: members, spectra, predictions of each network (cached), ASPCAP-like
     labels and (synthetic source) truth, one :class:`ClusterResult` per cluster."""
     from astronn_paper import dataset
-    from astronn_paper.survey import open_source
+    from astronn_paper.dataset.sources import open_source
 
     p = config.get_profile(profile)
     source = open_source(profile=p) if source is None else source

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from astronn_paper import apogee, cache, config
-from astronn_paper.survey.synthetic import SyntheticSource, generator_fingerprint
+from astronn_paper.synth.source import SyntheticSource, generator_fingerprint
 from astronn_paper.synth import catalog as _catalog
 
 #: Folder (under the profile's models directory) of the decorrelated censored network.
@@ -61,7 +61,7 @@ class DecorrelatedSource(SyntheticSource):
     """The synthetic survey whose field labels around the training box are decorrelated.
 
     Same rows, positions, clusters, SNRs, visits, forward model, instrument and label-noise
-    model as :class:`~astronn_paper.survey.synthetic.SyntheticSource` of the same seed; only
+    model as :class:`~astronn_paper.synth.source.SyntheticSource` of the same seed; only
     the true labels of the shuffled field stars differ (see
     :func:`astronn_paper.synth.population.decorrelate_labels`).
     """
@@ -279,7 +279,7 @@ def m13_comparison(folders: dict, profile=None, source=None) -> dict:
     [Al/Fe] spread (mad_std) and the fraction of the true spread recovered, [Mg/Fe] spread,
     Spearman Mg-Al correlation, beside the ASPCAP-like labels and the truth."""
     from astronn_paper.analysis import clusters
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     p = config.get_profile(profile)
     source = SyntheticSource(seed=p.survey_seed) if source is None else source

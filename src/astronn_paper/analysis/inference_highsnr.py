@@ -27,21 +27,19 @@ from astronn_paper.analysis import metrics
 
 
 # --------------------------------------------------------------------------- OOD set
-def ood_size(profile=None) -> int:
+def ood_size(p: config.Profile) -> int:
     """Stars in the out-of-distribution set: 300 in ci, 2000 in default, 5000 at paper scale."""
-    p = config.get_profile(profile)
     if p.n_test is None:
         return 5000
     return int(np.clip(2 * p.n_test // 3, 300, 2000))
 
 
-def ood_selection(profile=None):
+def ood_selection(p: config.Profile):
     """Stars of every kind with 3500 <= Teff(ASPCAP) <= 8000 K and SNR > 100 (so that noise does
     not dominate the uncertainty), no flag cuts, combined spectra only, a seeded random subset
     of :func:`ood_size` stars. The training box is then located with the *true* labels."""
     from astronn_paper.dataset import Selection
 
-    p = config.get_profile(profile)
     return Selection(name="ood", teff_min=3500.0, teff_max=8000.0, snr_min=100.0,
                      starflag_zero=False, aspcapflag_zero=False, vscatter_max=float("inf"),
                      visits=False, max_stars=ood_size(p), seed=config.seed_for("dataset:ood", p))
@@ -51,7 +49,7 @@ def ood_dataset(profile=None, source=None, force: bool = False, progress: bool =
     """``<datasets>/ood.h5``, compiled from ``source`` (default: the profile's) if missing or
     made from different inputs (same rule as :func:`dataset.build_standard_sets`)."""
     from astronn_paper import dataset
-    from astronn_paper.survey import open_source
+    from astronn_paper.dataset.sources import open_source
 
     p = config.get_profile(profile)
     source = source if source is not None else open_source(None, p)
@@ -362,4 +360,17 @@ def median_label_error(x, aspcap, aspcap_err, bins):
         for k in range(a.shape[1]):
             if m[:, k].any():
                 out[b, k] = np.median(e[m[:, k], k])
+    return out
+
+
+def growth_to_lowest_bin(by_label: dict, stat: str = "mean_total") -> dict:
+    """Per target of a :func:`binned_errors_by_own_label` result, how much ``stat`` (``mean_total``,
+    ``median_abs_error``) grows from the bin nearest solar (centre closest to 0) to the lowest
+    populated bin: their ratio (NaN when either bin is empty)."""
+    out = {}
+    for t, b in by_label.items():
+        v = np.asarray(getattr(b, stat), float)[:, 0]
+        ok = np.flatnonzero(np.isfinite(v))
+        solar = int(np.argmin(np.abs(np.asarray(b.centers, float))))
+        out[t] = float(v[ok[0]] / v[solar]) if ok.size and np.isfinite(v[solar]) else float("nan")
     return out

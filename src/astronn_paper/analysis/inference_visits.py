@@ -52,6 +52,22 @@ def paper_precision(snr: float = REFERENCE_SNR) -> dict[str, float]:
     return {k: float(v) for k, v in table.items() if not k.startswith("_")}
 
 
+#: Labels whose published SNR-50 precision is a range (0.031-0.034 dex) shared by the four, not a value:
+#: the transcribed value is a placement inside it, approximate (``≈`` in the prose).
+PAPER_PRECISION_APPROXIMATE: dict[str, tuple[float, float]] = {t: (0.031, 0.034) for t in ("C", "N", "Al", "Ti2")}
+
+
+def compare_to_paper_precision(values: dict[str, float]) -> dict[str, str]:
+    """Per label of ``values`` (our median |visit − combined| at SNR 50): ``"below"``, ``"above"`` or,
+    for a label whose published value is a range that contains ours, ``"within"`` the paper's."""
+    paper = paper_precision()
+    out = {}
+    for t, v in values.items():
+        lo, hi = PAPER_PRECISION_APPROXIMATE.get(t, (paper[t], paper[t]))
+        out[t] = "below" if v < lo else "above" if v > hi else "within" if lo < hi else "at"
+    return out
+
+
 # =========================================================================== star matching
 def match_by_index(star_index, n_stars: int) -> np.ndarray:
     """Validate the visits' ``star_index`` column (row of each visit's star in /combined)."""

@@ -141,13 +141,15 @@ _STATS = {
 
 
 def binned_stat(x, values, bins, stat: str = "median", min_count: int = 1) -> Binned:
-    """A statistic of ``values`` in bins of ``x``.
+    """A statistic of ``values`` in bins of ``x`` (:func:`scipy.stats.binned_statistic`).
 
     ``values`` is (N,) or (N, K); non-finite entries are ignored per column (mask -9999
     beforehand, e.g. with :func:`residuals`). ``bins`` are edges (B+1,); points outside are
     dropped, the last bin includes its right edge. ``stat`` is ``"median"``, ``"mean"``,
     ``"mad_std"`` or ``"abs_median"`` (median of |values|).
     """
+    from scipy.stats import binned_statistic
+
     if stat not in _STATS:
         raise ValueError(f"stat must be one of {sorted(_STATS)}, got {stat!r}")
     x = np.asarray(x, dtype=np.float64)
@@ -156,19 +158,18 @@ def binned_stat(x, values, bins, stat: str = "median", min_count: int = 1) -> Bi
         raise ValueError(f"x has {len(x)} rows but values {len(v)}")
     edges = np.asarray(bins, dtype=np.float64)
     nb = len(edges) - 1
-    idx = np.digitize(x, edges) - 1
-    idx[x == edges[-1]] = nb - 1
-    inside = (idx >= 0) & (idx < nb) & np.isfinite(x)
     out = np.full((nb, v.shape[1]), np.nan)
     count = np.zeros((nb, v.shape[1]), dtype=int)
-    f = _STATS[stat]
-    for b in range(nb):
-        rows = v[inside & (idx == b)]
-        for k in range(v.shape[1]):
-            col = rows[:, k][np.isfinite(rows[:, k])]
-            count[b, k] = len(col)
-            if len(col) >= max(min_count, 1):
-                out[b, k] = f(col)
+    for k in range(v.shape[1]):
+        ok = np.isfinite(x) & np.isfinite(v[:, k])
+        if not ok.any():
+            continue
+        # the callable is applied to each bin's values in input order, as np.median/np.mean
+        # would be on a boolean selection: the same floating-point sums
+        binned = binned_statistic(x[ok], v[ok, k], statistic=_STATS[stat], bins=edges)
+        count[:, k] = np.bincount(binned.binnumber, minlength=nb + 2)[1:nb + 1]
+        filled = count[:, k] >= max(min_count, 1)
+        out[filled, k] = binned.statistic[filled]
     centers = 0.5 * (edges[1:] + edges[:-1])
     return Binned(centers, out[:, 0] if one else out, count[:, 0] if one else count)
 

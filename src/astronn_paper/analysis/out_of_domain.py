@@ -44,7 +44,7 @@ def variant_apstars(variant: str, allstar_index, survey_seed: int | None = None,
     header) of synthetic-survey stars rendered with a physics variant, and their (teff, logg).
 
     The stars' true labels and visit SNRs come from the synthetic survey
-    (:class:`~astronn_paper.survey.synthetic.SyntheticSource`); the intrinsic spectrum is
+    (:class:`~astronn_paper.synth.source.SyntheticSource`); the intrinsic spectrum is
     :func:`astronn_paper.synth.spectra.render` with the variant's change, then
     :func:`astronn_paper.synth.instrument.observe` with the star's own random generator, as
     ``SyntheticSource.apstar`` does (``"in_domain"`` gives exactly the survey's apStar).
@@ -52,7 +52,7 @@ def variant_apstars(variant: str, allstar_index, survey_seed: int | None = None,
     own (the noise re-drawn from the noiseless spectrum; the header's SNR says so).
     """
     from astronn_paper import config
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth import spectra
 
     if variant not in VARIANTS:
@@ -231,20 +231,19 @@ SEPARATED = ("lsf_1.5x", "lines_shift_1px", "teff_7000K", "dwarf_3300K", "observ
 SNR_STUDY_VERSION = "1"
 
 
-def other_survey_seed(profile=None) -> int:
-    """The seed of the survey :func:`snr_study` draws its stars from: the profile's survey
-    seed + 1 (a population and noise draws neither the network nor the domain model saw)."""
-    from astronn_paper import config
-
-    return config.get_profile(profile).survey_seed + 1
+def other_survey_seed(p) -> int:
+    """The seed of the survey :func:`snr_study` draws its stars from: the survey seed of the
+    profile ``p`` (a :class:`config.Profile`) + 1 (a population and noise draws neither the
+    network nor the domain model saw)."""
+    return p.survey_seed + 1
 
 
 def _reobserved_source(seed: int, snr_of: dict):
     """The synthetic survey of ``seed`` in memory, each star of ``snr_of`` observed at that
     total SNR instead of its own (the noise re-drawn from the noiseless spectrum by the star's
-    own generator, :meth:`~astronn_paper.survey.synthetic.SyntheticSource.observe`), read
+    own generator, :meth:`~astronn_paper.synth.source.SyntheticSource.observe`), read
     through the one path every stage reads spectra by (``read_normalised``)."""
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     class Reobserved(SyntheticSource):
         def apstars(self, indices):
@@ -274,7 +273,7 @@ def snr_sample(dom: DomainModel, survey_seed: int, n_per_bin: int, n_per_class: 
     ``allstar_index``; and ``n_skipped`` (in-domain stars the survey could not normalise).
     """
     from astronn_paper.analysis import response
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     bins = np.asarray(bins, float)
     nb = len(bins) - 1
@@ -417,7 +416,7 @@ def snr_study(model_folder=None, profile=None, survey_seed: int | None = None,
     import time
 
     from astronn_paper import cache, config
-    from astronn_paper.survey.synthetic import generator_fingerprint
+    from astronn_paper.synth.source import generator_fingerprint
 
     prof = config.get_profile(profile)
     folder = Path(model_folder) if model_folder else config.shipped_model_dir()

@@ -43,9 +43,7 @@ synthetic survey's). A model linear in the labels gives back its matrix exactly 
 """
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +168,7 @@ class SurveyForward:
 
     :meth:`render` gives the intrinsic spectra of (changed) labels; :meth:`observe` observes
     and normalises them at a combined SNR with each star's own random generator, exactly as
-    :meth:`~astronn_paper.survey.synthetic.SyntheticSource.apstar` does (same calls,
+    :meth:`~astronn_paper.synth.source.SyntheticSource.apstar` does (same calls,
     same generator state), so that two label sets of one star see the same noise draw.
     """
 
@@ -253,8 +251,11 @@ class ResponseResult:
 
 def bootstrap_median(ratios: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
                      chunk: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """Median over axis 0 (NaN rows ignored) and its bootstrap standard error (resampling
-    the rows with replacement ``n_boot`` times, seeded)."""
+    """Median over axis 0 (NaN rows ignored) and its bootstrap standard error
+    (:func:`scipy.stats.bootstrap`: the rows resampled with replacement ``n_boot`` times,
+    ``chunk`` resamples at a time, from ``numpy.random.default_rng(seed)``)."""
+    from scipy.stats import bootstrap
+
     r = np.asarray(ratios, dtype=np.float64)
     r = r[~np.isnan(r).reshape(len(r), -1).all(axis=1)]     # stars left out entirely
     # np.median is ~10x faster than np.nanmedian: use it unless some entries are missing
@@ -265,12 +266,9 @@ def bootstrap_median(ratios: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
     med = median(r, axis=0)
     if n < 2 or n_boot < 2:
         return med, np.full(med.shape, np.nan)
-    rng = np.random.default_rng(seed)
-    meds = []
-    for a in range(0, n_boot, chunk):
-        pick = rng.integers(0, n, size=(min(chunk, n_boot - a), n))
-        meds.append(median(r[pick], axis=1))
-    return med, np.concatenate(meds).std(axis=0, ddof=1)
+    res = bootstrap((r,), median, n_resamples=n_boot, batch=chunk, vectorized=True, axis=0,
+                    method="percentile", random_state=np.random.default_rng(seed))
+    return med, res.standard_error
 
 
 def run(predict: Callable, forward, labels: np.ndarray, snrs: Sequence[float],
@@ -347,7 +345,7 @@ def to_frame(results: Sequence[ResponseResult]):
 
 # ============================================================================ model runs
 def _synthetic_source(profile):
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
 
     return SyntheticSource(seed=config.get_profile(profile).survey_seed, cache_spectra=0)
 
@@ -360,9 +358,10 @@ def default_path(model_folder, profile=None) -> Path:
 def measure(model_folder, n_stars: int | None = None, snrs: Sequence[float] = DEFAULT_SNRS,
             seed: int | None = None, mc: int = MC_PASSES, profile=None, out: os.PathLike | None = None,
             n_boot: int = N_BOOT, vmicro: str = "relation", progress: bool = True):
-    """Run the response test on a model folder and write the CSV (atomically) with a JSON
-    sidecar (``<out>.json``: model, stars, SNRs, seeds, MC passes, timing). Returns the
-    table (:data:`COLUMNS`)."""
+    """Run the response test on a model folder, store it in the prediction cache
+    (:func:`cache_path`) and, if ``out`` is given, also as a CSV with a JSON sidecar
+    (``<out>.json``: model, stars, SNRs, seeds, MC passes, timing). Returns the table
+    (:data:`COLUMNS`) as read back from the cache, with the metadata in ``attrs``."""
     from astronn_paper import cache
     from astronn_paper.model import engine
 
@@ -370,7 +369,7 @@ def measure(model_folder, n_stars: int | None = None, snrs: Sequence[float] = DE
     folder = engine.check_model_folder(model_folder)
     n_stars = N_STARS.get(p.name, 300) if n_stars is None else int(n_stars)
     seed = config.seed_for("response", p) if seed is None else int(seed)
-    out = Path(out) if out is not None else default_path(folder, p)
+    key = cache_key(folder, p, n_stars, snrs, seed, mc, vmicro)
     t0, c0 = time.time(), time.process_time()
     model = engine.load_model(folder)
     source = _synthetic_source(p)
@@ -381,51 +380,63 @@ def measure(model_folder, n_stars: int | None = None, snrs: Sequence[float] = DE
                   n_boot=n_boot, seed=seed, progress=progress)
     table = to_frame(results)
     wall, cpu = time.time() - t0, time.process_time() - c0
-    meta = {"model_folder": config.shown_path(folder), "model": folder.name, "model_fingerprint": predictions.model_fingerprint(folder),
-            "n_stars": n_stars,
-            "n_good": {str(r.snr): r.n_good for r in results}, "snrs": list(map(float, snrs)),
-            "seed": seed, "mc_passes": mc, "n_boot": n_boot, "vmicro": vmicro, "survey_seed": source.seed,
-            "generator": source.fingerprint(), "profile": p.name, "version": RESPONSE_VERSION,
-            "allstar_index": stars.index.tolist(), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    with cache.atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    cache.atomic_write_json(out.with_name(out.name + ".json"), meta)
-    table.attrs.update(meta)
+    meta = key | {"model_folder": config.shown_path(folder), "model_name": folder.name,
+                  "n_good": {str(r.snr): r.n_good for r in results}, "n_boot": n_boot,
+                  "profile": p.name, "allstar_index": stars.index.tolist(), "wall_s": round(wall, 1),
+                  "cpu_s": round(cpu, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = cache_path(folder, key, p)
+    predictions.write_cache(path, {c: (table[c].to_numpy().astype("S") if table[c].dtype == object
+                                       else table[c].to_numpy()) for c in COLUMNS}, {"meta": meta})
+    table = _read(path)
+    if out is not None:
+        out = Path(out)
+        with cache.atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        cache.atomic_write_json(out.with_name(out.name + ".json"), meta)
     return table
 
 
-def _key(meta: Mapping) -> dict:
-    return {k: meta.get(k) for k in ("model", "model_fingerprint", "n_stars", "snrs", "seed", "mc_passes",
-                                     "vmicro", "survey_seed", "generator", "version")}
+def cache_key(folder, profile, n_stars: int, snrs: Sequence[float], seed: int, mc: int,
+              vmicro: str = "relation") -> dict:
+    """What decides a response table: the network (:func:`predictions.network_key`), the stars,
+    SNRs, seed, MC passes, micro-turbulence rule and the synthetic survey."""
+    p = config.get_profile(profile)
+    return predictions.network_key(folder) | {
+        "n_stars": int(n_stars), "snrs": list(map(float, snrs)), "seed": int(seed), "mc_passes": int(mc),
+        "vmicro": vmicro, "survey_seed": p.survey_seed, "generator": _synthetic_source(p).fingerprint(),
+        "version": RESPONSE_VERSION}
+
+
+def cache_path(folder, key: dict, profile=None) -> Path:
+    """The table's file in the prediction cache."""
+    return predictions.cache_file(f"response__{Path(folder).name}", key, profile)
+
+
+def _read(path: Path):
+    import pandas as pd
+
+    data = predictions.read_cache(path, attrs=("meta",))
+    meta = data.pop("meta")
+    table = pd.DataFrame({c: (np.char.decode(data[c]).astype(object) if data[c].dtype.kind == "S"
+                              else data[c]) for c in COLUMNS})
+    table.attrs.update(meta)
+    return table
 
 
 def response_table(model_folder, profile=None, n_stars: int | None = None,
                    snrs: Sequence[float] = DEFAULT_SNRS, seed: int | None = None, mc: int = MC_PASSES,
                    force: bool = False, progress: bool = True):
-    """The response table of a model folder for a profile, from its CSV under
-    ``<data>/<profile>/results/`` when that was made with the same settings (model, stars,
-    SNRs, seed, MC passes, survey), else measured (:func:`measure`) and written."""
-    import pandas as pd
-
+    """The response table of a model folder for a profile, from the prediction cache when it
+    was made with the same settings (network, stars, SNRs, seed, MC passes, survey), else
+    measured (:func:`measure`)."""
     p = config.get_profile(profile)
     folder = Path(model_folder)
-    path = default_path(folder, p)
-    want = _key({"model": folder.name, "model_fingerprint": predictions.model_fingerprint(folder), "n_stars": N_STARS.get(p.name, 300) if n_stars is None else int(n_stars),
-                 "snrs": list(map(float, snrs)),
-                 "seed": config.seed_for("response", p) if seed is None else int(seed), "mc_passes": mc,
-                 "vmicro": "relation",
-                 "survey_seed": p.survey_seed, "generator": _synthetic_source(p).fingerprint(),
-                 "version": RESPONSE_VERSION})
-    side = path.with_name(path.name + ".json")
-    if not force and path.is_file() and side.is_file():
-        meta = json.loads(side.read_text())
-        if _key(meta) == want:
-            table = pd.read_csv(path)
-            table.attrs.update(meta)
-            return table
-    return measure(folder, n_stars=want["n_stars"], snrs=snrs, seed=want["seed"], mc=mc, profile=p,
-                   progress=progress)
+    n_stars = N_STARS.get(p.name, 300) if n_stars is None else int(n_stars)
+    seed = config.seed_for("response", p) if seed is None else int(seed)
+    path = cache_path(folder, cache_key(folder, p, n_stars, snrs, seed, mc), p)
+    if path.is_file() and not force:
+        return _read(path)
+    return measure(folder, n_stars=n_stars, snrs=snrs, seed=seed, mc=mc, profile=p, progress=progress)
 
 
 # ============================================================================ reading tables
@@ -500,59 +511,3 @@ def predicted_spread(r: float, r_err: float, injected: float) -> tuple[float, fl
     """A star-to-star spread the network reproduces through its self-response: ``r x
     injected`` and its error (from ``r_err``)."""
     return float(r * injected), float(abs(r_err * injected))
-
-
-# ============================================================================ CLI
-def register(subparsers) -> None:
-    from astronn_paper.model.predict import mc_passes
-
-    p = subparsers.add_parser(
-        "response", help="element response test of a model on the synthetic survey",
-        description="Change one true label at a time (Teff +50 K, log g +0.1, each [X/H] +0.1, "
-                    "and all [X/H] together), re-render and observe the star with the same "
-                    "noise, predict, and write R[i, j] = median dpred_i / dtrue_j with "
-                    "bootstrap errors (CSV: one row per snr, output label, changed label).")
-    p.add_argument("--model", default=None, help="astroNN model folder (default: the shipped astroNN_0617_run001)")
-    p.add_argument("--stars", type=int, default=None, help="in-box giants (default: 300; ci profile 40)")
-    p.add_argument("--snr", type=float, nargs="+", default=list(DEFAULT_SNRS), help="combined SNRs (default 200 50)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the star choice, MC masks and bootstrap")
-    p.add_argument("--mc", type=mc_passes, default=MC_PASSES,
-                   help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default {MC_PASSES})")
-    p.add_argument("--boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
-    p.add_argument("--vmicro", choices=VMICRO_MODES, default="relation",
-                   help="micro-turbulence of a changed star: follows the survey's vmicro(log g) relation "
-                        "(default) or stays fixed")
-    p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
-                   help="profile of the survey seed and the output folder "
-                        "(default: $ASTRONN_PAPER_PROFILE, else default)")
-    p.add_argument("--out", default=None, help="output CSV (default <data>/<profile>/results/response_<model>.csv)")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    if args.stars is not None and args.stars < 1:
-        print(f"error: --stars must be at least 1, got {args.stars}", file=sys.stderr)
-        return 2
-    if any(not np.isfinite(s) or s <= 0 for s in args.snr):
-        print(f"error: --snr values must be positive, got {args.snr}", file=sys.stderr)
-        return 2
-    if args.out is not None and not str(args.out).endswith(".csv"):
-        print(f"error: --out must be a .csv file, got {args.out}", file=sys.stderr)
-        return 2
-    folder = args.model or config.shipped_model_dir()
-    # a bad model folder or too many stars: config.UserError, one line from cli.main
-    table = measure(folder, n_stars=args.stars, snrs=args.snr, seed=args.seed, mc=args.mc,
-                    profile=args.profile, out=args.out, n_boot=args.boot, vmicro=args.vmicro)
-    meta = table.attrs
-    out = Path(args.out) if args.out else default_path(folder, args.profile)
-    for snr in args.snr:
-        sr = self_response(table, snr)
-        print(f"SNR {snr:g}: self-response R[i,i] (± bootstrap error), response to all [X/H] +0.1")
-        for lab, row in sr.iterrows():
-            print(f"  {lab:>5}  {row['self']:+.3f} ± {row['self_err']:.3f}   all [X/H]: "
-                  f"{row['population']:+.3f} ± {row['population_err']:.3f}"
-                  + (f"   both columns of the element: {row['element']:+.3f} ± {row['element_err']:.3f}"
-                     if np.isfinite(row.get("element", np.nan)) else ""))
-    print(f"wrote {out} ({meta['n_stars']} stars, SNR {', '.join(f'{s:g}' for s in args.snr)}, "
-          f"{meta['mc_passes']} MC passes); wall {meta['wall_s']:.0f} s, CPU {meta['cpu_s']:.0f} s")
-    return 0

@@ -49,8 +49,9 @@ def write(name: str, data: dict, profile=None) -> Path:
 
 def read(name: str, profile=None) -> dict:
     """The ``results`` of notebook ``name`` (raises FileNotFoundError if never run)."""
-    f = path(name, profile)
+    p = config.get_profile(profile)
+    f = path(name, p)
     if not f.is_file():
         raise FileNotFoundError(f"no results for {name!r} under profile "
-                                f"{config.get_profile(profile).name!r}: run the notebook first ({f})")
+                                f"{p.name!r}: run the notebook first ({f})")
     return json.loads(f.read_text())["results"]

@@ -33,7 +33,7 @@ from astronn_paper.dataset import store
 from astronn_paper.dataset.selection import (NORMALISATIONS, Selection, drop_duplicates, select,
                                              standard_selections)
 from astronn_paper.progress import bar as progress_bar
-from astronn_paper.survey import open_source
+from astronn_paper.dataset.sources import open_source
 from astronn_paper.survey.source import SurveySource
 
 #: Bump when the bytes compile writes for the same inputs change (invalidates caches).
@@ -415,27 +415,16 @@ def build_standard_sets(profile=None, source: SurveySource | None = None, force:
     return out
 
 
-def _release_arg(value: str) -> str:
-    from astronn_paper.survey import release
-
-    return release.argtype(value)
-
-
 def register(subparsers) -> None:
+    from astronn_paper.survey.arguments import source_arguments
+
     p = subparsers.add_parser(
-        "compile", help="compile the training / test sets to HDF5",
+        "compile", help="compile the training / test sets to HDF5", parents=[source_arguments()],
         description="Select stars from allStar with the paper's cuts, continuum-normalise "
                     "their spectra and write the HDF5 datasets (atomic, resumable).")
     p.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
                    help="run size: how many stars the sets hold (default: $ASTRONN_PAPER_PROFILE, "
                         "else default)")
-    p.add_argument("--source", choices=("synthetic", "mirror"), default=None,
-                   help="survey source (default: $ASTRONN_PAPER_SOURCE or synthetic)")
-    p.add_argument("--mirror", default=None,
-                   help="SAS mirror root for --source mirror (default: $SDSS_LOCAL_SAS_MIRROR)")
-    p.add_argument("--release", type=_release_arg, default=None, metavar="dr14|dr17",
-                   help="data release of the mirror: SAS layout and apStar rows (default: "
-                        "$ASTRONN_PAPER_RELEASE or dr14); implies --source mirror")
     p.add_argument("--set", dest="which", choices=("train", "test", "all"), default="all",
                    help="which set to compile: the training set (SNR > 200), the high-SNR test "
                         "set (100 < SNR < 200) or both (default all)")
@@ -453,18 +442,10 @@ def register(subparsers) -> None:
 
 
 def _cli(args) -> int:
-    prof = config.get_profile(args.profile)
-    spec = None
-    if args.source or args.mirror or args.release:
-        spec = {"kind": args.source or "mirror"}
-        if args.mirror:
-            spec["root"] = args.mirror
-        if args.release and spec["kind"] == "mirror":
-            spec["release"] = args.release
-        elif args.release not in (None, "dr14"):
-            print(f"error: --release {args.release} needs a mirror source (--source mirror); "
-                  "the synthetic survey is DR14", file=sys.stderr)
-            return 2
+    from astronn_paper.survey.arguments import source_spec
+
+    prof = args.profile                     # a config.Profile, resolved by cli.main
+    spec = source_spec(args)
     names = ("train", "test") if args.which == "all" else (args.which,)
     if args.out and len(names) > 1:
         # an argument clash, told as argparse tells one: one line, exit status 2

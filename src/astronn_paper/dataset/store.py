@@ -169,6 +169,19 @@ def column_names(path: os.PathLike, kind: str = "combined") -> list[str]:
         return sorted(_group(f, kind, path))
 
 
+def snr_by_group(paths: dict) -> dict:
+    """``{(name, kind): SNR}`` of the combined spectra and the visits of each dataset file of
+    ``paths`` (``{name: path}``); a dataset compiled without visits has no visits key."""
+    out = {}
+    for name, path in paths.items():
+        for kind in ("combined", "visits"):
+            try:
+                out[(name, kind)] = load_columns(path, ["SNR"], kind)["SNR"]
+            except KeyError:
+                continue
+    return out
+
+
 def labels(path: os.PathLike, targets=apogee.TARGETS, kind: str = "combined", rows=None,
            column: str = "labels") -> np.ndarray:
     """The ``column`` ("labels", "labels_err" or "truth") of ``targets`` without reading the

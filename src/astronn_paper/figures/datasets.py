@@ -5,38 +5,39 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from astronn_paper import apogee, dataset
-from astronn_paper.dataset import store
+from astronn_paper import apogee
 from astronn_paper.survey import normalise
 from astronn_paper.figures.style import figure_function
 
 
 @figure_function
-def snr_distributions(train_path, test_path):
-    """SNR of the training set, the high-SNR test set and the individual visits of both."""
+def snr_distributions(snr: dict):
+    """SNR of the training set, the high-SNR test set and the individual visits of both:
+    ``snr[(set, kind)]`` for set ``"train"``/``"test"`` and kind ``"combined"``/``"visits"``
+    (:func:`astronn_paper.dataset.store.snr_by_group`; a missing key is left out)."""
     groups = [
-        ("training (combined)", train_path, "combined", "C0"),
-        ("high-SNR test (combined)", test_path, "combined", "C1"),
-        ("visits of training stars", train_path, "visits", "C2"),
-        ("visits of test stars", test_path, "visits", "C3"),
+        ("training (combined)", ("train", "combined"), "C0"),
+        ("high-SNR test (combined)", ("test", "combined"), "C1"),
+        ("visits of training stars", ("train", "visits"), "C2"),
+        ("visits of test stars", ("test", "visits"), "C3"),
     ]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     bins = np.logspace(0.5, 3.3, 60)
-    for label, path, kind, color in groups:
-        try:
-            snr = dataset.load_columns(path, ["SNR"], kind)["SNR"]
-        except KeyError:  # no visits compiled
+    for label, key, color in groups:
+        if key not in snr:   # no visits compiled
             continue
-        snr = snr[np.isfinite(snr) & (snr > 0)]
-        at_max = int(np.sum(snr == snr.max()))
+        kind = key[1]
+        values = np.asarray(snr[key])
+        snr_k = values[np.isfinite(values) & (values > 0)]
+        at_max = int(np.sum(snr_k == snr_k.max()))
         if kind == "combined" and at_max >= 10:   # many spectra share the largest value: a ceiling
-            ax.annotate(f"{at_max:,} spectra at SNR = {snr.max():,.0f}\n(ceiling of the survey's SNR)",
-                        xy=(snr.max(), at_max), xytext=(0.98, 0.6), textcoords="axes fraction",
+            ax.annotate(f"{at_max:,} spectra at SNR = {snr_k.max():,.0f}\n(ceiling of the survey's SNR)",
+                        xy=(snr_k.max(), at_max), xytext=(0.98, 0.6), textcoords="axes fraction",
                         ha="right", fontsize=9,
                         arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
-        ax.hist(snr, bins=bins, histtype="step", lw=1.6, color=color,
+        ax.hist(snr_k, bins=bins, histtype="step", lw=1.6, color=color,
                 ls="--" if kind == "visits" else "-",
-                label=f"{label}: N = {snr.size:,}, median {np.median(snr):.1f}")
+                label=f"{label}: N = {snr_k.size:,}, median {np.median(snr_k):.1f}")
     ax.set(xscale="log", xlabel="SNR (median S/N per pixel)", ylabel="number of spectra",
            title="Signal-to-noise ratio of the compiled spectra")
     for s in (100, 200):
@@ -47,9 +48,10 @@ def snr_distributions(train_path, test_path):
 
 
 @figure_function
-def teff_logg(train_path):
-    """ASPCAP Teff-logg of the training stars coloured by [Fe/H]; missing logg counted."""
-    teff, logg, feh = _labels(train_path).T
+def teff_logg(labels: np.ndarray):
+    """ASPCAP Teff-logg of the training stars coloured by [Fe/H]; missing logg counted.
+    ``labels``: (n, 3) Teff, logg, [Fe/H] (-9999 missing)."""
+    teff, logg, feh = np.asarray(labels).T
     has = logg != apogee.MISSING
     has_fe = feh != apogee.MISSING
     fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
@@ -66,11 +68,6 @@ def teff_logg(train_path):
     if np.any(has & ~has_fe):
         fig.legend(fontsize=9, loc="outside lower center", frameon=False, markerscale=2)
     return fig
-
-
-def _labels(path) -> np.ndarray:
-    """Teff, logg, [Fe/H] of the combined group (labels only: the spectra are not read)."""
-    return store.labels(path, ("teff", "logg", "Fe"))
 
 
 @figure_function

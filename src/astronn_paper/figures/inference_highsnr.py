@@ -170,7 +170,7 @@ def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=
     a network reading those lines returns a higher abundance for a lower flux
     (d [X/H] / d flux < 0)."""
     windows = apogee.aspcap_windows() if windows is None else windows
-    lam = apogee.wavelength()[apogee.gap_delete_index()]
+    lam = apogee.kept_wavelength()
     # break the curves across the detector gaps
     breaks = np.flatnonzero(np.diff(lam) > 5 * np.median(np.diff(lam))) + 1
 

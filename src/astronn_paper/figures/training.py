@@ -80,7 +80,7 @@ def censoring_windows():
     """Which of the 7514 input pixels each element's branch of the censored network sees,
     coloured by the kind of feature (legend), with the number of pixels at right."""
     windows = apogee.aspcap_windows()
-    lam = apogee.wavelength()[apogee.gap_delete_index()]
+    lam = apogee.kept_wavelength()
     elems = list(apogee.ABUNDANCES)
     fig, ax = plt.subplots(figsize=(9.2, 6.4), layout="constrained")
     seen = set()

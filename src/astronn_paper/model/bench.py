@@ -146,7 +146,9 @@ def _inference_args(p) -> None:
                    help="astroNN model folder (default: the shipped astroNN_0617_run001 if "
                         "present, else an untrained network of the paper's architecture)")
     p.add_argument("--n", type=int, default=2000, help="spectra (default 2000)")
-    p.add_argument("--mc", type=mc_passes, default=100, help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default 100)")
+    p.add_argument("--mc", type=mc_passes, default=None,
+                   help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default: the profile's "
+                        "mc_passes, $ASTRONN_PAPER_PROFILE else default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic spectra / masks")
     p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
                    help="the engine's precision (default: $ASTRONN_PAPER_PRECISION, else auto: "
@@ -178,7 +180,7 @@ def run_inference(args) -> int:
                   f"weights ({folder} not found; timings do not depend on the weights)")
     eng = engine.engine(model)
     x = synthetic_spectra(args.n, args.seed, eng.arch.n_pix)
-    n, mc = len(x), int(args.mc)
+    n, mc = len(x), int(args.mc or config.get_profile(None).mc_passes)
     model.mc_num = mc
     print(f"model: {source}")
     print(f"spectra: {n} synthetic, {mc} MC-dropout passes each; "
@@ -321,7 +323,7 @@ def run_training(args) -> int:
     for kind in train.NETWORKS:
         prov = train.read_provenance(train.model_folder(kind, args.profile))
         if prov:
-            print(f"{args.profile} profile, {kind}: {prov['n_train']} spectra x "
+            print(f"{args.profile.name} profile, {kind}: {prov['n_train']} spectra x "
                   f"{prov['network']['epochs']} epochs in {prov['training_wall_time_s']:.0f} s")
     return 0
 

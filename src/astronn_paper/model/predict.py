@@ -3,7 +3,7 @@
 ::
 
     python -m astronn_paper predict apStar-r8-2M00000002+7417074.fits aspcapStar-....fits \\
-        [--model astroNN_0617_run001] [--mc 100] [--seed N] [--out labels.csv|labels.fits]
+        [--model DIR] [--profile ci|default|paper] [--mc N] [--seed N] [--out labels.csv|labels.fits]
 
 Each file is an **apStar** (``apStar-*``/``asStar-*``: HDU 1 flux, 2 error, 3 PIXMASK, on the
 8575-pixel apStar grid) or an **aspcapStar** file (``aspcapStar-*``: HDU 1 the ASPCAP-normalised
@@ -21,6 +21,12 @@ flux, 2 its error); the kind is recognised from the HDU structure, not the name.
   continuum pixels; pixels flagged with PIXMASK bits 0-7 and 12 set to 1).
 * aspcapStar: the ASPCAP-normalised spectrum, gap-deleted
   (:func:`astronn_paper.survey.normalise.aspcap`) - the paper's Section 5.4 comparison.
+
+Each kind needs the network trained on it (:data:`DEFAULT_NETWORKS`): without ``--model``
+an apStar goes to ``astroNN_0617_run001`` and an aspcapStar to ``aspcapStar_BCNNCensored``
+(a mix of both is split between them); ``--model`` sends every file to the folder it names.
+One line per network used says which it is, for how many files and why (stderr), and the
+``model`` column names it per row. ``--mc`` and ``--seed`` default to the profile's.
 
 The labels are the 22 targets of the model with their total, model and predictive
 uncertainties (fast MC dropout, :mod:`astronn_paper.model.engine`). Output: a table on stdout, or a
@@ -62,6 +68,7 @@ from pathlib import Path
 import numpy as np
 
 from astronn_paper import cache, config
+from astronn_paper.model import train
 
 #: exit status of a bad argument: a bad option, model folder or input file (the usable
 #: files are still predicted)
@@ -102,6 +109,9 @@ INFO_COLUMNS = {
     "nvisits": ("number of visits (-1: unknown)", "number of visits, NVISITS (-1: unknown)"),
     "row_rule": ("apStar row rule", "apStar row rule that chose the row: dr14-single, "
                  "dr17-single, single-n+2 or multi (empty: aspcapStar)"),
+    "model": ("network (model folder) used", "the network (model folder) that predicted the "
+              "labels: by default astroNN_0617_run001 for apStar and aspcapStar_BCNNCensored for "
+              "aspcapStar files, else the --model given"),
     "DOMAIN_SCORE": ("out-of-domain score, < 1 for 98% in domain",
                      "out-of-domain score: below 1 for 98 % of spectra like the training set's, "
                      "at any SNR; larger for spectra unlike them (NaN: not checked)"),
@@ -306,15 +316,15 @@ def _write(table, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".fits", ".fit"):
         raise InputError(f"{out}: --out must end in .csv or .fits")
-    with cache.atomic_path(out, suffix=f".tmp{suffix}") as tmp:
-        if suffix == ".csv":
+    if suffix == ".csv":
+        with cache.atomic_path(out, suffix=f".tmp{suffix}") as tmp:
             t = table.copy(copy_data=False)
             t.meta = {"comments": csv_header(table)}
             t.write(tmp, format="ascii.csv", overwrite=True, comment="# ")
-        else:
-            from astropy.io import fits
+    else:
+        from astronn_paper import fitstable
 
-            fits.HDUList([_primary_hdu(), fits_hdu(table)]).writeto(tmp, overwrite=True)
+        fitstable.write(out, [_primary_hdu(), fits_hdu(table)])
 
 
 def _label_names(table) -> list[str]:
@@ -350,83 +360,35 @@ def csv_header(table) -> list[str]:
 #: ``TCOMMn``), by label-column suffix.
 _SHORT = {"": "", "_err": "total uncertainty", "_err_model": "model (epistemic) uncertainty",
           "_err_predictive": "predictive (aleatoric) uncertainty"}
-#: FITS ``TFORMn`` letters in words.
-_TFORM = {"A": "text", "L": "logical", "B": "8-bit integer", "I": "16-bit integer",
-          "J": "32-bit integer", "K": "64-bit integer", "E": "32-bit float", "D": "64-bit float"}
-
-
-def _card(header, key: str, value, comment: str, after=None) -> None:
-    """Set ``key`` with its comment; when value and comment do not fit on one card, the
-    comment goes on a COMMENT card ``KEY: comment`` (astropy would cut it)."""
-    import warnings
-
-    from astropy.io import fits
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", fits.verify.VerifyWarning)
-        try:
-            fits.Card(key, value, comment).image
-            fits_together = True
-        except fits.verify.VerifyWarning:
-            fits_together = False
-    card = (key, value, comment) if fits_together else (key, value)
-    if key in header:
-        header[key] = card[1:]
-    elif after is not None:
-        header.insert(after, card, after=True)
-    else:
-        header.append(card, bottom=True)
-    if not fits_together:
-        header.add_comment(f"{key}: {comment}")
-
-
 def fits_hdu(table):
-    """The output table as a FITS binary table HDU (``LABELS``): ``TUNITn`` where a column
-    has a unit, ``TCOMMn`` and a ``TTYPEn`` comment describing every column, and the
-    provenance as keywords with comments (:data:`META_KEYS`)."""
-    from astropy.io import fits
-
-    from astronn_paper import apogee
+    """The output table as a FITS binary table HDU (``LABELS``, :func:`astronn_paper.fitstable.table_hdu`):
+    ``TUNITn`` where a column has a unit, ``TCOMMn`` and a ``TTYPEn`` comment describing every
+    column, and the provenance as keywords with comments (:data:`META_KEYS`)."""
+    from astronn_paper import apogee, fitstable
     from astronn_paper.model import engine
 
-    t = table.copy(copy_data=False)
-    t.meta = {}
-    units = {}
-    for col in t.itercols():            # astropy cannot write 'dex' as a FITS unit: set TUNITn below
-        units[col.name] = str(col.unit) if col.unit is not None else ""
-        col.unit = None
-    hdu = fits.table_to_hdu(t)
-    hdu.name = "LABELS"
-    h = hdu.header
     labels = set(_label_names(table))
-    for i, name in enumerate(table.colnames, start=1):
+    describe, units = {}, {}
+    for name in table.colnames:
         base, suffix = name, ""
         for suf in ("_err_predictive", "_err_model", "_err"):
             if name.endswith(suf) and name[:-len(suf)] in labels:
                 base, suffix = name[:-len(suf)], suf
                 break
         if base in labels:
-            short = f"{apogee.TARGET_TEXT.get(base, base)} {_SHORT[suffix]}".strip()
-            long = engine.label_column_description(base, suffix)
+            describe[name] = (f"{apogee.TARGET_TEXT.get(base, base)} {_SHORT[suffix]}".strip(),
+                              engine.label_column_description(base, suffix))
         else:
-            short, long = INFO_COLUMNS.get(name, (name, table[name].description or name))
-        _card(h, f"TTYPE{i}", name, short)
-        form = h[f"TFORM{i}"]
-        _card(h, f"TFORM{i}", form, f"format: {_TFORM.get(form.strip()[-1:], form)}")
-        last = f"TFORM{i}"
-        if units[name]:
-            _card(h, f"TUNIT{i}", units[name], "unit" + (
-                " (dex: log10 of a ratio)" if units[name] == "dex" else ""), after=last)
-            last = f"TUNIT{i}"
-        _card(h, f"TCOMM{i}", long, "", after=last)
+            describe[name] = INFO_COLUMNS.get(name, (name, table[name].description or name))
+        units[name] = str(table[name].unit) if table[name].unit is not None else ""
+    hdu = fitstable.table_hdu(table, "LABELS", describe, units, comments=(
+        "astroNN labels of APOGEE spectra (Leung & Bovy 2019), written by",
+        "'python -m astronn_paper predict'. TCOMMn describes column n; Teff is",
+        "in K, log g and the [X/H] in dex ([X/H] relative to the Sun).",
+        "<label>_err**2 = <label>_err_model**2 + <label>_err_predictive**2."))
     for key, value in table.meta.items():
         keyword, comment = META_KEYS.get(key, (key[:8].upper(), key))
-        _card(h, keyword, value, comment)
-    for line in ("astroNN labels of APOGEE spectra (Leung & Bovy 2019), written by",
-                 "'python -m astronn_paper predict'. TCOMMn describes column n; Teff is",
-                 "in K, log g and the [X/H] in dex ([X/H] relative to the Sun).",
-                 "<label>_err**2 = <label>_err_model**2 + <label>_err_predictive**2."):
-        h.add_comment(line)
+        fitstable.card(hdu.header, keyword, value, comment)
     return hdu
 
 
@@ -452,8 +414,10 @@ def _print(table, targets, stream=None, threshold=float("nan")) -> None:
     for row in table:
         dom = ""
         if "DOMAIN_SCORE" in row.colnames and np.isfinite(row["DOMAIN_SCORE"]):
-            dom = f"  DOMAIN_SCORE {row['DOMAIN_SCORE']:.2f}" + ("  OUT OF DOMAIN" if row["OUT_OF_DOMAIN"] else "")
-        print(f"{row['apogee_id']}  ({row['kind']}, {os.path.basename(row['file'])}){dom}",
+            dom = f"  DOMAIN_SCORE {row['DOMAIN_SCORE']:.2f}"
+            dom += "  OUT OF DOMAIN" if row["OUT_OF_DOMAIN"] else ""
+        net = f", network {row['model']}" if "model" in row.colnames else ""
+        print(f"{row['apogee_id']}  ({row['kind']}, {os.path.basename(row['file'])}{net}){dom}",
               file=stream)
         cells = []
         for t in targets:
@@ -463,15 +427,58 @@ def _print(table, targets, stream=None, threshold=float("nan")) -> None:
             print("".join(cells[i:i + 4]), file=stream)
 
 
-def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
-        progress: bool = False) -> int:
-    """Predict the labels of ``files``; returns the exit status (0 when all went well)."""
-    from astropy.table import Table, hstack
+#: The network each kind of spectrum needs when no ``--model`` is given (a folder shipped at
+#: the top of the repository), and why: a network expects the normalisation it was trained on.
+DEFAULT_NETWORKS = {
+    "apStar": (train.NETWORKS["censored"].folder, "the paper's network, trained on "
+               "continuum-normalised apStar spectra"),
+    "aspcapStar": (train.ASPCAP_VARIANT, "the censored network trained on ASPCAP-normalised "
+                   "aspcapStar spectra"),
+}
 
-    from astronn_paper import __version__, config
+
+def choose_model(kind: str, model_dir=None) -> tuple[Path, str]:
+    """``(folder, why)``: the network that predicts a spectrum of ``kind`` (``"apStar"`` or
+    ``"aspcapStar"``, :func:`file_kind`): ``model_dir`` when given, else the shipped network
+    trained on that kind (:data:`DEFAULT_NETWORKS`)."""
+    if model_dir is not None:
+        return Path(model_dir), "given by --model"
+    name, why = DEFAULT_NETWORKS[kind]
+    return config.shipped_model_dir(name), f"{why} (--model chooses another)"
+
+
+def _merge_meta(metas: list[dict], labels: list[str]) -> dict:
+    """One provenance dict from those of several networks: a value all share is kept as is,
+    differing ones become ``"<label>: value; <label>: value"``; counts are added and a
+    warning of any of them is kept."""
+    out = {}
+    for key in metas[0]:
+        values = [m[key] for m in metas]
+        if key == "n_out_of_domain":
+            out[key] = int(sum(values))
+        elif key == "warning":
+            out[key] = next((v for v in values if v), "")
+        elif all(v == values[0] for v in values):
+            out[key] = values[0]
+        else:
+            out[key] = "; ".join(f"{lab}: {v}" for lab, v in zip(labels, values))
+    return out
+
+
+def run(files, model_dir=None, mc: int | None = None, seed: int | None = None, out=None,
+        progress: bool = False, profile=None) -> int:
+    """Predict the labels of ``files``; returns the exit status (0 when all went well).
+
+    Without ``model_dir`` each file goes to the network trained on its kind
+    (:func:`choose_model`); ``mc`` defaults to the profile's ``mc_passes`` and the seed to the
+    profile's ``predict`` seed. One line per network used says which and why (stderr)."""
+    from astropy.table import Table, hstack, vstack
+
+    from astronn_paper import __version__
     from astronn_paper.model import engine
 
-    model_dir = Path(model_dir) if model_dir else config.shipped_model_dir()
+    p = config.get_profile(profile)
+    mc = p.mc_passes if mc is None else mc
     problems = argument_problems(mc=mc, seed=seed, out=out, model_dir=model_dir)
     if problems:
         for line in problems:
@@ -489,49 +496,75 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
         if len(files) > 1:         # with one file, its own error line says it all
             print("error: no usable spectrum among the files given", file=sys.stderr)
         return EXIT_BAD_INPUT
-    try:
-        model = engine.load_model(model_dir)
-    except engine.ModelFolderError as exc:   # a folder, but a broken or foreign one
-        print(f"error: --model: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    trained = model_provenance(model_dir)
-    for line in provenance_lines(trained):
-        print(line, file=sys.stderr)
-    seed = config.seed_for("predict") if seed is None else int(seed)
-    x = np.stack([s.spec for s in spectra])
-    x_err = np.stack([s.spec_err for s in spectra])
-    pred = engine.predict(model, x, x_err, mc=mc, seed=seed, progress=progress)
-    dom_score, dom_flag, dom_thr, dom_note = domain_check(model_dir, x, x_err)
-    if dom_note:
-        print(dom_note, file=sys.stderr)
-    for s, sc, fl in zip(spectra, dom_score, dom_flag):
-        if fl:
-            print(f"warning: {s.apogee_id} ({s.path}): out of domain, DOMAIN_SCORE {sc:.2f} > "
-                  f"{dom_thr:.2f}: unlike the training spectra, its labels are unreliable",
-                  file=sys.stderr)
-    info = Table({"apogee_id": [s.apogee_id for s in spectra],
-                  "file": [s.path for s in spectra], "kind": [s.kind for s in spectra],
-                  "row": np.array([s.row for s in spectra], np.int16),
-                  "nvisits": np.array([s.nvisits for s in spectra], np.int16),
-                  "row_rule": [s.rule for s in spectra],
-                  "DOMAIN_SCORE": np.asarray(dom_score, np.float32),
-                  "OUT_OF_DOMAIN": np.asarray(dom_flag, bool)})
-    for col in info.itercols():
-        col.description = INFO_COLUMNS[col.name][1]
-    table = hstack([info, pred.to_table()], metadata_conflicts="silent")
-    table.meta = {"software": f"astronn_paper {__version__}", "engine": pred.meta["engine"],
-                  "model": str(model_dir.resolve()), "model_class": pred.meta["model_class"],
-                  "mc": pred.meta["mc"], "seed": seed,
-                  "normalise": "apStar: normalise.continuum; aspcapStar: normalise.aspcap",
-                  "trained_survey": trained["survey"],
-                  "trained_synthetic": "unknown" if trained["synthetic"] is None else bool(trained["synthetic"]),
-                  "trained_profile": trained["profile"] or "unknown",
-                  "trained_seed": -1 if trained["seed"] is None else int(trained["seed"]),
-                  "trained_n_stars": -1 if trained["n_stars"] is None else int(trained["n_stars"]),
-                  "domain_threshold": float(dom_thr) if np.isfinite(dom_thr) else "none",
-                  "n_out_of_domain": int(np.sum(dom_flag))}
-    if trained["synthetic"]:
-        table.meta["warning"] = SYNTHETIC_WARNING[len("warning: "):]
+    groups: dict[Path, list[int]] = {}     # network -> indices of its spectra, in input order
+    reasons: dict[Path, str] = {}
+    for i, s in enumerate(spectra):
+        folder, why = choose_model(s.kind, model_dir)
+        groups.setdefault(folder, []).append(i)
+        reasons[folder] = why
+    seed = config.seed_for("predict", p) if seed is None else int(seed)
+    parts, metas, labels, thresholds, printed = [], [], [], [], set()
+    for folder, idx in groups.items():
+        kinds = sorted({spectra[i].kind for i in idx})
+        n = len(idx)
+        try:
+            model = engine.load_model(folder)
+        except engine.ModelFolderError as exc:   # a folder, but a broken or foreign one
+            print(f"error: {'--model: ' if model_dir is not None else ''}{exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"network {folder.name} for {n} {'/'.join(kinds)} file{'s' * (n != 1)}: "
+              f"{reasons[folder]}", file=sys.stderr)
+        trained = model_provenance(folder)
+        for line in provenance_lines(trained):
+            if line not in printed:               # the synthetic-survey warning once
+                print(line, file=sys.stderr)
+                printed.add(line)
+        group = [spectra[i] for i in idx]
+        x = np.stack([s.spec for s in group])
+        x_err = np.stack([s.spec_err for s in group])
+        pred = engine.predict(model, x, x_err, mc=mc, seed=seed, progress=progress)
+        dom_score, dom_flag, dom_thr, dom_note = domain_check(folder, x, x_err)
+        if dom_note:
+            print(dom_note, file=sys.stderr)
+        for s, sc, fl in zip(group, dom_score, dom_flag):
+            if fl:
+                print(f"warning: {s.apogee_id} ({s.path}): out of domain, DOMAIN_SCORE {sc:.2f} > "
+                      f"{dom_thr:.2f}: unlike the training spectra, its labels are unreliable",
+                      file=sys.stderr)
+        info = Table({"apogee_id": [s.apogee_id for s in group],
+                      "file": [s.path for s in group], "kind": [s.kind for s in group],
+                      "row": np.array([s.row for s in group], np.int16),
+                      "nvisits": np.array([s.nvisits for s in group], np.int16),
+                      "row_rule": [s.rule for s in group],
+                      "model": [folder.name] * n,
+                      "DOMAIN_SCORE": np.asarray(dom_score, np.float32),
+                      "OUT_OF_DOMAIN": np.asarray(dom_flag, bool)})
+        part = hstack([info, pred.to_table()], metadata_conflicts="silent")
+        part["_order"] = idx
+        parts.append(part)
+        labels.append("/".join(kinds))
+        thresholds.append(dom_thr)
+        metas.append({
+            "engine": pred.meta["engine"], "model": str(folder.resolve()),
+            "model_class": pred.meta["model_class"], "mc": pred.meta["mc"], "seed": seed,
+            "normalise": "apStar: normalise.continuum; aspcapStar: normalise.aspcap",
+            "trained_survey": trained["survey"],
+            "trained_synthetic": "unknown" if trained["synthetic"] is None else bool(trained["synthetic"]),
+            "trained_profile": trained["profile"] or "unknown",
+            "trained_seed": -1 if trained["seed"] is None else int(trained["seed"]),
+            "trained_n_stars": -1 if trained["n_stars"] is None else int(trained["n_stars"]),
+            "domain_threshold": float(dom_thr) if np.isfinite(dom_thr) else "none",
+            "n_out_of_domain": int(np.sum(dom_flag)),
+            "warning": SYNTHETIC_WARNING[len("warning: "):] if trained["synthetic"] else ""})
+    table = vstack(parts, metadata_conflicts="silent") if len(parts) > 1 else parts[0]
+    table = table[np.argsort(np.asarray(table["_order"]), kind="stable")]
+    table.remove_column("_order")
+    for name, (_, description) in INFO_COLUMNS.items():
+        table[name].description = description
+    meta = _merge_meta(metas, labels)
+    if not meta["warning"]:
+        del meta["warning"]
+    table.meta = {"software": f"astronn_paper {__version__}", **meta}
     if out:
         try:
             _write(table, Path(out))
@@ -543,7 +576,8 @@ def run(files, model_dir=None, mc: int = 100, seed: int | None = None, out=None,
             return EXIT_FAILED
         print(f"wrote {len(table)} star(s) to {out}", file=sys.stderr)
     else:
-        _print(table, pred.targetname, threshold=dom_thr)
+        finite = [t for t in thresholds if np.isfinite(t)]
+        _print(table, pred.targetname, threshold=finite[0] if finite else float("nan"))
     return status
 
 
@@ -601,21 +635,31 @@ def _seed(value: str) -> int:
 
 def _cli(args) -> int:
     return run(args.files, model_dir=args.model, mc=args.mc, seed=args.seed, out=args.out,
-               progress=len(args.files) > 200)
+               progress=len(args.files) > 200, profile=args.profile)
 
 
 def register(subparsers) -> None:
+    mc = ", ".join(f"{name} {prof.mc_passes}" for name, prof in config.PROFILES.items())
     p = subparsers.add_parser(
         "predict", help="labels and uncertainties of apStar / aspcapStar files",
         description="Predict the 22 labels (with total, model and predictive uncertainties) "
                     "of APOGEE apStar (DR14 or DR17, any telescope; combined spectrum, "
                     "continuum-normalised as in the paper) or aspcapStar files with the trained "
-                    "network (fast MC dropout). Prints what the model was trained on.")
+                    "network (fast MC dropout). Each file goes to the network trained on its "
+                    "kind unless --model names one; prints which network and what it was "
+                    "trained on.")
     p.add_argument("files", nargs="+", metavar="FILE.fits", help="apStar or aspcapStar files")
     p.add_argument("--model", default=None, metavar="DIR",
-                   help="astroNN model folder (default: the shipped astroNN_0617_run001)")
-    p.add_argument("--mc", type=mc_passes, default=100, help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default 100)")
-    p.add_argument("--seed", type=_seed, default=None, help="seed of the dropout masks (0 .. 2**32-1)")
+                   help="astroNN model folder for every file (default: the shipped "
+                        f"{DEFAULT_NETWORKS['apStar'][0]} for apStar and "
+                        f"{DEFAULT_NETWORKS['aspcapStar'][0]} for aspcapStar files)")
+    p.add_argument("--profile", default=None,
+                   help="profile whose MC passes and seed are the defaults (default: "
+                        "$ASTRONN_PAPER_PROFILE, else default)")
+    p.add_argument("--mc", type=mc_passes, default=None,
+                   help=f"MC-dropout passes, >= {config.MIN_MC_PASSES} (default: the profile's: {mc})")
+    p.add_argument("--seed", type=_seed, default=None,
+                   help="seed of the dropout masks, 0 .. 2**32-1 (default: the profile's)")
     p.add_argument("--out", default=None, metavar="OUT.csv|OUT.fits",
                    help="write a CSV or FITS table instead of printing")
     p.set_defaults(func=_cli)

@@ -1,9 +1,10 @@
-"""Cached network predictions on compiled datasets.
+"""The one cache of network predictions, and the predictions of compiled datasets.
 
-:func:`predict_set` runs the fast MC-dropout engine (:mod:`astronn_paper.model.engine`) of a model
-folder over one group (``combined`` or ``visits``) of a compiled dataset and caches the result
-in ``<data>/<profile>/predictions/``, keyed by a fingerprint of the model weights, the dataset,
-the group, the rows, the number of MC passes and the seed. Notebooks call it freely: the second
+Every cached product of a network (:func:`predict_set` here, the cluster members'
+predictions, the element response table) is an HDF5 file in ``<data>/<profile>/predictions/``
+named by a fingerprint of its key: :func:`network_key` (the weights, the engine's version and
+arithmetic) plus what else decides it (dataset, rows, MC passes, seed, ...);
+:func:`write_cache` / :func:`read_cache` write and read it. Notebooks call freely: the second
 call is a file read.
 """
 from __future__ import annotations
@@ -29,6 +30,20 @@ def model_fingerprint(folder: os.PathLike) -> str:
                                      for n in ("model_weights.h5", "astroNN_model_parameter.json")))
 
 
+def network_key(model_folder: os.PathLike) -> dict:
+    """What decides every prediction of a network besides its input: the folder's weights and
+    parameters, the engine's version and its arithmetic (fp32 or bf16) in this process."""
+    from astronn_paper.model import blas, engine
+
+    return {"model": model_fingerprint(model_folder), "engine": engine.ENGINE_VERSION,
+            "precision": blas.resolve_precision()}
+
+
+def cache_file(name: str, key: dict, profile=None) -> Path:
+    """``<data>/<profile>/predictions/<name>__<fingerprint of key>.h5``."""
+    return config.predictions_dir(profile) / f"{name}__{cache.fingerprint(key)}.h5"
+
+
 def load_model(folder: os.PathLike):
     """``astroNN.models.load_folder`` with a clear message for a missing or broken folder.
 
@@ -50,21 +65,18 @@ def predict_set(model_folder: os.PathLike, dataset_path: os.PathLike, kind: str 
     ``targets`` and ``rows`` (indices into the group).
     """
     from astronn_paper import dataset
-    from astronn_paper.model import blas, engine
     from astronn_paper.dataset import fingerprint as dataset_fingerprint
+    from astronn_paper.model import engine
 
     p = config.get_profile(profile)
     mc = p.mc_passes if mc is None else int(mc)
     model_folder, dataset_path = Path(model_folder), Path(dataset_path)
     seed = config.seed_for(f"predict:{model_folder.name}:{dataset_path.stem}:{kind}", p)
-    key = {
-        "model": model_fingerprint(model_folder), "dataset": dataset_fingerprint(dataset_path),
-        "kind": kind, "mc": mc, "seed": seed,
-        "engine": engine.ENGINE_VERSION, "precision": blas.resolve_precision(),
+    key = network_key(model_folder) | {
+        "dataset": dataset_fingerprint(dataset_path), "kind": kind, "mc": mc, "seed": seed,
         "rows": None if rows is None else cache.array_fingerprint(np.asarray(rows)),
     }
-    fp = cache.fingerprint(key)
-    out = config.predictions_dir(p) / f"{model_folder.name}__{dataset_path.stem}__{kind}__{fp}.h5"
+    out = cache_file(f"{model_folder.name}__{dataset_path.stem}__{kind}", key, p)
     if out.is_file() and not force:
         return read_cache(out)
 

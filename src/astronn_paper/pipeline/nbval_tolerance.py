@@ -10,10 +10,12 @@ number one unit off in its last digit. nbval itself compares text exactly.
 What is tolerated, and nothing else: every number of a text output (after nbval's sanitizing) may
 differ from the committed one by **one unit in its last printed digit** - ``21.8462`` against
 ``21.8463`` or ``21.8461``, ``0.10`` against ``0.11``, ``1234`` against ``1235``, ``1.23e-05``
-against ``1.24e-05`` (same exponent). The sign and the number of digits must match (``9.99``
-against ``10.00`` fails), except that zero may carry either sign: ``-0.000`` against ``0.000``
-(and against ``0.001``) passes; a right-aligned column may then trade its padding space for the
-minus sign. All other text must be identical. A "number" is a run of digits (thousands
+against ``1.24e-05`` (same exponent), ``-0.0009791`` against ``-0.000979`` (``%g`` drops a
+trailing zero: the shorter decimal part reads as padded with zeros). The sign and the integer
+digits must match (``9.99`` against ``10.00`` fails), except that zero may carry either sign:
+``-0.000`` against ``0.000`` (and against ``0.001``) passes. The text between numbers must be
+identical except for the number of spaces that pad an aligned column (a number one character
+longer moves it). A "number" is a run of digits (thousands
 separators included: ``35,723``) with an optional sign, decimal part and exponent, not glued to
 a letter, dot or comma: ``M67``, ``fp32``, ``2.15.0``, ``[1,2,3]`` are text and must match.
 
@@ -67,21 +69,38 @@ def _layout(digits: str) -> str:
     return re.sub(r"\d", "0", digits)
 
 
-def _units(m: re.Match) -> int:
-    """The number in units of its last printed digit, signed."""
-    u = int(m["int"].replace(",", "") + (m["frac"] or ""))
+def _units(m: re.Match, n_frac: int | None = None) -> int:
+    """The number in units of its last printed digit (or of its ``n_frac``-th decimal), signed."""
+    frac = m["frac"] or ""
+    u = int(m["int"].replace(",", "") + frac.ljust(n_frac if n_frac is not None else len(frac), "0"))
     return -u if m["sign"] == "-" else u
 
 
 def numbers_close(a: re.Match, b: re.Match) -> bool:
-    """Two printed numbers differ by at most one unit in the last digit, with the same layout."""
-    if (a["exp"] or "") != (b["exp"] or "") or _layout(a["int"]) != _layout(b["int"]) \
-            or len(a["frac"] or "") != len(b["frac"] or ""):
+    """Two printed numbers differ by at most one unit in the last digit, with the same layout.
+    A shorter decimal part reads as padded with zeros (``%g`` drops trailing zeros:
+    ``-0.000979`` is ``-0.0009790`` next to ``-0.0009791``)."""
+    if (a["exp"] or "") != (b["exp"] or "") or _layout(a["int"]) != _layout(b["int"]):
         return False
-    ua, ub = _units(a), _units(b)
+    n_frac = max(len(a["frac"] or ""), len(b["frac"] or ""))
+    ua, ub = _units(a, n_frac), _units(b, n_frac)
     if a["sign"] != b["sign"] and ua != 0 and ub != 0:
         return False                      # the sign must match, except for a zero
     return abs(ua - ub) <= 1
+
+
+def _spaces(text: str) -> str:
+    """``text`` with each run of spaces read as one space, and none at its ends."""
+    return re.sub(" +", " ", text).strip(" ")
+
+
+def _padding_moved(ra: str, ta: str, ref_numbers, test_numbers, i: int) -> bool:
+    """The text before number ``i`` is longer or shorter by as many characters as the number
+    after it (right-aligned) or before it (left-aligned) is shorter or longer."""
+    d = len(ta) - len(ra)
+    widths = [len(ref_numbers[j].group()) - len(test_numbers[j].group())
+              for j in (i, i - 1) if 0 <= j < len(ref_numbers)]
+    return d != 0 and d in widths
 
 
 def within_last_digit(ref: str, test: str) -> bool:
@@ -98,12 +117,11 @@ def within_last_digit(ref: str, test: str) -> bool:
     for i, (ra, ta) in enumerate(zip(ref_texts, test_texts)):
         if ra == ta:
             continue
-        # the text before number i may differ only by a padding space that a zero's minus
-        # sign took ("  -0.000" against "   0.000" in a right-aligned column)
-        if i < len(ref_numbers):
-            sr, st = ref_numbers[i]["sign"], test_numbers[i]["sign"]
-            if sr != st and ra + " " * len(sr) == ta + " " * len(st):
-                continue
+        # the text around the numbers may differ only in the spaces that pad an aligned column
+        # when a number next to it is printed one character longer or shorter ("  -0.000"
+        # against "   0.000", "-0.0009791" against " -0.000979"): as many spaces as characters
+        if _spaces(ra) == _spaces(ta) and _padding_moved(ra, ta, ref_numbers, test_numbers, i):
+            continue
         return False
     return True
 

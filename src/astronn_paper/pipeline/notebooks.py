@@ -79,10 +79,18 @@ def _output_texts(output) -> list[str]:
             for k, v in data.items() if k.startswith("text/")]
 
 
+def _renders_markdown(cell) -> bool:
+    """A code cell that renders prose: a verdict call, or a Markdown output."""
+    return cell["cell_type"] == "code" and (
+        bool(verdict_templates("".join(cell["source"])))
+        or any("text/markdown" in out.get("data", {}) for out in cell.get("outputs", [])))
+
+
 def output_problems(nb) -> list[str]:
     """What is wrong with an executed notebook as a document (empty when nothing): absolute
     paths or object reprs in any text output, a stderr stream, an error output, a figure not
-    followed by a markdown cell before the next code cell, or a last cell that is not markdown.
+    followed by a markdown cell or a rendered verdict (:func:`verdict_templates`) before the next
+    code cell, or a last cell that is not markdown.
     ``nb`` is an ``nbformat`` notebook or its dict."""
     problems = []
     cells = nb["cells"]
@@ -105,8 +113,8 @@ def output_problems(nb) -> list[str]:
                     problems.append(f"{where}: object repr {m.group(0)!r}")
         if any("image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {})
                for out in outputs):
-            nxt = cells[i + 1]["cell_type"] if i + 1 < len(cells) else None
-            if nxt != "markdown":
+            nxt = cells[i + 1] if i + 1 < len(cells) else None
+            if nxt is None or not (nxt["cell_type"] == "markdown" or _renders_markdown(nxt)):
                 problems.append(f"{where}: a figure with no markdown cell after it")
     if not cells or cells[-1]["cell_type"] != "markdown":
         problems.append("the notebook does not end with a markdown cell")
@@ -220,24 +228,59 @@ def _read(nb):
     return nbformat.read(str(nb), as_version=4) if isinstance(nb, (str, Path)) else nb
 
 
+def verdict_templates(source: str) -> list[str] | None:
+    """The typed text of the verdict templates a code cell renders (``verdict("…", x=…)``, see
+    :mod:`astronn_paper.analysis.verdicts`), ``{fields}`` removed: the prose of a rendered verdict.
+    None when the cell renders none (or does not parse)."""
+    import ast
+
+    from astronn_paper.analysis.verdicts import VERDICT_CALL
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if func != VERDICT_CALL:
+            continue
+        parts = node.args[0].values if isinstance(node.args[0], ast.JoinedStr) else [node.args[0]]
+        text = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
+        found.append(re.sub(r"\{[^{}]*\}", " ", text))
+    return found or None
+
+
 def prose_number_problems(nb_path) -> list[str]:
     """One line per number of a markdown cell that no code cell above it (source or outputs), no
     transcribed value of the paper and no :data:`METHOD_CONSTANTS` entry backs (:func:`is_backed`).
+    A code cell rendering a verdict (:func:`verdict_templates`) is prose for its typed text, which
+    is checked likewise, and computed for its output (the ``{fields}`` filled in by the run): its
+    source backs nothing, its rendered Markdown backs what follows.
     ``nb_path`` is a notebook file or an ``nbformat`` notebook."""
     nb = _read(nb_path)
     name = Path(nb_path).stem if isinstance(nb_path, (str, Path)) else "notebook"
     known = _paper_and_constant_numbers()
     problems = []
+
+    def check(i, text):
+        ordered = sorted(known)
+        for written, value, percent, context in prose_numbers(text):
+            if not is_backed(value, percent, ordered):
+                problems.append(f"{name} cell {i}: {written} in '…{context}…'")
+
     for i, cell in enumerate(nb["cells"]):
         source = "".join(cell["source"])
         if cell["cell_type"] == "code":
-            texts = [source] + [t for out in cell.get("outputs", []) for t in _output_texts(out)]
-            known |= _source_numbers("\n".join(texts))
+            outputs = [t for out in cell.get("outputs", []) for t in _output_texts(out)]
+            templates = verdict_templates(source)
+            for text in templates or []:
+                check(i, text)
+            known |= _source_numbers("\n".join(([] if templates else [source]) + outputs))
         elif cell["cell_type"] == "markdown":
-            ordered = sorted(known)
-            for written, value, percent, context in prose_numbers(source):
-                if not is_backed(value, percent, ordered):
-                    problems.append(f"{name} cell {i}: {written} in '…{context}…'")
+            check(i, source)
     return problems
 
 
@@ -253,24 +296,34 @@ def _package_names() -> set[str]:
 
 
 def placeholder_problems(nb_path) -> list[str]:
-    """One line per placeholder left in a markdown cell (outside code spans and math): TODO, FIXME,
+    """One line per placeholder left in a markdown cell or a rendered verdict (a code cell's Markdown
+    output), outside code spans and math: TODO, FIXME,
     XXX, TBD, a ``{…}`` format field, an ALL-CAPS_UNDERSCORE token alone on its line, or one that
     names nothing in the package's source nor in the notebook's code cells and outputs
     (``APOGEE_ID`` and ``SIG_SKYLINE`` are names; ``RESP_TABLE_VERDICT`` is not)."""
     nb = _read(nb_path)
     name = Path(nb_path).stem if isinstance(nb_path, (str, Path)) else "notebook"
     code = "\n".join("".join(c["source"]) + "\n" + "\n".join(t for o in c.get("outputs", [])
+                                                            if "text/markdown" not in o.get("data", {})
                                                             for t in _output_texts(o))
                      for c in nb["cells"] if c["cell_type"] == "code")
     names = _package_names() | set(_CAPS_TOKEN.findall(code))
     problems = []
     for i, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "markdown":
-            continue
-        text = re.sub(r"```.*?```|`[^`\n]*`|\$[^$]*\$", " ", "".join(cell["source"]), flags=re.S)
-        alone = {t for line in text.splitlines() for t in _CAPS_TOKEN.findall(line)
-                 if line.strip(" *#_>") == t}
-        found = [m.group(0) for m in _PLACEHOLDER.finditer(text)]
-        found += [t for t in _CAPS_TOKEN.findall(text) if t in alone or t not in names]
-        problems += [f"{name} cell {i}: placeholder {t!r}" for t in found]
+        if cell["cell_type"] == "markdown":
+            texts = ["".join(cell["source"])]
+        else:     # a rendered verdict is prose too
+            texts = ["".join(o["data"]["text/markdown"]) for o in cell.get("outputs", [])
+                     if "text/markdown" in o.get("data", {})]
+        for text in texts:
+            problems += _placeholders(text, names, f"{name} cell {i}")
     return problems
+
+
+def _placeholders(text: str, names: set[str], where: str) -> list[str]:
+    text = re.sub(r"```.*?```|`[^`\n]*`|\$[^$]*\$", " ", text, flags=re.S)
+    alone = {t for line in text.splitlines() for t in _CAPS_TOKEN.findall(line)
+             if line.strip(" *#_>") == t}
+    found = [m.group(0) for m in _PLACEHOLDER.finditer(text)]
+    found += [t for t in _CAPS_TOKEN.findall(text) if t in alone or t not in names]
+    return [f"{where}: placeholder {t!r}" for t in found]

@@ -28,6 +28,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -117,11 +118,16 @@ def _digest(path: Path) -> str:
 
 
 def check(notebooks: list[os.PathLike], extra: list[str] | None = None,
-          sanitize: os.PathLike | None = SANITIZE_FILE, stream=None) -> int:
+          sanitize: os.PathLike | None = SANITIZE_FILE, stream=None,
+          after: dict[str, tuple[str, ...]] | None = None, jobs: int = 1) -> int:
     """Re-run ``notebooks`` under nbval, comparing their outputs with the committed ones;
-    returns pytest's exit code (0: every output reproduced). ``sanitize``: nbval's regex file,
-    relative to the repository (None: nothing masked). ``python -m astronn_paper test
-    --reproduce`` calls it with the nine notebooks of :data:`~.stages.STAGES`."""
+    returns 0 when every output reproduced, else pytest's exit code. ``sanitize``: nbval's regex
+    file, relative to the repository (None: nothing masked). Each notebook is one nbval session;
+    up to ``jobs`` run at once, each after the notebooks named in ``after[its name]`` (the
+    pipeline's stage order). ``python -m astronn_paper test --reproduce`` calls it with the nine
+    notebooks of :data:`~.stages.STAGES`."""
+    from astronn_paper.pipeline import schedule
+
     stream = stream or sys.stdout
     root = config.repo_root()
     paths = [Path(p).resolve() for p in notebooks]
@@ -137,20 +143,45 @@ def check(notebooks: list[os.PathLike], extra: list[str] | None = None,
                   "nbval would not compare them; execute the notebook first", file=stream)
         return 2
     before = {p: _digest(p) for p in paths}
-    cmd = pytest_command(paths, sanitize_path, extra)
-    print(f"{len(paths)} notebook(s); profile default, {PRECISION}; masked: "
+    print(f"{len(paths)} notebook(s), up to {jobs} at a time; profile default, {PRECISION}; masked: "
           f"{config.shown_path(sanitize_path) if sanitize_path else 'nothing'}; "
           "tolerated: one unit in a number's last digit", file=stream)
-    print("running:", " ".join(cmd), file=stream, flush=True)
+    print("each: " + " ".join(pytest_command([Path("<notebook>")], sanitize_path, extra)[1:]),
+          file=stream, flush=True)
+    by_name = {p.stem: p for p in paths}
+    logs = {name: Path(tempfile.mkstemp(prefix=f"nbval-{name}-", suffix=".log")[1]) for name in by_name}
+    codes: dict[str, int] = {}
+
+    def start(name):
+        with open(logs[name], "wb") as fh:
+            return subprocess.Popen(pytest_command([by_name[name]], sanitize_path, extra), cwd=str(root),
+                                    env=notebook_env(), stdout=fh, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+
+    def finished(name, proc, seconds):
+        codes[name] = proc.returncode
+        lines = [ln for ln in logs[name].read_text(errors="replace").splitlines() if ln.strip()]
+        print(f"{by_name[name].name}: {lines[-1].strip('= ') if lines else 'no output'}"
+              f" ({seconds:.0f} s)", file=stream, flush=True)
+
     t0 = time.time()
-    rc = subprocess.call(cmd, cwd=str(root), env=notebook_env())
+    try:
+        schedule.run_graph(list(by_name), after or {}, start, max(1, int(jobs)), finished)
+        for name, code in codes.items():
+            if code != 0:      # the whole nbval report of a notebook that did not reproduce
+                print(f"\n===== {by_name[name].name} =====\n{logs[name].read_text(errors='replace')}",
+                      file=stream, flush=True)
+    finally:
+        for log in logs.values():
+            log.unlink(missing_ok=True)
+    rc = max(codes.values(), default=1)
+    if any(c == 5 for c in codes.values()):
+        print("pytest collected no notebook cells: that is a failure here", file=stream)
+        rc = max(rc, 1) if rc != 5 else 1
     changed = [p.name for p in paths if _digest(p) != before[p]]
     if changed:
         print(f"ERROR: the check modified {', '.join(changed)}", file=stream)
         rc = rc or 1
-    if rc == 5:
-        print("pytest collected no notebook cells: that is a failure here", file=stream)
-        rc = 1
     print(f"reproduction check {'passed' if rc == 0 else 'FAILED'} in {time.time() - t0:.0f} s",
           file=stream, flush=True)
     return rc

@@ -5,79 +5,13 @@
 * :mod:`.release`    the DR14 and DR17 SAS layouts and apStar row rules
 * :mod:`.formats`    the FITS formats (allStar, apStar, aspcapStar, .sha1sum), read and written
 * :mod:`.mirror`     a SAS mirror on disk (real, or the synthetic survey exported)
-* :mod:`.synthetic`  the synthetic survey, generated in memory (:mod:`astronn_paper.synth`)
 * :mod:`.normalise`  the paper's continuum normalisation and the ASPCAP-like one
 * :mod:`.positions`  real positions and Gaia parallaxes of the allStar rows, galactocentric
   coordinates
 * :mod:`.meszaros`   the Meszaros et al. (2013) cluster membership table layout
 
-:func:`open_source` picks the backend.
+The synthetic survey, generated in memory, is the generator's
+(:mod:`astronn_paper.synth.source`); :func:`astronn_paper.dataset.sources.open_source` picks
+the backend.
 """
 from __future__ import annotations
-
-import os
-
-from astronn_paper import config
-from astronn_paper.survey.source import SurveySource
-
-
-#: The data release of a mirror source opened without one (dr14 or dr17; default dr14).
-RELEASE_ENV = "ASTRONN_PAPER_RELEASE"
-#: The survey source when none is given (synthetic or mirror; default synthetic).
-SOURCE_ENV = "ASTRONN_PAPER_SOURCE"
-
-
-class UnknownSource(config.UserValueError):
-    """A survey source that is neither ``synthetic`` nor ``mirror``."""
-
-
-class UnknownRelease(config.UserValueError):
-    """A data release that is not one of :data:`astronn_paper.survey.release.RELEASES`."""
-
-
-class NoMirror(config.UserError, RuntimeError):
-    """A mirror source asked for with no mirror folder given (``SDSS_LOCAL_SAS_MIRROR`` unset)."""
-
-
-def open_source(spec: dict | str | None = None, profile=None) -> SurveySource:
-    """Open a survey source.
-
-    ``spec`` is ``"synthetic"`` (the default), ``"mirror"`` (``SDSS_LOCAL_SAS_MIRROR``), or a
-    dict from :meth:`SurveySource.spec` (a mirror's may name its ``"release"``, dr14 or dr17;
-    without one, ``ASTRONN_PAPER_RELEASE``, else dr14). ``None`` reads ``ASTRONN_PAPER_SOURCE``.
-    """
-    from_env = spec is None and bool(os.environ.get(SOURCE_ENV))
-    if spec is None:
-        spec = os.environ.get(SOURCE_ENV) or "synthetic"
-    if isinstance(spec, str):
-        spec = {"kind": spec}
-    kind = spec.get("kind")
-    if kind == "synthetic":
-        from astronn_paper.survey.synthetic import SyntheticSource
-
-        p = config.get_profile(profile)
-        return SyntheticSource(seed=spec.get("seed", p.survey_seed))
-    if kind == "mirror":
-        from astronn_paper.survey import mirror, release
-
-        rel = spec.get("release") or os.environ.get(RELEASE_ENV) or "dr14"
-        try:
-            release.check(rel)
-        except ValueError:
-            where = "" if spec.get("release") else f" (from the environment variable {RELEASE_ENV})"
-            raise UnknownRelease(f"unknown APOGEE release {rel!r}{where}: use one of "
-                                 f"{', '.join(release.RELEASES)}") from None
-        try:
-            root = mirror.mirror_root(spec.get("root"))
-        except RuntimeError as exc:                # no root given and SDSS_LOCAL_SAS_MIRROR unset
-            raise NoMirror(str(exc)) from None
-        if not root.is_dir():
-            where = "" if spec.get("root") else f" (the environment variable {config.MIRROR_ENV})"
-            raise NoMirror(f"the SAS mirror folder {root}{where} does not exist: point "
-                           f"{config.MIRROR_ENV} (or --mirror) at the folder holding dr14/apogee/... "
-                           "or dr17/apogee/..., or export the synthetic survey there with "
-                           "'python -m astronn_paper synth --mirror DIR'")
-        return mirror.MirrorSource(root, columns=spec.get("columns"), release=rel)
-    where = f" (from the environment variable {SOURCE_ENV})" if from_env else ""
-    raise UnknownSource(f"unknown survey source {kind if kind is not None else spec!r}{where}: "
-                        "use 'synthetic' or 'mirror'")

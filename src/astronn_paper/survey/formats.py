@@ -41,6 +41,7 @@ import numpy as np
 
 from astronn_paper import apogee
 from astronn_paper.cache import atomic_write_bytes, file_sha1
+from astronn_paper.survey.release import DEFAULT_RELEASE
 from astronn_paper.survey.types import (
     ApStar,
     AspcapStar,
@@ -52,9 +53,9 @@ from astronn_paper.survey.types import (
 APSTAR_HDU_NAMES = {1: "FLUX", 2: "ERROR", 3: "MASK", 4: "SKY", 5: "SKYERR", 6: "TELLURIC",
                     7: "TELERR", 8: "LSF", 9: "RV"}
 ASPCAPSTAR_HDU_NAMES = {1: "FLUX", 2: "ERROR", 3: "BESTFIT", 4: "ASPCAP"}
-#: Header keys that describe the FITS structure rather than the star.
-_STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT",
-               "GCOUNT", "COMMENT", "HISTORY", "", "BSCALE", "BZERO"}
+#: Commentary header keys, left out of a header read as a dict (the structural keys, SIMPLE,
+#: BITPIX, NAXISn and so on, go by ``Header.copy(strip=True)``).
+_COMMENTARY = {"COMMENT", "HISTORY", ""}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -94,7 +95,9 @@ def update_sha1sum(folder: os.PathLike, sha1sum_name: str, filenames) -> None:
 
 
 def _header_dict(header) -> dict:
-    return {k: header[k] for k in header if k not in _STRUCTURAL}
+    """The keywords of a FITS header that describe the star: no structure, no commentary."""
+    kept = header.copy(strip=True)
+    return {k: kept[k] for k in kept if k not in _COMMENTARY}
 
 
 def _wcs_header(extname: str):
@@ -314,7 +317,7 @@ def read_allstar_dr17(path: os.PathLike) -> np.ndarray:
 # ----------------------------------------------------------------------------- apStar
 def write_apstar(path: os.PathLike, star: ApStar, *, sky=None, sky_err=None, telluric=None,
                  telluric_err=None, lsf=None, rv_table: np.ndarray | None = None,
-                 lite: bool = False, release: str = "dr14") -> None:
+                 lite: bool = False, release: str = DEFAULT_RELEASE) -> None:
     """Write an apStar file with the HDU layout of ``release`` (atomic, deterministic).
 
     ``star.header`` goes to the primary header (NVISITS, SNR, SNRVIS<n>, RA, DEC, ...; see

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astronn_paper import cache
+from astronn_paper import cache, config
 from astronn_paper.survey import formats
 from astronn_paper.survey import release as release_
 from astronn_paper.survey.release import as_text
@@ -42,7 +42,8 @@ from astronn_paper.survey.source import (
     SurveySource,
 )
 
-MIRROR_ENV = "SDSS_LOCAL_SAS_MIRROR"
+#: The environment variable naming the mirror root, as astroNN reads it.
+MIRROR_ENV = config.MIRROR_ENV
 #: Folder (relative to the mirror root) with the synthetic survey's extra tables.
 SYNTH_DIR = "astronn_paper_synthetic"
 TRUTH_FILE = "truth.fits"

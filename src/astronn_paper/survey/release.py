@@ -63,7 +63,7 @@ DEFAULT_RELEASE = "dr14"
 def check(release) -> str:
     """``"dr14"`` or ``"dr17"`` from ``release`` (``"DR17"``, ``17`` and ``"17"`` work too);
     a one-line ValueError otherwise."""
-    s = str("dr14" if release is None else release).strip().lower()
+    s = str(DEFAULT_RELEASE if release is None else release).strip().lower()
     if s.isdigit():
         s = f"dr{s}"
     if s not in RELEASES:

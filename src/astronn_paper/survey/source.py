@@ -5,7 +5,8 @@ Two backends behind one small interface (:class:`SurveySource`):
 * :class:`MirrorSource` - a SAS mirror on disk with the real DR14 layout (a real mirror,
   or the synthetic survey exported with ``python -m astronn_paper synth``), found through
   ``SDSS_LOCAL_SAS_MIRROR`` exactly as astroNN finds it;
-* :class:`SyntheticSource` - the synthetic DR14 survey, generated deterministically in
+* :class:`~astronn_paper.synth.source.SyntheticSource` - the synthetic DR14 survey (the
+  generator's), generated deterministically in
   memory (spectra on demand, per star and seed).
 
 A star exported to FITS and read back through :class:`MirrorSource` gives the same

@@ -7,9 +7,11 @@
   the truth table and the cluster membership table (Meszaros et al. 2013 layout);
 * :mod:`.spectra`, :mod:`.lines`, :mod:`.instrument` the forward model of the spectra;
 * :mod:`.validation` the forward model's Jacobian, Cramer-Rao bounds and a ridge baseline;
-* :mod:`.export` / :mod:`.cli` ``python -m astronn_paper synth``: export as a SAS mirror.
+* :mod:`.source` the synthetic survey as an in-memory survey source;
+* :mod:`.export` the export as a SAS mirror (the ``synth`` command,
+  :mod:`astronn_paper.dataset.export`, picks the rows).
 
-The generator only: it is read through :class:`astronn_paper.survey.synthetic.SyntheticSource`
-(the survey-source interface), and the astronomy that real data needs too (positions, the
+The generator only: it is read through :class:`.source.SyntheticSource` (the survey-source
+interface), and the astronomy that real data needs too (positions, the
 Meszaros table layout) lives in :mod:`astronn_paper.survey`.
 """

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -44,18 +45,14 @@ from astronn_paper.survey import mirror as _mirror
 from astronn_paper.survey import release as release_
 from astronn_paper.survey.meszaros import format_meszaros
 from astronn_paper.survey.source import ApStar
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth import catalog as _catalog
 
 
-def default_rows(source: SyntheticSource, profile=None) -> np.ndarray:
-    """allStar rows a profile needs: its training and high-SNR test selections (the
-    dataset module's :func:`~astronn_paper.dataset.standard_selections`) plus every
-    cluster member, sorted."""
-    from astronn_paper import dataset
-
-    allstar = source.allstar()
-    parts = [dataset.select(allstar, sel) for sel in dataset.standard_selections(profile).values()]
+def default_rows(source: SyntheticSource, selected: Iterable[np.ndarray]) -> np.ndarray:
+    """allStar rows to export: the rows ``selected`` (e.g. a profile's training and test
+    selections, chosen by the caller) plus every cluster member, sorted."""
+    parts = [np.asarray(rows, np.int64) for rows in selected]
     parts.append(np.flatnonzero(source.truth()["cluster"] != b""))
     return np.unique(np.concatenate(parts)).astype(np.int64)
 

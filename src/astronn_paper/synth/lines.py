@@ -276,7 +276,7 @@ def line_list() -> LineList:
     rows.append((p, np.full(p.size, SPECIES_INDEX["CO"]), chi, log_s, np.full(p.size, KIND_NARROW)))
 
     # OH: one line (a Lambda-doublet in wide windows) at the centre of each O window.
-    cen, cchi = [], []
+    cen = []
     for s in _segments(windows["O"]):
         if len(s) < 2:
             continue

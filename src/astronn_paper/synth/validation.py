@@ -7,14 +7,13 @@ Used by ``tests/test_synth_spectra.py``, ``tests/test_synth_information.py`` and
 from __future__ import annotations
 
 import numpy as np
-from astropy.stats import mad_std
 
 from astronn_paper import apogee
 from astronn_paper.synth import instrument, spectra
 
-#: Labels of the Cannon check: Teff, logg and the 18 distinct abundances (C1 and Ti2 equal
-#: C and Ti in the truth, so they would make the label design singular).
-CANNON_LABELS: tuple[str, ...] = ("teff", "logg") + tuple(
+#: Teff, logg and the 18 distinct abundances: the labels of the generator's Cannon check (C1
+#: and Ti2 equal C and Ti in the truth, so they would make the label design singular).
+DISTINCT_LABELS: tuple[str, ...] = ("teff", "logg") + tuple(
     t for t in apogee.ABUNDANCES if t not in ("C1", "Ti2"))
 WEAK_LINE_ELEMENTS = ("Na", "P", "S", "V", "Co")
 STRONG_LINE_ELEMENTS = ("Fe", "Mg", "Si", "Ni")
@@ -97,95 +96,10 @@ def blanketing(teff, logg, feh) -> dict[str, np.ndarray]:
     return {"median": np.median(nf, axis=1), "frac_below_0p9": (nf < 0.9).mean(axis=1)}
 
 
-# ------------------------------------------------------------------------- The Cannon
-def _label_matrix(lab: dict[str, np.ndarray]) -> np.ndarray:
-    cols = {"teff": lab["teff"], "logg": lab["logg"]}
-    for j, t in enumerate(apogee.ABUNDANCES):
-        cols[t] = lab["xh"][:, j]
-    return np.stack([cols[c] for c in CANNON_LABELS], axis=1)
-
-
-def train_cannon(flux: np.ndarray, err: np.ndarray, labels: np.ndarray):
-    """A quadratic Cannon model (TheCannon 0.7.3 ``CannonModel``) trained on ``flux``.
-
-    The model, its label vector and its test step are TheCannon's. The training step is
-    solved for all pixels at once: TheCannon's own per-pixel loop with a scatter grid
-    search costs ~7514 × 19 solves of a 231-term design and would take most of an hour on
-    two shared cores; here each pixel's coefficients are the weighted least-squares
-    solution with per-star weights (the median inverse variance of the star) and the
-    pixel's intrinsic scatter is the excess of the residual variance over the noise.
-    """
-    from TheCannon import model as tc_model
-    from TheCannon import train_model as tc_train
-
-    ivar = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
-    pivots, scales = tc_train.get_pivots_and_scales(labels)
-    lvec = tc_train._get_lvec(labels, pivots, scales, derivs=False)          # (n, p)
-    w = np.nanmedian(np.where(ivar > 0, ivar, np.nan), axis=1)
-    w = np.nan_to_num(w / np.nanmedian(w), nan=0.0)
-    fill = np.where(ivar > 0, flux, 1.0)
-    sw = np.sqrt(w)[:, None]
-    # least squares (SVD): the quadratic design of strongly correlated abundances is
-    # ill-conditioned, as in any real Cannon training set
-    coeffs = np.linalg.lstsq(sw * lvec, sw * fill, rcond=None)[0].T            # (npix, p)
-    resid = fill - lvec @ coeffs.T
-    good = ivar > 0
-    noise_var = np.where(good, 1.0 / np.where(good, ivar, 1.0), 0.0)
-    ngood = np.maximum(good.sum(axis=0), 1)
-    excess = ((resid ** 2 - noise_var) * good).sum(axis=0) / ngood
-    scatters = np.sqrt(np.clip(excess, 1e-8, None))
-    m = tc_model.CannonModel(2, useErrors=False)
-    m.coeffs, m.scatters, m.pivots, m.scales = coeffs, scatters, pivots, scales
-    m.chisqs = resid ** 2 * ivar
-    return m
-
-
-def infer_cannon(model, flux: np.ndarray, err: np.ndarray) -> np.ndarray:
-    """TheCannon's test step (``CannonModel.infer_labels``, curve_fit per star)."""
-    import contextlib
-    import io
-
-    from TheCannon.dataset import Dataset
-
-    ivar = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
-    wl = apogee.wavelength()[apogee.gap_delete_index()]
-    with contextlib.redirect_stdout(io.StringIO()):
-        ds = Dataset(wl, np.arange(1), flux[:1], ivar[:1], np.zeros((1, len(model.pivots))),
-                     np.arange(flux.shape[0]), flux.copy(), ivar)
-        ds.set_label_names(list(CANNON_LABELS))
-        model.infer_labels(ds)
-    return ds.test_label_vals
-
-
-def cannon_information(n_train: int = 2000, n_test: int = 300, snr_train: float = 200.0,
-                       snr_test: float = 150.0, seed: int = 2019) -> dict[str, dict[str, float]]:
-    """Train on ``n_train`` training-box giants at ``snr_train`` and test on held-out
-    ones at ``snr_test``; returns per label the scatter (std of Cannon − truth), the
-    bias and the robust scatter (1.4826 MAD)."""
-    lab = training_box_giants(n_train + n_test, seed)
-    y = _label_matrix(lab)
-    intrinsic = spectra.render(lab["teff"], lab["logg"], lab["xh"], vmicro=lab["vmicro"])
-    tr, te = np.arange(n_train), np.arange(n_train, n_train + n_test)
-    f_tr, e_tr = observe_and_normalise(intrinsic[tr], snr_train, lab["teff"][tr], seed)
-    f_te, e_te = observe_and_normalise(intrinsic[te], snr_test, lab["teff"][te], seed + 1)
-    model = train_cannon(f_tr, e_tr, y[tr])
-    pred = infer_cannon(model, f_te, e_te)
-    d = pred - y[te]
-    ok = np.all(np.abs(d) < 1e3, axis=1)
-    out = {}
-    for j, name in enumerate(CANNON_LABELS):
-        dj = d[ok, j]
-        out[name] = {"std": float(np.std(dj)), "bias": float(np.mean(dj)),
-                     "mad": float(mad_std(dj))}
-    out["_meta"] = {"n_train": n_train, "n_test": int(ok.sum()), "snr_train": snr_train,
-                    "snr_test": snr_test}
-    return out
-
-
 # ------------------------------------------------------------- information of the spectra
 #: Free labels of the Fisher analysis: Teff, logg and the 18 distinct abundances (C1 follows
 #: C and Ti2 follows Ti, as in the truth).
-FISHER_LABELS: tuple[str, ...] = CANNON_LABELS
+FISHER_LABELS: tuple[str, ...] = DISTINCT_LABELS
 _TIED = {"C1": "C", "Ti2": "Ti"}
 
 

@@ -1,10 +1,12 @@
-"""``python -m astronn_paper synth``: export the synthetic survey as a DR14 or DR17 SAS mirror."""
+"""``python -m astronn_paper synth``: export the synthetic survey as a DR14 or DR17 SAS mirror,
+by default the stars of a profile's datasets (the paper's cuts, here) and the cluster members."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from astronn_paper import apogee, config
+from astronn_paper.survey.release import DEFAULT_RELEASE
 
 #: Bytes of one apStar row: flux, error, sky, sky error, telluric and telluric error
 #: (float32) and PIXMASK (int16) on the 8575-pixel grid; ``--lite`` writes the four sky and
@@ -18,8 +20,14 @@ ASPCAPSTAR_BYTES = 124_000
 
 
 def register(subparsers) -> None:
+    from astronn_paper.survey.arguments import release_arguments
+    from astronn_paper.survey.release import DEFAULT_RELEASE
+
+    release = release_arguments(
+        f"SAS layout, apStar rows and header keywords of this data release (default "
+        f"{DEFAULT_RELEASE}); read the mirror back with 'compile --source mirror --release' the same")
     p = subparsers.add_parser(
-        "synth", help="export the synthetic DR14 survey as a SAS mirror (allStar, apStar, aspcapStar)",
+        "synth", parents=[release], help="export the synthetic DR14 survey as a SAS mirror (allStar, apStar, aspcapStar)",
         description=(
             "Write the synthetic survey with the real DR14 folder layout, HDU layout and "
             ".sha1sum files, so that astroNN's allstar / visit_spectra / combined_spectra "
@@ -32,9 +40,6 @@ def register(subparsers) -> None:
     p.add_argument("--mirror", default=None,
                    help="mirror root (what SDSS_LOCAL_SAS_MIRROR will point to); default: the profile's data/<profile>/sas_mirror")
     p.add_argument("--seed", type=int, default=None, help="survey seed (default: the profile's survey_seed)")
-    p.add_argument("--release", type=_release, default="dr14", metavar="dr14|dr17",
-                   help="SAS layout, apStar rows and header keywords of this data release (default dr14); "
-                        "read the mirror back with 'compile --source mirror --release' the same")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--stars", type=int, default=None,
                    help="export only N stars: a seeded random subset of the profile's rows")
@@ -47,20 +52,14 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
-def _release(value: str) -> str:
-    from astronn_paper.survey import release
-
-    return release.argtype(value)
-
-
-def export_size(source, rows, release: str = "dr14", lite: bool = False,
+def export_size(source, rows, release: str = DEFAULT_RELEASE, lite: bool = False,
                 aspcap: bool = True) -> tuple[int, int]:
     """``(spectra, tables)``: about how many bytes an export of ``rows`` writes - its apStar
     (and aspcapStar) files, and the allStar and truth tables (written once per mirror)."""
     import numpy as np
 
     nvisits = np.asarray(source.allstar()["NVISITS"][np.unique(np.asarray(rows, np.int64))], np.int64)
-    single = 1 if release == "dr14" else 2            # DR17 keeps a single visit in two rows
+    single = 1 if release == DEFAULT_RELEASE else 2            # DR17 keeps a single visit in two rows
     n_rows = np.where(nvisits > 1, nvisits + 2, single)
     spectra = int(n_rows.sum()) * APSTAR_ROW_BYTES[bool(lite)] + len(n_rows) * APSTAR_FILE_BYTES
     if aspcap:
@@ -77,17 +76,21 @@ def main(args) -> int:
     import numpy as np
 
     from astronn_paper.survey import release as release_
-    from astronn_paper.survey.synthetic import SyntheticSource
+    from astronn_paper.synth.source import SyntheticSource
     from astronn_paper.synth.export import default_rows, export_mirror, rows_from_ids
 
-    prof = config.get_profile(args.profile)
+    prof = args.profile                     # a config.Profile, resolved by cli.main
+    args.release = args.release or release_.DEFAULT_RELEASE
     seed = prof.survey_seed if args.seed is None else args.seed
     root = args.mirror or config.mirror_dir(prof)
     src = SyntheticSource(seed=seed)
     if args.ids is not None:
         rows = rows_from_ids(src, args.ids)
     else:
-        rows = default_rows(src, prof)
+        from astronn_paper.dataset.selection import select, standard_selections
+
+        allstar = src.allstar()
+        rows = default_rows(src, [select(allstar, sel) for sel in standard_selections(prof).values()])
         if args.stars is not None and args.stars < len(rows):
             rng = np.random.default_rng(config.seed_for("synth:export", prof))
             rows = np.sort(rng.choice(rows, size=args.stars, replace=False))
@@ -104,5 +107,5 @@ def main(args) -> int:
           f"of seed {seed} to {summary['root']}; spectra {summary['spectra_bytes'] / 1e6:.1f} MB "
           f"({per_1000:.0f} MB per 1000 stars)")
     print(f"use it with:  export SDSS_LOCAL_SAS_MIRROR={summary['root']}"
-          + ("" if args.release == "dr14" else f"  (and --release {args.release})"))
+          + ("" if args.release == release_.DEFAULT_RELEASE else f"  (and --release {args.release})"))
     return 0

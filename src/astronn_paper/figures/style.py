@@ -35,7 +35,7 @@ SYNTHETIC_STAMP = "Synthetic survey"
 def survey_stamp() -> str:
     """The stamp text: "Synthetic survey" unless the chain reads a real SAS mirror
     (``ASTRONN_PAPER_SOURCE=mirror``)."""
-    from astronn_paper.survey import SOURCE_ENV
+    from astronn_paper.dataset.sources import SOURCE_ENV
 
     kind = os.environ.get(SOURCE_ENV) or "synthetic"
     if kind == "synthetic":

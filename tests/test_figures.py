@@ -333,3 +333,19 @@ def test_constrained_layout_keeps_room_for_an_outside_legend(tmp_path):
     fig.savefig(tmp_path / "f.png", bbox_inches="tight")
     assert seen["legend"].y0 >= seen["title"].y1
     plt.close(fig)
+
+
+def test_paper_values_placed_in_a_range_are_drawn_as_approximate():
+    from astronn_paper.figures import inference_visits
+
+    ab = list(apogee.ABUNDANCES)
+    table = pd.DataFrame({"vs_combined": 0.02, "total": 0.05, "paper_vs_combined": 0.03},
+                         index=["teff", "logg"] + ab)
+    fig = inference_visits.precision_at_snr(table)
+    lines = {ln.get_label(): ln.get_ydata() for ln in fig.axes[0].get_lines()}
+    exact = lines["paper: visit − combined, real DR14 visits"]
+    approx = lines["paper, approximate (placed in a published 0.031–0.034 range)"]
+    for t in ("C", "N", "Al", "Ti2"):
+        assert np.isnan(exact[ab.index(t)]) and approx[ab.index(t)] == 0.03
+    assert exact[ab.index("Fe")] == 0.03 and np.isnan(approx[ab.index("Fe")])
+    plt.close(fig)

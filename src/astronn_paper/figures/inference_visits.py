@@ -100,9 +100,9 @@ def precision_at_snr(table, paper_column: str = "paper_vs_combined"):
         if col == paper_column:
             exact = np.array([t not in APPROX for t in abund])
             v = table.loc[abund, col].to_numpy(float)
-            ax.plot(x[exact], v[exact], ls="none", marker=m, color=c, ms=9, label=lab)
+            ax.plot(x, np.where(exact, v, np.nan), ls="none", marker=m, color=c, ms=9, label=lab)
             if (~exact).any():
-                ax.plot(x[~exact], v[~exact], ls="none", marker=m, color=c, mfc="none", ms=9,
+                ax.plot(x, np.where(exact, np.nan, v), ls="none", marker=m, color=c, mfc="none", ms=9,
                         label="paper, approximate (placed in a published 0.031–0.034 range)")
             continue
         ax.plot(x, table.loc[abund, col], ls="none", marker=m, color=c, ms=8 if m != "_" else 14,

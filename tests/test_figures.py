@@ -349,3 +349,26 @@ def test_paper_values_placed_in_a_range_are_drawn_as_approximate():
         assert np.isnan(exact[ab.index(t)]) and approx[ab.index(t)] == 0.03
     assert exact[ab.index("Fe")] == 0.03 and np.isnan(approx[ab.index("Fe")])
     plt.close(fig)
+
+
+def test_jacobian_calibration_and_ood_figures():
+    from test_highsnr import _fake
+
+    from astronn_paper.analysis import inference_highsnr
+    from astronn_paper.figures import inference_highsnr as figs
+
+    d = _fake(800, 4)
+    jac = np.random.default_rng(0).normal(size=(3, apogee.N_PIX_GAP_DELETED))
+    fig = figs.jacobian_windows(jac, ["Fe", "Mg", "Na"], jac, concentration={"Fe": 0.5, "Mg": 0.1, "Na": 0.2},
+                                similarity={"Fe": 1.0, "Mg": 1.0, "Na": 1.0})
+    names = [apogee.TARGET_LATEX[t] for t in ("Fe", "Mg", "Na")]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == names
+    assert "in windows 10%" in fig.axes[1].get_title(loc="right")
+    cal = inference_highsnr.calibration(d, d, T)
+    figs.z_histograms(cal)
+    figs.calibration_summary(cal.spreads(), T, cal.scale_aspcap)
+    dist = np.abs(np.random.default_rng(1).normal(size=800))
+    dist[:400] = 0
+    _, binned = inference_highsnr.ood_ratio(d["sigma"], dist)
+    figs.ood_uncertainty(dist, d["sigma"] / d["sigma"].mean(0), np.where(dist > 0, "out", "in"), binned)
+    plt.close("all")

@@ -8,6 +8,43 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+#: Every Figure a figure function returned during the test session: (test, figure name, problems).
+FIGURES_BUILT: list = []
+
+
+@pytest.fixture(autouse=True)
+def figures_read_at_nbviewer_width(monkeypatch, request):
+    """Every figure a test builds through a figure function is checked as nbviewer shows it
+    (:func:`astronn_paper.figures.style.legibility_problems`) and must carry the survey stamp;
+    a test marked ``illegible_ok`` is exempt (planted failures)."""
+    try:
+        from astronn_paper.figures import style
+    except ImportError:     # pragma: no cover - the package is not installed
+        yield
+        return
+    built = []
+    real = style.stamp
+
+    def recording(fig, text=None):
+        fig = real(fig, text)
+        built.append(fig)
+        return fig
+
+    monkeypatch.setattr(style, "stamp", recording)
+    yield
+    if request.node.get_closest_marker("illegible_ok"):
+        return
+    problems = {}
+    for fig in built:
+        name = fig.get_label() or repr(fig)
+        found = style.legibility_problems(fig)
+        if not style.is_stamped(fig):
+            found.append("no survey stamp")
+        FIGURES_BUILT.append((request.node.nodeid, name, found))
+        if found:
+            problems[name + f" #{len(problems)}"] = found
+    assert not problems, f"figures that do not read at nbviewer's width: {problems}"
+
 
 
 @pytest.fixture

@@ -83,20 +83,23 @@ def test_figures_draw_the_numbers_they_are_given():
     assert len(ax.get_xticklabels()) == len(table)
     lines = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines()}
     unit = np.where(table.index == "teff", 100.0, 1.0)
-    np.testing.assert_allclose(lines["network - truth"], table["scatter_truth"] / unit)
-    assert lines["paper (network - ASPCAP)"][0] == pytest.approx(0.236)    # 23.6 K in 100 K
+    np.testing.assert_allclose(lines["here: network − truth, synthetic test set"],
+                               table["scatter_truth"] / unit)
+    paper_label = "paper: network − ASPCAP, real DR14 visits of training stars"   # both samples named
+    assert lines[paper_label][0] == pytest.approx(0.236)    # 23.6 K in 100 K
     b1 = inference_highsnr.binned_errors(d["truth"][:, 0], d["pred"], d["truth"], d["sigma"], d["model"],
                                          np.arange(4000, 5501, 500), T)
     b2 = inference_highsnr.binned_errors(d["truth"][:, 1], d["pred"], d["truth"], d["sigma"], d["model"],
                                          np.arange(0.5, 3.6, 1.0), T)
     fig = figs.errors_vs_teff_logg(b1, b2)
-    assert len(fig.axes) == 4                                   # (teff, logg) x (by Teff, by logg)
+    # (teff, logg) x (by Teff, by logg), then each panel's twin axis with the stars per bin (bars)
+    assert len(fig.axes) == 8
     teff_by_logg = {ln.get_label(): ln for ln in fig.axes[1].get_lines()}
     np.testing.assert_array_equal(teff_by_logg["median |error|"].get_xdata(), b2.centers)
     np.testing.assert_array_equal(teff_by_logg["median |error|"].get_ydata(), b2.median_abs_error[:, 0])
     np.testing.assert_array_equal(teff_by_logg["mean total uncertainty"].get_ydata(), b2.mean_total[:, 0])
     shown = np.isfinite(b2.median_abs_error[:, 0]) & (b2.count[:, 0] > 0)
-    counts = [int(a.get_text()) for a in fig.axes[1].texts]
+    counts = [int(bar.get_height()) for bar in fig.axes[5].patches]      # the twin of axes[1]
     assert counts == [int(n) for n in b2.count[shown, 0]] and sum(counts) <= 800
     fig = figs.abundance_errors(b1, "Teff", "t")
     assert fig.axes[0].get_title() == apogee.TARGET_LATEX[apogee.ABUNDANCES[0]]

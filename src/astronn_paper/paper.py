@@ -20,3 +20,13 @@ def scatter(column: str) -> dict[str, float]:
     if column not in table:
         raise KeyError(f"no published column {column!r}; have {sorted(table)}")
     return dict(table[column])
+
+
+#: Published values that are placements inside a published range, not single numbers (the
+#: JSON's ``_note`` of each section says which range).
+APPROXIMATE = {"precision_snr50_visit_vs_combined": ("C", "N", "Al", "Ti2")}
+
+
+def approximate(section: str) -> tuple[str, ...]:
+    """Targets whose value in ``section`` of :func:`results` is approximate."""
+    return APPROXIMATE.get(section, ())

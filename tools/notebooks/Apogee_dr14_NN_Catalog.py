@@ -164,6 +164,16 @@ fig = figs.edge_on_maps(sample)
 save(fig, "catalog_edge_on_maps", P)
 
 # %% [markdown]
+# ### The catalog's abundance planes
+#
+# The paper shows the catalog's [X/Fe] against [Fe/H]; here for every element of the catalog
+# but Fe, over the unflagged rows (inside the training box and domain) of the FITS file above.
+
+# %%
+fig = figs.xfe_feh_planes(data["astroNN"], data["OUTSIDE_TRAINING"])
+save(fig, "catalog_xfe_feh_planes", P)
+
+# %% [markdown]
 # The edge-on view separates the two discs: near the plane the median [Fe/H] is high (~+0.1
 # at R < 6 kpc) and [Mg/Fe] near zero; above |z| ~ 1 kpc [Fe/H] drops to ~−0.3 and [Mg/Fe]
 # rises to ~0.15, the thick disc. The background is a picture for orientation, not data.

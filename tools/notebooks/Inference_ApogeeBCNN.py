@@ -139,12 +139,12 @@ for ref in ("", " vs truth"):
     print(f"(full - censored) / censored{ref or ' vs labels'}: median {rel.median():+.1%}; beyond 5 %: "
           f"censored better for {named(rel > 0.05)}, full spectrum better for {named(rel < -0.05)}")
 fig = figs.scatter_comparison(table, {
-    "censored test scatter": "censored, high-SNR test",
-    "bcnn test scatter": "full spectrum, high-SNR test",
-    "censored visits scatter": "censored, test visits",
-    "bcnn visits scatter": "full spectrum, test visits",
-    "paper bcnn test": "paper: full spectrum, high-SNR test",
-    "paper censored visits (training stars)": "paper: censored, visits of training stars",
+    "censored test scatter": "here: censored − ASPCAP-like, synthetic high-SNR test",
+    "bcnn test scatter": "here: full spectrum − ASPCAP-like, synthetic high-SNR test",
+    "censored visits scatter": "here: censored − ASPCAP-like, synthetic test visits",
+    "bcnn visits scatter": "here: full spectrum − ASPCAP-like, synthetic test visits",
+    "paper bcnn test": "paper: full spectrum − ASPCAP, DR14 high-SNR test",
+    "paper censored visits (training stars)": "paper: censored − ASPCAP, DR14 visits of training stars",
 })
 save(fig, "inference_bcnn_scatter_comparison", P)
 

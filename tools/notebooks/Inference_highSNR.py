@@ -84,6 +84,16 @@ fig = figs.scatter_table(table)
 save(fig, "inference_highsnr_scatter_table", P)
 
 # %% [markdown]
+# ### The network against the labels, label by label
+#
+# The paper's one-to-one and residual panels for every label: above, the network's label against
+# the ASPCAP-like label of each test star (colour: log density; red: the one-to-one line); below, the residual.
+
+# %%
+fig = figs.one_to_one(test["mean"], ref["aspcap"], T, reference_name="ASPCAP-like label")
+save(fig, "inference_highsnr_one_to_one", P)
+
+# %% [markdown]
 # In the figure, for each label: the network's scatter against the ASPCAP-like labels (blue
 # circles), against the truth (green squares), the labels' own scatter about the truth (grey
 # crosses) and the paper's published network − ASPCAP scatter on the visits of its training stars
@@ -482,7 +492,7 @@ if synthetic:
     jac_table["forward model: in windows"] = [true_concentration[t] for t in apogee.ABUNDANCES]
     jac_table["corr(network, forward)"] = [similarity[t] for t in apogee.ABUNDANCES]
 print(f"Jacobian: median over {len(jac_rows)} test stars")
-print(jac_table.round(3).to_string())
+display(jac_table.round(3))
 
 # %%
 net_in = jac_table["network: in windows"]

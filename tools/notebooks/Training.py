@@ -110,6 +110,17 @@ one), so the later notebooks read them as the paper's code did.""",
         n_train=n_train, n_val=n_val, epochs=prov["network"]["epochs"])
 
 # %% [markdown]
+# ### The censored network, drawn from its own layer configuration
+#
+# `figs.network_schematic` draws the Keras configuration stored in the model folder's
+# `model_weights.h5` (no drawing by hand): the convolutional trunk with each layer's output
+# shape, and every element branch with its window mask and Dense layers, as the paper draws it.
+
+# %%
+fig = figs.network_schematic(train.read_layer_config(folders["censored"]), name=folders["censored"].name)
+save(fig, "training_network_schematic", P)
+
+# %% [markdown]
 # ## Learning curves and the learning-rate schedule
 #
 # astroNN lowers the learning rate by half each time the validation error has not improved for

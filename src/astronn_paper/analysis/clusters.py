@@ -442,8 +442,10 @@ class ClusterResult:
         for m in ("censored", "aspcap", "truth"):
             if f"mean_{m}" in tab:
                 cols[f"mean {names[m]}"] = [
-                    "—" if not np.isfinite(a) else f"{a:+.3f}" if m == "truth" else f"{a:+.3f} ± {b:.3f}"
-                    for a, b in zip(tab[f"mean_{m}"], tab[f"err_{m}"])]
+                    "—" if not np.isfinite(a) else f"{a:+.3f}" if m == "truth"
+                    else f"{a:+.3f} ({int(n)} star, no error)" if not np.isfinite(b)
+                    else f"{a:+.3f} ± {b:.3f}"
+                    for a, b, n in zip(tab[f"mean_{m}"], tab[f"err_{m}"], tab[f"n_{m}"])]
         return pd.DataFrame(cols, index=tab.index)
 
 

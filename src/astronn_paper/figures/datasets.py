@@ -7,8 +7,10 @@ import numpy as np
 
 from astronn_paper import apogee
 from astronn_paper.survey import normalise
+from astronn_paper.figures.style import figure_function
 
 
+@figure_function
 def snr_distributions(snr: dict):
     """SNR of the training set, the high-SNR test set and the individual visits of both:
     ``snr[(set, kind)]`` for set ``"train"``/``"test"`` and kind ``"combined"``/``"visits"``
@@ -31,7 +33,7 @@ def snr_distributions(snr: dict):
         if kind == "combined" and at_max >= 10:   # many spectra share the largest value: a ceiling
             ax.annotate(f"{at_max:,} spectra at SNR = {snr_k.max():,.0f}\n(ceiling of the survey's SNR)",
                         xy=(snr_k.max(), at_max), xytext=(0.98, 0.6), textcoords="axes fraction",
-                        ha="right", fontsize=8,
+                        ha="right", fontsize=9,
                         arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
         ax.hist(snr_k, bins=bins, histtype="step", lw=1.6, color=color,
                 ls="--" if kind == "visits" else "-",
@@ -40,11 +42,12 @@ def snr_distributions(snr: dict):
            title="Signal-to-noise ratio of the compiled spectra")
     for s in (100, 200):
         ax.axvline(s, color="0.6", lw=0.8, zorder=0)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=9, loc="upper left")
     fig.tight_layout()
     return fig
 
 
+@figure_function
 def teff_logg(labels: np.ndarray):
     """ASPCAP Teff-logg of the training stars coloured by [Fe/H]; missing logg counted.
     ``labels``: (n, 3) Teff, logg, [Fe/H] (-9999 missing)."""
@@ -53,19 +56,21 @@ def teff_logg(labels: np.ndarray):
     has_fe = feh != apogee.MISSING
     fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
     ax.scatter(teff[has & ~has_fe], logg[has & ~has_fe], s=3, c="0.6",
-               label=f"no ASPCAP [Fe/H] ({np.sum(has & ~has_fe):,} stars)")
+               label=f"no synthetic ASPCAP [Fe/H] ({np.sum(has & ~has_fe):,} stars)")
     sc = ax.scatter(teff[has & has_fe], logg[has & has_fe], s=3, c=feh[has & has_fe],
                     cmap="viridis", vmin=-1.0, vmax=0.4, rasterized=True)
-    fig.colorbar(sc, ax=ax, label="ASPCAP [Fe/H] (dex)")
+    fig.colorbar(sc, ax=ax, label="[Fe/H], synthetic ASPCAP labels (dex)")
     ax.invert_xaxis()
     ax.invert_yaxis()
-    ax.set(xlabel=r"ASPCAP $T_\mathrm{eff}$ (K)", ylabel=r"ASPCAP $\log g$ (dex)",
+    ax.set(xlabel=r"$T_\mathrm{eff}$, synthetic ASPCAP labels (K)",
+           ylabel=r"$\log g$, synthetic ASPCAP labels (dex)",
            title=f"Training set: {teff.size:,} stars, {np.sum(~has):,} without logg (-9999)")
     if np.any(has & ~has_fe):
-        fig.legend(fontsize=8, loc="outside lower center", frameon=False, markerscale=2)
+        fig.legend(fontsize=9, loc="outside lower center", frameon=False, markerscale=2)
     return fig
 
 
+@figure_function
 def normalisation_comparison(source, index: int):
     """One star's apStar spectrum continuum-normalised the paper's way versus its
     ASPCAP-normalised aspcapStar spectrum, chip by chip, with their difference."""
@@ -79,7 +84,7 @@ def normalisation_comparison(source, index: int):
     aspn, _ = normalise.aspcap(asp.flux, asp.err)
     lam = apogee.wavelength()[apogee.gap_delete_index()][None, :]
     parts = [chips_split(a, dr=14) for a in (lam, cont, aspn, masked.astype(float))]
-    fig, axes = plt.subplots(2, 3, figsize=(14, 5.4), sharey="row", layout="constrained",
+    fig, axes = plt.subplots(2, 3, figsize=(9.4, 5.0), sharey="row", layout="constrained",
                              gridspec_kw={"height_ratios": [3, 1.2]})
     for k, chip in enumerate(("blue", "green", "red")):
         w, c, a, m = (p[k][0] for p in parts)

@@ -12,13 +12,14 @@ import numpy as np
 
 from astronn_paper import apogee
 from astronn_paper.analysis import metrics
+from astronn_paper.figures.style import figure_function
 
 
 def _label(t: str) -> str:
     return apogee.TARGET_LATEX.get(t, t)
 
 
-def _grid(n: int, ncols: int = 5, size=(2.6, 2.1)):
+def _grid(n: int, ncols: int = 4, size=(2.4, 2.1)):
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
     for ax in axes.flat[n:]:
@@ -27,6 +28,7 @@ def _grid(n: int, ncols: int = 5, size=(2.6, 2.1)):
 
 
 # --------------------------------------------------------------------------- table
+@figure_function
 def scatter_table(table, title: str = "Scatter of the censored network, high-SNR test set"):
     """The bias/scatter table as a figure: scatter per label against the ASPCAP-like labels,
     against the truth, the ASPCAP-like labels' own scatter about the truth and the paper's
@@ -34,21 +36,21 @@ def scatter_table(table, title: str = "Scatter of the censored network, high-SNR
     targets = list(table.index)
     x = np.arange(len(targets))
     unit = np.array([100.0 if t == "teff" else 1.0 for t in targets])
-    fig, ax = plt.subplots(figsize=(12, 4.2))
-    series = [("scatter_aspcap", "network - ASPCAP-like", "o", "C0"),
-              ("scatter_truth", "network - truth", "s", "C2"),
-              ("aspcap_scatter_truth", "ASPCAP-like - truth", "x", "C7"),
-              ("paper_scatter", "paper (network - ASPCAP)", "*", "C3")]
+    fig, ax = plt.subplots(figsize=(9.2, 4.2))
+    series = [("scatter_aspcap", "here: network − ASPCAP-like labels, synthetic test set", "o", "C0"),
+              ("scatter_truth", "here: network − truth, synthetic test set", "s", "C2"),
+              ("aspcap_scatter_truth", "here: ASPCAP-like labels − truth", "x", "C7"),
+              ("paper_scatter", "paper: network − ASPCAP, real DR14 visits of training stars", "*", "C3")]
     for col, lab, m, c in series:
         if col in table:
             ax.plot(x, table[col].to_numpy(float) / unit, m, color=c, label=lab, ms=7,
                     mfc="none" if m in "os" else None)
-    ax.set_xticks(x, [("Teff/100" if t == "teff" else _label(t)) for t in targets], rotation=60, fontsize=8)
+    ax.set_xticks(x, [("Teff/100" if t == "teff" else _label(t)) for t in targets], rotation=60, fontsize=9)
     ax.set_yscale("log")
     ax.set_ylabel("scatter (mad_std; dex, Teff in 100 K)")
-    ax.set_title(title)
+    ax.set_title(title, pad=52)
     ax.grid(alpha=0.3, which="both", axis="y")
-    ax.legend(fontsize=8, ncol=4)
+    ax.legend(fontsize=9, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -62,19 +64,27 @@ def _binned_panel(ax, b, k, xlabel, unit):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(unit, fontsize=9)
     ax.set_ylim(0, 1.08 * np.nanmax([np.nanmax(b.median_abs_error[:, k]), np.nanmax(b.mean_total[:, k])]))
-    shown = np.isfinite(b.median_abs_error[:, k])
-    for xc, n in zip(b.centers[shown], ok[shown]):
-        if n:
-            ax.annotate(str(int(n)), (xc, 0), xycoords=("data", "axes fraction"), fontsize=8,
-                        ha="center", va="bottom", color="0.4")
+    # stars per bin: grey bars along the bottom (the tallest a quarter of the panel), numbers
+    # would collide at this size
+    shown = np.isfinite(b.median_abs_error[:, k]) & (np.asarray(ok) > 0)
+    if shown.any():
+        counts = np.asarray(ok, float)
+        width = np.median(np.diff(b.centers)) * 0.8 if len(b.centers) > 1 else 1.0
+        twin = ax.twinx()
+        twin.bar(b.centers[shown], counts[shown], width=width, color="0.85", zorder=0)
+        twin.set_ylim(0, 4 * counts[shown].max())
+        twin.set_yticks([])
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
 
 
+@figure_function
 def errors_vs_teff_logg(by_teff, by_logg, targets: Sequence[str] = ("teff", "logg"),
                         reference: str = "ASPCAP-like labels"):
     """The paper's figure: median |prediction - reference| and mean total / model
     uncertainty in bins of Teff (left) and of logg (right), one row per label.
     ``by_teff`` / ``by_logg``: :class:`highsnr.BinnedErrors` over all 22 targets."""
-    fig, axes = plt.subplots(len(targets), 2, figsize=(10, 3.0 * len(targets)), squeeze=False)
+    fig, axes = plt.subplots(len(targets), 2, figsize=(9.2, 3.0 * len(targets)), squeeze=False)
     for r, t in enumerate(targets):
         k = by_teff.targets.index(t)
         u = apogee.TARGET_UNITS[t]
@@ -82,11 +92,12 @@ def errors_vs_teff_logg(by_teff, by_logg, targets: Sequence[str] = ("teff", "log
         _binned_panel(axes[r, 1], by_logg, k, r"reference $\log g$", f"{_label(t)} ({u})")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=3, frameon=False)
-    fig.suptitle(f"Error against the {reference} and the network's uncertainty (grey: stars per bin)")
+    fig.suptitle(f"Error against the {reference} and the network's uncertainty (grey bars: stars per bin)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
+@figure_function
 def abundance_errors(binned: Mapping, xlabel: str, title: str, shared=None):
     """Median |error| and mean total / model uncertainty of the 20 abundances, one panel
     each; ``binned`` is either one :class:`BinnedErrors` over all targets (bins of a common
@@ -100,17 +111,18 @@ def abundance_errors(binned: Mapping, xlabel: str, title: str, shared=None):
         else:
             b, k, xl = binned, binned.targets.index(t), xlabel
         _binned_panel(ax, b, k, xl, "dex")
-        ax.set_title(_label(t), fontsize=9)
+        ax.set_title(_label(t), fontsize=10)
         ax.set_ylim(0, None)
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=10, loc="lower center", ncol=3, frameon=False)
-    fig.suptitle(title + " (grey: stars per bin)")
+    fig.suptitle(title + " (grey bars: stars per bin)", fontsize=11)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
 # --------------------------------------------------------------------------- Kiel diagram
+@figure_function
 def kiel_diagram(teff, logg, feh, tracks: Sequence = (), reference=None,
                  titles=("network labels", "true labels")):
     """Teff-logg of the network's predictions coloured by its [Fe/H], with giant-branch
@@ -121,7 +133,7 @@ def kiel_diagram(teff, logg, feh, tracks: Sequence = (), reference=None,
     panels = [(teff, logg, feh, titles[0])]
     if reference is not None:
         panels.append((*reference, titles[1]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels) + 1.0, 5.6), squeeze=False,
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels) + 0.9, 5.4), squeeze=False,
                              sharex=True, sharey=True, layout="constrained")
     colors = plt.cm.plasma(np.linspace(0.05, 0.85, max(len(tracks), 1)))
     g_all = np.concatenate([np.asarray(g, float) for _, g, _, _ in panels])
@@ -145,6 +157,7 @@ def kiel_diagram(teff, logg, feh, tracks: Sequence = (), reference=None,
 
 
 # --------------------------------------------------------------------------- Jacobian
+@figure_function
 def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=None,
                      concentration: Mapping | None = None, similarity: Mapping | None = None):
     """Per element: the network's median Jacobian (d label / d normalised flux) against
@@ -166,45 +179,50 @@ def jacobian_windows(jac, targets: Sequence[str], true_derivative=None, windows=
 
     lam_g = gapped(lam)
     targets = [t for t in targets if t in windows]
-    fig, axes = plt.subplots(len(targets), 1, figsize=(10, 1.15 * len(targets) + 0.9), sharex=True)
+    fig, axes = plt.subplots(len(targets), 1, figsize=(9.6, 1.45 * len(targets) + 1.0), sharex=True)
     axes = np.atleast_1d(axes)
     for ax, t in zip(axes, targets):
         k = list(targets).index(t)
         w = windows[t]
-        ax.fill_between(lam, -1.3, -1.12, where=w, color="C1", alpha=0.9, lw=0, step="mid")
+        # the element's windows: full-height light shading behind the curves
+        ax.fill_between(lam, 0, 1, where=w, color="C1", alpha=0.28, lw=0, step="mid",
+                        transform=ax.get_xaxis_transform(), zorder=0)
         j = np.asarray(jac[k], float)
         jmax = np.abs(j).max() or 1.0
-        ax.plot(lam_g, gapped(j / jmax), lw=0.5, color="k")
-        text = f"{_label(t)}   max|J| {jmax:.2g} dex/flux"
+        ax.plot(lam_g, gapped(j / jmax), lw=0.6, color="k", zorder=3)
+        text = [f"max|J| {jmax:.2g} dex/flux"]
         if true_derivative is not None:
             d = np.asarray(true_derivative[k], float)
             dmax = np.abs(d).max() or 1.0
-            ax.plot(lam_g, gapped(d / dmax), lw=0.5, color="C3", alpha=0.7)
-            text += f"   max|dF/d[X/H]| {dmax:.2g} /dex"
+            ax.plot(lam_g, gapped(d / dmax), lw=0.6, color="C3", alpha=0.75, zorder=2)
+            text.append(f"max|dF/d[X/H]| {dmax:.2g} /dex")
         if concentration is not None:
-            text += f"   in windows {concentration[t]:.0%}"
+            text.append(f"in windows {concentration[t]:.0%}")
         if similarity is not None:
-            text += f"   corr {similarity[t]:+.2f}"
-        ax.text(0.005, 0.97, text, transform=ax.transAxes, fontsize=8.5, va="top",
-                bbox=dict(fc="w", ec="none", alpha=0.8, pad=1))
-        ax.set_ylim(-1.3, 1.45)
+            text.append(f"corr {similarity[t]:+.2f}")
+        ax.set_title(_label(t), loc="left", fontsize=10.5, fontweight="bold", pad=2)
+        ax.set_title("   ".join(text), loc="right", fontsize=9.5, pad=2)
+        ax.set_ylim(-1.15, 1.15)
         ax.set_yticks([-1, 0, 1])
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=9)
         ax.axhline(0, color="0.6", lw=0.4)
     axes[len(axes) // 2].set_ylabel("derivative / its max |value|", fontsize=10)
     axes[-1].set_xlabel(r"wavelength ($\AA$)", fontsize=10)
-    axes[-1].tick_params(axis="x", labelsize=9)
-    handles = [plt.Line2D([], [], color="k", lw=1, label="network Jacobian d[X/H]/d flux (median over stars)"),
-               plt.Rectangle((0, 0), 1, 1, color="C1", alpha=0.9, label="element's ASPCAP windows (strip)")]
+    axes[-1].tick_params(axis="x", labelsize=9.5)
+    handles = [plt.Line2D([], [], color="k", lw=1.2,
+                          label="network Jacobian d[X/H]/d flux (median over stars)"),
+               plt.Rectangle((0, 0), 1, 1, color="C1", alpha=0.28, label="the element's ASPCAP windows")]
     if true_derivative is not None:
-        handles.append(plt.Line2D([], [], color="C3", lw=1, label="forward model d flux/d[X/H] (median star)"))
-    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
-    fig.subplots_adjust(hspace=0.08)
+        handles.append(plt.Line2D([], [], color="C3", lw=1.2,
+                                  label="forward model d flux/d[X/H] (median star)"))
+    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=9.5, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
+    fig.subplots_adjust(hspace=0.32)
     return fig
 
 
 # --------------------------------------------------------------------------- calibration
+@figure_function
 def z_histograms(cal, against: str = "truth"):
     """Distribution of z = (prediction - reference) / sigma per label with the raw astroNN
     total uncertainty and with the calibrated one, against a unit Gaussian."""
@@ -213,7 +231,7 @@ def z_histograms(cal, against: str = "truth"):
     else:
         zr, zc = cal.z_raw_aspcap, cal.z_cal_aspcap
     targets = cal.targets
-    fig, axes = _grid(len(targets), ncols=5, size=(2.6, 2.0))
+    fig, axes = _grid(len(targets), ncols=4, size=(2.4, 2.0))
     grid = np.linspace(-4, 4, 200)
     gauss = np.exp(-0.5 * grid ** 2) / np.sqrt(2 * np.pi)
     for k, (ax, t) in enumerate(zip(axes, targets)):
@@ -222,11 +240,11 @@ def z_histograms(cal, against: str = "truth"):
             ax.hist(np.clip(v, -4, 4), bins=np.linspace(-4, 4, 33), density=True, histtype="step",
                     color=c, label=lab)
             ax.text(0.03, 0.95 if lab == "raw" else 0.80, f"{metrics.robust_std(v):.2f}", color=c,
-                    transform=ax.transAxes, fontsize=8.5, va="top")
+                    transform=ax.transAxes, fontsize=9.5, va="top")
         ax.plot(grid, gauss, color="0.5", lw=0.8)
-        ax.set_title(_label(t), fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.set_xlabel("z", fontsize=8, labelpad=0)
+        ax.set_title(_label(t), fontsize=9)
+        ax.tick_params(labelsize=9)
+        ax.set_xlabel("z", fontsize=9, labelpad=0)
     ref = "truth" if against == "truth" else "ASPCAP-like labels (with their errors)"
     handles, labels = axes[0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="0.5", lw=0.8))
@@ -246,6 +264,7 @@ RELIABILITY_GROUPS = {
 }
 
 
+@figure_function
 def reliability(cal, groups: Mapping = RELIABILITY_GROUPS, n_named: int = 3):
     """Reliability diagram: fraction of stars within k sigma against the Gaussian expectation,
     one line per label coloured by label group (legend below), raw and calibrated, against
@@ -272,7 +291,7 @@ def reliability(cal, groups: Mapping = RELIABILITY_GROUPS, n_named: int = 3):
         lines = [f"{_label(cal.targets[j])}: {obs[i1, j]:.2f}" for j in worst]
         above = np.nanmedian(dev) >= 0      # curves mostly above: the lower-right corner is empty
         ax.text(0.97 if above else 0.03, 0.03 if above else 0.97,
-                "within 1σ (expected 0.68):\n" + "\n".join(lines), transform=ax.transAxes, fontsize=8.5,
+                "within 1σ (expected 0.68):\n" + "\n".join(lines), transform=ax.transAxes, fontsize=9.5,
                 ha="right" if above else "left", va="bottom" if above else "top",
                 bbox=dict(fc="w", ec="0.7", alpha=0.9))
         ax.plot([0, 1], [0, 1], "k--", lw=0.8)
@@ -293,11 +312,12 @@ def reliability(cal, groups: Mapping = RELIABILITY_GROUPS, n_named: int = 3):
     return fig
 
 
+@figure_function
 def calibration_summary(spreads: Mapping, targets: Sequence[str], scales=None):
     """Robust std of the z-scores per label (1 = calibrated): raw and calibrated, against the
     ASPCAP-like labels and the truth; with the fitted scale factors on a second axis."""
     x = np.arange(len(targets))
-    fig, ax = plt.subplots(figsize=(12, 3.8))
+    fig, ax = plt.subplots(figsize=(9.2, 3.8))
     styles = {"raw_vs_aspcap": ("o", "C0"), "calibrated_vs_aspcap": ("o", "C3"),
               "raw_vs_truth": ("s", "C0"), "calibrated_vs_truth": ("s", "C3")}
     for name, v in spreads.items():
@@ -307,21 +327,22 @@ def calibration_summary(spreads: Mapping, targets: Sequence[str], scales=None):
         ax.plot(x, scales, "_", color="k", ms=12, label="fitted scale s")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axhspan(0.8, 1.25, color="0.9", zorder=0)
-    ax.set_xticks(x, [_label(t) for t in targets], rotation=60, fontsize=8)
+    ax.set_xticks(x, [_label(t) for t in targets], rotation=60, fontsize=9)
     ax.set_ylabel("robust std of z")
     ax.set_yscale("log")
-    ax.legend(fontsize=8, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False)
-    ax.set_title("Uncertainty calibration on the test set (scales fitted on the validation set)", pad=34)
+    ax.legend(fontsize=9, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.02), frameon=False)
+    ax.set_title("Uncertainty calibration on the test set (scales fitted on the validation set)", pad=46)
     fig.tight_layout()
     return fig
 
 
 # --------------------------------------------------------------------------- OOD
+@figure_function
 def ood_uncertainty(distance, sigma_rel, category, binned=None,
                     targets: Sequence[str] = ("teff", "logg", "Fe", "Mg")):
     """Total uncertainty relative to the median in-box value against the distance from the
     training box, for a few labels; points coloured by why a star is out of the box."""
-    fig, axes = plt.subplots(1, len(targets), figsize=(3.3 * len(targets), 3.3), sharey=True)
+    fig, axes = plt.subplots(1, len(targets), figsize=(2.45 * len(targets), 3.0), sharey=True)
     cats = list(dict.fromkeys(category))
     colors = {c: f"C{i}" for i, c in enumerate(cats)}
     for ax, t in zip(np.atleast_1d(axes), targets):
@@ -342,11 +363,12 @@ def ood_uncertainty(distance, sigma_rel, category, binned=None,
 
 
 # --------------------------------------------------------------------------- log g budget
+@figure_function
 def logg_residuals(true_logg, residual, label_residual, groups: Mapping):
     """Network - truth (left) and ASPCAP-like label - truth (right) log g residuals against
     the true log g, one colour per group (e.g. red clump, giant branch, metal-poor): a bias
     of the labels for one group is learned by the network and shows in both panels."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 4), sharex=True, sharey=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ok_label = np.asarray(label_residual) > -5000
     for ax, res, ok, title in ((axes[0], residual, np.ones(len(residual), bool), "network − truth"),
@@ -367,6 +389,7 @@ def logg_residuals(true_logg, residual, label_residual, groups: Mapping):
 
 
 # --------------------------------------------------------------------------- response test
+@figure_function
 def response_matrix(table, snrs: Sequence[float] = (200.0, 50.0), title: str | None = None):
     """The element response matrix (:mod:`astronn_paper.analysis.response`) at each SNR: the
     median change of each predicted label (rows) when one true label is changed (columns),
@@ -377,9 +400,9 @@ def response_matrix(table, snrs: Sequence[float] = (200.0, 50.0), title: str | N
     from astronn_paper.analysis import response
 
     snrs = [float(s) for s in snrs]
-    fig, axes = plt.subplots(1, len(snrs), figsize=(8.2 * len(snrs) + 1.2, 7.8), squeeze=False)
+    fig, axes = plt.subplots(len(snrs), 1, figsize=(9.4, 8.4 * len(snrs)), squeeze=False)
     im = None
-    for ax, snr in zip(axes[0], snrs):
+    for ax, snr in zip(axes[:, 0], snrs):
         R, _, outputs, changed = response.matrix(table, snr, per_step=True)
         im = ax.imshow(R, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest")
         n_single = sum(c in outputs for c in changed)
@@ -387,26 +410,27 @@ def response_matrix(table, snrs: Sequence[float] = (200.0, 50.0), title: str | N
         for i, o in enumerate(outputs):
             if o in changed:
                 j = changed.index(o)
-                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=8.5,
                         color="w" if abs(R[i, j]) > 0.6 else "k")
         j = changed.index(response.POPULATION) if response.POPULATION in changed else None
         if j is not None:
             for i in range(len(outputs)):
-                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=8.5,
                         color="w" if abs(R[i, j]) > 0.6 else "k")
-        ax.set_xticks(range(len(changed)), [_label(c) for c in changed], rotation=90, fontsize=8)
-        ax.set_yticks(range(len(outputs)), [_label(o) for o in outputs], fontsize=8)
+        ax.set_xticks(range(len(changed)), [_label(c) for c in changed], rotation=90, fontsize=9)
+        ax.set_yticks(range(len(outputs)), [_label(o) for o in outputs], fontsize=9)
         ax.set_xlabel("changed label (true, +1 step)")
         ax.set_ylabel("predicted label")
         n = int(table.loc[np.isclose(table["snr"], snr), "n_stars"].iloc[0])
         ax.set_title(f"SNR {snr:g} ({n} stars)", fontsize=10)
-    cb = fig.colorbar(im, ax=list(axes[0]), shrink=0.8, extend="both", pad=0.02)
+    cb = fig.colorbar(im, ax=list(axes[:, 0]), shrink=0.6, extend="both", pad=0.02)
     cb.set_label(r"median $\Delta$pred$_i$ / $\Delta$true$_j$ (in steps: 50 K, 0.1 dex)")
     if title:
         fig.suptitle(title)
     return fig
 
 
+@figure_function
 def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | None = None,
                               window_share: Mapping | None = None,
                               targets: Sequence[str] = apogee.ABUNDANCES):
@@ -416,7 +440,7 @@ def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | N
     (bars) and the windows' share of the pixels (grey ticks: an evenly spread Jacobian)."""
     targets = list(targets)
     x = np.arange(len(targets))
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    fig, ax = plt.subplots(figsize=(9.2, 3.8))
     if concentration is not None:
         ax.bar(x, [concentration.get(t, np.nan) for t in targets], 0.7, color="C1", alpha=0.35,
                label="Jacobian: fraction of ΣJ² in own windows")
@@ -431,15 +455,16 @@ def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | N
                     label=f"self-response R[X,X], {name}")
     ax.axhline(1.0, color="k", lw=0.6, ls=":")
     ax.axhline(0.0, color="k", lw=0.6)
-    ax.set_xticks(x, [_label(t) for t in targets], rotation=60, fontsize=8)
+    ax.set_xticks(x, [_label(t) for t in targets], rotation=60, fontsize=9)
     ax.set_xlim(-0.6, len(targets) - 0.4)
     ax.set_ylim(-0.15, 1.15)
     ax.set_ylabel("fraction")
-    ax.legend(fontsize=8, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(fontsize=9, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
 
+@figure_function
 def domain_scores(result, title: str | None = None):
     """Out-of-domain score: the DOMAIN_SCORE distribution of the high-SNR test set
     and of each class of spectra rendered with different physics (``result``: the
@@ -469,7 +494,7 @@ def domain_scores(result, title: str | None = None):
                 color="k", lw=1.2, label=f"rendered, in domain ({scores['in_domain'].size})")
     flagged = np.mean(result.test_scores > result.threshold)
     ax.set_title(f"test set: {100 * flagged:.1f} % flagged", fontsize=9, loc="right")
-    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(0.80, 1.0))
+    ax.legend(fontsize=9, loc="upper right", bbox_to_anchor=(0.80, 1.0))
     for k, (ax, v) in enumerate(zip(axes[1:], names)):
         ax.hist(result.test_scores, bins, weights=frac(result.test_scores), color="0.8")
         ax.hist(scores[v], bins, weights=frac(scores[v]), color=f"C{k % 10}", alpha=0.8,
@@ -479,8 +504,8 @@ def domain_scores(result, title: str | None = None):
             txt = f"score: {100 * row['flagged']:.0f} % flagged"
             if "sigma_flagged" in row.colnames:
                 txt += f"   σ alone: {100 * row['sigma_flagged']:.0f} %"
-            ax.set_title(txt, fontsize=8.5, loc="right")
-        ax.legend(fontsize=8, loc="upper left")
+            ax.set_title(txt, fontsize=9.5, loc="right")
+        ax.legend(fontsize=9, loc="upper left")
     for ax in axes:
         ax.axvline(result.threshold, color="r", lw=1.2, ls="--")
     axes[len(axes) // 2].set_ylabel("fraction of spectra per bin")
@@ -493,6 +518,7 @@ def domain_scores(result, title: str | None = None):
     return fig
 
 
+@figure_function
 def domain_snr(study, title: str | None = None):
     """The out-of-domain flag per SNR bin, on a survey neither the network nor
     the domain model saw (``study``: the :class:`astronn_paper.analysis.out_of_domain.SNRStudy`
@@ -509,7 +535,9 @@ def domain_snr(study, title: str | None = None):
     centres = np.sqrt(bins[:-1] * bins[1:])
     classes = [v for v in VARIANTS if v != "in_domain" and np.any(a["kind"] == v)]
     colour = {v: f"C{k % 10}" for k, v in enumerate(classes)}
-    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6))
+    fig = plt.figure(figsize=(9.4, 8.6))
+    gs = fig.add_gridspec(2, 2)
+    axes = [fig.add_subplot(gs[0, :]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1])]
 
     ax = axes[0]
     for v in classes:
@@ -523,7 +551,7 @@ def domain_snr(study, title: str | None = None):
     ax.set_yscale("log")
     ax.set_xlabel("SNR observed at")
     ax.set_ylabel("DOMAIN_SCORE")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=9, loc="upper left")
 
     ax = axes[1]
     fa = study.false_alarms()
@@ -531,7 +559,7 @@ def domain_snr(study, title: str | None = None):
                 capsize=3, label="in domain, flagged")
     for x, n in zip(centres, fa["n"]):
         ax.text(x, 0.97, f"n={n}", transform=ax.get_xaxis_transform(), ha="center", va="top",
-                fontsize=7, color="0.4")
+                fontsize=9.5, color="0.4", rotation=90)
     ax.axhline(100 * MAX_FALSE_ALARMS, color="r", ls="--", lw=1.2,
                label=f"bound ({100 * MAX_FALSE_ALARMS:.0f} %)")
     ax.axhline(2.0, color="0.6", ls=":", lw=1.0, label="test set, by construction (2 %)")
@@ -539,7 +567,7 @@ def domain_snr(study, title: str | None = None):
     ax.set_ylim(0, max(6.0, 100 * float(np.nanmax(fa["flagged"] + fa["flagged_err"])) * 1.2))
     ax.set_xlabel("SNR bin")
     ax.set_ylabel("false alarms (% of in-domain spectra)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, 0.92))
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, 0.78))
 
     ax = axes[2]
     det = study.detection()
@@ -553,7 +581,7 @@ def domain_snr(study, title: str | None = None):
     ax.set_ylim(-3, 103)
     ax.set_xlabel("SNR bin")
     ax.set_ylabel("flagged (% of the class)")
-    ax.legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.3))
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.4, -0.16), frameon=False)
     for ax in axes:
         ax.set_xlim(bins[0] * 0.9, bins[-1] * 1.1)
         for b in bins:
@@ -562,4 +590,66 @@ def domain_snr(study, title: str | None = None):
     fig.suptitle(title or f"Out-of-domain flag per SNR bin (survey seed {seed}, in-box giants, "
                  "noise re-drawn at each SNR)", fontsize=11)
     fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- one-to-one
+@figure_function
+def one_to_one(pred, reference, targets: Sequence[str] = apogee.TARGETS, truth=None,
+               reference_name: str = "ASPCAP-like label", ncols: int = 4):
+    """The network against the labels for every target, one pair of panels each: above,
+    prediction against the reference (density, log colour) with the 1:1 line; below, the
+    residual prediction - reference against the reference, with the bias (median) and scatter
+    (mad_std) written in the title. Stars whose reference is -9999 are left out. With
+    ``truth``, the reference is the truth and the panels say so."""
+    from astropy.stats import mad_std
+
+    pred = np.asarray(pred, float)
+    ref = np.asarray(truth if truth is not None else reference, float)
+    ref_name = "truth" if truth is not None else reference_name
+    targets = list(targets)
+    nrows = int(np.ceil(len(targets) / ncols))
+    fig = plt.figure(figsize=(2.3 * ncols, 3.25 * nrows + 0.5))
+    outer = fig.add_gridspec(nrows, ncols, hspace=0.3, wspace=0.45)
+    for k, t in enumerate(targets):
+        inner = outer[k // ncols, k % ncols].subgridspec(2, 1, height_ratios=(2.2, 1), hspace=0.05)
+        top, bottom = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
+        j = list(apogee.TARGETS).index(t) if pred.shape[1] == len(apogee.TARGETS) else k
+        r, p = ref[:, j], pred[:, j]
+        ok = (r > apogee.MISSING) & np.isfinite(r) & np.isfinite(p)
+        r, p = r[ok], p[ok]
+        if r.size > 1:
+            lo, hi = np.percentile(np.concatenate([r, p]), [0.5, 99.5])
+            pad = 0.05 * (hi - lo)
+            lim = (lo - pad, hi + pad)
+            top.hexbin(r, p, gridsize=28, extent=(*lim, *lim), mincnt=1, bins="log", cmap="viridis",
+                       linewidths=0)
+            top.plot(lim, lim, color="C3", lw=0.8)
+            top.set(xlim=lim, ylim=lim)
+            d = p - r
+            s = mad_std(d)
+            bottom.hexbin(r, d, gridsize=(28, 12), extent=(*lim, -4 * s, 4 * s), mincnt=1, bins="log",
+                          cmap="viridis", linewidths=0)
+            bottom.axhline(0, color="C3", lw=0.8)
+            bottom.set(xlim=lim, ylim=(-4 * s, 4 * s))
+            unit = "K" if t == "teff" else "dex"
+            fmt = "{:.0f}" if t == "teff" else "{:.3f}"
+            top.text(0.04, 0.96, f"bias {fmt.format(np.median(d))}\nscatter {fmt.format(s)}",
+                     transform=top.transAxes, va="top", fontsize=9)
+        top.set_title(_label(t) + (" (K)" if t == "teff" else ""), fontsize=10)
+        top.tick_params(labelbottom=False, labelsize=9)
+        bottom.tick_params(labelsize=9)
+        for ax in (top, bottom):
+            ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+            ax.yaxis.set_major_locator(plt.MaxNLocator(3))
+        if k % ncols == 0:
+            top.set_ylabel("network", fontsize=9)
+            bottom.set_ylabel("Δ", fontsize=9)
+        if k + ncols >= len(targets):
+            bottom.set_xlabel(ref_name, fontsize=9)
+    height = fig.get_figheight()
+    fig.subplots_adjust(top=1 - 0.75 / height, bottom=0.45 / height, left=0.09, right=0.98)
+    fig.suptitle(f"The network against the {ref_name} for all {len(targets)} labels\n(top: 1:1, red line; "
+                 f"bottom: network − {ref_name}; colour: log density)", fontsize=10.5,
+                 y=1 - 0.05 / height, va="top")
     return fig

@@ -5,8 +5,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from astronn_paper import apogee, paper
+from astronn_paper.figures.style import figure_function
 
 
+@figure_function
 def scatter_vs_size(vs_aspcap, vs_truth=None, targets=("teff", "logg", "Fe", "Mg", "Na", "Al"),
                     replicates_truth=None):
     """Scatter of the censored network on the test set versus the number of training spectra,
@@ -18,7 +20,7 @@ def scatter_vs_size(vs_aspcap, vs_truth=None, targets=("teff", "logg", "Fe", "Mg
     n = len(targets)
     ncol = 3
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.0 * nrow + 0.6), squeeze=False,
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.8 * nrow + 0.6), squeeze=False,
                              sharex=True, layout="constrained")
     for ax, t in zip(axes.flat, targets):
         ax.plot(vs_aspcap.index, vs_aspcap[t], "o-", color="C0", label="vs ASPCAP-like labels")

@@ -259,6 +259,16 @@ def _remove_stale_partials(out: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def read_layer_config(folder: os.PathLike) -> dict:
+    """The Keras layer configuration stored in a model folder's ``model_weights.h5`` (the
+    network's own description of its layers, read without building it)."""
+    import h5py
+
+    with h5py.File(Path(folder) / "model_weights.h5", "r") as f:
+        raw = f.attrs["model_config"]
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
 def read_provenance(folder: os.PathLike) -> dict:
     path = Path(folder) / PROVENANCE_FILE
     return json.loads(path.read_text()) if path.is_file() else {}

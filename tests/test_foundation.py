@@ -317,3 +317,22 @@ def test_progress_bars_are_switched_off_in_one_place(monkeypatch):
     assert not progress.bar(True, total=3, file=io.StringIO()).disable
     monkeypatch.setenv(progress.PROGRESS_ENV, "0")
     assert not progress.enabled(True) and progress.bar(True, total=3).disable
+
+
+def test_rewrapping_a_code_cell_keeps_its_outputs_and_a_changed_one_loses_them(tmp_path):
+    """build_notebook(keep_outputs=True): same syntax tree (lines re-wrapped, a string split into
+    adjacent literals) keeps the outputs and takes the new layout; a changed number does not."""
+    src, dest = tmp_path / "nb.py", tmp_path / "nb.ipynb"
+    src.write_text('# %%\nprint(f"scatter {0.0312:.3f} dex", "of Fe")\n\n# %%\nprint(2)\n')
+    notebooks.build_notebook(src, dest)
+    nb = json.loads(dest.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"out {i}\n"}]
+        cell["execution_count"] = i + 1
+    dest.write_text(json.dumps(nb))
+    src.write_text('# %%\nprint(f"scatter {0.0312:.3f} "\n      "dex",\n      "of Fe")\n\n# %%\nprint(3)\n')
+    notebooks.build_notebook(src, dest, keep_outputs=True)
+    cells = json.loads(dest.read_text())["cells"]
+    assert "".join(cells[0]["source"]).startswith('print(f"scatter {0.0312:.3f} "\n')
+    assert "".join(cells[0]["outputs"][0]["text"]) == "out 0\n" and cells[0]["execution_count"] == 1
+    assert cells[1]["outputs"] == [] and cells[1]["execution_count"] is None

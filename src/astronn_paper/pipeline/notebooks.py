@@ -33,10 +33,25 @@ def parse_percent(text: str) -> list[nbformat.NotebookNode]:
     return cells
 
 
+def _cell_key(cell) -> tuple:
+    """What a cell does: a markdown cell's text; a code cell's syntax tree (so that re-wrapping
+    its lines or splitting a string into adjacent literals keeps its outputs), or its text when
+    it is not plain Python."""
+    if cell.cell_type != "code":
+        return (cell.cell_type, cell.source)
+    import ast
+
+    try:
+        return ("code", ast.dump(ast.parse(cell.source)))
+    except SyntaxError:
+        return ("code", cell.source)
+
+
 def build_notebook(src: Path, dest: Path, keep_outputs: bool = False) -> Path:
     """Write ``dest`` (.ipynb) from a percent-format ``src``; cell ids are stable.
 
-    With ``keep_outputs``, a code cell whose source is unchanged keeps the outputs it has in
+    With ``keep_outputs``, a code cell whose code is unchanged (the same syntax tree: line
+    breaks and string splits aside) keeps the outputs it has in
     the existing ``dest`` (so that editing the text or adding a section does not throw away
     the committed outputs of the cells it did not touch); changed and new cells have none
     until the notebook is run again.
@@ -50,11 +65,13 @@ def build_notebook(src: Path, dest: Path, keep_outputs: bool = False) -> Path:
         nb.metadata = old.metadata          # the kernel's language_info of the last run
         previous: dict[tuple, list] = {}
         for cell in old.cells:
-            previous.setdefault((cell.cell_type, cell.source), []).append(cell)
+            previous.setdefault(_cell_key(cell), []).append(cell)
         for i, cell in enumerate(nb.cells):
-            same = previous.get((cell.cell_type, cell.source))
-            if same:     # unchanged: the old cell as it was (metadata, outputs)
-                nb.cells[i] = same.pop(0)
+            same = previous.get(_cell_key(cell))
+            if same:     # unchanged: the old cell (metadata, outputs) with the new source's layout
+                kept = same.pop(0)
+                kept.source = cell.source
+                nb.cells[i] = kept
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:02d}"
     nbformat.validate(nb)

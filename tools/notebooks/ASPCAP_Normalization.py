@@ -23,7 +23,7 @@ from astronn_paper import config, paper
 from astronn_paper.analysis import aspcap_norm, results
 from astronn_paper.figures import aspcap_norm as figs
 from astronn_paper.figures import save
-from astronn_paper.analysis.verdicts import label, names, span, verdict
+from astronn_paper.analysis.verdicts import label, names, span, verdict  # noqa: F401
 
 P = config.get_profile(profile)
 print(f"profile: {P.name}; {P.epochs} epochs")
@@ -63,7 +63,8 @@ the two "vs truth" columns, below.""",
         t_ca=f"{ca['teff']:.1f}", t_aa=f"{aa['teff']:.1f}", na_c=f"{ca['Na']:.3f}", na_a=f"{aa['Na']:.3f}",
         most=f"[{label(rel.idxmax())}/H]", most_a=f"{ca[rel.idxmax()]:.3f}", most_t=f"{ct[rel.idxmax()]:.3f}",
         least=label(rel.drop(exceptions).idxmin()) if len(rel.drop(exceptions)) else "–",
-        least_a=f"{ca[rel.drop(exceptions).idxmin()]:.3f}", least_t=f"{ct[rel.drop(exceptions).idxmin()]:.3f}",
+        least_a=f"{ca[rel.drop(exceptions).idxmin()]:.3f}",
+        least_t=f"{ct[rel.drop(exceptions).idxmin()]:.3f}",
         n_above=len(above_paper))
 
 # %%
@@ -135,7 +136,8 @@ _ = results.write("ASPCAP_Normalization", {
     "ratio_vs_aspcap_labels": ratio_labels.to_dict(),
     "median_ratio_vs_truth": float(ratio.median()),
     "median_ratio_vs_aspcap_labels": float(ratio_labels.median())}, P)
-verdict("""* Trained on the same stars, the continuum- and ASPCAP-normalised networks {reach}: the median ratio
+verdict("""* Trained on the same stars, the continuum- and ASPCAP-normalised networks {reach}: """
+        """the median ratio
   of their scatter is {m_t:.2f} against the truth and {m_a:.2f} against the ASPCAP-like labels.
 * Per label the ratio against the truth ranges from {ends_t}; with a single training of each network, the
   training-to-training spread that would say whether one label's difference is real is not measured here.

@@ -61,7 +61,8 @@ verdict("""The catalog of this profile holds {rows:,} allStar rows (a field-stra
 survey; the paper's catalog has every DR14 allStar row), of which {pred:,} are predicted with {mc} MC-dropout
 passes. {skip_text}""", rows=report.n_rows, pred=report.n_predicted, mc=P.mc_passes,
         skip_text=(f"The other {n_skip:,} were skipped ({skipped}) and keep -9999 in every label; a failed "
-                   "continuum normalisation (the continuum fit crosses zero, or too many pixels end far above 1 "
+                   "continuum normalisation (the continuum fit crosses zero, "
+                   "or too many pixels end far above 1 "
                    "or below 0) is the synthetic survey's forward model not rendering the coolest stars and "
                    "dwarfs credibly, a limit of the synthetic survey, not a property of APOGEE's spectra."
                    if n_skip else "None was skipped."))
@@ -81,12 +82,15 @@ data, header = catalog.read_catalog(report.path)
 print("columns:")
 for c in data.columns:
     print(f"  {c.name:<26} {c.format:<5} {c.unit or ''}")
-print("targets (the 22 columns of astroNN, in order):", ", ".join(header[f"TARG{i:02d}"] for i in range(1, 23)))
-print("provenance: " + "; ".join(f"{k} {header[k]}" for k in ("MODEL", "MODELFP", "PROFILE", "SEED", "MCPASSES", "SOURCE")))
+print("targets (the 22 columns of astroNN, in order):",
+      ", ".join(header[f"TARG{i:02d}"] for i in range(1, 23)))
+print("provenance: " + "; ".join(f"{k} {header[k]}"
+                                 for k in ("MODEL", "MODELFP", "PROFILE", "SEED", "MCPASSES", "SOURCE")))
 flag = data["OUTSIDE_TRAINING"]
 print(f"outside the training box (by the predicted Teff, log g, [Fe/H]): {(flag & 7 > 0).mean():.1%} "
       f"of the stars; out of the training domain (bit 8): {(flag & 8 > 0).mean():.1%}; "
-      f"flagged for either reason: {((flag > 0) & (flag < 128)).mean():.1%}; not predicted: {(flag & 128 > 0).sum()}")
+      f"flagged for either reason: {((flag > 0) & (flag < 128)).mean():.1%}; "
+      f"not predicted: {(flag & 128 > 0).sum()}")
 
 # %%
 verdict("""The file has the published catalog's layout (APOGEE_ID, LOCATION_ID, the (N, 22) `astroNN` and
@@ -120,14 +124,16 @@ if truth is not None:
 if truth is not None:
     ix = {t: apogee.TARGETS.index(t) for t in shown}
     worse = [scatter_out[ix[t]] / scatter[ix[t]] for t in ("teff", "Fe", "Mg")]
-    verdict("""**Verdict.** Against the truth, the {n_in:,} unflagged stars of all SNRs scatter by {t_in:.1f} K in
+    verdict("""**Verdict.** Against the truth, the {n_in:,} unflagged stars of all SNRs """
+            """scatter by {t_in:.1f} K in
 Teff, {g_in:.3f} dex in log g and {fm_in} dex in [Fe/H] and [Mg/H]. (The paper's scatters, for real DR14 stars
 against ASPCAP's labels on the visits of its training stars, are 0.018 dex in [Fe/H] and 0.023 dex in [Mg/H];
 against the synthetic truth the labels' own noise is left out, so the two are not like for like.) The
 {n_out:,} flagged stars are {worse} times worse in Teff, [Fe/H] and [Mg/H] ({t_out:.0f} K, {fe_out:.3f} dex,
 {mg_out:.3f} dex) and {g_ratio:.1f} times in log g ({g_out:.3f} dex). {flag_word}""",
             n_in=int(inside.sum()), t_in=scatter[ix["teff"]], g_in=scatter[ix["logg"]],
-            fm_in=span([scatter[ix["Fe"]], scatter[ix["Mg"]]], ".3f"), n_out=int((~inside & (flag < 128)).sum()),
+            fm_in=span([scatter[ix["Fe"]], scatter[ix["Mg"]]], ".3f"),
+            n_out=int((~inside & (flag < 128)).sum()),
             worse=span(worse, ".1f"), t_out=scatter_out[ix["teff"]], fe_out=scatter_out[ix["Fe"]],
             mg_out=scatter_out[ix["Mg"]], g_ratio=scatter_out[ix["logg"]] / scatter[ix["logg"]],
             g_out=scatter_out[ix["logg"]],
@@ -208,7 +214,8 @@ if truth_grad is not None:
     thin_grad = catalog.radial_gradient(sample["R"][thin], true_feh[thin], z=sample["z"][thin])
     print(f"of the {sel.sum()} selected stars {thin.sum()} are truly thin disc, "
           + ", ".join(f"{(sel & (component == c)).sum()} {c}" for c in ("thick", "halo", "cluster"))
-          + f"; true [Fe/H] of the thin-disc ones alone: {thin_grad.slope:+.4f} +- {thin_grad.slope_err:.4f} dex/kpc")
+          + f"; true [Fe/H] of the thin-disc ones alone: {thin_grad.slope:+.4f} "
+            f"+- {thin_grad.slope_err:.4f} dex/kpc")
 fig = figs.radial_gradient(sample["R"][sel], sample["feh"][sel], grad,
                            injected if injected is not None else np.nan, truth_grad)
 save(fig, "catalog_radial_gradient", P)
@@ -221,15 +228,18 @@ save(fig, "catalog_radial_gradient", P)
 
 # %%
 if injected is not None and truth_grad is not None and not np.isfinite(grad.slope):
-    verdict("""**Verdict.** This run's map sample has too few thin-disc-like stars ({n}) for a radial gradient;
+    verdict("""**Verdict.** This run's map sample has too few thin-disc-like stars ({n}) """
+            """for a radial gradient;
 the `default` profile measures it.""", n=grad.n)
 elif injected is not None and truth_grad is not None:
     n_thick = int((sel & (component == "thick")).sum())
     verdict("""**Verdict.** The network's [Fe/H] gives a radial gradient of {g} ± {ge:.4f} dex/kpc from {n:,}
 thin-disc-like stars, against {inj} injected: {diff:.4f} dex/kpc ({rel:.0%}) {dir_word}. The truth takes this
 apart step by step: the true [Fe/H] of the {n_thin:,} selected stars that really belong to the thin disc gives
-{g_thin}; the {n_thick:,} thick-disc stars that the [Mg/Fe] cut lets in ({f_thick:.0%}) bring it to {g_true} for
-the true [Fe/H] of all selected stars; the network's own [Fe/H] gives {g}, a further {d_net:.4f} dex/kpc, against
+{g_thin}; the {n_thick:,} thick-disc stars that the [Mg/Fe] cut lets in ({f_thick:.0%}) bring it \
+to {g_true} for
+the true [Fe/H] of all selected stars; the network's own [Fe/H] gives {g}, a further {d_net:.4f} dex/kpc, \
+against
 a fit error of {ge:.4f}. The paper showed maps of real DR14 stars without a fitted gradient.""",
             g=num(grad.slope, ".4f"), ge=grad.slope_err, n=grad.n, inj=num(injected, ".4f"),
             diff=abs(grad.slope - injected), rel=abs(grad.slope - injected) / abs(injected),
@@ -260,7 +270,8 @@ print(f"{config.shown_path(comp['path'])}: trained on {fit.n_train} spectra in {
       f"applied to {len(rows)} high-SNR test stars, {res.good.sum()} with a good fit")
 
 # %%
-verdict("""The Cannon was trained on the {n_train:,} training spectra that have all ten labels, in {t:.0f} s, and
+verdict("""The Cannon was trained on the {n_train:,} training spectra that have all ten labels, """
+        """in {t:.0f} s, and
 converged for {good} of the {n} high-SNR test stars.""", n_train=fit.n_train, t=fit.train_time_s,
         good=int(res.good.sum()), n=len(rows))
 
@@ -285,15 +296,20 @@ if truth_test is not None:
     sa = table[lab_col[0]] if lab_col else None
     ab_ = [t for t in table.index if t not in ("teff", "logg")]
     ratio_c = (sc / sn)[ab_]
-    verdict("""**Verdict.** On the same {good} stars, against the truth, the network scatters less than The Cannon
-for {n_better} of {n} labels: Teff {t_n:.1f} against {t_c:.1f} K, log g {g_n:.4f} against {g_c:.4f} dex, and the
-abundances by a factor {r_span} ([Fe/H] {fe_n:.3f} against {fe_c:.3f} dex). {lab_text}The network learnt from more
-stars (the whole training set but the 10 % kept for validation, stars with missing labels included, against The
+    verdict("""**Verdict.** On the same {good} stars, against the truth, the network scatters less """
+            """than The Cannon
+for {n_better} of {n} labels: Teff {t_n:.1f} against {t_c:.1f} K, log g {g_n:.4f} against {g_c:.4f} dex, \
+and the
+abundances by a factor {r_span} ([Fe/H] {fe_n:.3f} against {fe_c:.3f} dex). {lab_text}The network \
+learnt from more
+stars (the whole training set but the 10 % kept for validation, stars with missing labels included, \
+against The
 Cannon's {n_train:,} with all ten labels); The Cannon's largest deficits are in {worst}.""",
             good=int(good.sum()), n_better=n_better, n=len(table), t_n=sn["teff"], t_c=sc["teff"],
             g_n=sn["logg"], g_c=sc["logg"], r_span=span(ratio_c, ".1f"), fe_n=sn["Fe"], fe_c=sc["Fe"],
             lab_text=(f"The Cannon is worse than the ASPCAP-like labels it was trained on for "
-                      f"{int((sc > sa).sum())} of the {len(table)} labels, the network for {int((sn > sa).sum())}. "
+                      f"{int((sc > sa).sum())} of the {len(table)} labels, "
+                      f"the network for {int((sn > sa).sum())}. "
                       if sa is not None else ""),
             n_train=fit.n_train, worst=names(ratio_c.sort_values(ascending=False).index[:3]))
 
@@ -337,20 +353,26 @@ if truth_test is not None:
             mt = (t_train[:, te] >= lo) & (t_train[:, te] < hi) & (
                 t_train[:, fe] < -1 if name != "all" else True)
             rows_out.append({"true Teff (K)": f"{lo}-{hi}", "stars": name, "n test": int(m.sum()),
-                             "astroNN - truth (K)": np.median(net_mean[m, 0] - t_true[m]) if m.any() else np.nan,
-                             "Cannon - truth (K)": np.median(res.labels[m, 0] - t_true[m]) if m.any() else np.nan,
-                             "labels - truth (K)": np.median(y_test[m, te] - t_true[m]) if m.any() else np.nan,
+                             "astroNN - truth (K)": np.median(net_mean[m, 0] - t_true[m])
+                                 if m.any() else np.nan,
+                             "Cannon - truth (K)": np.median(res.labels[m, 0] - t_true[m])
+                                 if m.any() else np.nan,
+                             "labels - truth (K)": np.median(y_test[m, te] - t_true[m])
+                                 if m.any() else np.nan,
                              "n training": int(mt.sum())})
     teff_edge = pd.DataFrame(rows_out).set_index(["true Teff (K)", "stars"])
     display(teff_edge.round(0))
     hot = good & (t_true > 5200)
-    print(f"training set: {(y_train[:, te] > 5200).sum()} of {len(y_train)} stars have a label Teff above 5200 K "
+    print(f"training set: {(y_train[:, te] > 5200).sum()} of {len(y_train)} stars "
+          f"have a label Teff above 5200 K "
           f"({(y_train[:, te] > 5200).mean():.1%}); the selection cuts the labels at "
-          f"{y_train[:, te].max():.0f} K (box edge 5500 K); {(t_train[:, fe] < -1).sum()} training stars have a true "
+          f"{y_train[:, te].max():.0f} K (box edge 5500 K); "
+          f"{(t_train[:, fe] < -1).sum()} training stars have a true "
           f"[Fe/H] < -1")
     for name, m in (("[Fe/H] < -1", hot & (feh_true < -1)), ("[Fe/H] >= -1", hot & (feh_true >= -1))):
         print(f"test stars above 5200 K with {name}: {m.sum()}, median astroNN - truth "
-              f"{np.median(net_mean[m, 0] - t_true[m]):+.0f} K, The Cannon {np.median(res.labels[m, 0] - t_true[m]):+.0f} K, "
+              f"{np.median(net_mean[m, 0] - t_true[m]):+.0f} K, "
+              f"The Cannon {np.median(res.labels[m, 0] - t_true[m]):+.0f} K, "
               f"labels {np.median(y_test[m, te] - t_true[m]):+.0f} K")
 
 # %%
@@ -360,12 +382,15 @@ if truth_test is not None:
     def _med(a, m):
         return num(np.median(a[m]), ".0f", True) if m.any() else "–"
 
-    verdict("""**Why Teff is off above 5200 K.** The ASPCAP-like Teff of the hot test stars is {lab_r} K (median,
-[Fe/H] ≥ −1) and {lab_p} K ([Fe/H] < −1) off the truth, against {net_r} K and {net_p} K for the network. It is the
+    verdict("""**Why Teff is off above 5200 K.** The ASPCAP-like Teff of the hot test stars is """
+            """{lab_r} K (median,
+[Fe/H] ≥ −1) and {lab_p} K ([Fe/H] < −1) off the truth, against {net_r} K and {net_p} K for the network. \
+It is the
 edge of the training set, and it hits metal-poor giants hardest:
 
 * only {n_hot:,} of the {n_tr:,} training stars ({f_hot:.1%}) have a Teff label above 5200 K, and none above
-  {t_max:.0f} K, where the selection cuts the labels; a regression trained on that set pulls predictions near the
+  {t_max:.0f} K, where the selection cuts the labels; a regression trained on that set pulls predictions \
+near the
   edge back towards the bulk;
 * the {n_r} hot stars of [Fe/H] ≥ −1 are off by {net_r} K (median), the {n_p} hot stars with [Fe/H] < −1 by
   {net_p} K. Metal-poor giants are hot because their giant branch is bluer, and the training set has only
@@ -374,7 +399,8 @@ edge of the training set, and it hits metal-poor giants hardest:
   training set's coverage, not the network.
 
 The paper saw the same edge on real DR14 stars: its Teff errors grow towards the hot end of its training set,
-where its training stars too were few. Because the `OUTSIDE_TRAINING` flag is computed from the predicted labels,
+where its training stars too were few. Because the `OUTSIDE_TRAINING` flag is computed from the predicted \
+labels,
 a hot metal-poor giant predicted too cool lands inside the box and stays unflagged: the flag cannot catch this
 error.""",
             lab_r=_med(y_test[:, te] - t_true, hmr), lab_p=_med(y_test[:, te] - t_true, hmp),
@@ -411,8 +437,8 @@ if truth_test is not None:
 # run), and its rate includes the 100 passes that give each label its uncertainty. The absolute
 # rates depend on the machine and its load (two shared CPU cores here), so only their ratio is a
 # result, and this notebook measures it once. The paper quotes ~275 spectra/s on one 2018 GPU
-# for the real DR14 spectra; the CPU run here reaches a large fraction of that. The right panel shows the median abundance scatter against the truth, in the table
-# below.
+# for the real DR14 spectra; the CPU run here reaches a large fraction of that. The right panel shows the
+# median abundance scatter against the truth, in the table below.
 
 # %%
 if truth_test is not None:
@@ -440,7 +466,8 @@ if truth_test is not None:
 
 # %%
 summary = {
-    "catalog": {"path": config.shown_path(report.path), "rows": report.n_rows, "predicted": report.n_predicted,
+    "catalog": {"path": config.shown_path(report.path), "rows": report.n_rows,
+                "predicted": report.n_predicted,
                 "skipped": report.skipped, "wall_time_s": report.wall_time_s,
                 "outside_training_fraction": float((flag & 7 > 0).mean())},
     "maps": {"n_stars": int(len(sample["feh"]))},
@@ -453,38 +480,50 @@ summary = {
     "speed": bench,
 }
 if truth_test is not None:
-    summary["scatter_vs_truth"] = table[["n", "scatter_network", "scatter_cannon", "better"]].to_dict(orient="index")
+    summary["scatter_vs_truth"] = table[["n", "scatter_network", "scatter_cannon", "better"]].to_dict(
+        orient="index")
     summary["network_better_labels"] = n_better
     summary["teff_edge"] = {
         "n_train_above_5200": int((y_train[:, te] > 5200).sum()), "n_train": int(len(y_train)),
-        "hot_metal_poor_median_residual": float(np.median(net_mean[hot & (feh_true < -1), 0] - t_true[hot & (feh_true < -1)])),
-        "hot_other_median_residual": float(np.median(net_mean[hot & (feh_true >= -1), 0] - t_true[hot & (feh_true >= -1)]))}
+        "hot_metal_poor_median_residual": float(np.median(net_mean[hot & (feh_true < -1), 0]
+                                                          - t_true[hot & (feh_true < -1)])),
+        "hot_other_median_residual": float(np.median(net_mean[hot & (feh_true >= -1), 0]
+                                                     - t_true[hot & (feh_true >= -1)]))}
 _ = results.write("Apogee_dr14_NN_Catalog", summary, P)
 lines = [f"* **The catalog is reproduced in the published layout**: {report.n_rows:,} rows of the synthetic "
          f"survey, {report.n_predicted:,} of them predicted with 22 labels and their uncertainties; "
-         f"{report.n_rows - report.n_predicted:,} keep -9999. {((flag > 0) & (flag < 128)).mean():.1%} of the rows "
+         f"{report.n_rows - report.n_predicted:,} keep -9999. "
+         f"{((flag > 0) & (flag < 128)).mean():.1%} of the rows "
          "are flagged (outside the training box or its domain)."]
 if truth is not None:
     lines[0] += (f" Those are less accurate: Teff {scatter_out[apogee.TARGETS.index('teff')]:.0f} against "
                  f"{scatter[apogee.TARGETS.index('teff')]:.0f} K.")
 if np.isfinite(grad.slope):
-    lines.append(f"* **The radial [Fe/H] gradient** of the unflagged disc stars is {num(grad.slope, '.4f')} ± "
+    lines.append(f"* **The radial [Fe/H] gradient** of the unflagged disc stars is "
+                 f"{num(grad.slope, '.4f')} ± "
                  f"{grad.slope_err:.4f} dex/kpc"
                  + (f" against {num(injected, '.4f')} injected" if injected is not None else "")
                  + (f"; the true [Fe/H] of the same stars gives {num(truth_grad.slope, '.4f')}"
                     if truth_grad is not None else "") + ".")
 if truth_test is not None:
-    lines.append(f"* **The network scatters less than The Cannon on {n_better} of {len(table)} shared labels** "
+    lines.append(f"* **The network scatters less than The Cannon on {n_better} of {len(table)} "
+                 f"shared labels** "
                  f"against the truth "
                  f"(median abundance scatter {np.nanmedian(table.loc[abund, 'scatter_network']):.3f} against "
-                 f"{np.nanmedian(table.loc[abund, 'scatter_cannon']):.3f} dex), on the same training set and stars.")
+                 f"{np.nanmedian(table.loc[abund, 'scatter_cannon']):.3f} dex), "
+                 f"on the same training set and stars.")
     hmp = hot & (feh_true < -1)
-    lines.append(f"* **At the hot, metal-poor edge of the training set** the {int(hmp.sum())} test stars with "
-                 f"[Fe/H] < −1 above 5200 K are predicted {num(np.median(net_mean[hmp, 0] - t_true[hmp]), '.0f', True)} K "
-                 f"off (median; The Cannon {num(np.median(res.labels[hmp, 0] - t_true[hmp]), '.0f', True)} K); the "
+    lines.append(f"* **At the hot, metal-poor edge of the training set** the {int(hmp.sum())} "
+                 f"test stars with "
+                 f"[Fe/H] < −1 above 5200 K are predicted "
+                 f"{num(np.median(net_mean[hmp, 0] - t_true[hmp]), '.0f', True)} K "
+                 f"off (median; The Cannon "
+                 f"{num(np.median(res.labels[hmp, 0] - t_true[hmp]), '.0f', True)} K); the "
                  f"training set has {int((t_train[:, fe] < -1).sum())} stars with a true [Fe/H] < −1.")
-lines.append(f"* **Speed**: the network predicts {bench['network_spectra_per_s']:.0f} spectra/s with {P.mc_passes} MC "
-             f"passes, {bench['network_over_cannon']:.1f}× The Cannon's rate, on this machine and its load (the "
+lines.append(f"* **Speed**: the network predicts {bench['network_spectra_per_s']:.0f} spectra/s "
+             f"with {P.mc_passes} MC "
+             f"passes, {bench['network_over_cannon']:.1f}× The Cannon's rate, "
+             f"on this machine and its load (the "
              "paper: ~275 spectra/s on a 2018 GPU).")
 verdict("\n".join(lines))
 

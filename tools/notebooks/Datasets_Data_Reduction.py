@@ -104,8 +104,8 @@ SNR was drawn so that these cuts give the paper's counts). They have {v_tr:,} an
 # values, zero or negative errors, or no usable continuum is **skipped and reported, never
 # zeroed**; a bad visit costs only that visit. After it, a spectrum whose normalisation failed
 # is skipped too (`failed_normalisation`): a continuum fit that crosses zero (a non-positive
-# normalised error), or more than 1 % of the unmasked pixels more than three standard deviations below 0 or above a
-# ceiling well over the continuum (`MAX_NORMALISED_FLUX` in `survey/normalise.py`).
+# normalised error), or more than 1 % of the unmasked pixels more than three standard deviations below 0
+# or above a ceiling well over the continuum (`MAX_NORMALISED_FLUX` in `survey/normalise.py`).
 # A continuum-normalised H-band spectrum of a cool star lies at or below its continuum
 # (absorption lines down to ~0.2, the continuum at 1 within the noise; sky lines are masked), so
 # such a spectrum is not a star's spectrum normalised but a normalisation gone wrong.
@@ -125,7 +125,8 @@ for name, rep in reports.items():
 tr_rep, te_rep = reports["train"], reports["test"]
 skipped = [s_ for r in reports.values() for s_ in r.skipped]
 n_vskip = sum(len(r.visits_skipped) for r in reports.values())
-verdict("""**Verdict.** Of the {sel_tr:,} training stars {w_tr:,} compiled, with {v_tr:,} visits; of the {sel_te:,}
+verdict("""**Verdict.** Of the {sel_tr:,} training stars {w_tr:,} compiled, with {v_tr:,} visits; """
+        """of the {sel_te:,}
 test stars {w_te:,} did, with {v_te:,} visits. {skip_text} {vskip_text} A spectrum that fails is skipped
 and reported by name, never zeroed; the synthetic survey has no missing or damaged apStar files (the real
 DR14 has a few; the skip machinery for them is exercised by the unit tests on corrupted files). Every later

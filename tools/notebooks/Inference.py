@@ -27,7 +27,7 @@ profile = None
 # %%
 import numpy as np
 
-from astronn_paper.analysis.verdicts import label, names, num, span, verdict
+from astronn_paper.analysis.verdicts import label, names, num, span, verdict  # noqa: F401
 import pandas as pd
 
 from astronn_paper import apogee, config, dataset, paper
@@ -65,7 +65,8 @@ assert match["fraction_agree"] == 1.0, "star_index and the sky cross-match disag
 print(f"test visits matched to their stars: {match['n_visits']:,} visits of {match['n_stars']:,} stars; "
       f"star_index and the sky match agree for {100 * match['fraction_agree']:.1f} % "
       f"(same row for {100 * match['fraction_same_row']:.2f} %, the rest DR14 duplicate entries); "
-      f"{match['n_unmatched_on_sky']} unmatched on the sky, largest separation {match['max_sep_arcsec']:.2f} arcsec")
+      f"{match['n_unmatched_on_sky']} unmatched on the sky, "
+      f"largest separation {match['max_sep_arcsec']:.2f} arcsec")
 print(f"visit SNR: median {np.median(test.snr):.1f} (paper: 57.2 for the 86,200 test visits), "
       f"5-95%: {np.percentile(test.snr, 5):.0f}-{np.percentile(test.snr, 95):.0f}")
 
@@ -131,7 +132,8 @@ def _vs(t, col="vs_combined", ref=None):
 
 truth_above = [t for t in ABU if at50.loc[t, "vs_truth"] > at50.loc[t, "paper_vs_combined"]]
 under = [t for t in ABU if at50.loc[t, "total"] < at50.loc[t, "vs_truth"]]
-verdict("""**Verdict at SNR 50.** On the synthetic test visits {n_good} of the 20 abundances repeat to 0.05 dex
+verdict("""**Verdict at SNR 50.** On the synthetic test visits {n_good} of the 20 abundances """
+        """repeat to 0.05 dex
 or better from visit to combined spectrum (the paper, for real DR14 visits against their combined spectra:
 0.015–0.082 dex, where C, N, Al and Ti II share a published range of 0.031–0.034 dex, marked ≈). Compared
 with the paper's values, {n_above} are above ({above}) and {n_below} below, e.g. {examples}. Teff repeats
@@ -154,7 +156,8 @@ that changes with SNR, is measured below).""",
                     for t in ("Mg", "Al", "P", "C")),
         sig=span(at50.loc[ABU, "total"], ".3f"), n_over=20 - len(under),
         under_text=(" (not for " + names(f"{label(t)}: {at50.loc[t, 'total']:.3f} against "
-                                        f"{at50.loc[t, 'vs_truth']:.3f}" for t in under) + ")") if under else "")
+                                        f"{at50.loc[t, 'vs_truth']:.3f}" for t in under) + ")")
+                   if under else "")
 
 # %%
 fig = figs.precision_at_snr(at50)
@@ -182,7 +185,8 @@ print(f"lowest visit-SNR bin: median SNR {lo:.1f}; highest: {hi:.0f} (SNR ratio 
 print(cal.drop(columns=["snr_low", "snr_high"]).round(3).to_string())
 med = cal.loc[list(apogee.ABUNDANCES)].median()
 print(f"\nmedian over the 20 abundances: sigma falls by a factor {med['sigma_ratio']:.2f} from SNR {lo:.0f} "
-      f"to {hi:.0f}, |visit - combined| by {med['vs_combined_ratio']:.1f}; err/sigma {med['err_over_sigma_low']:.2f} "
+      f"to {hi:.0f}, |visit - combined| by {med['vs_combined_ratio']:.1f}; "
+      f"err/sigma {med['err_over_sigma_low']:.2f} "
       f"at SNR {lo:.0f}, {med['err_over_sigma_high']:.2f} at SNR {hi:.0f}")
 
 # %%
@@ -195,7 +199,8 @@ largest {eos_max}) where 0.67 is expected; at SNR {hi:.0f} it is {eos_fe_hi} for
 median, below 0.67 for {n_below} of the 20 abundances{over_text}. The paper's test, which compares visits
 only with their own combined spectrum, cannot see this; on the synthetic survey the truth makes it
 measurable. Why σ ignores the SNR is the subject of the next cell.""",
-        head=("the uncertainty does not follow the SNR." if med["sigma_ratio"] < 0.25 * med["vs_combined_ratio"]
+        head=("the uncertainty does not follow the SNR."
+              if med["sigma_ratio"] < 0.25 * med["vs_combined_ratio"]
               else "the uncertainty follows the SNR only in part."),
         lo=lo, hi=hi, fac=hi / lo, vc_fall=med["vs_combined_ratio"], s_fall=med["sigma_ratio"],
         s_range=f"{cal.loc[ABU, 'sigma_ratio'].min():.3f} ({label(cal.loc[ABU, 'sigma_ratio'].idxmin())}) to "
@@ -241,7 +246,8 @@ than the synthetic ones; this notebook cannot tell the two apart.""",
         five=", ".join(f"{t} {sr.loc[t, 'self']:.2f}" for t in five),
         med=f"{sr.loc[ABU, 'self'].median():.2f}",
         med_lo=f"{self_resp[min(self_resp)].loc[ABU, 'self'].median():.2f}",
-        rep=span(at50.loc[["Ca", "Ti"], "vs_combined"], ".3f"), err=span(at50.loc[["Ca", "Ti"], "vs_truth"], ".3f"),
+        rep=span(at50.loc[["Ca", "Ti"], "vs_combined"], ".3f"),
+        err=span(at50.loc[["Ca", "Ti"], "vs_truth"], ".3f"),
         al=f"{at50.loc['Al', 'vs_combined']:.3f}")
 
 # %% [markdown]
@@ -290,9 +296,11 @@ its labels for {worse}. Against the labels the biases are below {bmax} dex for e
         co_t=f"{tab.loc['Co', 'scatter_truth']:.3f}", co_l=f"{tab.loc['Co', 'aspcap_scatter_truth']:.3f}",
         co_q=f"{np.hypot(tab.loc['Co', 'scatter_truth'], tab.loc['Co', 'aspcap_scatter_truth']):.3f}",
         co_a=f"{tab.loc['Co', 'scatter_aspcap']:.3f}", n_below=len(below_truth),
-        noisy_t=names(f"{label(t)} {tab.loc[t, 'scatter_truth']:.3f} against {tab.loc[t, 'aspcap_scatter_truth']:.3f}"
+        noisy_t=names(f"{label(t)} {tab.loc[t, 'scatter_truth']:.3f} against "
+                      f"{tab.loc[t, 'aspcap_scatter_truth']:.3f}"
                       for t in noisy),
-        worse=names((f"{label(t)} ({tab.loc[t, 'scatter_truth']:.3f} against {tab.loc[t, 'aspcap_scatter_truth']:.3f})"
+        worse=names((f"{label(t)} ({tab.loc[t, 'scatter_truth']:.3f} against "
+                     f"{tab.loc[t, 'aspcap_scatter_truth']:.3f})"
                      for t in worse), "no label"),
         bmax=f"{tab.loc[ABU, 'bias_aspcap'].abs().max():.3f}")
 
@@ -318,7 +326,8 @@ _ = results.write("Inference", {
     },
 }, P)
 
-verdict("""* The censored network is stable from visit to combined spectrum: at visit SNR 50 {n_good} of the 20
+verdict("""* The censored network is stable from visit to combined spectrum: """
+        """at visit SNR 50 {n_good} of the 20
   abundances repeat to ≤ 0.05 dex on the synthetic test visits (Fe {fe}, Mg {mg}; the paper, on real DR14
   visits, 0.015 and 0.017), {n_above} of them above the paper's values ({above}), and the scatter falls
   with SNR, by a median factor {vc_fall:.1f} between SNR {lo:.0f} and {hi:.0f}.

@@ -78,7 +78,8 @@ c = runs["censored"]
 print(f"{len(c.star_labels):,} test stars, {c.match.n:,} visits (median visit SNR {np.median(c.snr):.0f})")
 
 # %%
-verdict("""The same {n_stars:,} high-SNR test stars and {n_visits:,} visits for both networks (median visit SNR
+verdict("""The same {n_stars:,} high-SNR test stars and {n_visits:,} visits for both networks """
+        """(median visit SNR
 {snr:.0f}; the paper's real DR14 test visits: 57), so every difference below is between the networks,
 not the samples.""", n_stars=len(c.star_labels), n_visits=c.match.n, snr=np.median(c.snr))
 
@@ -101,7 +102,8 @@ table = compare.scatter_table(
     },
 )
 scatter_cols = [col for col in table.columns if "scatter" in col or col.startswith("paper")]
-short = {"paper censored visits (training stars)": "paper cen. train visits", "paper bcnn test": "paper full test"}
+short = {"paper censored visits (training stars)": "paper cen. train visits",
+         "paper bcnn test": "paper full test"}
 print("scatter against the labels; '/truth': against the truth. cen. = censored, full = full spectrum")
 print(table[scatter_cols].rename(columns=lambda col: short.get(col, col.replace("censored", "cen.").replace(
     "bcnn", "full").replace(" scatter vs truth", " /truth").replace(" scatter", ""))).round(4).to_string())
@@ -121,8 +123,10 @@ against {ti_c}.""",
         co_c=f"{cs['Co']:.3f}", co_f=f"{fs['Co']:.3f}", lg_c=f"{cs['logg']:.4f}", lg_f=f"{fs['logg']:.4f}",
         ti_c=f"{cs['Ti2']:.3f}", ti_f=f"{fs['Ti2']:.3f}",
         n_above=int(((cs > pf) & (fs > pf)).sum()),
-        fe_t=f"{table.loc['Fe', 'censored test scatter vs truth']:.3f}" if "censored test scatter vs truth" in table else "–",
-        ti_t=f"{table.loc['Ti2', 'censored test scatter vs truth']:.4f}" if "censored test scatter vs truth" in table else "–")
+        fe_t=f"{table.loc['Fe', 'censored test scatter vs truth']:.3f}"
+             if "censored test scatter vs truth" in table else "–",
+        ti_t=f"{table.loc['Ti2', 'censored test scatter vs truth']:.4f}"
+             if "censored test scatter vs truth" in table else "–")
 
 # %%
 n_better = int((table["censored test scatter"] < table["bcnn test scatter"]).sum())
@@ -180,7 +184,8 @@ here: the censored network's Co scatter against the labels on training-star visi
 is below its {co_c} on the test stars. On equal samples a field-star scatter barely tells the two networks
 apart, because in a field population the correlations with metallicity predict most of every abundance;
 what differs is *how* each network gets its answer, which the next sections measure.""",
-        head="costs no precision; if anything it gains a little" if head_gain else "changes the precision little",
+        head="costs no precision; if anything it gains a little" if head_gain
+             else "changes the precision little",
         n_l=n_better, m_l=_favour(rel_l.median()), beyond_l=_beyond(rel_l, cs, fs),
         n_t=n_better_truth, m_t=_favour(rel_t.median()), beyond_t=_beyond(rel_t, ct_, ft_),
         co_c=f"{cs['Co']:.3f}")
@@ -329,12 +334,14 @@ from astronn_paper.analysis import response
 
 resp_snrs = response.DEFAULT_SNRS
 resp = {kind: response.response_table(folder, P, snrs=resp_snrs) for kind, folder in folders.items()}
-names = {"censored": f"censored ({folders['censored'].name})", "bcnn": f"full spectrum ({folders['bcnn'].name})"}
+names = {"censored": f"censored ({folders['censored'].name})",
+         "bcnn": f"full spectrum ({folders['bcnn'].name})"}
 self_resp = {s: {kind: response.self_response(t, s) for kind, t in resp.items()} for s in resp_snrs}
 abbr = {"censored": "cen", "bcnn": "full"}
 resp_cmp = pd.DataFrame({f"{abbr[k]} R{s:g}": self_resp[s][k]["self"] for s in resp_snrs for k in resp}
                         | {f"{abbr[k]} ±{s:g}": self_resp[s][k]["self_err"] for s in resp_snrs for k in resp}
-                        | {f"{abbr[k]} all{s:g}": self_resp[s][k]["population"] for s in resp_snrs for k in resp})
+                        | {f"{abbr[k]} all{s:g}": self_resp[s][k]["population"]
+                           for s in resp_snrs for k in resp})
 print("R<snr>: self-response R[i,i] at that SNR, ±: its bootstrap error, all<snr>: response to all [X/H] "
       "+0.1 dex (per step of the label); cen = censored, full = full spectrum")
 print(resp_cmp.round(3).to_string())
@@ -356,16 +363,20 @@ elements {weak} the full-spectrum network passes on {weak_f} of a change of one 
 censored self-responses by at most {dmax:.3f} ({dmax_t}).""",
         pop=span(pops, ".2f"), n_higher=len(higher),
         pop_word=(", so both track the overall metallicity." if pops.min() > 0.8 else
-                  "; in this run not every output tracks the overall metallicity."), t_c=f"{sc.loc['teff', 'self']:.2f}",
-        t_f=f"{sf.loc['teff', 'self']:.2f}", g_c=f"{sc.loc['logg', 'self']:.2f}", g_f=f"{sf.loc['logg', 'self']:.2f}",
+                  "; in this run not every output tracks the overall metallicity."),
+        t_c=f"{sc.loc['teff', 'self']:.2f}",
+        t_f=f"{sf.loc['teff', 'self']:.2f}", g_c=f"{sc.loc['logg', 'self']:.2f}",
+        g_f=f"{sf.loc['logg', 'self']:.2f}",
         weak=V.names(weak4), weak_f=", ".join(f"{sf.loc[t, 'self']:.3f}" for t in weak4),
         weak_c=", ".join(f"{sc.loc[t, 'self']:.2f}" for t in weak4),
-        meas=V.names((f"{label(t)} ({sc.loc[t, 'self']:.2f})" for t in ab if sc.loc[t, "self"] >= 0.5), "none"),
+        meas=V.names((f"{label(t)} ({sc.loc[t, 'self']:.2f})" for t in ab if sc.loc[t, "self"] >= 0.5),
+                     "none"),
         dmax=change.max(), dmax_t=label(change.idxmax()), half=0.5)
 
 least3 = list(cc.sort_values().index[:3])
 full_top = list(sf.loc[ab, "self"].sort_values(ascending=False).index[:2])
-verdict("""**Verdict: censoring is what makes an abundance respond to its own element.** Without it the network
+verdict("""**Verdict: censoring is what makes an abundance respond to its own element.** """
+        """Without it the network
 tracks metallicity as well as the censored one but passes on {weak_word} of a change of a single weak-line
 element, and only a fraction of one for most others (the largest, {full_top}). With it {cen_word}, though
 most only partly, which is what `Inference.ipynb` uses to explain its flat σ. The Jacobians agree in part:
@@ -375,7 +386,8 @@ the three censored branches with the least concentrated Jacobians, {least3}, hav
         full_top=V.names(f"{label(t)} {sf.loc[t, 'self']:.2f}" for t in full_top),
         cen_word=("every abundance responds more" if len(higher) == len(ab)
                   else f"{len(higher)} of the 20 abundances respond more"),
-        least3=V.names(label(t) for t in least3), least3_r=", ".join(f"{sc.loc[t, 'self']:.2f}" for t in least3))
+        least3=V.names(label(t) for t in least3),
+        least3_r=", ".join(f"{sc.loc[t, 'self']:.2f}" for t in least3))
 
 # %%
 n_resp = int(resp["censored"]["n_stars"].max())
@@ -449,9 +461,11 @@ summary_out = {
 summary_out["response"] = {
     "snrs": list(resp_snrs), "models": {k: f.name for k, f in folders.items()},
     "n_stars": int(resp["censored"]["n_stars"].max()),
-    "self_response": {f"{s:g}": {k: v[["self", "self_err"]].to_dict(orient="index") for k, v in self_resp[s].items()}
+    "self_response": {f"{s:g}": {k: v[["self", "self_err"]].to_dict(orient="index")
+                                 for k, v in self_resp[s].items()}
                       for s in resp_snrs},
-    "population": {f"{s:g}": {k: v["population"].to_dict() for k, v in self_resp[s].items()} for s in resp_snrs},
+    "population": {f"{s:g}": {k: v["population"].to_dict() for k, v in self_resp[s].items()}
+                   for s in resp_snrs},
     "reading_snr200": reading, "censored_follows_more": cen_more, "full_follows_more": full_more}
 _ = results.write("Inference_ApogeeBCNN", summary_out, P)
 rc_, rf_ = reading["censored"], reading["bcnn"]

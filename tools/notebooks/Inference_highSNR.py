@@ -58,7 +58,8 @@ print(f"profile {P.name}: {censored.name}, {P.mc_passes} MC-dropout passes; "
       f"(paper: 28,692 stars, median SNR 140.9); truth available: {synthetic}")
 
 # %%
-verdict("""The {kind} high-SNR test set has {n:,} stars ({frac:.0%} of the paper's 28,692), with a median SNR of
+verdict("""The {kind} high-SNR test set has {n:,} stars ({frac:.0%} of the paper's 28,692), """
+        """with a median SNR of
 {snr:.1f} against the paper's 140.9, so the SNR regime is the paper's. {truth_text}""",
         kind="synthetic" if synthetic else "", n=len(test["mean"]), frac=len(test["mean"]) / 28692,
         snr=np.median(ref["snr"]),
@@ -87,7 +88,8 @@ save(fig, "inference_highsnr_scatter_table", P)
 # ### The network against the labels, label by label
 #
 # The paper's one-to-one and residual panels for every label: above, the network's label against
-# the ASPCAP-like label of each test star (colour: log density; red: the one-to-one line); below, the residual.
+# the ASPCAP-like label of each test star (colour: log density; red: the one-to-one line); below,
+# the residual.
 
 # %%
 fig = figs.one_to_one(test["mean"], ref["aspcap"], T, reference_name="ASPCAP-like label")
@@ -144,14 +146,16 @@ of 22 labels, since it averages the label noise over many similar stars; {except
             b_teff=num(bias["teff"], ".1f"), b_max=f"{bias[T[1:]].abs().max():.2f}",
             ratio=span(budget["ratio_to_paper"], ".2f"), s_teff=f"{table.loc['teff', 'scatter_aspcap']:.1f}",
             s_fe=f"{table.loc['Fe', 'scatter_aspcap']:.3f}", s_co=f"{table.loc['Co', 'scatter_aspcap']:.3f}",
-            l_teff=f"{budget.loc['teff', 'labels_vs_truth']:.1f}", l_fe=f"{budget.loc['Fe', 'labels_vs_truth']:.3f}",
+            l_teff=f"{budget.loc['teff', 'labels_vs_truth']:.1f}",
+            l_fe=f"{budget.loc['Fe', 'labels_vs_truth']:.3f}",
             l_p=f"{budget.loc['P', 'labels_vs_truth']:.2f}", l_weak=span(weak_lab, ".2f"),
             quad=span(budget["quadrature"] / budget["scatter_aspcap"], ".2f"),
             quad_word=("the two errors are close to independent and the labels' noise dominates."
                        if ((budget["quadrature"] / budget["scatter_aspcap"]).between(0.85, 1.15)).all()
                        else "the two errors are not independent for every label."),
             n_under=len(under), t_teff=f"{budget.loc['teff', 'network_vs_truth']:.1f}",
-            t_fe=f"{budget.loc['Fe', 'network_vs_truth']:.3f}", t_mg=f"{budget.loc['Mg', 'network_vs_truth']:.3f}",
+            t_fe=f"{budget.loc['Fe', 'network_vs_truth']:.3f}",
+            t_mg=f"{budget.loc['Mg', 'network_vs_truth']:.3f}",
             over_ratio=span(budget.loc[over, "truth_to_paper"], ".2f") if over else "–", n_over=len(over),
             over=names(label(t) for t in over), n_closer=int(closer.sum()),
             exceptions=(f"for the other {int((~closer).sum())} its own error dominates in this run."
@@ -159,8 +163,9 @@ of 22 labels, since it averages the label noise over many similar stars; {except
                         "the exception" + ("s are " if (~closer).sum() > 1 else " is ")
                         + names(f"**{label(t)}** ({table.loc[t, 'scatter_truth']:.3f} against the truth, "
                                 f"{budget.loc[t, 'truth_to_paper']:.1f} times the paper's network − ASPCAP "
-                                f"{budget.loc[t, 'paper']:.3f} and {budget.loc[t, 'network_vs_truth'] / budget.loc[t, 'labels_vs_truth']:.1f} "
-                                f"times the labels' own {budget.loc[t, 'labels_vs_truth']:.3f})"
+                                f"{budget.loc[t, 'paper']:.3f} and "
+                                f"{budget.loc[t, 'network_vs_truth'] / budget.loc[t, 'labels_vs_truth']:.1f}"
+                                f" times the labels' own {budget.loc[t, 'labels_vs_truth']:.3f})"
                                 for t in closer.index[~closer]) + ", taken apart below."
                         if (~closer).any() else "there is no exception."))
 
@@ -232,7 +237,8 @@ this. In the middle of the box most of the error is the labels' own noise, as th
 # %%
 ref_key = "truth" if synthetic else "ASPCAP-like labels"
 weak = ["Na", "P", "Ti2", "V", "Co", "Mg", "Fe"]
-lab_err = highsnr.median_label_error(refs["ASPCAP-like labels"][:, 0], ref["aspcap"], ref["aspcap_err"], teff_bins)
+lab_err = highsnr.median_label_error(refs["ASPCAP-like labels"][:, 0], ref["aspcap"], ref["aspcap_err"],
+                                     teff_bins)
 rows_weak = {"labels' reported error": lab_err,
              "|network - labels|": binned["ASPCAP-like labels"][0].median_abs_error}
 if synthetic:
@@ -263,7 +269,8 @@ unc_growth = highsnr.growth_to_lowest_bin(by_xh, "mean_total")
 err_growth = highsnr.growth_to_lowest_bin(by_xh, "median_abs_error")
 strong, weakx = ["Mg", "Si", "Ca", "Fe", "Ni"], ["P", "Na", "Co", "V", "Mn"]
 lowest_ok = {t: by_xh[t].median_abs_error[np.isfinite(by_xh[t].median_abs_error[:, 0]), 0] for t in by_xh}
-reach = [label(t) for t in apogee.ABUNDANCES if lowest_ok[t].size and np.isfinite(by_xh[t].mean_total[:, 0]).any()
+reach = [label(t) for t in apogee.ABUNDANCES
+         if lowest_ok[t].size and np.isfinite(by_xh[t].mean_total[:, 0]).any()
          and lowest_ok[t][0] >= by_xh[t].mean_total[np.isfinite(by_xh[t].mean_total[:, 0]), 0][0]]
 if synthetic:
     truth_hot = binned["truth"][0].median_abs_error[-1, k4]
@@ -288,7 +295,8 @@ network is over-cautious for the strong-line elements and closer to right for th
             truth_hot=span(truth_hot, ".3f"), co_truth=f"{truth_hot[four.index('Co')]:.3f}",
             ti_truth=f"{truth_hot[four.index('Ti2')]:.3f}",
             ti_hot=f"{vs_lab.median_abs_error[-1, T.index('Ti2')]:.3f}",
-            u_strong=span([unc_growth[t] for t in strong], ".1f"), u_weak=span([unc_growth[t] for t in weakx], ".1f"),
+            u_strong=span([unc_growth[t] for t in strong], ".1f"),
+            u_weak=span([unc_growth[t] for t in weakx], ".1f"),
             e_strong=span([err_growth[t] for t in strong], ".1f"), reach=names(reach, "no element"))
 
 # %% [markdown]
@@ -312,8 +320,10 @@ if isochrone_files:
         t_gb, g_gb = isochrones.giant_branch(iso)
         tracks.append((f"[M/H] = {np.median(iso['mh']):+.2f}", t_gb, g_gb))
 else:
-    tracks = [(f"[M/H] = {mh:+.2f}", population.rgb_teff(logg_grid, mh), logg_grid) for mh in population.RC_MH]
-truth_kiel = None if not synthetic else (ref["truth"][:, 0], ref["truth"][:, 1], ref["truth"][:, T.index("Fe")])
+    tracks = [(f"[M/H] = {mh:+.2f}", population.rgb_teff(logg_grid, mh), logg_grid)
+              for mh in population.RC_MH]
+truth_kiel = None if not synthetic else (ref["truth"][:, 0], ref["truth"][:, 1],
+                                         ref["truth"][:, T.index("Fe")])
 fig = figs.kiel_diagram(test["mean"][:, 0], test["mean"][:, 1], test["mean"][:, T.index("Fe")], tracks,
                         reference=truth_kiel)
 save(fig, "inference_highsnr_kiel", P)
@@ -332,10 +342,12 @@ if synthetic:
     dwarf = ref["truth"][:, 1] > 3.8
     shrink = {"[Fe/H] < −1": highsnr.shrinkage(test["mean"], ref["truth"], poor),
               "[Fe/H] ≥ −1 giants": highsnr.shrinkage(test["mean"], ref["truth"], ~poor & ~dwarf)}
-    print(f"training set: {poor_train.sum()} of {len(poor_train)} stars ({100 * poor_train.mean():.1f} %) have true "
+    print(f"training set: {poor_train.sum()} of {len(poor_train)} stars "
+          f"({100 * poor_train.mean():.1f} %) have true "
           f"[Fe/H] < −1; their median true Teff {np.median(train_truth[poor_train, 0]):.0f} K, log g "
           f"{np.median(train_truth[poor_train, 1]):.2f}")
-    print(f"test set: {poor.sum()} stars with [Fe/H] < −1; median predicted Teff {np.median(test['mean'][poor, 0]):.0f} K, "
+    print(f"test set: {poor.sum()} stars with [Fe/H] < −1; "
+          f"median predicted Teff {np.median(test['mean'][poor, 0]):.0f} K, "
           f"log g {np.median(test['mean'][poor, 1]):.2f} (true: {np.median(ref['truth'][poor, 0]):.0f} K, "
           f"{np.median(ref['truth'][poor, 1]):.2f})")
     for name, sh in shrink.items():
@@ -345,9 +357,12 @@ if synthetic:
     print(f"  share of the metal-poor stars inside 5000-5300 K, log g 2.1-3.2: predicted "
           f"{100 * clump(test['mean'][poor, 0], test['mean'][poor, 1]).mean():.0f} %, true "
           f"{100 * clump(ref['truth'][poor, 0], ref['truth'][poor, 1]).mean():.0f} %")
-    print(f"  median total σ: Teff {np.median(test['total'][poor, 0]):.0f} K vs {np.median(test['total'][~poor, 0]):.0f} K "
-          f"for the rest, log g {np.median(test['total'][poor, 1]):.2f} vs {np.median(test['total'][~poor, 1]):.2f} dex")
-    print(f"dwarfs (true log g > 3.8): {dwarf.sum()} test stars, {(train_truth[:, 1] > 3.8).sum()} training stars; "
+    print(f"  median total σ: Teff {np.median(test['total'][poor, 0]):.0f} K vs "
+          f"{np.median(test['total'][~poor, 0]):.0f} K "
+          f"for the rest, log g {np.median(test['total'][poor, 1]):.2f} vs "
+          f"{np.median(test['total'][~poor, 1]):.2f} dex")
+    print(f"dwarfs (true log g > 3.8): {dwarf.sum()} test stars, "
+          f"{(train_truth[:, 1] > 3.8).sum()} training stars; "
           f"log g bias {np.median(test['mean'][dwarf, 1] - ref['truth'][dwarf, 1]):+.3f}, scatter "
           f"{metrics.robust_std(test['mean'][dwarf, 1] - ref['truth'][dwarf, 1]):.3f} dex")
 
@@ -358,14 +373,19 @@ if synthetic:
     true_clump = clump(ref["truth"][poor, 0], ref["truth"][poor, 1]).mean()
     verdict("""**Verdict.** The metal-poor clump is the network falling back on its prior. Only {n_pt} of the
 {n_tr:,} training stars ({f_pt:.1%}) have [Fe/H] < −1, and their spectra have the weakest lines, so they carry
-little information on Teff and log g. Trained with a Gaussian likelihood, the network then returns close to the
+little information on Teff and log g. \
+Trained with a Gaussian likelihood, the network then returns close to the
 mean of the similar training stars: the {n_p} metal-poor test stars come out at a median of {t_pred:.0f} K and
 log g {g_pred:.2f}, against the metal-poor training stars' centroid ({t_tr:.0f} K, {g_tr:.2f}) and their own
-true median ({t_true:.0f} K, {g_true:.2f}). What collapses is the spread: their predicted log g follows the true
+true median ({t_true:.0f} K, {g_true:.2f}). \
+What collapses is the spread: their predicted log g follows the true
 one with a slope of {sl_g:.2f} ({sl_g_r:.2f} for the other giants; Teff {sl_t:.2f} against {sl_t_r:.2f}), its
-16-84 % range goes from {w_true:.2f} to {w_pred:.2f} dex, and {in_clump:.0%} of the stars land inside 5000-5300
-K, log g 2.1-3.2 against {true_clump:.0%} of their true labels. The network's Teff uncertainty for these stars is
-{s_t_p:.0f} K against {s_t_r:.0f} K for the rest, and its log g uncertainty {s_g_p:.2f} against {s_g_r:.2f} dex.
+16-84 % range goes from {w_true:.2f} to {w_pred:.2f} dex, \
+and {in_clump:.0%} of the stars land inside 5000-5300
+K, log g 2.1-3.2 against {true_clump:.0%} of their true labels. \
+The network's Teff uncertainty for these stars is
+{s_t_p:.0f} K against {s_t_r:.0f} K for the rest, \
+and its log g uncertainty {s_g_p:.2f} against {s_g_r:.2f} dex.
 The paper does not show its metal-poor giants separately. The {n_dw} dwarfs of the test set have a log g bias
 of {dw_b} dex and a scatter of {dw_s:.3f} dex against the truth; {n_dw_tr} of the {n_tr:,} training stars are
 dwarfs.""",
@@ -374,10 +394,12 @@ dwarfs.""",
             t_tr=np.median(train_truth[poor_train, 0]), g_tr=np.median(train_truth[poor_train, 1]),
             t_true=np.median(ref["truth"][poor, 0]), g_true=np.median(ref["truth"][poor, 1]),
             sl_g=sh_p[1]["slope"], sl_g_r=sh_r[1]["slope"], sl_t=sh_p[0]["slope"], sl_t_r=sh_r[0]["slope"],
-            w_true=sh_p[1]["width_true"], w_pred=sh_p[1]["width_pred"], in_clump=in_clump, true_clump=true_clump,
+            w_true=sh_p[1]["width_true"], w_pred=sh_p[1]["width_pred"], in_clump=in_clump,
+            true_clump=true_clump,
             s_t_p=np.median(test["total"][poor, 0]), s_t_r=np.median(test["total"][~poor, 0]),
             s_g_p=np.median(test["total"][poor, 1]), s_g_r=np.median(test["total"][~poor, 1]),
-            n_dw=int(dwarf.sum()), dw_b=num(np.median(test["mean"][dwarf, 1] - ref["truth"][dwarf, 1]), ".3f", True),
+            n_dw=int(dwarf.sum()),
+            dw_b=num(np.median(test["mean"][dwarf, 1] - ref["truth"][dwarf, 1]), ".3f", True),
             dw_s=metrics.robust_std(test["mean"][dwarf, 1] - ref["truth"][dwarf, 1]),
             n_dw_tr=int((train_truth[:, 1] > 3.8).sum()))
 
@@ -432,7 +454,8 @@ if synthetic:
     rck, rgk, mpk = "red clump, [Fe/H] ≥ −1", "giant branch, [Fe/H] ≥ −1", "[Fe/H] < −1"
     verdict("""**Verdict.** The red-clump bias of the network against the truth is **{b_rc} dex, against the
 labels' {bl_rc}**. At the red clump's Teff ({lo:.0f}-{hi:.0f} K) the giant-branch stars have a true log g of
-{g_rgb:.2f} against the clump's {g_rc:.2f}; the network places the clump at {p_rc:.2f} and those giant-branch stars
+{g_rgb:.2f} against the clump's {g_rc:.2f}; \
+the network places the clump at {p_rc:.2f} and those giant-branch stars
 at {p_rgb:.2f}: on top of the labels' offset it pulls the two groups towards each other, at the cost of the
 clump ({n_rc:,} stars) more than of the giant branch ({n_rgb:,}). Within each group the scatter against the
 truth is {s_in} dex, against the labels' own {sl_in} dex and the paper's network − ASPCAP 0.048 dex on the
@@ -526,7 +549,8 @@ element response test at the end of this notebook measures that.""",
             fe_word=("no preference at all" if net_in["Fe"] < 1.5 * fe_share
                      else "a preference for its lines"),
             low_corr=names(f"{num(corr[t], '.2f', sign=True)} ({label(t)})" for t in low[:2]),
-            middle_text=(names(label(t) for t in middle) + f" lie in between ({span(net_in[middle], '.0%')} in "
+            middle_text=(names(label(t) for t in middle)
+                         + f" lie in between ({span(net_in[middle], '.0%')} in "
                          "their windows). ") if middle else "")
 
 # %% [markdown]
@@ -560,7 +584,8 @@ cal_table = pd.DataFrame({"scale s (validation)": cal.scale_aspcap,
                           "raw_vs_aspcap (validation)": metrics.robust_std(z_val)} | spreads, index=T)
 if cal.scale_truth is not None:
     cal_table.insert(1, "s vs truth (diagnostic)", cal.scale_truth)
-print(f"scales fitted on {len(val_idx)} validation stars; z-score robust std on {len(test['mean'])} test stars")
+print(f"scales fitted on {len(val_idx)} validation stars; "
+      f"z-score robust std on {len(test['mean'])} test stars")
 print(cal_table.round(3).to_string())
 
 # %%
@@ -582,12 +607,14 @@ most likely because residuals against the labels cannot show the errors the netw
 compare with the validation ones as {teff_test} against {teff_val} for Teff, so the uncertainty tracks
 the drop from SNR > 200 to 100-200. The paper does not test the calibration of its uncertainties.""",
             raw_word="conservative" if (raw < 1).mean() > 0.5 else "not conservative",
-            raw_lo=f"{raw.min():.2f} ({label(raw.idxmin())})", raw_hi=f"{raw.max():.2f} ({label(raw.idxmax())})",
+            raw_lo=f"{raw.min():.2f} ({label(raw.idxmin())})",
+            raw_hi=f"{raw.max():.2f} ({label(raw.idxmax())})",
             raw_teff=f"{raw['teff']:.2f}", raw_fe=f"{raw['Fe']:.2f}", n_val=len(val_idx),
             scales=span(cal_table["scale s (validation)"].dropna(), ".2f"), calib=span(calib.dropna(), ".2f"),
             ct_lo=f"{ct.min():.2f} ({label(ct.idxmin())})", ct_hi=f"{ct.max():.2f} ({label(ct.idxmax())})",
             wide=names((label(t) for t in wide), "no label"), cut=wide_cut,
-            teff_test=f"{raw['teff']:.2f}", teff_val=f"{cal_table.loc['teff', 'raw_vs_aspcap (validation)']:.2f}")
+            teff_test=f"{raw['teff']:.2f}",
+            teff_val=f"{cal_table.loc['teff', 'raw_vs_aspcap (validation)']:.2f}")
 
 # %%
 fig = figs.calibration_summary(spreads, T, cal.scale_aspcap)
@@ -611,14 +638,16 @@ if synthetic:
     zoff = highsnr.z_offsets(cal.z_cal_truth, test["mean"], ref["truth"], ref["aspcap"],
                              metrics.calibrated_sigma(test["total"], np.where(np.isfinite(cal.scale_aspcap),
                                                                               cal.scale_aspcap, 1.0)), T)
-    print("calibrated z against the truth: median z, the network's and the labels' median offset from the truth (dex),")
+    print("calibrated z against the truth: median z, the network's and the labels' median offset "
+          "from the truth (dex),")
     print("and the median calibrated σ (dex); labels sorted by |median z|")
     print(zoff.reindex(zoff["median_z"].abs().sort_values(ascending=False).index).head(8).round(3).to_string())
 
 # %%
 if synthetic:
     top = zoff.reindex(zoff["median_z"].abs().sort_values(ascending=False).index).head(3)
-    verdict("""**Verdict.** The offset is a zero-point, not a width: for {top} the median calibrated z against the
+    verdict("""**Verdict.** The offset is a zero-point, not a width: for {top} the median """
+            """calibrated z against the
 truth is {z_span}, because the network's predictions sit {b_span} dex from the truth while the calibrated σ of
 these stars is only {s_span} dex. Most of the offset is the ASPCAP-like labels' own ({l_span} dex against the
 truth): the synthetic survey gives the noisiest, weak-line labels a zero-point offset, as real ASPCAP
@@ -652,7 +681,8 @@ if synthetic:
     tt, tg, tf = truth_ood[:, 0], truth_ood[:, 1], truth_ood[:, T.index("Fe")]
     dist = metrics.out_of_box_distance(tt, tg, tf)
     category = np.select([dist == 0, tt > 5500, tg > 3.8, tf < -1.5, tt < 4000],
-                         ["in box", "hot (Teff > 5500)", "dwarf (logg > 3.8)", "[Fe/H] < -1.5", "cool (Teff < 4000)"],
+                         ["in box", "hot (Teff > 5500)", "dwarf (logg > 3.8)", "[Fe/H] < -1.5",
+                          "cool (Teff < 4000)"],
                          "other")
     ratio, binned_ood = highsnr.ood_ratio(pred_ood["total"], dist)
     inside = dist == 0
@@ -740,17 +770,20 @@ if synthetic:
           f"{100 * ood_dom.table.meta['test_flagged']:.2f} % of {ood_dom.table.meta['n_test']}; "
           f"components fitted on {dom.meta['n_fit']} training spectra, {dom.meta['n_heldout']} held out; "
           f"in-domain curve 1 + sqrt(a² + (b w)²), a = {dom.curve[0]:.4f}, b = {dom.curve[1]:.3f}, "
-          f"from {dom.meta['curve']['n_spectra']} spectra; fit {dom.meta.get('timing_s', {}).get('fit', float('nan')):.0f} s, "
+          f"from {dom.meta['curve']['n_spectra']} spectra; "
+          f"fit {dom.meta.get('timing_s', {}).get('fit', float('nan')):.0f} s, "
           f"scoring {dom.meta.get('timing_s', {}).get('per_spectrum_ms', float('nan')):.2f} ms per spectrum")
-    print("rejected = normalisation failed (compile and predict reject these before the network; scored all the same)")
-    print(tab[["n", "rejected", "flagged", "median_score", "sigma_flagged", "sigma_teff_flagged", "sigma_fe_flagged",
-               "d_teff", "d_logg", "d_C", "d_N", "d_O"]].round(3).to_string())
+    print("rejected = normalisation failed (compile and predict reject these before the network; "
+          "scored all the same)")
+    print(tab[["n", "rejected", "flagged", "median_score", "sigma_flagged", "sigma_teff_flagged",
+               "sigma_fe_flagged", "d_teff", "d_logg", "d_C", "d_N", "d_O"]].round(3).to_string())
     fig = figs.domain_scores(ood_dom)
     save(fig, "inference_highsnr_domain_scores", P)
     domain_summary = {"threshold": dom.threshold, "test_flagged": ood_dom.table.meta["test_flagged"],
                       "n_components": dom.meta["n_components"],
                       "curve": list(dom.curve),
-                      "classes": {v: {k: float(tab.loc[v, k]) for k in ("n", "rejected", "flagged", "sigma_flagged")}
+                      "classes": {v: {k: float(tab.loc[v, k])
+                                      for k in ("n", "rejected", "flagged", "sigma_flagged")}
                                   for v in tab.index}}
 
 # %%
@@ -768,7 +801,8 @@ if synthetic:
     def _pct(vs, col="flagged"):
         return names(f"{CLASS_TEXT.get(v, v)} ({tab.loc[v, col]:.1%})" for v in vs)
 
-    verdict("""**Verdict.** The threshold (score {thr:.3f}) flags {test_fl:.2%} of the {n_test:,} test stars by
+    verdict("""**Verdict.** The threshold (score {thr:.3f}) flags {test_fl:.2%} of the {n_test:,} """
+            """test stars by
 construction and {in_fl:.1%} of the re-rendered in-domain stars. The score catches {caught}; it catches less
 of {missed}. {rej_text}σ alone flags {sig_quiet_span} of {n_quiet} of these classes, about as many as in
 domain, while the network's Teff moves by {dteff} K: it extrapolates silently. A change that the training
@@ -776,8 +810,10 @@ spectra already mimic (all CO, CN and OH opacities together look like a change o
 which the training set spans) stays in domain, and the network reads it as an abundance change (the `d_C`,
 `d_N`, `d_O` columns: medians of the predicted change against the same stars in domain). The flag is a guard
 against the gross mismatches, not a proof of physical validity.""",
-            thr=dom.threshold, test_fl=ood_dom.table.meta["test_flagged"], n_test=ood_dom.table.meta["n_test"],
-            in_fl=tab.loc["in_domain", "flagged"], caught=_pct(caught) or "no class", missed=_pct(missed) or "none",
+            thr=dom.threshold, test_fl=ood_dom.table.meta["test_flagged"],
+            n_test=ood_dom.table.meta["n_test"],
+            in_fl=tab.loc["in_domain", "flagged"], caught=_pct(caught) or "no class",
+            missed=_pct(missed) or "none",
             rej_text=(_pct(rejected, "rejected") + " already fail the normalisation check, so compile and "
                       "`predict` reject them before the network. ") if rejected else "",
             sig_quiet_span=span(tab.loc[sig_quiet, "sigma_flagged"], ".1%") if sig_quiet else "–",
@@ -807,12 +843,15 @@ if synthetic:
           f"flagged at SNR >= 100 and at SNR >= 400")
     print("in domain, per SNR bin (flagged: the false alarms, with their binomial error; "
           "median_share: the model-error share w):")
-    print(fa[["n", "flagged", "flagged_err", "median_score", "p98_score", "median_share"]].round(4).to_string())
+    print(fa[["n", "flagged", "flagged_err", "median_score", "p98_score",
+              "median_share"]].round(4).to_string())
     det = snr_res.detection()
     print("fraction of each class flagged by the score, per SNR bin:")
-    print(det.pivot(index="variant", columns="snr_bin", values="flagged")[list(fa.index)].round(3).to_string())
+    print(det.pivot(index="variant", columns="snr_bin",
+                    values="flagged")[list(fa.index)].round(3).to_string())
     above = pd.concat([snr_res.detected_above(100), snr_res.detected_above(400),
-                       det.groupby("variant")["rejected"].mean().rename("rejected by the normalisation")], axis=1)
+                       det.groupby("variant")["rejected"].mean()
+                          .rename("rejected by the normalisation")], axis=1)
     print(above.round(3).to_string())
     fig = figs.domain_snr(snr_res)
     save(fig, "inference_highsnr_domain_snr", P)
@@ -836,7 +875,8 @@ earlier measurement quoted in the printout, on another seed's 1,600 in-box giant
 goes from {med_lo:.2f} in the lowest SNR bin to {med_hi:.2f} in the highest. The classes the score separates
 stay flagged at high SNR: {sep_text} at SNR ≥ 100, and {sep_text400} at SNR ≥ 400. The classes that look like
 C, N, O changes: {mimic_text} at SNR ≥ 100. So a flag means: this spectrum is less like the training spectra
-than 98 % of in-domain spectra of its SNR are; it does not mean that its physics is wrong, and no flag does not
+than 98 % of in-domain spectra of its SNR are; \
+it does not mean that its physics is wrong, and no flag does not
 mean that its labels are right (a change the training set mimics passes).""",
             seed=snr_res.meta["key"]["survey_seed"], fa_span=span(fa["flagged"], ".1%"),
             n_bin=int(fa["n"].median()), fa_max=fa["flagged"].max(), worst_bin=worst_bin,
@@ -879,7 +919,8 @@ from astronn_paper.analysis import response
 resp_snrs = response.DEFAULT_SNRS
 resp = response.response_table(censored, P, snrs=resp_snrs)
 n_resp = int(resp["n_stars"].max())
-fig = figs.response_matrix(resp, resp_snrs[:1], title=f"Element response of the censored network ({censored.name})")
+fig = figs.response_matrix(resp, resp_snrs[:1],
+                           title=f"Element response of the censored network ({censored.name})")
 save(fig, "inference_highsnr_response_matrix", P)
 self_resp = {f"SNR {s:g}": response.self_response(resp, s) for s in resp_snrs}
 fig = figs.self_response_vs_jacobian(self_resp, concentration,
@@ -897,7 +938,8 @@ for pair, (a, b) in response.ELEMENT_PAIRS.items():
     for s in resp_snrs:
         sr = self_resp[f"SNR {s:g}"]
         print(f"SNR {s:g}: both {pair} columns changed together: {a} output {sr.loc[a, 'element']:.3f} "
-              f"± {sr.loc[a, 'element_err']:.3f}, {b} output {sr.loc[b, 'element']:.3f} ± {sr.loc[b, 'element_err']:.3f}")
+              f"± {sr.loc[a, 'element_err']:.3f}, "
+              f"{b} output {sr.loc[b, 'element']:.3f} ± {sr.loc[b, 'element_err']:.3f}")
 
 # %% [markdown]
 # **A plain reading**, printed from the numbers above. We call an abundance *measured* when its
@@ -931,10 +973,12 @@ print(f"  partly measured (0.2 <= R < 0.5): {_fmt(partly)}")
 print(f"  mostly inferred from the others (R < 0.2): {_fmt(inferred)}")
 print(f"  when all 20 [X/H] move together by +0.1 dex, every abundance output moves by "
       f"{pop.min():.2f}-{pop.max():.2f} of it: the overall metallicity is read well.")
-print(f"  Teff follows its own change by {sr_hi.loc['teff', 'self']:.2f} ± {sr_hi.loc['teff', 'self_err']:.2f}, "
+print(f"  Teff follows its own change by "
+      f"{sr_hi.loc['teff', 'self']:.2f} ± {sr_hi.loc['teff', 'self_err']:.2f}, "
       f"log g by {sr_hi.loc['logg', 'self']:.2f} ± {sr_hi.loc['logg', 'self_err']:.2f} "
       f"(SNR {min(resp_snrs):g}: {sr_lo.loc['logg', 'self']:.2f} ± {sr_lo.loc['logg', 'self_err']:.2f}).")
-print(f"  median self-response of the 20 abundances: SNR {max(resp_snrs):g} {sr_hi.loc[ab, 'self'].median():.2f}, "
+print(f"  median self-response of the 20 abundances: "
+      f"SNR {max(resp_snrs):g} {sr_hi.loc[ab, 'self'].median():.2f}, "
       f"SNR {min(resp_snrs):g} {sr_lo.loc[ab, 'self'].median():.2f}")
 
 # %%
@@ -986,7 +1030,8 @@ partly inferred from Teff and metallicity along the giant branch.""",
         jac_span=span([concentration[t] for t in least_jac], ".0%"),
         conc_text=(names(f"{label(t)} ({concentration[t]:.0%} in its windows, self-response "
                          f"{sr_hi.loc[t, 'self']:.2f})" for t in conc_selfs)
-                   + (" pass" if len(conc_selfs) > 1 else " passes") + " on little of a change of the abundance."
+                   + (" pass" if len(conc_selfs) > 1 else " passes")
+                   + " on little of a change of the abundance."
                    if conc_selfs else "every element with 90 % or more of its Jacobian in its windows "
                    "passes on at least 0.3 of a change."),
         measured_names=names((label(t) for t in measured), "no element"),
@@ -1002,10 +1047,13 @@ partly inferred from Teff and metallicity along the giant branch.""",
 if synthetic:
     lb = logg_budget
     rc_key = "red clump, [Fe/H] ≥ −1"
-    verdict("""* **Against the labels the scatter is larger than the paper's{explains}.** Our network − ASPCAP-like
-  scatter on the synthetic high-SNR test set is {ratio} times the paper's network − ASPCAP scatter on the visits
+    verdict("""* **Against the labels the scatter is larger than the paper's{explains}.** """
+            """Our network − ASPCAP-like
+  scatter on the synthetic high-SNR test set is {ratio} times the paper's network − ASPCAP scatter \
+on the visits
   of its training stars (Teff {s_teff} K against 23.6 K); the synthetic labels scatter about the truth by
-  {l_teff} K in Teff and up to {l_max} dex for the weak-line elements, and the quadrature sum of the labels' and
+  {l_teff} K in Teff and up to {l_max} dex for the weak-line elements, \
+and the quadrature sum of the labels' and
   the network's errors gives {quad} of it. Against the truth the network's scatter is at or below the paper's
   network − ASPCAP scatter for {n_under} of 22 labels (Teff {t_teff} K, [Fe/H] {t_fe} dex; not a like-for-like
   comparison) and below that of its own training labels for {n_closer} of 22.
@@ -1027,17 +1075,22 @@ if synthetic:
             explains=(", and the synthetic labels' noise explains most of it" if labels_dominate else
                       "; in this run the network's own error matters as much"),
             ratio=span(budget["ratio_to_paper"], ".2f"), s_teff=f"{table.loc['teff', 'scatter_aspcap']:.1f}",
-            l_teff=f"{budget.loc['teff', 'labels_vs_truth']:.0f}", l_max=f"{budget.loc[ab, 'labels_vs_truth'].max():.2f}",
+            l_teff=f"{budget.loc['teff', 'labels_vs_truth']:.0f}",
+            l_max=f"{budget.loc[ab, 'labels_vs_truth'].max():.2f}",
             quad=span(budget["quadrature"] / budget["scatter_aspcap"], ".2f"),
             n_under=int((budget["truth_to_paper"] <= 1).sum()),
-            t_teff=f"{budget.loc['teff', 'network_vs_truth']:.1f}", t_fe=f"{budget.loc['Fe', 'network_vs_truth']:.3f}",
+            t_teff=f"{budget.loc['teff', 'network_vs_truth']:.1f}",
+            t_fe=f"{budget.loc['Fe', 'network_vs_truth']:.3f}",
             n_closer=int(closer.sum()), g_truth=f"{table.loc['logg', 'scatter_truth']:.3f}",
             rc_bias=num(lb.loc[rc_key, "network bias vs truth"], sign=True),
             rc_lab=num(lb.loc[rc_key, "labels bias vs truth"], sign=True),
-            n_poor=int(lb.loc["[Fe/H] < −1", "n"]), poor_sc=f"{lb.loc['[Fe/H] < −1', 'network scatter vs truth']:.2f}",
+            n_poor=int(lb.loc["[Fe/H] < −1", "n"]),
+            poor_sc=f"{lb.loc['[Fe/H] < −1', 'network scatter vs truth']:.2f}",
             poor_frac=f"{poor_train.mean():.1%}", slope=f"{shrink['[Fe/H] < −1'][1]['slope']:.2f}",
-            poor_sig=f"{np.median(test['total'][poor, 0]):.0f}", rest_sig=f"{np.median(test['total'][~poor, 0]):.0f}",
-            low_jac=names(f"{label(t)} ({concentration[t]:.0%})" for t in pd.Series(concentration).sort_values().index[:3]),
+            poor_sig=f"{np.median(test['total'][poor, 0]):.0f}",
+            rest_sig=f"{np.median(test['total'][~poor, 0]):.0f}",
+            low_jac=names(f"{label(t)} ({concentration[t]:.0%})"
+                          for t in pd.Series(concentration).sort_values().index[:3]),
             self_span=span(sr_hi.loc[ab, "self"], ".2f"), self_med=f"{sr_hi.loc[ab, 'self'].median():.2f}",
             pop=span(pop, ".2f"), raw=span(raw, ".2f"), calib=span(calib.dropna(), ".2f"),
             zoff_top=names(label(t) for t in zoff["median_z"].abs().sort_values(ascending=False).index[:3]),

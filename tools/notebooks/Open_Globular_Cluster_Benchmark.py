@@ -101,7 +101,8 @@ rest = [e for e in next(iter(tabs.values())).index if e not in cno]
 
 
 def _below_truth(t):
-    return int((t.loc[rest, "sigma_censored"] < t.loc[rest, "sigma_truth"]).sum()) if "sigma_truth" in t else 0
+    return int((t.loc[rest, "sigma_censored"]
+                < t.loc[rest, "sigma_truth"]).sum()) if "sigma_truth" in t else 0
 
 
 t67 = tabs.get("M67")
@@ -125,16 +126,21 @@ Two cautions, both visible only because the synthetic survey has a truth column:
   found them of the same size for the real clusters of DR14. Most likely the predicted uncertainty carries
   the noise of the training labels the network learnt to predict, which does not appear as star-to-star
   scatter of the network's own outputs within one cluster.""",
-        ranges=V.names(f"{V.span(t.loc[rest, 'sigma_censored'], '.3f')} dex in {res[cl].name}" for cl, t in tabs.items()),
-        largest=V.names(f"{t.loc[rest, 'sigma_censored'].idxmax()} in {res[cl].name}" for cl, t in tabs.items()),
+        ranges=V.names(f"{V.span(t.loc[rest, 'sigma_censored'], '.3f')} dex in {res[cl].name}"
+                       for cl, t in tabs.items()),
+        largest=V.names(f"{t.loc[rest, 'sigma_censored'].idxmax()} in {res[cl].name}"
+                        for cl, t in tabs.items()),
         below_aspcap=V.names(str(int((t.loc[rest, "sigma_censored"] < t.loc[rest, "sigma_aspcap"]).sum()))
                              + f" in {res[cl].name}" for cl, t in tabs.items()),
-        n_rest=len(rest), cno_span=V.span(pd.concat([t.loc[cno, "sigma_censored"] for t in tabs.values()]), ".3f"),
-        cno_truth=(f", but there the truth itself scatters by as much (N {t67.loc['N', 'sigma_truth']:.3f} dex in "
+        n_rest=len(rest),
+        cno_span=V.span(pd.concat([t.loc[cno, "sigma_censored"] for t in tabs.values()]), ".3f"),
+        cno_truth=(f", but there the truth itself scatters by as much "
+                   f"(N {t67.loc['N', 'sigma_truth']:.3f} dex in "
                    f"M67)" if has_t else ""),
         below_truth=V.names(f"{_below_truth(t)} in {res[cl].name}" for cl, t in tabs.items()),
         unc=V.span(pd.concat([t.loc[rest, "unc_censored"] for t in tabs.values()]), ".2f"),
-        unc_above=min(int((t.loc[rest, "unc_censored"] > t.loc[rest, "sigma_censored"]).sum()) for t in tabs.values()),
+        unc_above=min(int((t.loc[rest, "unc_censored"] > t.loc[rest, "sigma_censored"]).sum())
+                      for t in tabs.values()),
         fe_unc=f"{t67.loc['Fe', 'unc_censored']:.3f}" if t67 is not None else "–",
         fe_sig=f"{t67.loc['Fe', 'sigma_censored']:.3f}" if t67 is not None else "–")
 
@@ -182,11 +188,13 @@ verdict("""The network's scatter is below the ASPCAP-like labels' for {below}. {
 
 **M67 at [Fe/H] {fe67}, the paper at +0.079: {m67_word}** The synthetic M67 is injected at [Fe/H] =
 {inj_fe} (`synth.population.CLUSTERS`), so the right answer here is {inj_fe}, and the network finds {fe67} ±
-{fe67_err} (truth of these {n67} stars {fe67_truth}). The real M67 of DR14 sits at +0.08 in both the network and
+{fe67_err} (truth of these {n67} stars {fe67_truth}). \
+The real M67 of DR14 sits at +0.08 in both the network and
 ASPCAP (0.079 and 0.072 in the paper). The comparison with the paper that carries over is therefore the
 *difference* from the reference scale, not the value itself.""",
         below=V.names(f"{summary['clusters'][cl]['n_elements_network_below_aspcap']} of "
-                      f"{summary['clusters'][cl]['n_elements_compared']} elements in {clusters.CLUSTER_NAMES[cl]}"
+                      f"{summary['clusters'][cl]['n_elements_compared']} elements in "
+                      f"{clusters.CLUSTER_NAMES[cl]}"
                       for cl in clusters.OPEN_CLUSTERS if cl in summary["clusters"]),
         within_text=(" ".join(
             f"In {clusters.CLUSTER_NAMES[cl]} the Fe, Mg, Si and Ni scatters are "
@@ -194,9 +202,11 @@ ASPCAP (0.079 and 0.072 in the paper). The comparison with the paper that carrie
             + " within 0.02 dex of the intrinsic ones."
             for cl in clusters.OPEN_CLUSTERS if "within_0.02_of_truth" in summary["clusters"].get(cl, {}))),
         m67_word=("a property of the synthetic survey, not a network bias."
-                  if inj67 is not None and abs(fe67["mean_censored"] - inj67["feh"]) < 0.02 else "see below."),
+                  if inj67 is not None and abs(fe67["mean_censored"] - inj67["feh"]) < 0.02
+                  else "see below."),
         inj_fe=num(inj67["feh"], ".2f", True) if inj67 is not None else "–",
-        fe67=num(fe67["mean_censored"], ".3f", True), fe67_err=f"{fe67['err_censored']:.3f}", n67=res["M67"].n,
+        fe67=num(fe67["mean_censored"], ".3f", True), fe67_err=f"{fe67['err_censored']:.3f}",
+        n67=res["M67"].n,
         fe67_truth=num(fe67.get("mean_truth", float("nan")), ".3f", True))
 
 # %%
@@ -204,7 +214,8 @@ has_truth = any("truth" in r.labels for r in res.values())
 print("cluster mean [Fe/H]:   network         ASPCAP" + ("         truth" if has_truth else ""))
 for cl, r in res.items():
     t = r.table("X/H").loc["Fe"]
-    line = f"{r.name:>10}: {t['mean_censored']:+.3f} ± {t['err_censored']:.3f}  {t['mean_aspcap']:+.3f} ± {t['err_aspcap']:.3f}"
+    line = (f"{r.name:>10}: {t['mean_censored']:+.3f} ± {t['err_censored']:.3f}  "
+            f"{t['mean_aspcap']:+.3f} ± {t['err_aspcap']:.3f}")
     if "mean_truth" in t:
         line += f"  {t['mean_truth']:+.3f}"
     print(line)
@@ -213,7 +224,8 @@ for cl, r in res.items():
 fe_all = {cl: r.table("X/H").loc["Fe"] for cl, r in res.items()}
 lo_cl = min(fe_all, key=lambda c: fe_all[c]["mean_censored"])
 hi_cl = max(fe_all, key=lambda c: fe_all[c]["mean_censored"])
-verdict("""The network's [Fe/H] follows the clusters from {lo} ({lo_name}) to {hi} ({hi_name}); its offsets from the
+verdict("""The network's [Fe/H] follows the clusters from {lo} ({lo_name}) to {hi} ({hi_name}); """
+        """its offsets from the
 truth are {offs}. M13 sits at the metal-poor edge of the training box. The paper's M13 value, −1.58 ± 0.02, is
 for the real cluster of DR14, on its own scale.
 
@@ -271,7 +283,8 @@ if has_truth:
         offsets[cl] = {"n_sigma_above_5": len(big), "Ti": o.loc["Ti"].to_dict(),
                        "Ti2": o.loc["Ti2"].to_dict(), "label_systematic_Ti": syst["Ti"],
                        "network_TiFe": net_tife, "true_TiFe": true_tife, "population_TiFe": pop}
-        print(f"{r.name} (mean true Teff {t_cl:.0f} K): {len(big)} of 20 element means are more than 5 errors "
+        print(f"{r.name} (mean true Teff {t_cl:.0f} K): {len(big)} of 20 element means "
+              f"are more than 5 errors "
               f"from the truth")
         for e in ("Ti", "Ti2"):
             print(f"   [{e}/H]: offset {o.at[e, 'offset']:+.3f} ± {o.at[e, 'err']:.3f} dex "
@@ -283,14 +296,16 @@ if has_truth:
     link = clusters.offsets_vs_label_systematics(res, y_train, t_train)
     offsets["link"] = link
     print(f"\nall {link['n']} (cluster, element) means: correlation of the network's offset from the truth "
-          f"with the training labels' systematic r = {link['r']:.2f}; rms offset {link['rms_offset']:.3f} dex, "
+          f"with the training labels' systematic r = {link['r']:.2f}; "
+          f"rms offset {link['rms_offset']:.3f} dex, "
           f"{link['rms_after']:.3f} dex after subtracting the label systematic")
 
 # %%
 if offsets:
     ocl = [cl for cl in ("M67", "N6819", "N6791") if cl in offsets]
     link = offsets["link"]
-    verdict("""**Verdict.** The network's Ti offsets from the truth are {ti_off} dex for {cls} ({ti_sig} errors of
+    verdict("""**Verdict.** The network's Ti offsets from the truth are {ti_off} dex for {cls} """
+            """({ti_sig} errors of
 the mean), where the ASPCAP-like Ti labels of training giants at the clusters' temperatures are offset by
 {ti_syst} dex. The network's cluster [Ti/Fe] is {net_tife}, the training labels' [Ti/Fe] of field giants with
 the same true [Fe/H] and Teff {pop_lab} (true {pop_true}), the clusters' true [Ti/Fe] {true_tife}: with its
@@ -330,16 +345,21 @@ if clusters.GLOBULAR in res:
 if clusters.GLOBULAR in res:
     t13 = m13.table("X/Fe")
     big = [e for e in ("C", "N", "O", "Na", "Mg", "Al") if "sigma_truth" in t13]
-    verdict("""M13's members carry large real spreads in C, N, O, Na, Mg and Al (truth {big_span} dex). The censored
+    verdict("""M13's members carry large real spreads in C, N, O, Na, Mg and Al (truth {big_span} dex). """
+            """The censored
 network recovers only part of them: [Al/Fe] {al_c:.3f} (truth {al_t:.3f}), [N/Fe] {n_c:.3f} (truth {n_t:.3f}),
 [Na/Fe] {na_c:.3f} (truth {na_t:.3f}), and its mean [N/Fe] is {n_mean} against the true {n_mean_t}. The
-full-spectrum network's spreads are {bcnn_span} dex. The ASPCAP-like labels keep the spreads (Al {al_a:.3f}) with
-noise of that size on every element (Fe {fe_a:.3f}). The network's own uncertainty is {unc_span} dex in M13: it
+full-spectrum network's spreads are {bcnn_span} dex. \
+The ASPCAP-like labels keep the spreads (Al {al_a:.3f}) with
+noise of that size on every element (Fe {fe_a:.3f}). \
+The network's own uncertainty is {unc_span} dex in M13: it
 flags these metal-poor, second-generation giants as unlike its training set.""",
             big_span=V.span(t13.loc[big, "sigma_truth"], ".2f"), al_c=t13.loc["Al", "sigma_censored"],
-            al_t=t13.loc["Al", "sigma_truth"], n_c=t13.loc["N", "sigma_censored"], n_t=t13.loc["N", "sigma_truth"],
+            al_t=t13.loc["Al", "sigma_truth"], n_c=t13.loc["N", "sigma_censored"],
+            n_t=t13.loc["N", "sigma_truth"],
             na_c=t13.loc["Na", "sigma_censored"], na_t=t13.loc["Na", "sigma_truth"],
-            n_mean=num(t13.loc["N", "mean_censored"], ".2f", True), n_mean_t=num(t13.loc["N", "mean_truth"], ".2f", True),
+            n_mean=num(t13.loc["N", "mean_censored"], ".2f", True),
+            n_mean_t=num(t13.loc["N", "mean_truth"], ".2f", True),
             bcnn_span=V.span(t13["sigma_bcnn"], ".3f") if "sigma_bcnn" in t13 else "–",
             al_a=t13.loc["Al", "sigma_aspcap"], fe_a=t13.loc["Fe", "sigma_aspcap"],
             unc_span=V.span(t13["unc_censored"], ".2f"))
@@ -394,8 +414,10 @@ predict Al from the whole spectrum, and in its training set (the Galactic disc) 
 exploits correlations can look precise on field stars and still miss real, astrophysically interesting
 abundance variations. Why the censored network, whose Al branch sees only the Al windows (plus the stellar
 parameters from the shared trunk), still loses most of the spread is what the next two sections test.""",
-            head="The paper's qualitative result holds:" if keeps else "The paper's result holds only in part:",
-            keep_word="an", rho_c=num(rho["censored"], ".2f", sign=True), rho_t=num(rho["truth"], ".2f", sign=True),
+            head="The paper's qualitative result holds:" if keeps
+                 else "The paper's result holds only in part:",
+            keep_word="an", rho_c=num(rho["censored"], ".2f", sign=True),
+            rho_t=num(rho["truth"], ".2f", sign=True),
             bcnn_word="erases both" if sp.get("bcnn", 1) < 0.25 * sp["censored"] else "keeps less of both",
             sp_b=f"{sp.get('bcnn', float('nan')):.3f}", rec_b=f"{rec.get('bcnn', float('nan')):.0%}",
             sp_t=f"{sp['truth']:.3f}", rho_b=num(rho.get("bcnn", float("nan")), ".2f", sign=True),
@@ -445,7 +467,8 @@ if clusters.GLOBULAR in res and "truth" in res[clusters.GLOBULAR].labels:
                   f"R x injected = {simple[0]:.3f} ± {simple[1]:.3f}, through the whole matrix "
                   f"{full[0]:.3f} ± {full[1]:.3f}; measured {measured[kind]:.3f} (injected {injected:.3f})")
         predicted[kind] = response.predicted_spread(
-            *response.self_response(table, max(response.DEFAULT_SNRS)).loc["Al", ["self", "self_err"]], injected)
+            *response.self_response(table, max(response.DEFAULT_SNRS)).loc["Al", ["self", "self_err"]],
+            injected)
     fig = figs.spread_from_response(injected, predicted, measured)
     save(fig, "clusters_m13_spread_from_response", P)
 
@@ -509,14 +532,16 @@ if study is not None:
     sr_s, sr_d = study["self_response"]["standard"], study["self_response"]["decorrelated"]
     hi_ = max(sr_s, key=float)
     abund = list(apogee.ABUNDANCES)
-    med = {k: float(np.median([fp[k]["scatter_truth"][t] for t in abund])) for k in ("standard", "decorrelated")}
+    med = {k: float(np.median([fp[k]["scatter_truth"][t] for t in abund]))
+           for k in ("standard", "decorrelated")}
     within = {k: sum(fp[k]["scatter_truth"][t] <= 0.05 for t in abund) for k in ("standard", "decorrelated")}
     mm = study["m13"]
     mr = study.get("m13_member_self_response") or {}
     own = (lambda k, lab: mr[k][hi_.split(".")[0]][lab]) if mr else None
     verdict("""Measured on the `{prof}` profile (one training of each network): the decorrelated network is
 trained on {n_d} stars (the standard one on {n_s}), a training set without the population's correlations
-(corr([Mg/Fe], [Al/Fe]) {c_ma_s} → {c_ma_d}, corr(Teff, log g) {c_tg_s} → {c_tg_d}). On disc giants it reads its
+(corr([Mg/Fe], [Al/Fe]) {c_ma_s} → {c_ma_d}, corr(Teff, log g) {c_tg_s} → {c_tg_d}). \
+On disc giants it reads its
 own lines {more}: R[Al, Al] {al_s} → {al_d}, Mg {mg_s} → {mg_d}, Ca {ca_s} → {ca_d}, Ti {ti_s} → {ti_d} at SNR
 {snr} (median abundance self-response {med_s} → {med_d}). Of M13's Al spread it recovers {rec_d} instead of
 {rec_s} ({sp_d} against {sp_s} dex of the true {sp_t}), with a Mg–Al Spearman ρ of {rho_d} against {rho_s}
@@ -528,39 +553,51 @@ lines on disc giants, {m13_word}""",
             prof=study["profile"],
             n_d=f"{ms['decorrelated']['n_train']} + {ms['decorrelated']['n_validation']}",
             n_s=f"{ms['standard']['n_train']} + {ms['standard']['n_validation']}",
-            c_ma_s=num(ts["standard"]["corr_mgfe_alfe"], ".2f", True), c_ma_d=num(ts["decorrelated"]["corr_mgfe_alfe"], ".2f", True),
-            c_tg_s=num(ts["standard"]["corr_teff_logg"], ".2f", True), c_tg_d=num(ts["decorrelated"]["corr_teff_logg"], ".2f", True),
-            more="more" if np.median([sr_d[hi_]["self"][t] for t in abund]) > np.median([sr_s[hi_]["self"][t] for t in abund])
+            c_ma_s=num(ts["standard"]["corr_mgfe_alfe"], ".2f", True),
+            c_ma_d=num(ts["decorrelated"]["corr_mgfe_alfe"], ".2f", True),
+            c_tg_s=num(ts["standard"]["corr_teff_logg"], ".2f", True),
+            c_tg_d=num(ts["decorrelated"]["corr_teff_logg"], ".2f", True),
+            more="more" if np.median([sr_d[hi_]["self"][t] for t in abund])
+                           > np.median([sr_s[hi_]["self"][t] for t in abund])
             else "no more",
             al_s=f"{sr_s[hi_]['self']['Al']:.2f}", al_d=f"{sr_d[hi_]['self']['Al']:.2f}",
             mg_s=f"{sr_s[hi_]['self']['Mg']:.2f}", mg_d=f"{sr_d[hi_]['self']['Mg']:.2f}",
             ca_s=f"{sr_s[hi_]['self']['Ca']:.2f}", ca_d=f"{sr_d[hi_]['self']['Ca']:.2f}",
-            ti_s=f"{sr_s[hi_]['self']['Ti']:.2f}", ti_d=f"{sr_d[hi_]['self']['Ti']:.2f}", snr=f"{float(hi_):g}",
+            ti_s=f"{sr_s[hi_]['self']['Ti']:.2f}", ti_d=f"{sr_d[hi_]['self']['Ti']:.2f}",
+            snr=f"{float(hi_):g}",
             med_s=f"{np.median([sr_s[hi_]['self'][t] for t in abund]):.2f}",
             med_d=f"{np.median([sr_d[hi_]['self'][t] for t in abund]):.2f}",
-            rec_d=f"{mm['al_fe_spread_recovered']['decorrelated']:.0%}", rec_s=f"{mm['al_fe_spread_recovered']['standard']:.0%}",
+            rec_d=f"{mm['al_fe_spread_recovered']['decorrelated']:.0%}",
+            rec_s=f"{mm['al_fe_spread_recovered']['standard']:.0%}",
             sp_d=f"{mm['al_fe_spread']['decorrelated']:.3f}", sp_s=f"{mm['al_fe_spread']['standard']:.3f}",
-            sp_t=f"{mm['al_fe_spread']['truth']:.3f}", rho_d=num(mm["rho_mg_al"]["decorrelated"], ".2f", True),
-            rho_s=num(mm["rho_mg_al"]["standard"], ".2f", True), rho_t=num(mm["rho_mg_al"]["truth"], ".2f", True),
+            sp_t=f"{mm['al_fe_spread']['truth']:.3f}",
+            rho_d=num(mm["rho_mg_al"]["decorrelated"], ".2f", True),
+            rho_s=num(mm["rho_mg_al"]["standard"], ".2f", True),
+            rho_t=num(mm["rho_mg_al"]["truth"], ".2f", True),
             own_text=(f"On M13's own {mr['n_stars']} members the self-responses at SNR {float(hi_):g} are Al "
-                      f"{own('decorrelated', 'Al')[0]:.2f} ± {own('decorrelated', 'Al')[1]:.2f} (decorrelated) against "
+                      f"{own('decorrelated', 'Al')[0]:.2f} ± {own('decorrelated', 'Al')[1]:.2f} "
+                      f"(decorrelated) against "
                       f"{own('standard', 'Al')[0]:.2f} ± {own('standard', 'Al')[1]:.2f} (standard), Mg "
-                      f"{own('decorrelated', 'Mg')[0]:.2f} against {own('standard', 'Mg')[0]:.2f}. " if mr else ""),
+                      f"{own('decorrelated', 'Mg')[0]:.2f} against {own('standard', 'Mg')[0]:.2f}. "
+                      if mr else ""),
             fs_s=f"{med['standard']:.3f}", fs_d=f"{med['decorrelated']:.3f}", w_s=within["standard"],
             w_d=within["decorrelated"], lg_s=f"{fp['standard']['scatter_truth']['logg']:.3f}",
             lg_d=f"{fp['decorrelated']['scatter_truth']['logg']:.3f}",
             m13_word=("but it does not fix M13." if mm["al_fe_spread_recovered"]["decorrelated"]
-                      <= mm["al_fe_spread_recovered"]["standard"] else "and recovers more of M13's Al spread."))
+                      <= mm["al_fe_spread_recovered"]["standard"]
+                      else "and recovers more of M13's Al spread."))
     if mr and m13_response:
         r_own = own("standard", "Al")[0]
         c_hi = m13_response[f"censored SNR {max(response.DEFAULT_SNRS):g}"]
-        verdict("""**Back to the response prediction.** On M13's own members the standard censored network's Al
+        verdict("""**Back to the response prediction.** On M13's own members the standard censored """
+                """network's Al
 self-response is {r_own} (SNR {snr}), not the disc giants' {r_disc}: R × injected would then give {r_own} ×
 {inj} ≈ {pred_own} dex, against the measured {meas} dex, while the full disc-giant matrix gives {full} dex
 and the disc giants' R × injected {simple} dex. What the members' own response shows is how much of a real
 Al change passes on these giants ({r_own}); the remaining difference between {pred_own} and {meas} dex is
 something this one-element test does not capture.""",
-                r_own=f"{r_own:.2f}", snr=f"{float(hi_):g}", r_disc=f"{c_hi['R_AlAl']:.3f}", inj=f"{injected:.3f}",
+                r_own=f"{r_own:.2f}", snr=f"{float(hi_):g}", r_disc=f"{c_hi['R_AlAl']:.3f}",
+                inj=f"{injected:.3f}",
                 pred_own=f"{r_own * injected:.2f}", meas=f"{c_hi['measured']:.3f}",
                 full=f"{c_hi['predicted_matrix'][0]:.3f}", simple=f"{c_hi['predicted_simple'][0]:.3f}")
 
@@ -582,7 +619,8 @@ lines = [
     + V.names(f"{summary['clusters'][cl]['n_elements_network_below_aspcap']} of "
               f"{summary['clusters'][cl]['n_elements_compared']} elements in {clusters.CLUSTER_NAMES[cl]}"
               for cl in opens)
-    + " (the paper, real DR14: ~0.02-0.04 dex, approximate; below ASPCAP's). For elements the network follows "
+    + " (the paper, real DR14: ~0.02-0.04 dex, approximate; below ASPCAP's). "
+    "For elements the network follows "
     "only in part, a small cluster scatter is not by itself proof of precision.",
     "* **Cluster metallicities on the synthetic scale.** Network minus true [Fe/H]: "
     + V.names(f"{n} {num(t['mean_censored'] - t['mean_truth'], '.3f', True)}" for n, t in fe_off.items()
@@ -592,12 +630,16 @@ if offsets:
     lines.append(f"* **Cluster means carry the training labels' systematics**: over {offsets['link']['n']} "
                  f"cluster means the network's offset from the truth correlates with the training labels' "
                  f"systematic at r = {offsets['link']['r']:.2f}; subtracting it takes the rms offset from "
-                 f"{offsets['link']['rms_offset']:.3f} to {offsets['link']['rms_after']:.3f} dex. The error of a "
+                 f"{offsets['link']['rms_offset']:.3f} to {offsets['link']['rms_after']:.3f} dex. "
+                 f"The error of a "
                  "mean contains no such term.")
 if clusters.GLOBULAR in res:
-    lines.append(f"* **M13**: the censored network keeps {g['al_fe_spread_recovered'].get('censored', float('nan')):.0%} "
-                 f"of the injected Al spread ({g['al_fe_spread']['censored']:.3f} of {g['al_fe_spread']['truth']:.3f} "
-                 f"dex; paper, real M13 of DR14: 0.19 dex) and a Mg–Al ρ of {num(g['rho_mg_al']['censored'], '.2f', True)}; "
+    lines.append(f"* **M13**: the censored network keeps "
+                 f"{g['al_fe_spread_recovered'].get('censored', float('nan')):.0%} "
+                 f"of the injected Al spread ({g['al_fe_spread']['censored']:.3f} of "
+                 f"{g['al_fe_spread']['truth']:.3f} "
+                 f"dex; paper, real M13 of DR14: 0.19 dex) and a Mg–Al ρ of "
+                 f"{num(g['rho_mg_al']['censored'], '.2f', True)}; "
                  f"the full-spectrum network {g['al_fe_spread'].get('bcnn', float('nan')):.3f} dex, ρ "
                  f"{num(g['rho_mg_al'].get('bcnn', float('nan')), '.2f', True)}.")
 verdict("\n".join(lines))

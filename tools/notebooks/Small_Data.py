@@ -32,7 +32,8 @@ print(f"profile: {P.name}; training fractions "
       f"{', '.join(f'{f:g}' for f in P.small_data_fractions)}, "
       f"{P.small_data_replicates} network(s) per fraction, {P.epochs} epochs")
 n_fr = len(P.small_data_fractions)
-verdict("""This run (profile `{name}`) trains the network on the full set and, for each of the {n_fr} fractions
+verdict("""This run (profile `{name}`) trains the network on the full set and, """
+        """for each of the {n_fr} fractions
 printed above, {reps}: {total} networks in all, each trained for {epochs} epochs (the paper: 60) and scored on
 the same high-SNR test stars. The paper (real DR14) went from 30,067 down to 939 training spectra, one
 network per size.""", name=P.name, n_fr=n_fr,
@@ -70,7 +71,8 @@ verdict("""The full set is {full:,} training spectra (the other 10 % is kept for
 {t_small} K and log g {g_small} dex at {smallest:,} spectra. The paper's network (real DR14) at 939 spectra
 (Teff 53.3 K, log g 0.165 dex against its labels, up from 35.0 K and 0.083 dex at 1,879) was failing at that
 size. Against the ASPCAP-like labels the scatter is larger than against the truth for {n_larger} of the
-{n_shown} labels shown at {full:,} spectra, because those labels carry their own noise (Teff {ta_full} K at {full:,},
+{n_shown} labels shown at {full:,} spectra, because those labels carry their own noise \
+(Teff {ta_full} K at {full:,},
 against {t_full} K against the truth; the paper's network reached 27.1 K against the real DR14 labels at
 7,516 spectra). log g: {g_full} dex against the truth and {ga_full} against the labels at {full:,} spectra,
 against the paper's 0.059 (real DR14, against its labels) at 7,516 spectra. The replicates show how much one
@@ -84,7 +86,8 @@ training varies: {rep_text}.""",
         ta_full=f"{vs_aspcap.loc[full, 'teff']:.1f}", ga_full=f"{vs_aspcap.loc[full, 'logg']:.3f}",
         rep_text=(f"at {smallest:,} spectra the networks reach Teff "
                   + names(f"{v:.0f}" for v in reps_t.xs(smallest, level="n_train")["teff"]) + " K"
-                  if reps_t.xs(smallest, level="n_train").shape[0] > 1 else "one network per size in this run"))
+                  if reps_t.xs(smallest, level="n_train").shape[0] > 1
+                  else "one network per size in this run"))
 
 # %% [markdown]
 # ## Scatter versus training-set size
@@ -153,8 +156,10 @@ labels{fail_big_text}. Since this test fails on a flat or zigzag relation, its p
 **the scatter grows as the training set shrinks** for the labels that pass.""",
         noise_all=span(noise[shown], ".0%") if noise is not None else "–",
         noise_big=span(noise_big[shown], ".0%") if noise_big is not None else "–",
-        samp=f"{samp:.1%}", n_test=n_test, n_all=int(trend_all["n"].max()), n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()),
-        n_shown=len(shown), fail_all_text=(" (not " + names(label(t) for t in fail_all) + ")") if fail_all else "",
+        samp=f"{samp:.1%}", n_test=n_test, n_all=int(trend_all["n"].max()),
+        n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()),
+        n_shown=len(shown),
+        fail_all_text=(" (not " + names(label(t) for t in fail_all) + ")") if fail_all else "",
         rho_all=_rho(trend_all), n_big=int(trend_big["n"].max()), rho_big=_rho(trend_big),
         n_pass_big=int(trend_big.loc[shown, "decreasing"].sum()),
         fail_big_text=(", but fails for " + names(f"{label(t)} (ρ = {num(trend_big.loc[t, 'rho'], '.2f')}, "
@@ -200,7 +205,8 @@ explain the difference, none of them a fault of the networks:
 
 Fe, with many more lines than Mg, changes by a ratio of {fe_r} ({fe_b} → {fe_h} dex; the paper 1.06 at its
 first halving). {floor_text}"""
-verdict("""**Verdict.** Halving our training set from {big:,} to {half:,} spectra changes the Mg scatter against
+verdict("""**Verdict.** Halving our training set from {big:,} to {half:,} spectra changes the Mg scatter """
+        """against
 the truth from {mg_b} to {mg_h} dex (ratio {mg_r}), where the paper's first halving (real DR14, against its
 labels), 30,067 → 15,033, raised its Mg scatter only from 0.023 to 0.025 dex (ratio 1.09). {explanation}""",
         explanation=(render(EXPLAIN, big=big, half=half, mg_r=f"{float(mg['ratio_truth']):.2f}",
@@ -209,7 +215,8 @@ labels), 30,067 → 15,033, raised its Mg scatter only from 0.023 to 0.025 dex (
                             fe_r=f"{float(fe['ratio_truth']):.2f}", fe_b=f"{float(fe['truth_big']):.3f}",
                             fe_h=f"{float(fe['truth_half']):.3f}", floor_text=floor_text)
                      if float(mg["ratio_truth"]) > 1.3 else
-                     "In this run the halving does not raise the Mg scatter much; with so few, short trainings "
+                     "In this run the halving does not raise the Mg scatter much; "
+                     "with so few, short trainings "
                      "the comparison is dominated by training noise."),
         big=big, half=half, mg_b=f"{float(mg['truth_big']):.3f}", mg_h=f"{float(mg['truth_half']):.3f}",
         mg_r=f"{float(mg['ratio_truth']):.2f}", mg_ab=f"{float(mg['aspcap_big']):.3f}",
@@ -233,10 +240,13 @@ _ = results.write("Small_Data", {
     "size_trend_vs_truth_min900": trend_big.to_dict(orient="index"),
     "halving": halving.astype(float).to_dict(orient="index"),
 }, P)
-verdict("""* Against the truth the scatter goes from {full:,} to {knee:,} training spectra as Teff {t_full} → {t_knee} K
-  and [Fe/H] {fe_full} → {fe_knee} dex, and reaches Teff {t_small} K at {smallest:,} spectra; the paper's network
+verdict("""* Against the truth the scatter goes from {full:,} to {knee:,} training spectra as """
+        """Teff {t_full} → {t_knee} K
+  and [Fe/H] {fe_full} → {fe_knee} dex, and reaches Teff {t_small} K at {smallest:,} spectra; the \
+paper's network
   (real DR14, against its labels) was failing at 939 spectra.
-* The randomness of training moves one network's scatter by {noise_big} (1,800 spectra and more) and {noise_all}
+* The randomness of training moves one network's scatter by {noise_big} (1,800 spectra and more) \
+and {noise_all}
   over all sizes, against a {samp} test-set sampling noise: replicate networks are needed to compare sizes.
 * A Spearman rank test over all {n_all} networks, which fails on flat or noisy data, passes for {n_pass_all}
   of the {n_shown} labels shown; on the {n_big} networks with 900 spectra or more for {n_pass_big}.
@@ -248,8 +258,10 @@ verdict("""* Against the truth the scatter goes from {full:,} to {knee:,} traini
         fe_knee=f"{vs_truth.loc[knee, 'Fe']:.3f}", t_small=f"{vs_truth.loc[smallest, 'teff']:.0f}",
         noise_big=span(noise_big[shown], ".0%") if noise_big is not None else "–",
         noise_all=span(noise[shown], ".0%") if noise is not None else "–", samp=f"{samp:.1%}",
-        n_all=int(trend_all["n"].max()), n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()), n_shown=len(shown),
-        n_big=int(trend_big["n"].max()), n_pass_big=int(trend_big.loc[shown, "decreasing"].sum()), big=big, half=half,
+        n_all=int(trend_all["n"].max()), n_pass_all=int(trend_all.loc[shown, "decreasing"].sum()),
+        n_shown=len(shown),
+        n_big=int(trend_big["n"].max()), n_pass_big=int(trend_big.loc[shown, "decreasing"].sum()),
+        big=big, half=half,
         mg_r=f"{float(mg['ratio_truth']):.2f}", mg_ar=f"{float(mg['ratio_aspcap']):.2f}")
 
 # %% [markdown]

@@ -39,7 +39,8 @@ P = config.get_profile(profile)
 print(f"profile: {P.name}  (epochs {P.epochs}, training spectra {P.n_train or 'all'})")
 _ = verdict("This run (profile `{name}`) trains for {epochs} epochs (the paper: 60) on {n} training "
             "spectra, {share} of the paper's 33,407.", name=P.name, epochs=P.epochs,
-            n=f"{P.n_train:,}" if P.n_train else "all the", share=f"{100 * (P.n_train or 33407) / 33407:.0f} %")
+            n=f"{P.n_train:,}" if P.n_train else "all the",
+            share=f"{100 * (P.n_train or 33407) / 33407:.0f} %")
 
 # %% [markdown]
 # ## Hyper-parameters
@@ -182,7 +183,8 @@ The training and validation losses end at {losses}: a gap of {gap} or less, {ove
         paper_epochs=("The paper trained for 60 epochs on 30,067 spectra, hence with more weight updates per "
                       "epoch than here: if 60 epochs suffice here, they sufficed there." if slow else ""),
         summary=("The learning rate is negligible from epoch " + names(f"{e} ({k})" for k, e in slow.items())
-                 + "; " + ("the " + names(moving) + " network's validation loss still varies by more than its "
+                 + "; " + ("the " + names(moving)
+                           + " network's validation loss still varies by more than its "
                            "epoch-to-epoch spread after that, so the last epochs are not idle for it."
                            if moving else "after that the validation losses change by less than their "
                            "epoch-to-epoch spread: the last epochs change nothing.")

@@ -151,7 +151,8 @@ def spread_from_response(injected: float, predicted: dict, measured: dict, eleme
     nets = list(dict.fromkeys(list(predicted) + list(measured)))
     fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.55 * (len(nets) + 1)))
     y = np.arange(len(nets))
-    ax.axvline(injected, color=STYLE["truth"]["color"], lw=1.5, ls="--", label=f"injected (truth) {injected:.3f}")
+    ax.axvline(injected, color=STYLE["truth"]["color"], lw=1.5, ls="--",
+               label=f"injected (truth) {injected:.3f}")
     for k, net in enumerate(nets):
         style = STYLE.get(net, {"color": f"C{k}", "marker": "o"})
         if net in predicted:

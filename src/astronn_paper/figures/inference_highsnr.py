@@ -305,7 +305,8 @@ def reliability(cal, groups: Mapping = RELIABILITY_GROUPS, n_named: int = 3):
         ax.set_ylabel("observed fraction within k σ")
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    handles = [plt.Line2D([], [], color=gcolor[g], lw=2, label=f"{g} ({len(ts)})") for g, ts in groups.items()]
+    handles = [plt.Line2D([], [], color=gcolor[g], lw=2, label=f"{g} ({len(ts)})")
+               for g, ts in groups.items()]
     handles.append(plt.Line2D([], [], color="k", ls="--", lw=0.8, label="perfectly calibrated"))
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -383,7 +384,8 @@ def logg_residuals(true_logg, residual, label_residual, groups: Mapping):
     axes[0].set_ylabel(r"$\Delta \log g$ (dex)")
     axes[0].set_ylim(-0.6, 0.6)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, markerscale=3, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, markerscale=3,
+               frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
@@ -468,7 +470,8 @@ def self_response_vs_jacobian(self_response: Mapping, concentration: Mapping | N
 def domain_scores(result, title: str | None = None):
     """Out-of-domain score: the DOMAIN_SCORE distribution of the high-SNR test set
     and of each class of spectra rendered with different physics (``result``: the
-    :class:`astronn_paper.analysis.out_of_domain.OODResult` of :func:`astronn_paper.analysis.out_of_domain.ood_table`),
+    :class:`astronn_paper.analysis.out_of_domain.OODResult` of """ \
+    """:func:`astronn_paper.analysis.out_of_domain.ood_table`),
     the threshold (≤ 2 % of the test set above it), and per class the fraction flagged by
     the score and by the MC-dropout σ alone. Log x axis."""
     from astronn_paper.analysis.out_of_domain import VARIANTS
@@ -632,7 +635,6 @@ def one_to_one(pred, reference, targets: Sequence[str] = apogee.TARGETS, truth=N
                           cmap="viridis", linewidths=0)
             bottom.axhline(0, color="C3", lw=0.8)
             bottom.set(xlim=lim, ylim=(-4 * s, 4 * s))
-            unit = "K" if t == "teff" else "dex"
             fmt = "{:.0f}" if t == "teff" else "{:.3f}"
             top.text(0.04, 0.96, f"bias {fmt.format(np.median(d))}\nscatter {fmt.format(s)}",
                      transform=top.transAxes, va="top", fontsize=9)

@@ -131,7 +131,7 @@ def network_layout(model_config: dict) -> dict:
     inp = next(n for n, (cls, cfg, _) in layers.items()
                if cls == "InputLayer" and len(cfg.get("batch_input_shape", [])) == 3)
     shape = tuple(layers[inp][1]["batch_input_shape"][1:])
-    trunk = [(f"input spectrum", shape)]
+    trunk = [("input spectrum", shape)]
     name = inp
     while True:    # follow the convolutional trunk (skip the direct Flatten that feeds the masks)
         nxt = [c for c in consumers.get(name, []) if layers[c][0] != "Flatten" or name != inp]

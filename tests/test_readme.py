@@ -12,7 +12,7 @@ from astropy.table import Table
 
 from astronn_paper import apogee, config
 from astronn_paper.survey.mirror import MirrorSource
-from astronn_paper.survey.synthetic import SyntheticSource
+from astronn_paper.synth.source import SyntheticSource
 from astronn_paper.synth.export import export_mirror
 
 ROOT = config.repo_root()

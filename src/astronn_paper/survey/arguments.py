@@ -1,6 +1,6 @@
 """The command-line options that choose a survey source and a data release, shared by the
 ``synth``, ``compile`` and ``catalog`` commands (argparse parent parsers), and
-:func:`source_spec`, which turns them into the spec :func:`astronn_paper.survey.open_source`
+:func:`source_spec`, which turns them into the spec :func:`astronn_paper.dataset.sources.open_source`
 takes."""
 from __future__ import annotations
 

@@ -83,3 +83,17 @@ def test_the_test_command_runs_unit_tests_and_notebooks_side_by_side(tmp_path, m
     assert "running 3 pytest sessions, up to 2 at a time" in out
     assert "unit tests" in out and "1 passed" in out
     assert f"FAILED: {second.name}" in out and "a notebook that breaks" in out
+
+
+def test_an_interrupted_schedule_leaves_no_child_running():
+    started = []
+
+    def start(name):
+        if name == "B":
+            raise KeyboardInterrupt          # as Ctrl-C while the second job starts
+        started.append(_sleeper(30))
+        return started[-1]
+
+    with pytest.raises(KeyboardInterrupt):
+        schedule.run_graph(["A", "B"], {}, start, 2, lambda *a: None, poll_s=0.02)
+    assert started and started[0].poll() is not None      # A was terminated, not left running

@@ -23,6 +23,20 @@ def run_graph(names: Sequence[str], after: Mapping[str, Sequence[str]],
     todo = list(names)
     waiting = {n: {a for a in after.get(n, ()) if a in todo} for n in todo}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
+    try:
+        _loop(todo, waiting, running, start, jobs, finished, started, poll_s)
+    finally:        # interrupted (Ctrl-C) or failed: no child is left running on its own
+        for proc, _ in running.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc, _ in running.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _loop(todo, waiting, running, start, jobs, finished, started, poll_s) -> None:
     while todo or running:
         for name in [n for n in todo if not waiting[n]][:max(0, jobs - len(running))]:
             todo.remove(name)

@@ -116,6 +116,8 @@ def _sanitizer():
      "astroNN (censored) <RATE> <TIME>   \nThe Cannon <RATE> <TIME>   "),
     ("      <th>The Cannon</th>\n      <td>26.0079</td>\n      <td>71.0088</td>\n      <td>0.0473</td>",
      "      <th>The Cannon</th>\n      <td><RATE></td>\n      <td><TIME></td>\n      <td>0.0473</td>"),
+    ("the network predicts 2154 spectra/s with 100 MC passes, 6.0× The Cannon's rate, on this machine",
+     "the network predicts <RATE> spectra/s with 100 MC passes, <RATIO>× The Cannon's rate, on this machine"),
     # a fresh compile's time line, dates and clock times
     ("  time      : 123.4 s (1,234 stars/s)", "  time      : <TIME> s (<RATE> stars/s)"),
     ("finished 2024-05-01T12:34:56Z", "finished <DATE>"),
@@ -136,6 +138,7 @@ def test_sanitize_masks_times_rates_dates(line, masked):
     "astroNN (censored)                                   0.0243  ",
     "M13  (48 stars)  [X/Fe]",
     "lowest visit-SNR bin: median SNR 8.5; highest: 161 (SNR ratio 19)",
+    "the scatter is 1.5× the paper's, 2.6× The Cannon's scatter",
 ])
 def test_sanitize_keeps_science(line):
     assert _sanitizer()(line) == line

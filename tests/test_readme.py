@@ -57,8 +57,11 @@ def exported(tmp_path_factory):
     (work / "astroNN_0617_run001").symlink_to(config.shipped_model_dir())
     site = tmp_path_factory.mktemp("site")
     (site / "sitecustomize.py").write_text(BLOCK_NETWORK)
+    # a fresh shell: none of the settings an earlier test may have left in this process's
+    # environment (TF_DETERMINISTIC_OPS, set by a training test, makes astroNN's dropout refuse
+    # to build without a global seed)
     env = {k: v for k, v in os.environ.items()
-           if k not in (config.PROFILE_ENV, "ASTRONN_PAPER_PRECISION")}
+           if k not in (config.PROFILE_ENV, "ASTRONN_PAPER_PRECISION", "TF_DETERMINISTIC_OPS")}
     env.update(PYTHONPATH=str(site), SDSS_LOCAL_SAS_MIRROR=str(root), **{config.DATA_ENV: str(work / "data")})
     return {"work": work, "env": env, "path": path}
 

@@ -74,6 +74,12 @@ START_ORDER: tuple[str, ...] = ("Datasets_Data_Reduction", "Training", "Inferenc
 # two stages that run at once never compute the same cache.
 
 
+def in_start_order(stages) -> list[Stage]:
+    """``stages`` in :data:`START_ORDER` (stages it does not name last)."""
+    order = {name: i for i, name in enumerate(START_ORDER)}
+    return sorted(stages, key=lambda s: order.get(s.name, len(order)))
+
+
 def notebook_path(stage: Stage) -> Path:
     return config.repo_root() / f"{stage.name}.ipynb"
 
@@ -333,8 +339,7 @@ def run(profile=None, stages: list[str] | None = None, force: bool = False,
                                    "notebook": str(out)}
         else:
             todo.append(stage)
-    order = {name: i for i, name in enumerate(START_ORDER)}
-    todo.sort(key=lambda s: order.get(s.name, len(order)))
+    todo = in_start_order(todo)
     by_name = {s.name: s for s in todo}
     context: dict[str, tuple[Path, Path]] = {}
 
@@ -425,8 +430,7 @@ def _reproduce(extra: list[str], jobs: int | None = None) -> int:
     from astronn_paper.pipeline import reproduce
 
     present = [s for s in STAGES if notebook_path(s).is_file()]
-    order = {name: i for i, name in enumerate(START_ORDER)}
-    present.sort(key=lambda s: order.get(s.name, len(order)))
+    present = in_start_order(present)
     return reproduce.check([notebook_path(s) for s in present], extra,
                            after={s.name: s.after for s in present}, jobs=jobs or default_jobs("default"))
 
@@ -455,8 +459,7 @@ def run_tests(extra: list[str] | None = None, jobs: int | None = None, quick: bo
             return 1
         return rc
     jobs = default_jobs("ci") if jobs is None else int(jobs)
-    order = {name: i for i, name in enumerate(START_ORDER)}
-    present.sort(key=lambda s: order.get(s.name, len(order)))
+    present = in_start_order(present)
     commands = {"unit tests": [*base, "tests"]}
     commands.update({s.name: [*base, str(notebook_path(s).relative_to(root)), "--nbval-lax"]
                      for s in present})
